@@ -1,0 +1,132 @@
+//! The services: every rule of the contract applied to requests that the wire layer has
+//! already parsed into JSON params and a [`Principal`](crate::auth::Principal).
+
+mod access;
+mod admin;
+mod directory;
+mod tickets;
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use access::{LoginResult, RateLimiter};
+pub use directory::{DirectoryKind, CATEGORIES, ROLES, TAGS};
+pub use tickets::{SearchParams, TicketOrError};
+
+use crate::error::{Error, Result};
+use crate::rules::TicketRules;
+use crate::store::{RecordKind, Store};
+
+/// The application: a store plus the configured rules. Cheap to clone.
+#[derive(Clone)]
+pub struct Docket {
+    pub store: Arc<dyn Store>,
+    pub rules: Arc<TicketRules>,
+    pub rate: Arc<RateLimiter>,
+}
+
+impl Docket {
+    pub fn new(store: Arc<dyn Store>, rules: TicketRules) -> Self {
+        Docket {
+            store,
+            rules: Arc::new(rules),
+            rate: Arc::new(RateLimiter::default()),
+        }
+    }
+
+    /// The current time in epoch seconds.
+    pub fn now(&self) -> i64 {
+        jiff::Timestamp::now().as_second()
+    }
+
+    async fn load<T: DeserializeOwned>(&self, kind: RecordKind, id: &str) -> Result<Option<T>> {
+        match self.store.get_record(kind, id).await? {
+            Some(v) => serde_json::from_value(v).map(Some).map_err(Error::internal),
+            None => Ok(None),
+        }
+    }
+
+    async fn load_all<T: DeserializeOwned>(&self, kind: RecordKind) -> Result<Vec<T>> {
+        self.store
+            .list_records(kind)
+            .await?
+            .into_iter()
+            .map(|v| serde_json::from_value(v).map_err(Error::internal))
+            .collect()
+    }
+}
+
+fn to_value<T: Serialize>(record: &T) -> Result<Value> {
+    serde_json::to_value(record).map_err(Error::internal)
+}
+
+/// Reads a required string parameter.
+pub fn required_str<'a>(params: &'a Map<String, Value>, name: &str, code: fn(String) -> Error) -> Result<&'a str> {
+    match params.get(name) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.as_str()),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            Err(code(format!("Missing parameter: {name}")))
+        }
+        Some(_) => Err(code(format!("Malformed parameter: {name} (must be a string)"))),
+    }
+}
+
+/// Reads an optional boolean parameter (`true`/`false`, `1`/`0`).
+pub fn flag(params: &Map<String, Value>, name: &str) -> Result<bool> {
+    match params.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::Number(n)) => Ok(n.as_f64() != Some(0.0)),
+        Some(Value::String(s)) if matches!(s.as_str(), "1" | "true") => Ok(true),
+        Some(Value::String(s)) if matches!(s.as_str(), "0" | "false" | "") => Ok(false),
+        Some(_) => Err(Error::Api(format!(
+            "Malformed parameter: {name} (must be true or false)"
+        ))),
+    }
+}
+
+/// Reads an optional integer parameter with a default and bounds.
+pub fn int_param(params: &Map<String, Value>, name: &str, default: i64, min: i64, max: i64) -> Result<i64> {
+    let bad = || {
+        Error::Api(format!(
+            "Malformed parameter: {name} (must be a whole number from {min} to {max})"
+        ))
+    };
+    let n = match params.get(name) {
+        None | Some(Value::Null) => return Ok(default),
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(bad)?,
+        Some(Value::String(s)) if s.is_empty() => return Ok(default),
+        Some(Value::String(s)) => s.trim().parse::<i64>().map_err(|_| bad())?,
+        Some(_) => return Err(bad()),
+    };
+    if n < min || n > max {
+        return Err(bad());
+    }
+    Ok(n)
+}
+
+/// Reads a list of strings: an array, or a comma-separated text.
+pub fn string_list(params: &Map<String, Value>, name: &str, code: fn(String) -> Error) -> Result<Option<Vec<String>>> {
+    match params.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    code(format!("Malformed parameter: {name} (must be an array of strings)"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some),
+        Some(Value::String(s)) => Ok(Some(
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
+        )),
+        Some(_) => Err(code(format!("Malformed parameter: {name} (must be an array)"))),
+    }
+}

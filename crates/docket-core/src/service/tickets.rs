@@ -1,0 +1,508 @@
+//! The ticket calls: get, get many, search, create, update, comment, edit a comment, delete.
+
+use serde_json::{Map, Value};
+use tracing::instrument;
+
+use super::{flag, int_param, required_str, string_list, Docket};
+use crate::auth::{CanCreate, CanDelete, CanEdit, Principal};
+use crate::due::parse_due;
+use crate::error::{Error, Result};
+use crate::history::{created_entry, push_collapsing, record_changes, CHANGE, CHANGE_TYPES, COMMENT};
+use crate::ids::{new_id, IdKind};
+use crate::model::{Category, Change, Tag, Ticket};
+use crate::rules::DRAFT;
+use crate::sanitize::clean_markdown;
+use crate::store::{RecordKind, SearchPage, SearchRequest, SortField};
+use crate::ticket_input::TicketPatch;
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("Ticket not found: {id}"))
+}
+
+/// One slot of a `get_tickets` reply.
+pub type TicketOrError = std::result::Result<Ticket, String>;
+
+/// The parameters of `search_tickets`, as the reference names them.
+#[derive(Debug, Clone)]
+pub struct SearchParams {
+    pub query: String,
+    pub offset: u64,
+    pub limit: u64,
+    pub sort_by: SortField,
+    pub descending: bool,
+}
+
+/// The most rows one search page may return.
+pub const MAX_LIMIT: i64 = 10_000;
+
+impl SearchParams {
+    pub fn from_params(params: &Map<String, Value>) -> Result<SearchParams> {
+        let query = match params.get("query") {
+            None | Some(Value::Null) => "*".to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => return Err(Error::Api("Malformed parameter: query (must be a string)".into())),
+        };
+        let sort_by = match params.get("sort_by") {
+            None | Some(Value::Null) => SortField::Id,
+            Some(Value::String(s)) if s.is_empty() => SortField::Id,
+            Some(Value::String(s)) => SortField::parse(s).ok_or_else(|| {
+                Error::Api(format!(
+                    "Unknown sort_by field: {s:?}; sortable fields are: {}",
+                    SortField::NAMES
+                ))
+            })?,
+            Some(_) => return Err(Error::Api("Malformed parameter: sort_by (must be a string)".into())),
+        };
+        let dir = int_param(params, "sort_dir", -1, -1, 1)?;
+        if dir == 0 {
+            return Err(Error::Api("Malformed parameter: sort_dir (must be -1 or 1)".into()));
+        }
+        Ok(SearchParams {
+            query,
+            offset: int_param(params, "offset", 0, 0, i64::MAX)? as u64,
+            limit: int_param(params, "limit", 1, 1, MAX_LIMIT)? as u64,
+            sort_by,
+            descending: dir < 0,
+        })
+    }
+}
+
+impl Docket {
+    /// `get_ticket`: by `id`, or by `num`.
+    #[instrument(skip_all)]
+    pub async fn get_ticket(&self, who: &Principal, params: &Map<String, Value>) -> Result<Ticket> {
+        let found = match (params.get("id"), params.get("num")) {
+            (Some(Value::String(id)), _) if !id.is_empty() => {
+                (self.store.ticket_by_id(id).await?, id.clone())
+            }
+            (_, Some(_)) => {
+                let num = int_param(params, "num", 0, 1, i64::MAX)
+                    .map_err(|_| Error::Ticket("Malformed parameter: num (must be a positive whole number)".into()))?;
+                (self.store.ticket_by_num(num).await?, format!("#{num}"))
+            }
+            (Some(_), None) => {
+                return Err(Error::Ticket("Malformed parameter: id (must be a string)".into()))
+            }
+            (None, None) => {
+                return Err(Error::Ticket("Missing parameter: id or num".into()))
+            }
+        };
+        match found {
+            (Some(t), _) if who.sees(&t) => Ok(t),
+            (_, label) => Err(not_found(&label)),
+        }
+    }
+
+    /// `get_tickets`: many by id, in order; a missing or forbidden one becomes an error slot.
+    pub async fn get_tickets(&self, who: &Principal, params: &Map<String, Value>) -> Result<Vec<TicketOrError>> {
+        let ids = string_list(params, "ids", Error::Ticket)?
+            .ok_or_else(|| Error::Ticket("Missing parameter: ids".into()))?;
+        if ids.len() > MAX_LIMIT as usize {
+            return Err(Error::Ticket(format!(
+                "Too many ids: at most {MAX_LIMIT} per call"
+            )));
+        }
+        let found = self.store.tickets_by_ids(&ids).await?;
+        Ok(ids
+            .iter()
+            .zip(found)
+            .map(|(id, t)| match t {
+                Some(t) if who.sees(&t) => Ok(t),
+                _ => Err(not_found(id).to_string()),
+            })
+            .collect())
+    }
+
+    /// `search_tickets`: the query language over tickets the caller may see.
+    #[instrument(skip_all)]
+    pub async fn search_tickets(&self, who: &Principal, search: &SearchParams) -> Result<SearchPage> {
+        let ctx = docket_query::LowerCtx {
+            tz: self.rules.timezone.clone(),
+            now: jiff::Timestamp::now(),
+        };
+        let filter = docket_query::compile(&search.query, &ctx)
+            .map_err(|e| Error::Ticket(format!("Invalid search query: {e}")))?;
+        self.store
+            .search_tickets(&SearchRequest {
+                filter,
+                categories: who.categories.clone(),
+                sort_by: search.sort_by,
+                descending: search.descending,
+                offset: search.offset,
+                limit: search.limit,
+            })
+            .await
+    }
+
+    /// `create_ticket`.
+    #[instrument(skip_all)]
+    pub async fn create_ticket(&self, who: &Principal, _can: &CanCreate, params: &Map<String, Value>) -> Result<Ticket> {
+        if params.contains_key("template") {
+            return Err(Error::Ticket(
+                "The template parameter (job and alert reports) is not supported yet".into(),
+            ));
+        }
+        let mut patch = TicketPatch::from_params(params, &self.rules)?;
+        self.fill_from_template(&mut patch)?;
+        let subject = patch.subject.clone().unwrap_or_default();
+        if subject.trim().is_empty() {
+            return Err(Error::Ticket("Missing parameter: subject (a ticket needs a non-blank subject)".into()));
+        }
+        self.check_references(who, &patch).await?;
+        let now = self.now();
+        let due = match &patch.due {
+            Some(v) => self.parse_due(v)?,
+            None => 0,
+        };
+        let ticket = Ticket {
+            id: patch.id.clone().unwrap_or_else(|| new_id(IdKind::Ticket)),
+            num: 0,
+            subject,
+            body: patch.body.unwrap_or_default(),
+            kind: patch.kind.unwrap_or_else(|| self.rules.default_type()),
+            status: patch.status.unwrap_or_else(|| "open".to_string()),
+            category: patch.category.unwrap_or_default(),
+            server: patch.server.unwrap_or_default(),
+            username: who.username.clone(),
+            assignees: patch.assignees.unwrap_or_default(),
+            cc: patch.cc.unwrap_or_default(),
+            notify: patch.notify.unwrap_or_default(),
+            tags: patch.tags.unwrap_or_default(),
+            due,
+            events: patch.events.unwrap_or_default(),
+            files: Vec::new(),
+            changes: vec![created_entry(&who.username, now)],
+            jobs: patch.jobs.unwrap_or_default(),
+            created: now,
+            modified: now,
+        };
+        let id = ticket.id.clone();
+        self.store
+            .create_ticket(ticket)
+            .await?
+            .ok_or_else(|| Error::Ticket(format!("A ticket with id {id:?} already exists")))
+    }
+
+    /// Fills what a create request left out from the configured new-ticket template.
+    fn fill_from_template(&self, patch: &mut TicketPatch) -> Result<()> {
+        let tpl = &self.rules.template;
+        let bad = |what: &str| Error::Internal(format!("new_ticket_template has an invalid {what}"));
+        if patch.kind.is_none() {
+            if let Some(kind) = &tpl.kind {
+                patch.kind = Some(kind.clone()).filter(|k| self.rules.is_type(k)).ok_or_else(|| bad("type"))?.into();
+            }
+        }
+        if patch.status.is_none() {
+            if let Some(status) = &tpl.status {
+                patch.status = Some(status.clone()).filter(|s| self.rules.is_status(s)).ok_or_else(|| bad("status"))?.into();
+            }
+        }
+        fill(&mut patch.assignees, &tpl.assignees);
+        fill(&mut patch.cc, &tpl.cc);
+        fill(&mut patch.notify, &tpl.notify);
+        fill(&mut patch.tags, &tpl.tags);
+        if patch.due.is_none() {
+            patch.due = tpl.due.clone();
+        }
+        Ok(())
+    }
+
+    fn parse_due(&self, value: &Value) -> Result<i64> {
+        parse_due(value, jiff::Timestamp::now(), &self.rules.timezone)
+            .map_err(|why| Error::Ticket(format!("Malformed ticket parameter: due ({why})")))
+    }
+
+    /// Tags and the category must exist, and the caller must be allowed that category.
+    async fn check_references(&self, who: &Principal, patch: &TicketPatch) -> Result<()> {
+        for tag in patch.tags.iter().flatten() {
+            if self.load::<Tag>(RecordKind::Tag, tag).await?.is_none() {
+                return Err(Error::Ticket(format!(
+                    "Unknown tag: {tag:?} (create it first with create_tag)"
+                )));
+            }
+        }
+        let category = patch.category.as_deref().unwrap_or("");
+        if !category.is_empty() && self.load::<Category>(RecordKind::Category, category).await?.is_none() {
+            return Err(Error::Ticket(format!("Unknown category: {category:?}")));
+        }
+        if patch.category.is_some() || who.categories.is_some() {
+            if !who.sees_category(category) {
+                return Err(Error::Access(format!(
+                    "You may not file tickets in category {category:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `update_ticket`: a shallow merge of the sent fields, with change history.
+    #[instrument(skip_all)]
+    pub async fn update_ticket(&self, who: &Principal, _can: &CanEdit, params: &Map<String, Value>) -> Result<Ticket> {
+        let id = required_str(params, "id", Error::Ticket)?.to_string();
+        let mut patch = TicketPatch::from_params(params, &self.rules)?;
+        patch.id = None;
+        if patch.subject.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(Error::Ticket("Malformed ticket parameter: subject (must not be blank)".into()));
+        }
+        if patch.tags.is_some() || patch.category.is_some() {
+            let refs = TicketPatch {
+                tags: patch.tags.clone(),
+                category: patch.category.clone(),
+                ..Default::default()
+            };
+            // Only the category named in this request is checked against the caller here;
+            // the closure below checks the ticket's current one.
+            if refs.category.is_some() {
+                self.check_references(who, &refs).await?;
+            } else {
+                self.check_references(&Principal::system(&who.username), &refs).await?;
+            }
+        }
+        let due = match &patch.due {
+            Some(v) => Some(self.parse_due(v)?),
+            None => None,
+        };
+        let now = self.now();
+        let who2 = who.clone();
+        let id2 = id.clone();
+        let updated = self
+            .store
+            .update_ticket(
+                &id,
+                Box::new(move |t: &mut Ticket| {
+                    if !who2.sees(t) {
+                        return Err(not_found(&id2));
+                    }
+                    let before = t.clone();
+                    apply_patch(t, patch, due);
+                    record_changes(&before, t, &who2.username, now);
+                    t.modified = now;
+                    Ok(())
+                }),
+            )
+            .await?;
+        updated.ok_or_else(|| not_found(&id))
+    }
+
+    /// `add_ticket_change`: a comment (or other history entry) written by the caller.
+    #[instrument(skip_all)]
+    pub async fn add_ticket_change(&self, who: &Principal, _can: &CanEdit, params: &Map<String, Value>) -> Result<Ticket> {
+        let id = required_str(params, "id", Error::Ticket)?.to_string();
+        let change = match params.get("change") {
+            Some(Value::Object(c)) => c,
+            None => return Err(Error::Ticket("Missing parameter: change".into())),
+            Some(_) => return Err(Error::Ticket("Malformed parameter: change (must be an object)".into())),
+        };
+        let mut entry = self.change_from_params(change, true)?;
+        let now = self.now();
+        entry.id = new_id(IdKind::Change);
+        entry.username = who.username.clone();
+        entry.date = now;
+        let who2 = who.clone();
+        let id2 = id.clone();
+        let updated = self
+            .store
+            .update_ticket(
+                &id,
+                Box::new(move |t: &mut Ticket| {
+                    if !who2.sees(t) {
+                        return Err(not_found(&id2));
+                    }
+                    if entry.kind == COMMENT {
+                        t.changes.push(entry);
+                    } else {
+                        push_collapsing(&mut t.changes, entry);
+                    }
+                    t.modified = now;
+                    Ok(())
+                }),
+            )
+            .await?;
+        updated.ok_or_else(|| not_found(&id))
+    }
+
+    /// Checks a client-written change entry: `{type, body?, key?, value?}`.
+    fn change_from_params(&self, change: &Map<String, Value>, require_type: bool) -> Result<Change> {
+        let mut entry = Change::default();
+        for (key, value) in change {
+            match key.as_str() {
+                "type" => {
+                    let kind = value.as_str().unwrap_or_default();
+                    if !CHANGE_TYPES.contains(&kind) {
+                        return Err(Error::Ticket(format!(
+                            "Malformed change: type must be one of {}",
+                            CHANGE_TYPES.join(", ")
+                        )));
+                    }
+                    entry.kind = kind.to_string();
+                }
+                "body" => {
+                    let body = value
+                        .as_str()
+                        .ok_or_else(|| Error::Ticket("Malformed change: body (must be a string)".into()))?;
+                    if body.len() > self.rules.limits.body_bytes {
+                        return Err(Error::Ticket(format!(
+                            "Malformed change: body (larger than {} bytes)",
+                            self.rules.limits.body_bytes
+                        )));
+                    }
+                    entry.body = Some(clean_markdown(body));
+                }
+                "key" => {
+                    let k = value
+                        .as_str()
+                        .filter(|k| crate::ids::is_valid_id(k))
+                        .ok_or_else(|| Error::Ticket("Malformed change: key (must be a field id)".into()))?;
+                    entry.key = Some(k.to_string());
+                }
+                "value" => entry.value = Some(value.clone()),
+                "id" | "username" | "date" | "edited" => {}
+                other => {
+                    return Err(Error::Ticket(format!(
+                        "Unknown change property: {other:?} (a change has type, body, key, value)"
+                    )))
+                }
+            }
+        }
+        if require_type && entry.kind.is_empty() {
+            return Err(Error::Ticket("Missing parameter: change.type".into()));
+        }
+        if entry.kind == COMMENT && entry.body.as_deref().is_none_or(|b| b.trim().is_empty()) {
+            return Err(Error::Ticket("A comment needs a non-blank body".into()));
+        }
+        Ok(entry)
+    }
+
+    /// `update_ticket_change`: edit (merge) or delete one history entry.
+    #[instrument(skip_all)]
+    pub async fn update_ticket_change(&self, who: &Principal, _can: &CanEdit, params: &Map<String, Value>) -> Result<Ticket> {
+        let id = required_str(params, "id", Error::Ticket)?.to_string();
+        let change_id = required_str(params, "change_id", Error::Ticket)?.to_string();
+        let delete = flag(params, "delete")?;
+        let merge = if delete {
+            None
+        } else {
+            match params.get("change") {
+                Some(Value::Object(c)) => Some(self.change_from_params(c, false)?),
+                None => {
+                    return Err(Error::Ticket(
+                        "Missing parameter: change (or delete: true)".into(),
+                    ))
+                }
+                Some(_) => {
+                    return Err(Error::Ticket("Malformed parameter: change (must be an object)".into()))
+                }
+            }
+        };
+        let now = self.now();
+        let who2 = who.clone();
+        let id2 = id.clone();
+        let updated = self
+            .store
+            .update_ticket(
+                &id,
+                Box::new(move |t: &mut Ticket| {
+                    if !who2.sees(t) {
+                        return Err(not_found(&id2));
+                    }
+                    let pos = t
+                        .changes
+                        .iter()
+                        .position(|c| c.id == change_id)
+                        .ok_or_else(|| Error::NotFound(format!("Change not found: {change_id}")))?;
+                    if t.changes[pos].username != who2.username && !who2.is_admin() {
+                        return Err(Error::Access(
+                            "Only the author of a change or an administrator may edit or delete it".into(),
+                        ));
+                    }
+                    match merge {
+                        None => {
+                            t.changes.remove(pos);
+                            if t.status != DRAFT {
+                                t.changes.push(Change {
+                                    id: new_id(IdKind::Change),
+                                    kind: CHANGE.to_string(),
+                                    username: who2.username.clone(),
+                                    date: now,
+                                    key: Some("delete".to_string()),
+                                    ..Default::default()
+                                });
+                            }
+                        }
+                        Some(m) => {
+                            let c = &mut t.changes[pos];
+                            if !m.kind.is_empty() {
+                                c.kind = m.kind;
+                            }
+                            if m.body.is_some() {
+                                c.body = m.body;
+                            }
+                            if m.key.is_some() {
+                                c.key = m.key;
+                            }
+                            if m.value.is_some() {
+                                c.value = m.value;
+                            }
+                            if c.kind == COMMENT && c.body.as_deref().is_none_or(|b| b.trim().is_empty()) {
+                                return Err(Error::Ticket("A comment needs a non-blank body".into()));
+                            }
+                            c.edited = Some(now);
+                        }
+                    }
+                    t.modified = now;
+                    Ok(())
+                }),
+            )
+            .await?;
+        updated.ok_or_else(|| not_found(&id))
+    }
+
+    /// `delete_ticket`: the ticket, its history and its index entries.
+    #[instrument(skip_all)]
+    pub async fn delete_ticket(&self, who: &Principal, _can: &CanDelete, params: &Map<String, Value>) -> Result<Ticket> {
+        let id = required_str(params, "id", Error::Ticket)?.to_string();
+        let who2 = who.clone();
+        let id2 = id.clone();
+        self.store
+            .delete_ticket(
+                &id,
+                Box::new(move |t: &Ticket| {
+                    if who2.sees(t) {
+                        Ok(())
+                    } else {
+                        Err(not_found(&id2))
+                    }
+                }),
+            )
+            .await?
+            .ok_or_else(|| not_found(&id))
+    }
+}
+
+fn fill(target: &mut Option<Vec<String>>, default: &Option<Vec<String>>) {
+    if target.is_none() {
+        target.clone_from(default);
+    }
+}
+
+fn apply_patch(t: &mut Ticket, p: TicketPatch, due: Option<i64>) {
+    fn set<T>(field: &mut T, value: Option<T>) {
+        if let Some(v) = value {
+            *field = v;
+        }
+    }
+    set(&mut t.subject, p.subject);
+    set(&mut t.body, p.body);
+    set(&mut t.kind, p.kind);
+    set(&mut t.status, p.status);
+    set(&mut t.category, p.category);
+    set(&mut t.server, p.server);
+    set(&mut t.assignees, p.assignees);
+    set(&mut t.cc, p.cc);
+    set(&mut t.notify, p.notify);
+    set(&mut t.tags, p.tags);
+    set(&mut t.jobs, p.jobs);
+    set(&mut t.events, p.events);
+    set(&mut t.due, due);
+}

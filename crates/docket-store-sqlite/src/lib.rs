@@ -1,0 +1,183 @@
+//! Docket's SQLite store: tickets, history, search index and small records in one database
+//! file in WAL mode. The only crate (with the PostgreSQL one) that speaks SQL; every value
+//! reaches SQL as a bound parameter.
+//!
+//! Writes go through one connection with `BEGIN IMMEDIATE` (SQLite has one writer anyway),
+//! reads through a pool. Each write runs in its own task so a client that hangs up cannot
+//! cancel a transaction half way.
+
+mod records;
+mod search;
+mod tickets;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use docket_core::model::Ticket;
+use docket_core::store::{RecordKind, RecordMutation, SearchPage, SearchRequest, Store, TicketCheck, TicketMutation};
+use docket_core::{Error, Result};
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub use search::render_filter;
+
+/// A boxed future borrowing the write connection.
+pub(crate) type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// How the database file is opened.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// `FULL`: each commit is fsynced, an acknowledged write survives power loss.
+    /// `NORMAL`: survives a crash of the process, not of the machine.
+    pub synchronous_full: bool,
+    pub read_connections: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous_full: true,
+            read_connections: 4,
+        }
+    }
+}
+
+/// The SQLite implementation of [`docket_core::store::Store`]. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> Error {
+    Error::Internal(format!("sqlite: {e}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    pub async fn open(path: &Path, options: &SqliteOptions) -> Result<SqliteStore> {
+        let base = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(db_err)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if options.synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-32000")
+            .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(base.clone())
+            .await
+            .map_err(db_err)?;
+        sqlx::migrate!("./migrations")
+            .run(&writer)
+            .await
+            .map_err(|e| Error::Internal(format!("sqlite migration: {e}")))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(db_err)?;
+        Ok(SqliteStore { reader, writer })
+    }
+
+    /// Closes both pools, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await;
+        self.writer.close().await;
+    }
+
+    /// Runs a write transaction to completion on its own task.
+    async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut sqlx::SqliteConnection,
+            ) -> BoxFuture<'c, Result<T>>
+            + Send
+            + 'static,
+    {
+        let writer = self.writer.clone();
+        let task = tokio::spawn(async move {
+            let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+            let out = work(&mut tx).await;
+            match out {
+                Ok(v) => {
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    Err(e)
+                }
+            }
+        });
+        task.await.map_err(|e| Error::Internal(format!("write task failed: {e}")))?
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create_ticket(&self, ticket: Ticket) -> Result<Option<Ticket>> {
+        self.write(move |c| Box::pin(tickets::insert(c, ticket))).await
+    }
+    async fn ticket_by_id(&self, id: &str) -> Result<Option<Ticket>> {
+        tickets::by_id(&self.reader, id).await
+    }
+    async fn ticket_by_num(&self, num: i64) -> Result<Option<Ticket>> {
+        tickets::by_num(&self.reader, num).await
+    }
+    async fn tickets_by_ids(&self, ids: &[String]) -> Result<Vec<Option<Ticket>>> {
+        tickets::by_ids(&self.reader, ids).await
+    }
+    async fn update_ticket(&self, id: &str, mutate: TicketMutation) -> Result<Option<Ticket>> {
+        let id = id.to_string();
+        self.write(move |c| Box::pin(async move { tickets::update(c, &id, mutate).await })).await
+    }
+    async fn delete_ticket(&self, id: &str, check: TicketCheck) -> Result<Option<Ticket>> {
+        let id = id.to_string();
+        self.write(move |c| Box::pin(async move { tickets::delete(c, &id, check).await })).await
+    }
+    async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage> {
+        search::search(&self.reader, request).await
+    }
+
+    async fn get_record(&self, kind: RecordKind, id: &str) -> Result<Option<Value>> {
+        records::get(&self.reader, kind, id).await
+    }
+    async fn find_record(&self, kind: RecordKind, lookup: &str) -> Result<Option<Value>> {
+        records::find(&self.reader, kind, lookup).await
+    }
+    async fn list_records(&self, kind: RecordKind) -> Result<Vec<Value>> {
+        records::list(&self.reader, kind).await
+    }
+    async fn insert_record(&self, kind: RecordKind, id: &str, lookup: Option<&str>, data: &Value) -> Result<bool> {
+        let (id, lookup, data) = (id.to_string(), lookup.map(str::to_string), data.to_string());
+        self.write(move |c| Box::pin(async move { records::insert(c, kind, &id, lookup.as_deref(), &data).await }))
+            .await
+    }
+    async fn update_record(&self, kind: RecordKind, id: &str, mutate: RecordMutation) -> Result<Option<Value>> {
+        let id = id.to_string();
+        self.write(move |c| Box::pin(async move { records::update(c, kind, &id, mutate).await })).await
+    }
+    async fn delete_record(&self, kind: RecordKind, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.write(move |c| Box::pin(async move { records::delete(c, kind, &id).await })).await
+    }
+    async fn purge_expired(&self, kind: RecordKind, now: i64) -> Result<u64> {
+        self.write(move |c| Box::pin(async move { records::purge_expired(c, kind, now).await })).await
+    }
+}

@@ -1,0 +1,93 @@
+//! Small JSON records (users, keys, sessions, tags, categories, roles) in one table.
+
+use docket_core::store::{RecordKind, RecordMutation};
+use docket_core::{Error, Result};
+use serde_json::Value;
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::db_err;
+
+fn parse(data: &str) -> Result<Value> {
+    serde_json::from_str(data).map_err(|e| Error::Internal(format!("corrupt record: {e}")))
+}
+
+pub async fn get(db: &SqlitePool, kind: RecordKind, id: &str) -> Result<Option<Value>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM records WHERE kind = ? AND id = ?")
+        .bind(kind.as_str())
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .map_err(db_err)?;
+    row.map(|(d,)| parse(&d)).transpose()
+}
+
+pub async fn find(db: &SqlitePool, kind: RecordKind, lookup: &str) -> Result<Option<Value>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM records WHERE kind = ? AND lookup = ?")
+        .bind(kind.as_str())
+        .bind(lookup)
+        .fetch_optional(db)
+        .await
+        .map_err(db_err)?;
+    row.map(|(d,)| parse(&d)).transpose()
+}
+
+pub async fn list(db: &SqlitePool, kind: RecordKind) -> Result<Vec<Value>> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT data FROM records WHERE kind = ? ORDER BY id")
+        .bind(kind.as_str())
+        .fetch_all(db)
+        .await
+        .map_err(db_err)?;
+    rows.iter().map(|(d,)| parse(d)).collect()
+}
+
+pub async fn insert(c: &mut SqliteConnection, kind: RecordKind, id: &str, lookup: Option<&str>, data: &str) -> Result<bool> {
+    let done = sqlx::query("INSERT INTO records (kind, id, lookup, data) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(kind.as_str())
+        .bind(id)
+        .bind(lookup)
+        .bind(data)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn update(c: &mut SqliteConnection, kind: RecordKind, id: &str, mutate: RecordMutation) -> Result<Option<Value>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM records WHERE kind = ? AND id = ?")
+        .bind(kind.as_str())
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?;
+    let Some((data,)) = row else { return Ok(None) };
+    let mut value = parse(&data)?;
+    mutate(&mut value)?;
+    sqlx::query("UPDATE records SET data = ? WHERE kind = ? AND id = ?")
+        .bind(value.to_string())
+        .bind(kind.as_str())
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(Some(value))
+}
+
+pub async fn delete(c: &mut SqliteConnection, kind: RecordKind, id: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM records WHERE kind = ? AND id = ?")
+        .bind(kind.as_str())
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn purge_expired(c: &mut SqliteConnection, kind: RecordKind, now: i64) -> Result<u64> {
+    let done = sqlx::query("DELETE FROM records WHERE kind = ? AND json_extract(data, '$.expires') <= ?")
+        .bind(kind.as_str())
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,178 @@
+//! Compiles a search [`Filter`] into SQLite SQL. Column names come from fixed tables here;
+//! every value from the query travels as a bound parameter.
+
+use docket_core::model::Ticket;
+use docket_core::store::{SearchPage, SearchRequest, SortField};
+use docket_core::{Error, Result};
+use docket_query::{Filter, RangeField};
+use sqlx::SqlitePool;
+
+use crate::db_err;
+
+/// A value bound to a `?` placeholder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+fn range_column(field: RangeField) -> &'static str {
+    match field {
+        RangeField::Num => "t.num",
+        RangeField::Created => "t.created",
+        RangeField::Modified => "t.modified",
+        RangeField::Due => "t.due",
+    }
+}
+
+/// The FTS5 query for tokens in one column: a phrase, or every token anywhere.
+fn fts_query(column: &str, tokens: &[String], phrase: bool) -> String {
+    // Tokens are analyzer output, `[a-z0-9_]` only, so quoting them cannot break out.
+    if phrase {
+        format!("{column} : \"{}\"", tokens.join(" "))
+    } else {
+        tokens
+            .iter()
+            .map(|t| format!("{column} : \"{t}\""))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+}
+
+/// Appends the SQL condition for `filter` (over `tickets t`) to `sql`.
+pub fn render_filter(filter: &Filter, sql: &mut String, binds: &mut Vec<Bind>) {
+    match filter {
+        Filter::All => sql.push('1'),
+        Filter::None => sql.push('0'),
+        Filter::And(items) | Filter::Or(items) if items.is_empty() => {
+            sql.push(if matches!(filter, Filter::And(_)) { '1' } else { '0' })
+        }
+        Filter::And(items) | Filter::Or(items) => {
+            let joiner = if matches!(filter, Filter::And(_)) { " AND " } else { " OR " };
+            sql.push('(');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(joiner);
+                }
+                render_filter(item, sql, binds);
+            }
+            sql.push(')');
+        }
+        Filter::Not(inner) => {
+            sql.push_str("NOT (");
+            render_filter(inner, sql, binds);
+            sql.push(')');
+        }
+        Filter::Text { field, tokens, phrase } => {
+            if tokens.is_empty() {
+                sql.push('1');
+                return;
+            }
+            sql.push_str("t.num IN (SELECT rowid FROM ticket_text WHERE ticket_text MATCH ?)");
+            binds.push(Bind::Text(fts_query(field.name(), tokens, *phrase)));
+        }
+        Filter::Keyword { field, value } => {
+            sql.push_str("t.num IN (SELECT num FROM ticket_keywords WHERE field = ? AND value = ?)");
+            binds.push(Bind::Text(field.name().to_string()));
+            binds.push(Bind::Text(value.clone()));
+        }
+        Filter::Range { field, min, max } => {
+            let col = range_column(*field);
+            let mut parts = Vec::new();
+            if let Some(min) = min {
+                parts.push(format!("{col} >= ?"));
+                binds.push(Bind::Int(*min));
+            }
+            if let Some(max) = max {
+                parts.push(format!("{col} < ?"));
+                binds.push(Bind::Int(*max));
+            }
+            if parts.is_empty() {
+                sql.push('1');
+            } else {
+                sql.push('(');
+                sql.push_str(&parts.join(" AND "));
+                sql.push(')');
+            }
+        }
+    }
+}
+
+fn order_by(sort: SortField, descending: bool) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let col = match sort {
+        SortField::Id | SortField::Num => return format!("t.num {dir}"),
+        SortField::Created => "t.created",
+        SortField::Modified => "t.modified",
+        SortField::Due => "t.due",
+        SortField::Subject => "t.subject",
+        SortField::Status => "t.status",
+        SortField::Type => "t.type",
+    };
+    format!("{col} {dir}, t.num {dir}")
+}
+
+/// The WHERE clause (filter plus category scope) shared by the count and the page query.
+fn where_clause(request: &SearchRequest) -> (String, Vec<Bind>) {
+    let mut sql = String::new();
+    let mut binds = Vec::new();
+    render_filter(&request.filter, &mut sql, &mut binds);
+    if let Some(categories) = &request.categories {
+        if categories.is_empty() {
+            sql.push_str(" AND 0");
+        } else {
+            sql.push_str(" AND t.category IN (");
+            for (i, c) in categories.iter().enumerate() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+                binds.push(Bind::Text(c.clone()));
+            }
+            sql.push(')');
+        }
+    }
+    (sql, binds)
+}
+
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut q = $query;
+        for b in $binds {
+            q = match b {
+                Bind::Int(i) => q.bind(*i),
+                Bind::Text(s) => q.bind(s.clone()),
+            };
+        }
+        q
+    }};
+}
+
+pub async fn search(db: &SqlitePool, request: &SearchRequest) -> Result<SearchPage> {
+    let (cond, binds) = where_clause(request);
+    let count_sql = format!("SELECT count(*) FROM tickets t WHERE {cond}");
+    let (total,): (i64,) = bind_all!(sqlx::query_as(&count_sql), &binds)
+        .fetch_one(db)
+        .await
+        .map_err(db_err)?;
+    let page_sql = format!(
+        "SELECT t.data FROM tickets t WHERE {cond} ORDER BY {} LIMIT ? OFFSET ?",
+        order_by(request.sort_by, request.descending)
+    );
+    let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(request.offset).unwrap_or(i64::MAX);
+    let rows: Vec<(String,)> = bind_all!(sqlx::query_as(&page_sql), &binds)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db)
+        .await
+        .map_err(db_err)?;
+    let rows = rows
+        .iter()
+        .map(|(d,)| {
+            serde_json::from_str::<Ticket>(d)
+                .map_err(|e| Error::Internal(format!("corrupt ticket record: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(SearchPage {
+        rows,
+        total: total.max(0) as u64,
+    })
+}

@@ -1,0 +1,179 @@
+//! Ticket rows and their index entries, always written together in one transaction.
+
+use docket_core::model::Ticket;
+use docket_core::search_doc::ticket_doc;
+use docket_core::store::{TicketCheck, TicketMutation};
+use docket_core::{Error, Result};
+use docket_query::TextField;
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::db_err;
+
+fn parse(data: &str) -> Result<Ticket> {
+    serde_json::from_str(data).map_err(|e| Error::Internal(format!("corrupt ticket record: {e}")))
+}
+
+fn encode(t: &Ticket) -> Result<String> {
+    serde_json::to_string(t).map_err(Error::internal)
+}
+
+pub async fn insert(c: &mut SqliteConnection, mut ticket: Ticket) -> Result<Option<Ticket>> {
+    let taken: Option<(i64,)> = sqlx::query_as("SELECT num FROM tickets WHERE id = ?")
+        .bind(&ticket.id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?;
+    if taken.is_some() {
+        return Ok(None);
+    }
+    let (num,): (i64,) = sqlx::query_as(
+        "UPDATE counters SET value = value + 1 WHERE name = 'ticket_num' RETURNING value",
+    )
+    .fetch_one(&mut *c)
+    .await
+    .map_err(db_err)?;
+    ticket.num = num;
+    sqlx::query(
+        "INSERT INTO tickets (num, id, created, modified, due, subject, status, type, category, data) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(num)
+    .bind(&ticket.id)
+    .bind(ticket.created)
+    .bind(ticket.modified)
+    .bind(ticket.due)
+    .bind(&ticket.subject)
+    .bind(&ticket.status)
+    .bind(&ticket.kind)
+    .bind(&ticket.category)
+    .bind(encode(&ticket)?)
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?;
+    write_index(c, &ticket).await?;
+    Ok(Some(ticket))
+}
+
+pub async fn by_id(db: &SqlitePool, id: &str) -> Result<Option<Ticket>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM tickets WHERE id = ?")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .map_err(db_err)?;
+    row.map(|(d,)| parse(&d)).transpose()
+}
+
+pub async fn by_num(db: &SqlitePool, num: i64) -> Result<Option<Ticket>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM tickets WHERE num = ?")
+        .bind(num)
+        .fetch_optional(db)
+        .await
+        .map_err(db_err)?;
+    row.map(|(d,)| parse(&d)).transpose()
+}
+
+pub async fn by_ids(db: &SqlitePool, ids: &[String]) -> Result<Vec<Option<Ticket>>> {
+    let mut out = Vec::with_capacity(ids.len());
+    let mut conn = db.acquire().await.map_err(db_err)?;
+    for id in ids {
+        let row: Option<(String,)> = sqlx::query_as("SELECT data FROM tickets WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        out.push(row.map(|(d,)| parse(&d)).transpose()?);
+    }
+    Ok(out)
+}
+
+async fn load_for_write(c: &mut SqliteConnection, id: &str) -> Result<Option<Ticket>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM tickets WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?;
+    row.map(|(d,)| parse(&d)).transpose()
+}
+
+pub async fn update(c: &mut SqliteConnection, id: &str, mutate: TicketMutation) -> Result<Option<Ticket>> {
+    let Some(mut ticket) = load_for_write(c, id).await? else {
+        return Ok(None);
+    };
+    let (num, tid) = (ticket.num, ticket.id.clone());
+    mutate(&mut ticket)?;
+    // Identity is not the mutation's to change.
+    ticket.num = num;
+    ticket.id = tid;
+    sqlx::query(
+        "UPDATE tickets SET modified = ?, due = ?, subject = ?, status = ?, type = ?, category = ?, data = ? \
+         WHERE num = ?",
+    )
+    .bind(ticket.modified)
+    .bind(ticket.due)
+    .bind(&ticket.subject)
+    .bind(&ticket.status)
+    .bind(&ticket.kind)
+    .bind(&ticket.category)
+    .bind(encode(&ticket)?)
+    .bind(num)
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?;
+    clear_index(c, num).await?;
+    write_index(c, &ticket).await?;
+    Ok(Some(ticket))
+}
+
+pub async fn delete(c: &mut SqliteConnection, id: &str, check: TicketCheck) -> Result<Option<Ticket>> {
+    let Some(ticket) = load_for_write(c, id).await? else {
+        return Ok(None);
+    };
+    check(&ticket)?;
+    clear_index(c, ticket.num).await?;
+    sqlx::query("DELETE FROM tickets WHERE num = ?")
+        .bind(ticket.num)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(Some(ticket))
+}
+
+async fn clear_index(c: &mut SqliteConnection, num: i64) -> Result<()> {
+    sqlx::query("DELETE FROM ticket_keywords WHERE num = ?")
+        .bind(num)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    sqlx::query("DELETE FROM ticket_text WHERE rowid = ?")
+        .bind(num)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Writes the keyword rows and the full-text row of a ticket.
+pub async fn write_index(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()> {
+    let doc = ticket_doc(ticket);
+    for (field, values) in &doc.keywords {
+        for value in values {
+            sqlx::query("INSERT OR IGNORE INTO ticket_keywords (field, value, num) VALUES (?, ?, ?)")
+                .bind(field.name())
+                .bind(value)
+                .bind(ticket.num)
+                .execute(&mut *c)
+                .await
+                .map_err(db_err)?;
+        }
+    }
+    let text = |f: TextField| doc.text.get(&f).map(|t| t.join(" ")).unwrap_or_default();
+    sqlx::query("INSERT INTO ticket_text (rowid, subject, body, changes) VALUES (?, ?, ?, ?)")
+        .bind(ticket.num)
+        .bind(text(TextField::Subject))
+        .bind(text(TextField::Body))
+        .bind(text(TextField::Changes))
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! Wiring: opens the store for a data directory, builds the services, runs the server.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use docket_core::rules::{Limits, TicketRules};
+use docket_core::Docket;
+use docket_store_sqlite::{SqliteOptions, SqliteStore};
+
+use crate::config::Config;
+use crate::wire::{router, AppState};
+
+/// An opened data directory: the store and the services on it.
+pub struct App {
+    pub docket: Docket,
+    pub store: SqliteStore,
+    pub config: Arc<Config>,
+}
+
+impl App {
+    pub async fn open(data_dir: &Path, config: Config) -> anyhow::Result<App> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        let db_path = config.sqlite_path(data_dir)?;
+        let store = SqliteStore::open(
+            &db_path,
+            &SqliteOptions {
+                synchronous_full: config.database.sync_commits,
+                ..SqliteOptions::default()
+            },
+        )
+        .await
+        .with_context(|| format!("opening database {}", db_path.display()))?;
+        let rules = TicketRules {
+            types: config.tickets.types.clone(),
+            statuses: config.tickets.statuses.clone(),
+            template: config.tickets.new_ticket_template.clone(),
+            timezone: config.time_zone()?,
+            limits: Limits::default(),
+        };
+        let docket = Docket::new(Arc::new(store.clone()), rules);
+        Ok(App {
+            docket,
+            store,
+            config: Arc::new(config),
+        })
+    }
+
+    /// Creates first-start defaults; prints a generated admin password once.
+    pub async fn bootstrap(&self) -> anyhow::Result<()> {
+        let from_env = std::env::var("DOCKET_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+        if let Some(password) = self.docket.bootstrap(from_env).await? {
+            // Printed once, on the terminal of whoever started the first run; never logged.
+            println!("Created user 'admin' with generated password: {password}");
+            println!("(set DOCKET_ADMIN_PASSWORD before the first start to choose it)");
+        }
+        Ok(())
+    }
+
+    /// Serves HTTP until SIGINT/SIGTERM, then lets requests in flight finish and closes
+    /// the database cleanly.
+    pub async fn serve(self, listen: &str) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!("Docket is serving on http://{addr}/");
+        let state = AppState {
+            docket: self.docket.clone(),
+            config: self.config.clone(),
+        };
+        let sweeper = tokio::spawn(sweep_sessions(self.docket.clone()));
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP")?;
+        sweeper.abort();
+        tracing::info!("shutting down: closing the database");
+        self.store.close().await;
+        Ok(())
+    }
+}
+
+/// Removes expired login sessions once an hour.
+async fn sweep_sessions(docket: Docket) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        if let Err(e) = docket.store.purge_expired(docket_core::store::RecordKind::Session, docket.now()).await {
+            tracing::warn!(error = %e, "session sweep failed");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("signal received: finishing requests in flight");
+}

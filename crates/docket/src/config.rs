@@ -1,0 +1,203 @@
+//! The one configuration struct: built-in defaults, then the TOML file (`--config`), then
+//! `DOCKET_<SECTION>__<KEY>` environment variables, then command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use docket_core::rules::{Choice, NewTicketTemplate};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub tickets: TicketsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// The public URL of the web app, used in links (emails, replies).
+    pub base_app_url: String,
+    /// IANA time zone for day-precision dates (due dates, date searches).
+    pub timezone: String,
+    /// Largest request body accepted (bytes); larger bodies get HTTP 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:5580".into(),
+            base_app_url: "http://127.0.0.1:5580".into(),
+            timezone: "UTC".into(),
+            max_body_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (default: `docket.db` inside the data directory).
+    pub url: String,
+    /// `true`: fsync every commit (survives power loss). `false`: survives process crashes.
+    pub sync_commits: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: String::new(),
+            sync_commits: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TicketsConfig {
+    pub types: Vec<Choice>,
+    pub statuses: Vec<Choice>,
+    pub new_ticket_template: NewTicketTemplate,
+}
+
+impl Default for TicketsConfig {
+    fn default() -> Self {
+        TicketsConfig {
+            types: docket_core::rules::default_types(),
+            statuses: docket_core::rules::default_statuses(),
+            new_ticket_template: NewTicketTemplate::default(),
+        }
+    }
+}
+
+/// The prefix of configuration environment variables.
+const ENV_PREFIX: &str = "DOCKET_";
+
+impl Config {
+    /// Defaults, then `file`, then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, std::env::vars())?;
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.tickets.types.is_empty() || self.tickets.statuses.is_empty() {
+            bail!("tickets.types and tickets.statuses must not be empty");
+        }
+        for required in ["draft", "open"] {
+            if !self.tickets.statuses.iter().any(|s| s.id == required) {
+                bail!("tickets.statuses must include {required:?}");
+            }
+        }
+        self.time_zone()?;
+        Ok(())
+    }
+
+    pub fn time_zone(&self) -> anyhow::Result<jiff::tz::TimeZone> {
+        jiff::tz::TimeZone::get(&self.server.timezone)
+            .with_context(|| format!("unknown server.timezone {:?}", self.server.timezone))
+    }
+
+    /// The SQLite file this config points at, given the data directory.
+    pub fn sqlite_path(&self, data_dir: &Path) -> anyhow::Result<PathBuf> {
+        let url = self.database.url.trim();
+        if url.is_empty() {
+            return Ok(data_dir.join("docket.db"));
+        }
+        match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            Some(path) => Ok(PathBuf::from(path)),
+            None if url.starts_with("postgres") => {
+                bail!("database.url: PostgreSQL is not supported by this build yet; use sqlite://PATH")
+            }
+            None => bail!("database.url: unknown scheme in {:?}; use sqlite://PATH", redact(url)),
+        }
+    }
+}
+
+/// Overlays `DOCKET_SECTION__KEY=value` variables onto the config table. Values are read as
+/// TOML (numbers, booleans, arrays) and fall back to plain strings.
+fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> anyhow::Result<()> {
+    for (name, raw) in vars {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some((section, key)) = rest.split_once("__") else { continue };
+        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(raw.clone()));
+        let entry = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(section_table) = entry.as_table_mut() else {
+            bail!("environment variable {name}: [{section}] is not a section");
+        };
+        section_table.insert(key, value);
+    }
+    Ok(())
+}
+
+/// Hides a password in a database URL.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_values() {
+        let mut table: toml::Table = "[server]\nlisten = \"0.0.0.0:1\"\ntimezone = \"UTC\"".parse().unwrap();
+        let vars = vec![
+            ("DOCKET_SERVER__LISTEN".to_string(), "127.0.0.1:9".to_string()),
+            ("DOCKET_SERVER__MAX_BODY_BYTES".to_string(), "1024".to_string()),
+            ("DOCKET_ADMIN_PASSWORD".to_string(), "ignored".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ];
+        apply_env(&mut table, vars.into_iter()).unwrap();
+        let config: Config = toml::Value::Table(table).try_into().unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:9");
+        assert_eq!(config.server.max_body_bytes, 1024);
+        assert_eq!(config.server.timezone, "UTC");
+    }
+
+    #[test]
+    fn database_urls() {
+        let mut c = Config::default();
+        assert_eq!(c.sqlite_path(Path::new("/d")).unwrap(), PathBuf::from("/d/docket.db"));
+        c.database.url = "sqlite:///x/y.db".into();
+        assert_eq!(c.sqlite_path(Path::new("/d")).unwrap(), PathBuf::from("/x/y.db"));
+        c.database.url = "mysql://u:secret@h/db".into();
+        let err = c.sqlite_path(Path::new("/d")).unwrap_err().to_string();
+        assert!(err.contains("unknown scheme") && !err.contains("secret"), "{err}");
+        assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+    }
+}

@@ -1,0 +1,27 @@
+//! The `docket` binary: `docket serve` runs the HTTP server; the other subcommands
+//! administer a data directory (also while a server runs on it).
+
+mod app;
+mod cli;
+mod config;
+mod wire;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("docket: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("docket: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

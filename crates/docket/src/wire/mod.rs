@@ -1,0 +1,264 @@
+//! The HTTP wire layer: xyOps routes and conventions (params merging, credentials,
+//! `code`/`description` replies). It knows the JSON shapes and nothing about SQL.
+
+mod accounts;
+mod directory;
+pub mod params;
+pub mod reply;
+mod tickets;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::any;
+use axum::Router;
+use docket_core::auth::Principal;
+use docket_core::{Docket, Error};
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use reply::{render, Reply};
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub docket: Docket,
+    pub config: Arc<Config>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/{ns}/{name}", any(api_call))
+        .route("/api/{ns}/{name}/v1", any(api_call_v1))
+        .fallback(unknown_route)
+        .with_state(state)
+}
+
+/// One API request after parsing: its parameters and who sent it.
+pub struct Call {
+    pub params: Map<String, Value>,
+    pub file_parts: usize,
+    pub headers: HeaderMap,
+    auth: Option<Result<Auth, Error>>,
+}
+
+/// How a caller proved who they are.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    ApiKey(Principal),
+    Session {
+        principal: Principal,
+        session_id: String,
+        user: docket_core::model::User,
+        session: docket_core::model::Session,
+    },
+}
+
+impl Auth {
+    pub fn principal(&self) -> &Principal {
+        match self {
+            Auth::ApiKey(p) => p,
+            Auth::Session { principal, .. } => principal,
+        }
+    }
+}
+
+impl Call {
+    /// The authenticated caller, or the reason there is none.
+    pub fn auth(&self) -> Result<&Auth, Error> {
+        match &self.auth {
+            Some(Ok(a)) => Ok(a),
+            Some(Err(e)) => Err(clone_err(e)),
+            None => Err(Error::Session("No Session ID or API Key could be found".into())),
+        }
+    }
+
+    pub fn who(&self) -> Result<&Principal, Error> {
+        self.auth().map(Auth::principal)
+    }
+}
+
+fn clone_err(e: &Error) -> Error {
+    match e {
+        Error::Session(m) => Error::Session(m.clone()),
+        Error::Api(m) => Error::Api(m.clone()),
+        Error::Rate(m) => Error::Rate(m.clone()),
+        Error::Access(m) => Error::Access(m.clone()),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+/// Calls that change nothing: a cookie-authenticated request to any other needs the CSRF token.
+const READ_ONLY: [&str; 18] = [
+    "ping", "echo", "get_ticket", "get_tickets", "search_tickets", "get_tags", "get_tag",
+    "get_categories", "get_category", "get_roles", "get_role", "get_api_keys", "get_api_key",
+    "admin_get_user", "admin_get_users", "resume_session", "login", "logout",
+];
+
+async fn api_call(state: State<AppState>, path: Path<(String, String)>, method: Method, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+    handle(state, path, method, headers, uri, body, false).await
+}
+
+async fn api_call_v1(state: State<AppState>, path: Path<(String, String)>, method: Method, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+    handle(state, path, method, headers, uri, body, true).await
+}
+
+async fn unknown_route(uri: Uri) -> Response {
+    let err = Error::Api(format!("Unknown route: {}", uri.path()));
+    reply::json_response(StatusCode::NOT_FOUND, &reply::error_body(&err))
+}
+
+async fn handle(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+    v1: bool,
+) -> Response {
+    let Some(call_fn) = lookup(&ns, &name) else {
+        let err = Error::Api(format!("Unknown API call: {ns}/{name}"));
+        return reply::json_response(StatusCode::NOT_FOUND, &reply::error_body(&err));
+    };
+    if method != Method::GET && method != Method::POST && method != Method::HEAD {
+        let err = Error::Api(format!("Method {method} is not allowed; use GET or POST"));
+        return reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
+    }
+    let limit = state.config.server.max_body_bytes;
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            let err = Error::Api(format!(
+                "Request body is larger than the limit of {limit} bytes (server.max_body_bytes)"
+            ));
+            return reply::json_response(StatusCode::PAYLOAD_TOO_LARGE, &reply::error_body(&err));
+        }
+    };
+    let parsed = match params::parse(&headers, uri.query(), bytes).await {
+        Ok(p) => p,
+        Err(e) => return render(Err(e), v1),
+    };
+    let mut call = Call {
+        params: parsed.map,
+        file_parts: parsed.file_parts,
+        headers,
+        auth: None,
+    };
+    call.auth = authenticate(&state.docket, &call, !READ_ONLY.contains(&name.as_str())).await;
+    call.params.remove("api_key");
+    let result = call_fn(state, call).await;
+    render(result, v1)
+}
+
+type CallFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reply, Error>> + Send>>;
+type CallFn = fn(AppState, Call) -> CallFuture;
+
+macro_rules! calls {
+    ($($ns:literal $name:literal => $f:path),* $(,)?) => {
+        fn lookup(ns: &str, name: &str) -> Option<CallFn> {
+            match (ns, name) {
+                $(($ns, $name) => Some(|s, c| Box::pin(async move { $f(&s, &c).await })),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+calls! {
+    "app" "ping" => ping,
+    "app" "echo" => echo,
+    "app" "get_ticket" => tickets::get_ticket,
+    "app" "get_tickets" => tickets::get_tickets,
+    "app" "search_tickets" => tickets::search_tickets,
+    "app" "create_ticket" => tickets::create_ticket,
+    "app" "update_ticket" => tickets::update_ticket,
+    "app" "add_ticket_change" => tickets::add_ticket_change,
+    "app" "update_ticket_change" => tickets::update_ticket_change,
+    "app" "upload_user_ticket_files" => tickets::upload_user_ticket_files,
+    "app" "delete_ticket_file" => tickets::delete_ticket_file,
+    "app" "delete_ticket" => tickets::delete_ticket,
+    "app" "get_api_keys" => accounts::get_api_keys,
+    "app" "get_api_key" => accounts::get_api_key,
+    "app" "create_api_key" => accounts::create_api_key,
+    "app" "update_api_key" => accounts::update_api_key,
+    "app" "delete_api_key" => accounts::delete_api_key,
+    "app" "get_tags" => directory::get_tags,
+    "app" "get_tag" => directory::get_tag,
+    "app" "create_tag" => directory::create_tag,
+    "app" "update_tag" => directory::update_tag,
+    "app" "delete_tag" => directory::delete_tag,
+    "app" "get_categories" => directory::get_categories,
+    "app" "get_category" => directory::get_category,
+    "app" "create_category" => directory::create_category,
+    "app" "update_category" => directory::update_category,
+    "app" "delete_category" => directory::delete_category,
+    "app" "get_roles" => directory::get_roles,
+    "app" "get_role" => directory::get_role,
+    "app" "create_role" => directory::create_role,
+    "app" "update_role" => directory::update_role,
+    "app" "delete_role" => directory::delete_role,
+    "user" "login" => accounts::login,
+    "user" "logout" => accounts::logout,
+    "user" "resume_session" => accounts::resume_session,
+    "user" "admin_create" => accounts::admin_create,
+    "user" "admin_update" => accounts::admin_update,
+    "user" "admin_delete" => accounts::admin_delete,
+    "user" "admin_get_user" => accounts::admin_get_user,
+    "user" "admin_get_users" => accounts::admin_get_users,
+}
+
+/// Finds the caller's credentials: an API key (header, query or body), else a session
+/// (header, or cookie plus CSRF token for calls that change state).
+async fn authenticate(docket: &Docket, call: &Call, changes_state: bool) -> Option<Result<Auth, Error>> {
+    let header = |name: &str| call.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    let key = header("x-api-key").map(str::to_string).or_else(|| match call.params.get("api_key") {
+        Some(Value::String(k)) if !k.is_empty() => Some(k.clone()),
+        _ => None,
+    });
+    if let Some(key) = key {
+        return Some(docket.authenticate_key(&key).await.map(Auth::ApiKey));
+    }
+    let (session_id, by_cookie) = match header("x-session-id") {
+        Some(id) => (id.to_string(), false),
+        None => (cookie(&call.headers, "session_id")?, true),
+    };
+    let result = docket.authenticate_session(&session_id).await.and_then(|(user, session, principal)| {
+        if by_cookie && changes_state && header("x-csrf-token") != Some(session.csrf_token.as_str()) {
+            return Err(Error::Session(
+                "Missing or wrong X-CSRF-Token header (required with cookie sessions for calls that change data)".into(),
+            ));
+        }
+        Ok(Auth::Session { principal, session_id, user, session })
+    });
+    Some(result)
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+// `ping`: GET/POST /api/app/ping/v1
+async fn ping(_s: &AppState, _c: &Call) -> Result<Reply, Error> {
+    Ok(Reply::ok())
+}
+
+// `echo`: GET/POST /api/app/echo/v1 — returns the parameters (secrets removed).
+async fn echo(_s: &AppState, c: &Call) -> Result<Reply, Error> {
+    let mut params = c.params.clone();
+    for secret in ["password", "session_id"] {
+        params.remove(secret);
+    }
+    Ok(Reply::ok().with("params", Value::Object(params)))
+}

@@ -1,0 +1,125 @@
+//! Handlers of the ten ticket calls (SPEC §3) and the ticket JSON shapes they reply with.
+
+use docket_core::model::Ticket;
+use docket_core::service::SearchParams;
+use docket_core::Error;
+use serde_json::{json, Value};
+
+use super::{AppState, Call, Reply};
+use docket_core::service::flag;
+
+fn full(t: &Ticket) -> Result<Value, Error> {
+    serde_json::to_value(t).map_err(Error::internal)
+}
+
+/// Without `verbose`: no body and no history.
+fn brief(t: &Ticket) -> Result<Value, Error> {
+    let mut v = full(t)?;
+    if let Value::Object(m) = &mut v {
+        m.remove("body");
+        m.remove("changes");
+    }
+    Ok(v)
+}
+
+/// `compact` search rows: no body, history as its length.
+fn compact(t: &Ticket) -> Result<Value, Error> {
+    let mut v = full(t)?;
+    if let Value::Object(m) = &mut v {
+        m.remove("body");
+        m.insert("changes".into(), json!(t.changes.len()));
+    }
+    Ok(v)
+}
+
+fn files_not_supported() -> Error {
+    Error::File("File uploads are not supported by this server yet".into())
+}
+
+// `get_ticket`: /api/app/get_ticket/v1
+pub async fn get_ticket(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    let t = s.docket.get_ticket(c.who()?, &c.params).await?;
+    Ok(Reply::ok().with("ticket", full(&t)?))
+}
+
+// `get_tickets`: /api/app/get_tickets/v1
+pub async fn get_tickets(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    let verbose = flag(&c.params, "verbose")?;
+    let slots = s.docket.get_tickets(c.who()?, &c.params).await?;
+    let tickets = slots
+        .iter()
+        .map(|slot| match slot {
+            Ok(t) if verbose => full(t),
+            Ok(t) => brief(t),
+            Err(msg) => Ok(json!({"err": msg})),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Reply::ok().with("tickets", tickets))
+}
+
+// `search_tickets`: /api/app/search_tickets/v1
+pub async fn search_tickets(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    let who = c.who()?;
+    let search = SearchParams::from_params(&c.params)?;
+    let shape = if flag(&c.params, "compact")? { compact } else { full };
+    let page = s.docket.search_tickets(who, &search).await?;
+    let rows = page.rows.iter().map(shape).collect::<Result<Vec<_>, _>>()?;
+    Ok(Reply::ok()
+        .with("rows", rows)
+        .with("list", json!({"length": page.total})))
+}
+
+// `create_ticket`: /api/app/create_ticket/v1
+pub async fn create_ticket(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    let who = c.who()?;
+    let can = who.can_create()?;
+    if c.file_parts > 0 {
+        return Err(files_not_supported());
+    }
+    let t = s.docket.create_ticket(who, &can, &c.params).await?;
+    Ok(Reply::ok().with("ticket", full(&t)?))
+}
+
+// `update_ticket`: /api/app/update_ticket/v1
+pub async fn update_ticket(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    let who = c.who()?;
+    let can = who.can_edit()?;
+    let t = s.docket.update_ticket(who, &can, &c.params).await?;
+    Ok(Reply::ok().with("ticket", full(&t)?))
+}
+
+// `add_ticket_change`: /api/app/add_ticket_change/v1
+pub async fn add_ticket_change(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    let who = c.who()?;
+    let can = who.can_edit()?;
+    let t = s.docket.add_ticket_change(who, &can, &c.params).await?;
+    Ok(Reply::ok().with("ticket", full(&t)?))
+}
+
+// `update_ticket_change`: /api/app/update_ticket_change/v1
+pub async fn update_ticket_change(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    let who = c.who()?;
+    let can = who.can_edit()?;
+    let t = s.docket.update_ticket_change(who, &can, &c.params).await?;
+    Ok(Reply::ok().with("ticket", full(&t)?))
+}
+
+// `upload_user_ticket_files`: /api/app/upload_user_ticket_files/v1 (files issue)
+pub async fn upload_user_ticket_files(_s: &AppState, c: &Call) -> Result<Reply, Error> {
+    c.who()?.can_edit()?;
+    Err(files_not_supported())
+}
+
+// `delete_ticket_file`: /api/app/delete_ticket_file/v1 (files issue)
+pub async fn delete_ticket_file(_s: &AppState, c: &Call) -> Result<Reply, Error> {
+    c.who()?.can_edit()?;
+    Err(files_not_supported())
+}
+
+// `delete_ticket`: /api/app/delete_ticket/v1
+pub async fn delete_ticket(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    let who = c.who()?;
+    let can = who.can_delete()?;
+    s.docket.delete_ticket(who, &can, &c.params).await?;
+    Ok(Reply::ok())
+}
