@@ -122,7 +122,10 @@ impl Docket {
             now: jiff::Timestamp::now(),
         };
         let filter = docket_query::compile(&search.query, &ctx)
-            .map_err(|e| Error::Ticket(format!("Invalid search query: {e}")))?;
+            .map_err(|e| {
+                let hint = e.hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default();
+                Error::Ticket(format!("Invalid search query: {e}{hint}"))
+            })?;
         self.store
             .search_tickets(&SearchRequest {
                 filter,

@@ -1,0 +1,204 @@
+//! Test harness: runs the real `docket` binary on an ephemeral port with a temporary data
+//! directory and talks to it over HTTP.
+#![allow(dead_code, reason = "each test file uses a different part of the harness")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const ADMIN_PASSWORD: &str = "admin-test-password";
+
+/// A running `docket serve` process.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    /// An admin API key created through the CLI before the server started.
+    pub key: String,
+    pub data: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub client: reqwest::Client,
+    env: Vec<(String, String)>,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_docket")
+}
+
+/// Runs a CLI subcommand on a data directory; returns stdout. Panics on failure.
+pub fn cli(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin())
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env("DOCKET_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .expect("run docket cli");
+    assert!(
+        out.status.success(),
+        "docket {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Server::start_with_env(&[]).await
+    }
+
+    /// Starts a server with extra environment (e.g. `DOCKET_SERVER__MAX_BODY_BYTES`).
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        let out = cli(&data, &["api-key", "create", "--title", "test admin", "--admin"]);
+        let key = out.lines().last().expect("key line").trim().to_string();
+        let mut server = Server {
+            child: None,
+            base: String::new(),
+            key,
+            data,
+            _tmp: Some(tmp),
+            client: reqwest::Client::new(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(bin());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&self.data)
+            .env("DOCKET_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("DOCKET_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn docket serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(i) = line.find("http://") {
+                        let url = line[i..].trim().trim_end_matches('/').to_string();
+                        let _ = tx.send(url);
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server did not report its address");
+        self.base = base;
+        self.child = Some(child);
+    }
+
+    /// Kills the process with SIGKILL (no cleanup at all).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again on the same data directory (new port).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POSTs JSON to `/api/app/NAME/v1` with the admin key.
+    pub async fn call(&self, name: &str, params: Value) -> (u16, Value) {
+        let key = self.key.clone();
+        self.call_as(&key, name, params).await
+    }
+
+    /// POSTs JSON to `/api/app/NAME/v1` with the given API key.
+    pub async fn call_as(&self, key: &str, name: &str, params: Value) -> (u16, Value) {
+        let res = self
+            .client
+            .post(self.url(&format!("/api/app/{name}/v1")))
+            .header("X-API-Key", key)
+            .json(&params)
+            .send()
+            .await
+            .expect("request");
+        decode(res).await
+    }
+
+    /// POSTs JSON to `/api/user/NAME/v1` with the admin key.
+    pub async fn user_call(&self, name: &str, params: Value) -> (u16, Value) {
+        let res = self
+            .client
+            .post(self.url(&format!("/api/user/{name}/v1")))
+            .header("X-API-Key", &self.key)
+            .json(&params)
+            .send()
+            .await
+            .expect("request");
+        decode(res).await
+    }
+
+    /// Creates an API key with the given privileges (and categories); returns the plain key.
+    pub async fn key_with(&self, privileges: &[&str], categories: &[&str]) -> String {
+        let (_, v) = self
+            .call(
+                "create_api_key",
+                json!({"title": "k", "privileges": privileges, "categories": categories}),
+            )
+            .await;
+        assert_eq!(v["code"], 0, "{v}");
+        v["plain_key"].as_str().expect("plain_key").to_string()
+    }
+
+    /// Creates a ticket with the admin key and returns it (panics on error).
+    pub async fn create(&self, params: Value) -> Value {
+        let (status, v) = self.call("create_ticket", params).await;
+        assert_eq!((status, &v["code"]), (200, &json!(0)), "{v}");
+        v["ticket"].clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Status and JSON body of a response (panics if the body is not JSON).
+pub async fn decode(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, value)
+}
