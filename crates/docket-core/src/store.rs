@@ -113,6 +113,12 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a ticket and its history and index entries once `check` passes.
     async fn delete_ticket(&self, id: &str, check: TicketCheck) -> Result<Option<Ticket>>;
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage>;
+    /// How many tickets there are.
+    async fn ticket_count(&self) -> Result<u64>;
+    /// Rebuilds the search index of up to `limit` tickets numbered above `after`, in one
+    /// transaction. Returns the last number done and how many were done, or `None` when none
+    /// were left.
+    async fn reindex_batch(&self, after: i64, limit: u32) -> Result<Option<(i64, u64)>>;
 
     async fn get_record(&self, kind: RecordKind, id: &str) -> Result<Option<Value>>;
     /// Finds a record by its secondary lookup key (e.g. an API key's hash).

@@ -154,6 +154,12 @@ impl Store for SqliteStore {
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage> {
         search::search(&self.reader, request).await
     }
+    async fn ticket_count(&self) -> Result<u64> {
+        tickets::count(&self.reader).await
+    }
+    async fn reindex_batch(&self, after: i64, limit: u32) -> Result<Option<(i64, u64)>> {
+        self.write(move |c| Box::pin(async move { tickets::reindex_batch(c, after, limit).await })).await
+    }
 
     async fn get_record(&self, kind: RecordKind, id: &str) -> Result<Option<Value>> {
         records::get(&self.reader, kind, id).await
@@ -179,5 +185,70 @@ impl Store for SqliteStore {
     }
     async fn purge_expired(&self, kind: RecordKind, now: i64) -> Result<u64> {
         self.write(move |c| Box::pin(async move { records::purge_expired(c, kind, now).await })).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use docket_core::store::SortField;
+
+    fn ticket(id: &str, subject: &str) -> Ticket {
+        Ticket {
+            id: id.into(),
+            subject: subject.into(),
+            status: "open".into(),
+            kind: "task".into(),
+            ..Default::default()
+        }
+    }
+
+    async fn find(store: &SqliteStore, query: &str) -> Vec<String> {
+        let ctx = docket_query::LowerCtx {
+            tz: jiff::tz::TimeZone::UTC,
+            now: jiff::Timestamp::now(),
+        };
+        let page = store
+            .search_tickets(&SearchRequest {
+                filter: docket_query::compile(query, &ctx).unwrap(),
+                categories: None,
+                sort_by: SortField::Num,
+                descending: false,
+                offset: 0,
+                limit: 100,
+            })
+            .await
+            .unwrap();
+        page.rows.into_iter().map(|t| t.id).collect()
+    }
+
+    #[tokio::test]
+    async fn numbers_are_never_reused_and_reindex_restores_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default()).await.unwrap();
+        let a = store.create_ticket(ticket("a", "disk full")).await.unwrap().unwrap();
+        let b = store.create_ticket(ticket("b", "network down")).await.unwrap().unwrap();
+        assert_eq!((a.num, b.num), (1, 2));
+        assert!(store.create_ticket(ticket("a", "dup")).await.unwrap().is_none());
+        store.delete_ticket("b", Box::new(|_| Ok(()))).await.unwrap().unwrap();
+        let c = store.create_ticket(ticket("c", "disk slow")).await.unwrap().unwrap();
+        assert_eq!(c.num, 3, "a deleted ticket's number is not reused");
+        assert_eq!(find(&store, "disk").await, vec!["a", "c"]);
+
+        // Lose the index, then rebuild it from the records.
+        sqlx::query("DELETE FROM ticket_text").execute(&store.writer).await.unwrap();
+        sqlx::query("DELETE FROM ticket_keywords").execute(&store.writer).await.unwrap();
+        assert!(find(&store, "disk").await.is_empty());
+        assert_eq!(store.ticket_count().await.unwrap(), 2);
+        let mut after = 0;
+        let mut done = 0;
+        while let Some((last, n)) = store.reindex_batch(after, 1).await.unwrap() {
+            after = last;
+            done += n;
+        }
+        assert_eq!(done, 2);
+        assert_eq!(find(&store, "disk").await, vec!["a", "c"]);
+        assert_eq!(find(&store, "status:open").await, vec!["a", "c"]);
+        store.close().await;
     }
 }

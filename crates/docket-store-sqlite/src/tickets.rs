@@ -138,6 +138,32 @@ pub async fn delete(c: &mut SqliteConnection, id: &str, check: TicketCheck) -> R
     Ok(Some(ticket))
 }
 
+pub async fn count(db: &SqlitePool) -> Result<u64> {
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM tickets")
+        .fetch_one(db)
+        .await
+        .map_err(db_err)?;
+    Ok(n.max(0) as u64)
+}
+
+pub async fn reindex_batch(c: &mut SqliteConnection, after: i64, limit: u32) -> Result<Option<(i64, u64)>> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT data FROM tickets WHERE num > ? ORDER BY num LIMIT ?")
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)?;
+    let mut last = None;
+    let count = rows.len() as u64;
+    for (data,) in rows {
+        let ticket = parse(&data)?;
+        clear_index(c, ticket.num).await?;
+        write_index(c, &ticket).await?;
+        last = Some(ticket.num);
+    }
+    Ok(last.map(|num| (num, count)))
+}
+
 async fn clear_index(c: &mut SqliteConnection, num: i64) -> Result<()> {
     sqlx::query("DELETE FROM ticket_keywords WHERE num = ?")
         .bind(num)

@@ -49,6 +49,14 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Rebuild the search index from the ticket records.
+    Reindex {
+        #[command(flatten)]
+        common: Common,
+        /// Tickets per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: u32,
+    },
     /// Show configuration.
     Config {
         #[command(subcommand)]
@@ -203,9 +211,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store.close().await;
             Ok(())
         }
+        Command::Reindex { common, batch } => {
+            let app = open(&common).await?;
+            reindex(&app, batch.max(1)).await?;
+            app.store.close().await;
+            Ok(())
+        }
         Command::Config { command: ConfigCommand::PrintDefault } => {
             print!("{}", toml::to_string_pretty(&Config::default())?);
             Ok(())
         }
     }
+}
+
+/// Rebuilds the index batch by batch, each batch its own transaction, with a progress bar.
+async fn reindex(app: &App, batch: u32) -> anyhow::Result<()> {
+    let store = &app.docket.store;
+    let total = store.ticket_count().await?;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} tickets ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let (mut after, mut done) = (0i64, 0u64);
+    while let Some((last, n)) = store.reindex_batch(after, batch).await? {
+        done += n;
+        bar.set_position(done.min(total));
+        after = last;
+    }
+    bar.finish_and_clear();
+    println!("Reindexed {total} tickets in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
 }

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -21,6 +22,10 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
     pub client: reqwest::Client,
     env: Vec<(String, String)>,
+    /// Extra arguments for `docket serve` (e.g. `--config FILE`).
+    serve_args: Vec<String>,
+    /// Everything the server printed on stdout (its log), across restarts.
+    log: Arc<Mutex<String>>,
 }
 
 pub fn bin() -> &'static str {
@@ -51,7 +56,23 @@ impl Server {
 
     /// Starts a server with extra environment (e.g. `DOCKET_SERVER__MAX_BODY_BYTES`).
     pub async fn start_with_env(env: &[(&str, &str)]) -> Server {
+        Server::start_with(None, env).await
+    }
+
+    /// Starts a server with `docket serve --config FILE`, FILE holding `toml`.
+    pub async fn start_with_config(toml: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_with(Some(toml), env).await
+    }
+
+    async fn start_with(config: Option<&str>, env: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
+        let mut serve_args = Vec::new();
+        if let Some(text) = config {
+            let file = tmp.path().join("docket.toml");
+            std::fs::write(&file, text).expect("write config file");
+            serve_args.push("--config".to_string());
+            serve_args.push(file.to_string_lossy().into_owned());
+        }
         let data = tmp.path().join("data");
         let out = cli(&data, &["api-key", "create", "--title", "test admin", "--admin"]);
         let key = out.lines().last().expect("key line").trim().to_string();
@@ -63,6 +84,8 @@ impl Server {
             _tmp: Some(tmp),
             client: reqwest::Client::new(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            serve_args,
+            log: Arc::new(Mutex::new(String::new())),
         };
         server.spawn();
         server
@@ -72,6 +95,7 @@ impl Server {
         let mut cmd = Command::new(bin());
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(&self.data)
+            .args(&self.serve_args)
             .env("DOCKET_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("DOCKET_LOG", "info")
             .env("NO_COLOR", "1")
@@ -83,9 +107,14 @@ impl Server {
         let mut child = cmd.spawn().expect("spawn docket serve");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = self.log.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(mut log) = log.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if !sent {
                     if let Some(i) = line.find("http://") {
                         let url = line[i..].trim().trim_end_matches('/').to_string();
@@ -131,6 +160,11 @@ impl Server {
     pub fn restart(&mut self) {
         self.kill9();
         self.spawn();
+    }
+
+    /// What the server has printed on stdout so far (its log).
+    pub fn log_text(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {
