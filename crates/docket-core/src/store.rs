@@ -113,6 +113,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a ticket and its history and index entries once `check` passes.
     async fn delete_ticket(&self, id: &str, check: TicketCheck) -> Result<Option<Ticket>>;
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage>;
+    /// Inserts whole records in one transaction, each with the next number; records whose
+    /// id exists already are skipped. Returns how many were inserted.
+    async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64>;
     /// How many tickets there are.
     async fn ticket_count(&self) -> Result<u64>;
     /// Rebuilds the search index of up to `limit` tickets numbered above `after`, in one

@@ -154,6 +154,20 @@ impl Store for SqliteStore {
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage> {
         search::search(&self.reader, request).await
     }
+    async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64> {
+        self.write(move |c| {
+            Box::pin(async move {
+                let mut inserted = 0;
+                for t in tickets {
+                    if tickets::insert(c, t).await?.is_some() {
+                        inserted += 1;
+                    }
+                }
+                Ok(inserted)
+            })
+        })
+        .await
+    }
     async fn ticket_count(&self) -> Result<u64> {
         tickets::count(&self.reader).await
     }

@@ -57,6 +57,18 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         batch: u32,
     },
+    /// Load-test a server speaking the xyOps Tickets API, or generate data.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// Bulk-load NDJSON ticket records (one JSON object a line) into a data directory.
+    Import {
+        #[command(flatten)]
+        common: Common,
+        /// The NDJSON file, or - for standard input.
+        file: PathBuf,
+    },
     /// Show configuration.
     Config {
         #[command(subcommand)]
@@ -109,6 +121,69 @@ enum UserCommand {
         name: String,
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+struct Target {
+    /// Base URL of the server, e.g. http://127.0.0.1:5580
+    #[arg(long)]
+    url: String,
+    /// API key with the privileges the scenario needs.
+    #[arg(long, env = "DOCKET_BENCH_API_KEY")]
+    api_key: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Run scenarios and print req/s and latency percentiles.
+    Run {
+        #[command(flatten)]
+        target: Target,
+        /// Comma-separated scenarios, or "all": ping, create, get-id, get-num, search-word,
+        /// search-phrase, search-fields, search-pxql, search-half, comment, mixed.
+        #[arg(long, default_value = "all", value_delimiter = ',')]
+        scenario: Vec<String>,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Seconds per scenario.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Requests per scenario (instead of --duration).
+        #[arg(long)]
+        requests: Option<u64>,
+        /// Search query for the search scenarios (overrides each one's default).
+        #[arg(long)]
+        query: Option<String>,
+        /// Print one JSON object per scenario.
+        #[arg(long)]
+        json: bool,
+        /// Report this process's resident memory before and after.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+    /// Fill a server through its API (--url), or a data directory in bulk (--data).
+    Load {
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, env = "DOCKET_BENCH_API_KEY")]
+        api_key: Option<String>,
+        /// Data directory to bulk-load instead of a server.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        tickets: u64,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Print generated ticket records as NDJSON.
+    Gen {
+        #[arg(long)]
+        tickets: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -217,6 +292,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store.close().await;
             Ok(())
         }
+        Command::Import { common, file } => {
+            let app = open(&common).await?;
+            let (n, secs) = if file.as_os_str() == "-" {
+                crate::bench::import_ndjson(&app.docket, std::io::stdin().lock(), None).await?
+            } else {
+                let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+                crate::bench::import_ndjson(&app.docket, std::io::BufReader::new(f), None).await?
+            };
+            println!("Imported {n} tickets in {secs:.1}s ({:.0}/s)", n as f64 / secs.max(1e-9));
+            app.store.close().await;
+            Ok(())
+        }
+        Command::Bench { command } => bench(command).await,
         Command::Config { command: ConfigCommand::PrintDefault } => {
             print!("{}", toml::to_string_pretty(&Config::default())?);
             Ok(())
@@ -243,4 +331,69 @@ async fn reindex(app: &App, batch: u32) -> anyhow::Result<()> {
     bar.finish_and_clear();
     println!("Reindexed {total} tickets in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+async fn bench(command: BenchCommand) -> anyhow::Result<()> {
+    use crate::bench::{generated_lines, import_ndjson, print_header, print_report, run};
+    match command {
+        BenchCommand::Gen { tickets, seed } => {
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for line in generated_lines(tickets, seed) {
+                writeln!(out, "{line}")?;
+            }
+            Ok(())
+        }
+        BenchCommand::Load { url, api_key, data, tickets, concurrency, seed } => match (url, data) {
+            (Some(url), None) => {
+                let key = api_key.context("--api-key is required with --url")?;
+                let (n, secs) = run::load_via_api(&url, &key, tickets, concurrency).await?;
+                println!("Created {n} tickets in {secs:.1}s ({:.0}/s)", n as f64 / secs.max(1e-9));
+                Ok(())
+            }
+            (None, Some(data)) => {
+                let app = open(&Common { data, config: None }).await?;
+                let text = generated_lines(tickets, seed).collect::<Vec<_>>().join("\n");
+                let (n, secs) = import_ndjson(&app.docket, std::io::Cursor::new(text), Some(tickets)).await?;
+                println!("Imported {n} tickets in {secs:.1}s ({:.0}/s)", n as f64 / secs.max(1e-9));
+                app.store.close().await;
+                Ok(())
+            }
+            _ => bail!("give either --url (load through the API) or --data (bulk load a data directory)"),
+        },
+        BenchCommand::Run { target, scenario, concurrency, duration, requests, query, json, server_pid } => {
+            let scenarios: Vec<String> = if scenario.iter().any(|s| s == "all") {
+                run::SCENARIOS.iter().map(|s| s.to_string()).collect()
+            } else {
+                scenario
+            };
+            if let Some(pid) = server_pid {
+                println!("server RSS before: {:.1} MiB", run::rss_mib(pid).unwrap_or(0.0));
+            }
+            if !json {
+                print_header();
+            }
+            let mut ping = None;
+            for s in scenarios {
+                let report = run::run(&run::RunOptions {
+                    url: target.url.clone(),
+                    api_key: target.api_key.clone(),
+                    scenario: s.clone(),
+                    concurrency,
+                    duration: std::time::Duration::from_secs_f64(duration),
+                    requests,
+                    query: query.clone(),
+                })
+                .await?;
+                if s == "ping" {
+                    ping = Some(report.per_sec);
+                }
+                print_report(&report, ping, json);
+            }
+            if let Some(pid) = server_pid {
+                println!("server RSS after: {:.1} MiB", run::rss_mib(pid).unwrap_or(0.0));
+            }
+            Ok(())
+        }
+    }
 }

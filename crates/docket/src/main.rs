@@ -2,6 +2,7 @@
 //! administer a data directory (also while a server runs on it).
 
 mod app;
+mod bench;
 mod cli;
 mod config;
 mod wire;

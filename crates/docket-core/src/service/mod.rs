@@ -4,6 +4,7 @@
 mod access;
 mod admin;
 mod directory;
+mod import;
 mod tickets;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use serde_json::{Map, Value};
 
 pub use access::{LoginResult, RateLimiter};
 pub use directory::{DirectoryKind, CATEGORIES, ROLES, TAGS};
+pub use import::ImportRefs;
 pub use tickets::{SearchParams, TicketOrError};
 
 use crate::error::{Error, Result};
