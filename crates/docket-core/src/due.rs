@@ -96,8 +96,11 @@ pub fn start_of_day(epoch: i64, tz: &TimeZone) -> i64 {
 
 /// Used by tests and the template: now plus a span, at the start of that day.
 pub fn days_from_now(days: i64, now: Timestamp, tz: &TimeZone) -> i64 {
+    // Calendar days in the zone: a Timestamp cannot add days itself (it would fail).
     let later = now
-        .checked_add(days.days().hours(0))
+        .to_zoned(tz.clone())
+        .checked_add(days.days())
+        .map(|z| z.timestamp())
         .unwrap_or(now)
         .as_second();
     start_of_day(later, tz)

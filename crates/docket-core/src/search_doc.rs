@@ -1,7 +1,7 @@
 //! What of a ticket is searchable: the one place that turns a ticket into the analyzed
 //! document every store indexes (and the in-memory evaluator checks).
 
-use docket_query::{analyze, normalize_keyword, Doc, KeywordField, RangeField, TextField};
+use docket_query::{analyze, analyze_plain, normalize_keyword, Doc, KeywordField, RangeField, TextField};
 use serde_json::Value;
 
 use crate::model::Ticket;
@@ -10,24 +10,29 @@ use crate::model::Ticket;
 /// phrase never matches across a boundary. The analyzer never makes a token this long.
 pub const PART_BREAK: &str = "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz";
 
-fn joined(parts: &[&str]) -> Vec<String> {
+/// Analyzed tokens of several parts, with a [`PART_BREAK`] between them.
+fn joined(parts: Vec<Vec<String>>) -> Vec<String> {
     let mut out = Vec::new();
-    for (i, part) in parts.iter().enumerate() {
+    for (i, part) in parts.into_iter().enumerate() {
         if i > 0 {
             out.push(PART_BREAK.to_string());
         }
-        out.extend(analyze(part));
+        out.extend(part);
     }
     out
 }
 
-/// The searchable document of a ticket.
+/// The searchable document of a ticket. Bodies (of the ticket and of comments) are Markdown;
+/// the subject, the username and change values are plain text lines, read as such (as
+/// Markdown, a subject like `2024. Year in review` would lose its number to a list marker).
 pub fn ticket_doc(t: &Ticket) -> Doc {
     let mut doc = Doc::default();
-    doc.text.insert(TextField::Subject, analyze(&t.subject));
-    doc.text.insert(TextField::Body, joined(&[&t.username, &t.subject, &t.body]));
-    let history = changes_text(t);
-    doc.text.insert(TextField::Changes, joined(&history.iter().map(String::as_str).collect::<Vec<_>>()));
+    doc.text.insert(TextField::Subject, analyze_plain(&t.subject));
+    doc.text.insert(
+        TextField::Body,
+        joined(vec![analyze_plain(&t.username), analyze_plain(&t.subject), analyze(&t.body)]),
+    );
+    doc.text.insert(TextField::Changes, joined(changes_tokens(t)));
 
     let single = |v: &str| -> Vec<String> {
         if v.is_empty() {
@@ -59,26 +64,23 @@ pub fn ticket_doc(t: &Ticket) -> Doc {
     doc
 }
 
-/// Comment bodies and change values, one text per history entry, in order.
-fn changes_text(t: &Ticket) -> Vec<String> {
+/// Comment bodies (Markdown) and change values (plain), one token list per history entry,
+/// in order.
+fn changes_tokens(t: &Ticket) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     for c in &t.changes {
-        let mut text = c.body.clone().unwrap_or_default();
+        let mut tokens = c.body.as_deref().map(analyze).unwrap_or_default();
         match &c.value {
-            Some(Value::String(s)) => {
-                text.push('\n');
-                text.push_str(s);
-            }
+            Some(Value::String(s)) => tokens.extend(analyze_plain(s)),
             Some(Value::Array(items)) => {
                 for s in items.iter().filter_map(Value::as_str) {
-                    text.push('\n');
-                    text.push_str(s);
+                    tokens.extend(analyze_plain(s));
                 }
             }
             _ => {}
         }
-        if !text.trim().is_empty() {
-            out.push(text);
+        if !tokens.is_empty() {
+            out.push(tokens);
         }
     }
     out

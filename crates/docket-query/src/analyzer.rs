@@ -420,10 +420,33 @@ fn finish_word(word: &str) -> String {
         return word[..MAX_WORD_LEN].to_string();
     }
     if word.bytes().all(|b| b.is_ascii_lowercase()) {
-        stemmer().stem(word).into_owned()
+        stem_cached(word)
     } else {
         word.to_string()
     }
+}
+
+/// Stems with a per-thread memo: real text repeats a small vocabulary (Zipf), and the
+/// stemmer was the analyzer's largest cost when indexing.
+fn stem_cached(word: &str) -> String {
+    /// Entries kept before the memo is emptied, bounding its memory (~2 MB).
+    const MEMO_LIMIT: usize = 20_000;
+    thread_local! {
+        static MEMO: std::cell::RefCell<std::collections::HashMap<String, String>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if let Some(stem) = memo.get(word) {
+            return stem.clone();
+        }
+        let stem = stemmer().stem(word).into_owned();
+        if memo.len() >= MEMO_LIMIT {
+            memo.clear();
+        }
+        memo.insert(word.to_string(), stem.clone());
+        stem
+    })
 }
 
 fn stemmer() -> &'static Stemmer {

@@ -49,14 +49,7 @@ pub fn render_filter(filter: &Filter, sql: &mut String, binds: &mut Vec<Bind>) {
         }
         Filter::And(items) | Filter::Or(items) => {
             let joiner = if matches!(filter, Filter::And(_)) { " AND " } else { " OR " };
-            sql.push('(');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(joiner);
-                }
-                render_filter(item, sql, binds);
-            }
-            sql.push(')');
+            render_list(items, joiner, sql, binds);
         }
         Filter::Not(inner) => {
             sql.push_str("NOT (");
@@ -95,6 +88,41 @@ pub fn render_filter(filter: &Filter, sql: &mut String, binds: &mut Vec<Bind>) {
                 sql.push(')');
             }
         }
+    }
+}
+
+/// Renders `items` joined by `joiner` as a balanced tree of parenthesized groups: SQLite
+/// parses a flat `a OR b OR c ...` into a tree as deep as the list is long, and refuses
+/// expressions deeper than 1000 (`a|b|c...` with 1000 words would be an internal error).
+fn render_list(items: &[Filter], joiner: &str, sql: &mut String, binds: &mut Vec<Bind>) {
+    const FLAT: usize = 4;
+    sql.push('(');
+    if items.len() <= FLAT {
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(joiner);
+            }
+            render_filter(item, sql, binds);
+        }
+    } else {
+        let (left, right) = items.split_at(items.len() / 2);
+        render_list(left, joiner, sql, binds);
+        sql.push_str(joiner);
+        render_list(right, joiner, sql, binds);
+    }
+    sql.push(')');
+}
+
+/// Most terms (words, phrases, field values, ranges) one search may have. Each becomes a
+/// condition, and often a subquery, of one SQL statement; far more than anyone types.
+pub const MAX_TERMS: usize = 1_000;
+
+fn count_terms(filter: &Filter) -> usize {
+    match filter {
+        Filter::All | Filter::None => 0,
+        Filter::And(items) | Filter::Or(items) => items.iter().map(count_terms).sum(),
+        Filter::Not(inner) => count_terms(inner),
+        Filter::Text { .. } | Filter::Keyword { .. } | Filter::Range { .. } => 1,
     }
 }
 
@@ -146,6 +174,13 @@ macro_rules! bind_all {
 }
 
 pub async fn search(db: &SqlitePool, request: &SearchRequest) -> Result<SearchPage> {
+    let terms = count_terms(&request.filter);
+    if terms > MAX_TERMS {
+        return Err(Error::Ticket(format!(
+            "Invalid search query: it has {terms} search terms, more than the limit of {MAX_TERMS}; \
+             narrow it down or split it into several searches"
+        )));
+    }
     let (cond, binds) = where_clause(request);
     let count_sql = format!("SELECT count(*) FROM tickets t WHERE {cond}");
     let (total,): (i64,) = bind_all!(sqlx::query_as(&count_sql), &binds)

@@ -181,16 +181,22 @@ async fn clear_index(c: &mut SqliteConnection, num: i64) -> Result<()> {
 /// Writes the keyword rows and the full-text row of a ticket.
 pub async fn write_index(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()> {
     let doc = ticket_doc(ticket);
-    for (field, values) in &doc.keywords {
-        for value in values {
-            sqlx::query("INSERT OR IGNORE INTO ticket_keywords (field, value, num) VALUES (?, ?, ?)")
-                .bind(field.name())
-                .bind(value)
-                .bind(ticket.num)
-                .execute(&mut *c)
-                .await
-                .map_err(db_err)?;
+    let rows: Vec<(&str, &String)> = doc
+        .keywords
+        .iter()
+        .flat_map(|(field, values)| values.iter().map(move |v| (field.name(), v)))
+        .collect();
+    // One multi-row statement per ticket: each statement is a round trip to SQLite's thread.
+    for chunk in rows.chunks(200) {
+        let mut sql = String::from("INSERT OR IGNORE INTO ticket_keywords (field, value, num) VALUES ");
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
         }
+        let mut q = sqlx::query(&sql);
+        for (field, value) in chunk {
+            q = q.bind(*field).bind(*value).bind(ticket.num);
+        }
+        q.execute(&mut *c).await.map_err(db_err)?;
     }
     let text = |f: TextField| doc.text.get(&f).map(|t| t.join(" ")).unwrap_or_default();
     sqlx::query("INSERT INTO ticket_text (rowid, subject, body, changes) VALUES (?, ?, ?, ?)")

@@ -21,9 +21,15 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 
 const TICKETS: usize = 2_400;
-const QUERIES: usize = 700;
+const QUERIES: usize = 600;
 const WORKERS: usize = 8;
 const SEED: u64 = 0x5EA2_C4D1_FF00_0003;
+/// The server's `server.timezone`: not UTC, so day boundaries (and DST) matter.
+const TZ: &str = "America/New_York";
+
+fn tz() -> TimeZone {
+    TimeZone::get(TZ).expect("time zone")
+}
 
 // ---------------------------------------------------------------------------------------
 // PRNG
@@ -80,16 +86,101 @@ impl Rng {
 // ---------------------------------------------------------------------------------------
 
 const WORDS: &[&str] = &[
-    "disk", "disks", "full", "server", "network", "timeout", "latency", "deploy", "deployment",
-    "deploying", "rollback", "database", "cpu", "memory", "alert", "alerts", "error", "errors",
-    "failed", "failing", "backup", "kernel", "upgrade", "upgraded", "nginx", "postgres", "redis",
-    "queue", "cache", "jump", "jumps", "jumping", "cats", "big", "fence", "over", "the", "and",
-    "not", "or", "near", "on", "of", "to", "Café", "café", "CAFÉ", "naïve", "résumé", "Straße",
-    "Nancy's", "O'Brien", "don't", "won't", "2.5.1", "v1.10.3", "e.g.", "foo_bar", "main.rs",
-    "x86_64", "IPv6", "HTTP", "TLS", "Disk", "DISK", "Server", "monitor", "amazon", "released",
-    "preproduction", "customer", "billing", "login", "password", "certificate", "expired",
-    "renewal", "latency", "p99", "404", "500", "2024", "crash", "crashed", "crashing", "slow",
-    "slowly", "木", "ネコ", "El", "Niño", "Ünïcödé", "running", "runs", "ran",
+    "disk",
+    "disks",
+    "full",
+    "server",
+    "network",
+    "timeout",
+    "latency",
+    "deploy",
+    "deployment",
+    "deploying",
+    "rollback",
+    "database",
+    "cpu",
+    "memory",
+    "alert",
+    "alerts",
+    "error",
+    "errors",
+    "failed",
+    "failing",
+    "backup",
+    "kernel",
+    "upgrade",
+    "upgraded",
+    "nginx",
+    "postgres",
+    "redis",
+    "queue",
+    "cache",
+    "jump",
+    "jumps",
+    "jumping",
+    "cats",
+    "big",
+    "fence",
+    "over",
+    "the",
+    "and",
+    "not",
+    "or",
+    "near",
+    "on",
+    "of",
+    "to",
+    "Café",
+    "café",
+    "CAFÉ",
+    "naïve",
+    "résumé",
+    "Straße",
+    "Nancy's",
+    "O'Brien",
+    "don't",
+    "won't",
+    "2.5.1",
+    "v1.10.3",
+    "e.g.",
+    "foo_bar",
+    "main.rs",
+    "x86_64",
+    "IPv6",
+    "HTTP",
+    "TLS",
+    "Disk",
+    "DISK",
+    "Server",
+    "monitor",
+    "amazon",
+    "released",
+    "preproduction",
+    "customer",
+    "billing",
+    "login",
+    "password",
+    "certificate",
+    "expired",
+    "renewal",
+    "latency",
+    "p99",
+    "404",
+    "500",
+    "2024",
+    "crash",
+    "crashed",
+    "crashing",
+    "slow",
+    "slowly",
+    "木",
+    "ネコ",
+    "El",
+    "Niño",
+    "Ünïcödé",
+    "running",
+    "runs",
+    "ran",
 ];
 
 const SYLLABLES: &[&str] = &[
@@ -106,15 +197,53 @@ const HOSTS: &[&str] = &[
 ];
 
 const TYPES: &[&str] = &[
-    "task", "bug", "feature", "question", "incident", "issue", "release", "change", "maintenance",
+    "task",
+    "bug",
+    "feature",
+    "question",
+    "incident",
+    "issue",
+    "release",
+    "change",
+    "maintenance",
     "other",
 ];
-const STATUSES: &[&str] = &["draft", "open", "in_progress", "on_hold", "resolved", "closed"];
-const TAGS: &[&str] = &["important", "flag", "ops", "needs_review", "backend", "frontend", "db", "customer"];
+const STATUSES: &[&str] = &[
+    "draft",
+    "open",
+    "in_progress",
+    "on_hold",
+    "resolved",
+    "closed",
+];
+const TAGS: &[&str] = &[
+    "important",
+    "flag",
+    "ops",
+    "needs_review",
+    "backend",
+    "frontend",
+    "db",
+    "customer",
+];
 const CATEGORIES: &[&str] = &["ops", "dev", "support", "security"];
-const USERS: &[&str] = &["alice", "bob", "carol", "dave", "J.Huckaby", "eve-ops", "Frank_7"];
+const USERS: &[&str] = &[
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "J.Huckaby",
+    "eve-ops",
+    "Frank_7",
+];
 const EMAILS: &[&str] = &["pat@example.com", "ops@acme.io", "Bob@Example.com"];
-const SERVERS: &[&str] = &["web01", "db-02", "Web03.example.com", "cache 4", "Ünïcödé-srv"];
+const SERVERS: &[&str] = &[
+    "web01",
+    "db-02",
+    "Web03.example.com",
+    "cache 4",
+    "Ünïcödé-srv",
+];
 const JOBS: &[&str] = &["jabc123", "jdeploy_7", "jbackup", "jz9"];
 
 fn rare_word(rng: &mut Rng) -> String {
@@ -134,13 +263,16 @@ fn phrase(rng: &mut Rng, min: usize, max: usize) -> String {
 
 fn subject(rng: &mut Rng) -> String {
     let mut s = phrase(rng, 2, 6);
-    match rng.below(12) {
+    match rng.below(16) {
         0 => s = format!("Élan {s}"),
         1 => s = format!("[{}] {s}", rng.pick(TAGS)),
         2 => s = format!("{} {s}", rng.below(1000)),
         3 => s = s.to_uppercase(),
         4 => s = format!("{s} on {}", rng.pick(SERVERS)),
         5 => s = format!("über {s}"),
+        6 => s = format!("20{}. {s}", rng.range(10, 30)),
+        7 => s = format!("__{}__ {s}", rare_word(rng)),
+        8 => s = format!("- {s} *really*"),
         _ => {}
     }
     s
@@ -166,7 +298,11 @@ fn body(rng: &mut Rng) -> String {
                 rare_word(rng),
                 phrase(rng, 1, 3)
             ),
-            6 => format!("[{}](https://{}/p/q) details", phrase(rng, 1, 3), rng.pick(HOSTS)),
+            6 => format!(
+                "[{}](https://{}/p/q) details",
+                phrase(rng, 1, 3),
+                rng.pick(HOSTS)
+            ),
             7 => format!(
                 "Version {}.{}.{} released; upgrade from v1.10.3",
                 rng.below(4),
@@ -174,7 +310,11 @@ fn body(rng: &mut Rng) -> String {
                 rng.below(20)
             ),
             8 => "Nancy's café serves naïve résumé coffee — don't panic".to_string(),
-            9 => format!("<b>{}</b> and <i>{}</i>", phrase(rng, 1, 3), phrase(rng, 1, 2)),
+            9 => format!(
+                "<b>{}</b> and <i>{}</i>",
+                phrase(rng, 1, 3),
+                phrase(rng, 1, 2)
+            ),
             10 => format!(
                 "| {} | {} |\n|---|---|\n| {} | {} |",
                 rng.pick(WORDS),
@@ -199,7 +339,12 @@ fn due(rng: &mut Rng, now: i64) -> Value {
         0..=3 => json!(0),
         4..=5 => json!(rng.range(1_672_531_200, 1_798_675_200)), // 2023-01-01 .. 2026-12-31
         6..=7 => json!(now + rng.range(-40, 40) * 86_400 + rng.range(-40_000, 40_000)),
-        8 => json!(format!("20{}-{:02}-{:02}", rng.range(23, 26), rng.range(1, 12), rng.range(1, 28))),
+        8 => json!(format!(
+            "20{}-{:02}-{:02}",
+            rng.range(23, 26),
+            rng.range(1, 12),
+            rng.range(1, 28)
+        )),
         _ => json!(*rng.pick(&["1d", "3 days", "2 weeks", "1 week"])),
     }
 }
@@ -239,7 +384,11 @@ fn ticket_params(i: usize, now: i64) -> Value {
 
 async fn ok(s: &Server, name: &str, params: Value) -> Value {
     let (status, v) = s.call(name, params.clone()).await;
-    assert_eq!((status, &v["code"]), (200, &json!(0)), "{name} {params}: {v}");
+    assert_eq!(
+        (status, &v["code"]),
+        (200, &json!(0)),
+        "{name} {params}: {v}"
+    );
     v
 }
 
@@ -272,10 +421,29 @@ where
 
 async fn populate(s: &Arc<Server>) -> Vec<Ticket> {
     for tag in TAGS {
-        ok(s, "create_tag", json!({"id": tag, "title": tag.to_uppercase()})).await;
+        // Some (`flag`, `important`) may be built in.
+        let (_, v) = s
+            .call(
+                "create_tag",
+                json!({"id": tag, "title": tag.to_uppercase()}),
+            )
+            .await;
+        assert!(
+            v["code"] == json!(0)
+                || v["description"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("already exists"),
+            "{v}"
+        );
     }
     for cat in CATEGORIES {
-        ok(s, "create_category", json!({"id": cat, "title": format!("Category {cat}")})).await;
+        ok(
+            s,
+            "create_category",
+            json!({"id": cat, "title": format!("Category {cat}")}),
+        )
+        .await;
     }
     let now = Timestamp::now().as_second();
     let s2 = s.clone();
@@ -303,7 +471,12 @@ async fn populate(s: &Arc<Server>) -> Vec<Ticket> {
             for _ in 0..rng.below(3) {
                 if rng.chance(50) {
                     let body = format!("{} {}", phrase(&mut rng, 2, 8), rare_word(&mut rng));
-                    ok(&s, "add_ticket_change", json!({"id": id, "change": {"type": "comment", "body": body}})).await;
+                    ok(
+                        &s,
+                        "add_ticket_change",
+                        json!({"id": id, "change": {"type": "comment", "body": body}}),
+                    )
+                    .await;
                 }
             }
             if rng.chance(20) {
@@ -390,7 +563,7 @@ struct Gen<'a> {
 }
 
 fn date_of(epoch: i64) -> jiff::civil::Date {
-    Timestamp::from_second(epoch).unwrap().to_zoned(TimeZone::UTC).date()
+    Timestamp::from_second(epoch).unwrap().to_zoned(tz()).date()
 }
 
 impl<'a> Gen<'a> {
@@ -435,7 +608,10 @@ impl<'a> Gen<'a> {
                 continue;
             }
             let at = self.rng.below(words.len() - n + 1);
-            let cleaned: Vec<String> = words[at..at + n].iter().filter_map(|w| clean_word(w)).collect();
+            let cleaned: Vec<String> = words[at..at + n]
+                .iter()
+                .filter_map(|w| clean_word(w))
+                .collect();
             if cleaned.len() >= 2 {
                 return format!("\"{}\"", cleaned.join(" "));
             }
@@ -485,8 +661,18 @@ impl<'a> Gen<'a> {
     }
 
     fn keyword_field(&mut self) -> &'static str {
-        self.rng
-            .pick(&["status", "type", "category", "username", "assignees", "cc", "tags", "server", "jobs"])
+        const FIELDS: &[&str] = &[
+            "status",
+            "type",
+            "category",
+            "username",
+            "assignees",
+            "cc",
+            "tags",
+            "server",
+            "jobs",
+        ];
+        FIELDS[self.rng.below(FIELDS.len())]
     }
 
     fn num_value(&mut self) -> String {
@@ -529,7 +715,10 @@ impl<'a> Gen<'a> {
             4 => format!("{:04}-{:02}", d.year(), d.month()),
             5 => format!("{:04}", d.year()),
             6 => format!("{epoch}"),
-            7 => self.rng.pick(&["today", "now", "yesterday", "tomorrow"]).to_string(),
+            7 => self
+                .rng
+                .pick(&["today", "now", "yesterday", "tomorrow"])
+                .to_string(),
             8 => self.rng.pick(&["this month", "this year"]).to_string(),
             9 => {
                 let e = date_of(epoch + self.rng.range(0, 200) * 86_400);
@@ -580,8 +769,15 @@ impl<'a> Gen<'a> {
         };
         if self.rng.chance(20) {
             // OR of bare/fielded units
+            // A bare unit after a fielded one would inherit its field (`status:a|b`), so
+            // later bare units name the default field.
             let n = 2 + self.rng.below(2);
-            let parts: Vec<String> = (0..n).map(|_| self.unit()).collect();
+            let mut parts: Vec<String> = (0..n).map(|_| self.unit()).collect();
+            for i in 1..n {
+                if !parts[i].contains(':') && parts[..i].iter().any(|p| p.contains(':')) {
+                    parts[i] = format!("body:{}", parts[i]);
+                }
+            }
             return parts.join(if self.rng.chance(50) { "|" } else { " | " });
         }
         format!("{sign}{}", self.unit())
@@ -602,7 +798,10 @@ impl<'a> Gen<'a> {
     fn px_value(&mut self, field: &str) -> String {
         let raw = match field {
             "subject" | "body" | "changes" => self.text_value().trim_matches('"').to_string(),
-            "num" => self.rng.range(1, self.tickets.len() as i64 + 50).to_string(),
+            "num" => self
+                .rng
+                .range(1, self.tickets.len() as i64 + 50)
+                .to_string(),
             "due" | "created" | "modified" => {
                 let v = self.date_value(field);
                 let v = v.trim_start_matches(['>', '<', '=']);
@@ -623,15 +822,37 @@ impl<'a> Gen<'a> {
 
     fn px_comparison(&mut self) -> String {
         let field = *self.rng.pick(&[
-            "subject", "body", "changes", "status", "type", "category", "tags", "assignees", "cc",
-            "server", "jobs", "num", "due", "created", "modified", "subject", "body", "status",
+            "subject",
+            "body",
+            "changes",
+            "status",
+            "type",
+            "category",
+            "tags",
+            "assignees",
+            "cc",
+            "server",
+            "jobs",
+            "num",
+            "due",
+            "created",
+            "modified",
+            "subject",
+            "body",
+            "status",
         ]);
         let op = match field {
-            "num" | "due" | "created" | "modified" => *self.rng.pick(&["=", "==", ">", "<", ">=", "<=", "!~"]),
+            "num" | "due" | "created" | "modified" => {
+                *self.rng.pick(&["=", "==", ">", "<", ">=", "<=", "!~"])
+            }
             _ => *self.rng.pick(&["=", "==", "=~", "=~", "!~"]),
         };
         let value = self.px_value(field);
-        let field = if self.rng.chance(10) { field.to_uppercase() } else { field.to_string() };
+        let field = if self.rng.chance(10) {
+            field.to_uppercase()
+        } else {
+            field.to_string()
+        };
         format!("{field} {op} {value}")
     }
 
@@ -663,7 +884,9 @@ impl<'a> Gen<'a> {
 // The reference order
 // ---------------------------------------------------------------------------------------
 
-const SORTS: &[&str] = &["_id", "num", "created", "modified", "due", "subject", "status", "type"];
+const SORTS: &[&str] = &[
+    "_id", "num", "created", "modified", "due", "subject", "status", "type",
+];
 
 /// SQLite's NOCASE: ASCII letters folded, every other byte compared as is.
 fn nocase(a: &str, b: &str) -> Ordering {
@@ -693,14 +916,25 @@ fn sort_expected(rows: &mut [&Ticket], sort_by: &str, descending: bool) {
     });
 }
 
-async fn search_ids(s: &Server, query: &str, sort_by: &str, dir: i64, offset: usize, limit: usize) -> (Vec<String>, u64) {
+async fn search_ids(
+    s: &Server,
+    query: &str,
+    sort_by: &str,
+    dir: i64,
+    offset: usize,
+    limit: usize,
+) -> (Vec<String>, u64) {
     let (status, v) = s
         .call(
             "search_tickets",
             json!({"query": query, "offset": offset, "limit": limit, "sort_by": sort_by, "sort_dir": dir, "compact": true}),
         )
         .await;
-    assert_eq!((status, &v["code"]), (200, &json!(0)), "query {query:?}: {v}");
+    assert_eq!(
+        (status, &v["code"]),
+        (200, &json!(0)),
+        "query {query:?}: {v}"
+    );
     let ids = v["rows"]
         .as_array()
         .expect("rows")
@@ -710,24 +944,48 @@ async fn search_ids(s: &Server, query: &str, sort_by: &str, dir: i64, offset: us
     (ids, v["list"]["length"].as_u64().expect("list.length"))
 }
 
-fn describe_diff(expected: &[String], got: &[String], by_id: &HashMap<String, (&Ticket, &Doc)>) -> String {
+fn describe_diff(
+    expected: &[String],
+    got: &[String],
+    by_id: &HashMap<String, (&Ticket, &Doc)>,
+) -> String {
     let mut out = String::new();
     let missing: Vec<&String> = expected.iter().filter(|id| !got.contains(id)).collect();
     let extra: Vec<&String> = got.iter().filter(|id| !expected.contains(id)).collect();
-    let _ = write!(out, "expected {} got {}; missing {} extra {}", expected.len(), got.len(), missing.len(), extra.len());
+    let _ = write!(
+        out,
+        "expected {} got {}; missing {} extra {}",
+        expected.len(),
+        got.len(),
+        missing.len(),
+        extra.len()
+    );
     for id in missing.iter().take(2).chain(extra.iter().take(2)) {
         if let Some((t, d)) = by_id.get(*id) {
             let _ = write!(
                 out,
                 "\n  {id} #{} subject={:?} status={} due={} tags={:?} body={:?}\n    doc={:?}",
-                t.num, t.subject, t.status, t.due, t.tags, t.body.chars().take(200).collect::<String>(), d
+                t.num,
+                t.subject,
+                t.status,
+                t.due,
+                t.tags,
+                t.body.chars().take(200).collect::<String>(),
+                d
             );
         }
     }
     if missing.is_empty() && extra.is_empty() {
         let at = expected.iter().zip(got).position(|(a, b)| a != b);
         if let Some(at) = at {
-            let show = |id: &String| by_id.get(id).map(|(t, _)| format!("#{} {:?} due={} status={} type={}", t.num, t.subject, t.due, t.status, t.kind));
+            let show = |id: &String| {
+                by_id.get(id).map(|(t, _)| {
+                    format!(
+                        "#{} {:?} due={} status={} type={}",
+                        t.num, t.subject, t.due, t.status, t.kind
+                    )
+                })
+            };
             let _ = write!(
                 out,
                 "; order differs at {at}: expected {:?} got {:?}",
@@ -742,12 +1000,15 @@ fn describe_diff(expected: &[String], got: &[String], by_id: &HashMap<String, (&
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn search_matches_in_memory_evaluator() {
     let started = Instant::now();
-    let s = Arc::new(Server::start().await);
+    let s = Arc::new(Server::start_with_env(&[("DOCKET_SERVER__TIMEZONE", TZ)]).await);
     let tickets = populate(&s).await;
     let populated = started.elapsed();
     let docs: Vec<Doc> = tickets.iter().map(ticket_doc).collect();
-    let by_id: HashMap<String, (&Ticket, &Doc)> =
-        tickets.iter().zip(&docs).map(|(t, d)| (t.id.clone(), (t, d))).collect();
+    let by_id: HashMap<String, (&Ticket, &Doc)> = tickets
+        .iter()
+        .zip(&docs)
+        .map(|(t, d)| (t.id.clone(), (t, d)))
+        .collect();
 
     let mut gen = Gen {
         rng: Rng::new(SEED ^ 0xABCD),
@@ -801,7 +1062,7 @@ async fn search_matches_in_memory_evaluator() {
 
     for (qi, query) in queries.iter().enumerate() {
         let ctx = LowerCtx {
-            tz: TimeZone::UTC,
+            tz: tz(),
             now: Timestamp::now(),
         };
         let filter = match compile(query, &ctx) {
@@ -815,7 +1076,11 @@ async fn search_matches_in_memory_evaluator() {
             .map(|(t, _)| t)
             .collect();
         let sort_by = SORTS[qi % SORTS.len()];
-        let dir = if (qi / SORTS.len()) % 2 == 0 { -1 } else { 1 };
+        let dir = if (qi / SORTS.len()).is_multiple_of(2) {
+            -1
+        } else {
+            1
+        };
         sort_expected(&mut hits, sort_by, dir < 0);
         let expected: Vec<String> = hits.iter().map(|t| t.id.clone()).collect();
         if !expected.is_empty() {
@@ -856,7 +1121,18 @@ async fn search_matches_in_memory_evaluator() {
     for f in failures.iter().take(15) {
         println!("MISMATCH {f}\n");
     }
-    assert!(failures.is_empty(), "{} of {} queries disagree (see output)", failures.len(), queries.len());
-    assert!(nonempty * 10 >= queries.len() * 4, "only {nonempty} queries matched anything");
-    assert!(not_all * 10 >= queries.len() * 6, "only {not_all} queries matched less than everything");
+    assert!(
+        failures.is_empty(),
+        "{} of {} queries disagree (see output)",
+        failures.len(),
+        queries.len()
+    );
+    assert!(
+        nonempty * 10 >= queries.len() * 4,
+        "only {nonempty} queries matched anything"
+    );
+    assert!(
+        not_all * 10 >= queries.len() * 6,
+        "only {not_all} queries matched less than everything"
+    );
 }

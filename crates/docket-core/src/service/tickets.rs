@@ -40,7 +40,9 @@ impl SearchParams {
         let query = match params.get("query") {
             None | Some(Value::Null) => "*".to_string(),
             Some(Value::String(s)) => s.clone(),
+            // A query string types `5` and `true`; as a search they are words.
             Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Bool(b)) => b.to_string(),
             Some(_) => return Err(Error::Api("Malformed parameter: query (must be a string)".into())),
         };
         let sort_by = match params.get("sort_by") {
@@ -76,16 +78,16 @@ impl Docket {
             (Some(Value::String(id)), _) if !id.is_empty() => {
                 (self.store.ticket_by_id(id).await?, id.clone())
             }
-            (_, Some(_)) => {
+            (_, Some(num)) if !num.is_null() => {
                 let num = int_param(params, "num", 0, 1, i64::MAX)
                     .map_err(|_| Error::Ticket("Malformed parameter: num (must be a positive whole number)".into()))?;
                 (self.store.ticket_by_num(num).await?, format!("#{num}"))
             }
-            (Some(_), None) => {
-                return Err(Error::Ticket("Malformed parameter: id (must be a string)".into()))
-            }
-            (None, None) => {
+            (None | Some(Value::Null | Value::String(_)), _) => {
                 return Err(Error::Ticket("Missing parameter: id or num".into()))
+            }
+            (Some(_), _) => {
+                return Err(Error::Ticket("Malformed parameter: id (must be a string)".into()))
             }
         };
         match found {

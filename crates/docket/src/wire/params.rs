@@ -32,8 +32,31 @@ fn typed(raw: &str) -> Value {
     }
 }
 
+/// Percent-decoding must give UTF-8: `%FF` is an error rather than a silent U+FFFD.
+fn check_decoded_utf8(text: &str) -> Result<(), Error> {
+    let bytes = text.as_bytes();
+    let hex = |i: usize| bytes.get(i).and_then(|b| (*b as char).to_digit(16));
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let (Some(high), Some(low)) = (hex(i + 1), hex(i + 2)) {
+                decoded.push((high * 16 + low) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        decoded.push(bytes[i]);
+        i += 1;
+    }
+    std::str::from_utf8(&decoded)
+        .map(|_| ())
+        .map_err(|_| Error::Api("Malformed url-encoded parameters: a percent-encoded value is not valid UTF-8".into()))
+}
+
 /// Pairs from a url-encoded text; a repeated key becomes an array.
 pub fn pairs_to_map(text: &str) -> Result<Map<String, Value>, Error> {
+    check_decoded_utf8(text)?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(text)
         .map_err(|e| Error::Api(format!("Malformed url-encoded parameters: {e}")))?;
     let mut map = Map::new();
@@ -64,17 +87,18 @@ fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
 
 /// Parses the body according to its content type, then merges the query string over it.
 pub async fn parse(headers: &HeaderMap, query: Option<&str>, body: axum::body::Bytes) -> Result<Params, Error> {
-    let content_type = headers
+    let raw_content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+        .unwrap_or("");
+    let content_type = raw_content_type.to_ascii_lowercase();
     let mut params = Params::default();
     let trimmed = body.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &body[i..]).unwrap_or(&[]);
     if trimmed.is_empty() {
         // No body: parameters come from the query string alone.
     } else if content_type.starts_with("multipart/form-data") {
-        params = parse_multipart(&content_type, body).await?;
+        // The boundary is case-sensitive (browsers send `----WebKitFormBoundaryAbC…`).
+        params = parse_multipart(raw_content_type, body).await?;
     } else if content_type.starts_with("application/json") || trimmed.first() == Some(&b'{') || trimmed.first() == Some(&b'[') {
         // Many clients (curl -d) send JSON labelled as a form; a body that starts like JSON is JSON.
         params.map = json_object(trimmed)?;
@@ -139,6 +163,8 @@ mod tests {
             "a": 1, "b": true, "c": false, "d": "x", "ids": ["a", "b"], "z": "007", "n": -3,
             "big": "12345678901234567890"
         }));
+        assert_eq!(pairs_to_map("s=caf%C3%A9+%25%zz").unwrap()["s"], json!("café %%zz"));
+        assert!(pairs_to_map("s=%FF").unwrap_err().to_string().contains("not valid UTF-8"));
     }
 
     #[tokio::test]

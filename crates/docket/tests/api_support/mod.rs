@@ -1,6 +1,9 @@
 //! Helpers shared by the `api_*` integration tests: raw requests, error assertions, and
 //! short ways to read tickets back.
-#![allow(dead_code, reason = "each test file uses a different part of these helpers")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of these helpers"
+)]
 
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
@@ -29,7 +32,12 @@ pub fn assert_err(r: &Resp, status: u16, code: &str, phrase: &str) {
 /// Asserts a successful reply (HTTP 200, `code: 0`) and returns its body.
 #[track_caller]
 pub fn assert_ok(r: &Resp) -> &Value {
-    assert_eq!((r.0, &r.1["code"]), (200, &json!(0)), "expected success: {}", r.1);
+    assert_eq!(
+        (r.0, &r.1["code"]),
+        (200, &json!(0)),
+        "expected success: {}",
+        r.1
+    );
     &r.1
 }
 
@@ -59,7 +67,12 @@ pub async fn call_plain(s: &Server, name: &str, params: Value) -> Resp {
 }
 
 /// POSTs a raw body with a content type to `PATH` with the admin key.
-pub async fn post_raw(s: &Server, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Resp {
+pub async fn post_raw(
+    s: &Server,
+    path: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> Resp {
     send(
         s.client
             .post(s.url(path))
@@ -71,11 +84,13 @@ pub async fn post_raw(s: &Server, path: &str, content_type: &str, body: impl Int
 }
 
 /// A `multipart/form-data` body: a `json` field plus file parts `(field, filename, bytes)`.
+/// The boundary is mixed-case, as browsers make them.
 pub fn multipart(json: &Value, files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
-    let boundary = "docket-test-boundary-7d1f";
+    let boundary = "----WebKitFormBoundary7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
     body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n{json}\r\n").as_bytes(),
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n{json}\r\n")
+            .as_bytes(),
     );
     for (field, filename, bytes) in files {
         body.extend_from_slice(
@@ -108,7 +123,9 @@ pub async fn ticket(s: &Server, id: &str) -> Value {
 
 /// The ticket's history entries.
 pub fn changes(t: &Value) -> &Vec<Value> {
-    t["changes"].as_array().unwrap_or_else(|| panic!("no changes array: {t}"))
+    t["changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no changes array: {t}"))
 }
 
 /// `(type, key)` of every history entry, for compact comparisons.

@@ -1,0 +1,425 @@
+//! Privileges and category scoping on every ticket call (SPEC §3, §8), for API keys, roles
+//! and user sessions.
+
+mod api_support;
+mod common;
+
+use api_support::{assert_err, assert_ok, create_key, login, send, ticket, total};
+use common::Server;
+use serde_json::{json, Value};
+
+/// Every ticket-changing call with parameters aimed at ticket `id` (comment `cid`).
+fn writes(id: &str, cid: &str) -> Vec<(&'static str, Value, &'static str)> {
+    vec![
+        ("create_ticket", json!({"subject": "new"}), "create_tickets"),
+        (
+            "update_ticket",
+            json!({"id": id, "subject": "changed"}),
+            "edit_tickets",
+        ),
+        (
+            "add_ticket_change",
+            json!({"id": id, "change": {"type": "comment", "body": "hi"}}),
+            "edit_tickets",
+        ),
+        (
+            "update_ticket_change",
+            json!({"id": id, "change_id": cid, "change": {"body": "x"}}),
+            "edit_tickets",
+        ),
+        (
+            "update_ticket_change",
+            json!({"id": id, "change_id": cid, "delete": true}),
+            "edit_tickets",
+        ),
+        (
+            "upload_user_ticket_files",
+            json!({"ticket": id}),
+            "edit_tickets",
+        ),
+        (
+            "delete_ticket_file",
+            json!({"id": id, "path": "files/a"}),
+            "edit_tickets",
+        ),
+        ("delete_ticket", json!({"id": id}), "delete_tickets"),
+    ]
+}
+
+#[tokio::test]
+async fn each_ticket_call_needs_its_privilege() {
+    let s = Server::start().await;
+    let t = s.create(json!({"subject": "Guarded"})).await;
+    let id = t["id"].as_str().unwrap();
+    let r = s
+        .call(
+            "add_ticket_change",
+            json!({"id": id, "change": {"type": "comment", "body": "admin note"}}),
+        )
+        .await;
+    let cid = assert_ok(&r)["ticket"]["changes"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = ticket(&s, id).await;
+
+    let none = s.key_with(&[], &[]).await;
+    let create = s.key_with(&["create_tickets"], &[]).await;
+    let edit = s.key_with(&["edit_tickets"], &[]).await;
+    let delete = s.key_with(&["delete_tickets"], &[]).await;
+    let holder = |privilege: &str| match privilege {
+        "create_tickets" => &create,
+        "edit_tickets" => &edit,
+        _ => &delete,
+    };
+    for (call, params, privilege) in writes(id, &cid) {
+        for key in [&none, &create, &edit, &delete] {
+            if key == holder(privilege) {
+                continue;
+            }
+            let r = s.call_as(key, call, params.clone()).await;
+            assert_err(&r, 403, "access", privilege);
+        }
+    }
+    assert_eq!(
+        ticket(&s, id).await,
+        before,
+        "refused calls changed nothing"
+    );
+    assert_eq!(total(&s, "*").await, 1);
+
+    // Reading needs no privilege.
+    for (call, params) in [
+        ("get_ticket", json!({"id": id})),
+        ("get_tickets", json!({"ids": [id]})),
+        ("search_tickets", json!({"query": "*"})),
+    ] {
+        assert_ok(&s.call_as(&none, call, params).await);
+    }
+    // And each privilege does allow its call.
+    assert_ok(
+        &s.call_as(&create, "create_ticket", json!({"subject": "ok"}))
+            .await,
+    );
+    assert_ok(
+        &s.call_as(&edit, "update_ticket", json!({"id": id, "subject": "ok"}))
+            .await,
+    );
+    assert_ok(
+        &s.call_as(
+            &edit,
+            "add_ticket_change",
+            json!({"id": id, "change": {"type": "comment", "body": "ok"}}),
+        )
+        .await,
+    );
+    assert_ok(&s.call_as(&delete, "delete_ticket", json!({"id": id})).await);
+}
+
+#[tokio::test]
+async fn category_scoped_key_sees_nothing_outside_its_categories() {
+    let s = Server::start().await;
+    assert_ok(
+        &s.call(
+            "create_category",
+            json!({"id": "secret", "title": "Secret"}),
+        )
+        .await,
+    );
+    let open = s
+        .create(json!({"subject": "Visible ticket", "category": "general"}))
+        .await;
+    let hidden = s
+        .create(json!({"subject": "Hidden ticket", "category": "secret"}))
+        .await;
+    let loose = s.create(json!({"subject": "Uncategorized ticket"})).await;
+    let hid = hidden["id"].as_str().unwrap();
+    let r = s
+        .call(
+            "add_ticket_change",
+            json!({"id": hid, "change": {"type": "comment", "body": "secret note"}}),
+        )
+        .await;
+    let hcid = assert_ok(&r)["ticket"]["changes"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hidden = ticket(&s, hid).await;
+
+    let scoped = s
+        .key_with(
+            &["create_tickets", "edit_tickets", "delete_tickets"],
+            &["general"],
+        )
+        .await;
+
+    // A hidden ticket answers exactly like a missing one.
+    let missing = s
+        .call_as(&scoped, "get_ticket", json!({"id": "tmissing"}))
+        .await;
+    assert_err(&missing, 404, "notfound", "tmissing");
+    let r = s.call_as(&scoped, "get_ticket", json!({"id": hid})).await;
+    assert_eq!(
+        r,
+        (
+            404,
+            json!({"code": "notfound", "description": format!("Ticket not found: {hid}")})
+        )
+    );
+    assert_err(
+        &s.call_as(&scoped, "get_ticket", json!({"num": hidden["num"]}))
+            .await,
+        404,
+        "notfound",
+        "not found",
+    );
+    assert_err(
+        &s.call_as(&scoped, "get_ticket", json!({"id": loose["id"]}))
+            .await,
+        404,
+        "notfound",
+        "not found",
+    );
+    for (call, params, _) in writes(hid, &hcid) {
+        if call == "create_ticket" || call.contains("file") {
+            continue;
+        }
+        let r = s.call_as(&scoped, call, params.clone()).await;
+        assert_err(&r, 404, "notfound", hid);
+    }
+    let r = s
+        .call_as(
+            &scoped,
+            "get_tickets",
+            json!({"ids": [open["id"], hid, "tmissing"], "verbose": true}),
+        )
+        .await;
+    let slots = assert_ok(&r)["tickets"].as_array().unwrap().clone();
+    assert_eq!(slots[0], open);
+    assert_eq!(slots[1], json!({"err": format!("Ticket not found: {hid}")}));
+    assert_eq!(slots[2], json!({"err": "Ticket not found: tmissing"}));
+
+    // Search never returns it, and the total leaves it out.
+    for query in [
+        "*",
+        "hidden",
+        "category:secret",
+        "ticket",
+        "-visible",
+        "secret note",
+    ] {
+        let r = s
+            .call_as(
+                &scoped,
+                "search_tickets",
+                json!({"query": query, "limit": 100}),
+            )
+            .await;
+        let v = assert_ok(&r);
+        let rows = v["rows"].as_array().unwrap();
+        assert!(
+            rows.iter().all(|t| t["category"] == "general"),
+            "{query}: {v}"
+        );
+        assert_eq!(v["list"]["length"], json!(rows.len()), "{query}");
+    }
+    assert_eq!(
+        assert_ok(
+            &s.call_as(&scoped, "search_tickets", json!({"query": "*"}))
+                .await
+        )["list"]["length"],
+        1
+    );
+    assert_eq!(total(&s, "*").await, 3, "the admin sees all three");
+
+    // It may not file or move tickets into other categories.
+    let r = s
+        .call_as(
+            &scoped,
+            "create_ticket",
+            json!({"subject": "x", "category": "secret"}),
+        )
+        .await;
+    assert_err(&r, 403, "access", "secret");
+    let r = s
+        .call_as(
+            &scoped,
+            "update_ticket",
+            json!({"id": open["id"], "category": "secret"}),
+        )
+        .await;
+    assert_err(&r, 403, "access", "secret");
+    let r = s
+        .call_as(
+            &scoped,
+            "create_ticket",
+            json!({"subject": "in general", "category": "general"}),
+        )
+        .await;
+    assert_eq!(assert_ok(&r)["ticket"]["category"], "general");
+    assert_eq!(
+        ticket(&s, hid).await,
+        hidden,
+        "the hidden ticket is untouched"
+    );
+    assert_eq!(
+        ticket(&s, open["id"].as_str().unwrap()).await["category"],
+        "general"
+    );
+}
+
+#[tokio::test]
+async fn roles_add_privileges_and_categories() {
+    let s = Server::start().await;
+    assert_ok(
+        &s.call("create_category", json!({"id": "ops", "title": "Ops"}))
+            .await,
+    );
+    let r = s
+        .call("create_role", json!({"id": "ops_editor", "title": "Ops editor", "privileges": ["edit_tickets"], "categories": ["ops"]}))
+        .await;
+    assert_ok(&r);
+    let ops = s
+        .create(json!({"subject": "Ops ticket", "category": "ops"}))
+        .await;
+    let general = s
+        .create(json!({"subject": "General ticket", "category": "general"}))
+        .await;
+    let (_, key) = create_key(
+        &s,
+        json!({"title": "with role", "privileges": ["create_tickets"], "categories": ["general"], "roles": ["ops_editor"]}),
+    )
+    .await;
+    // The role's privilege and category come on top of the key's own.
+    assert_ok(
+        &s.call_as(
+            &key,
+            "update_ticket",
+            json!({"id": ops["id"], "status": "closed"}),
+        )
+        .await,
+    );
+    assert_ok(
+        &s.call_as(
+            &key,
+            "update_ticket",
+            json!({"id": general["id"], "status": "closed"}),
+        )
+        .await,
+    );
+    assert_ok(
+        &s.call_as(
+            &key,
+            "create_ticket",
+            json!({"subject": "x", "category": "general"}),
+        )
+        .await,
+    );
+    assert_err(
+        &s.call_as(&key, "delete_ticket", json!({"id": ops["id"]}))
+            .await,
+        403,
+        "access",
+        "delete_tickets",
+    );
+    let r = s
+        .call_as(&key, "search_tickets", json!({"query": "*"}))
+        .await;
+    assert_eq!(assert_ok(&r)["list"]["length"], 3);
+
+    // Without the role the key is back to its own grants.
+    let (_, plain) = create_key(
+        &s,
+        json!({"title": "no role", "privileges": ["create_tickets"], "categories": ["general"]}),
+    )
+    .await;
+    assert_err(
+        &s.call_as(
+            &plain,
+            "update_ticket",
+            json!({"id": general["id"], "status": "open"}),
+        )
+        .await,
+        403,
+        "access",
+        "edit_tickets",
+    );
+    assert_err(
+        &s.call_as(&plain, "get_ticket", json!({"id": ops["id"]}))
+            .await,
+        404,
+        "notfound",
+        "not found",
+    );
+
+    // Unknown roles and privileges are refused when granting.
+    let r = s
+        .call("create_api_key", json!({"title": "bad", "roles": ["nope"]}))
+        .await;
+    assert_err(&r, 400, "api", "unknown role");
+    let r = s
+        .call(
+            "create_role",
+            json!({"title": "Bad", "privileges": ["fly"]}),
+        )
+        .await;
+    assert_err(&r, 400, "role", "unknown privilege");
+    // Roles are admin business.
+    let r = s
+        .call_as(
+            &key,
+            "create_role",
+            json!({"title": "Mine", "privileges": ["admin"]}),
+        )
+        .await;
+    assert_err(&r, 403, "access", "admin");
+}
+
+#[tokio::test]
+async fn user_sessions_are_scoped_too() {
+    let s = Server::start().await;
+    assert_ok(
+        &s.call(
+            "create_category",
+            json!({"id": "secret", "title": "Secret"}),
+        )
+        .await,
+    );
+    let hidden = s
+        .create(json!({"subject": "Hidden", "category": "secret"}))
+        .await;
+    s.create(json!({"subject": "Shown", "category": "general"}))
+        .await;
+    let r = s
+        .user_call(
+            "admin_create",
+            json!({"username": "scoped", "password": "scoped-password", "privileges": ["edit_tickets"], "categories": ["general"]}),
+        )
+        .await;
+    assert_ok(&r);
+    let (status, _, v) = login(&s, "scoped", "scoped-password").await;
+    assert_eq!(status, 200, "{v}");
+    let sid = v["session_id"].as_str().unwrap().to_string();
+    let as_user = |call: &str, params: Value| {
+        s.client
+            .post(s.url(&format!("/api/app/{call}/v1")))
+            .header("X-Session-ID", sid.clone())
+            .json(&params)
+    };
+    assert_err(
+        &send(as_user("get_ticket", json!({"id": hidden["id"]}))).await,
+        404,
+        "notfound",
+        "not found",
+    );
+    let r = send(as_user("search_tickets", json!({"query": "*"}))).await;
+    assert_eq!(assert_ok(&r)["list"]["length"], 1);
+    assert_err(
+        &send(as_user("create_ticket", json!({"subject": "x"}))).await,
+        403,
+        "access",
+        "create_tickets",
+    );
+    let r = send(as_user("get_api_keys", json!({}))).await;
+    assert_err(&r, 403, "access", "admin");
+}
