@@ -130,6 +130,7 @@ impl TicketPatch {
 fn id_field(value: &Value) -> Result<String> {
     match value {
         Value::String(s) if crate::ids::is_valid_id(s) => Ok(s.clone()),
+        Value::Number(n) if n.is_u64() => Ok(n.to_string()),
         _ => Err(malformed(
             "id",
             "must be 1 to 64 lowercase letters, digits or underscores",
@@ -137,9 +138,12 @@ fn id_field(value: &Value) -> Result<String> {
     }
 }
 
+/// A text field. A whole number is taken as its digits, because query strings and forms
+/// type `2024` as a number (SPEC §1) while a subject or id may well be `2024`.
 fn string_field(field: &str, value: &Value) -> Result<String> {
     match value {
         Value::String(s) => Ok(s.clone()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
         Value::Null => Ok(String::new()),
         _ => Err(malformed(field, "must be a string")),
     }
@@ -318,7 +322,9 @@ mod tests {
         assert!(err(json!({"status": "nope"})).contains("Unknown ticket status"));
         assert!(err(json!({"notify": ["not-an-email"]})).contains("not a valid email"));
         assert!(err(json!({"subject": "x".repeat(1001)})).contains("longer than"));
-        assert!(err(json!({"subject": 5})).contains("subject (must be a string)"));
+        assert!(err(json!({"subject": 5.5})).contains("subject (must be a string)"));
+        assert!(err(json!({"subject": [1]})).contains("subject (must be a string)"));
+        assert_eq!(parse(json!({"subject": 2024})).unwrap().subject.as_deref(), Some("2024"));
         assert!(err(json!({"colour": "red"})).contains("Unknown ticket field: \"colour\""));
         assert!(err(json!({"id": "Bad-Id"})).contains("id"));
         assert!(err(json!({"tags": ["Bad Tag"]})).contains("tags"));

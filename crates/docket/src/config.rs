@@ -107,6 +107,13 @@ impl Config {
                 bail!("tickets.statuses must include {required:?}");
             }
         }
+        let tpl = &self.tickets.new_ticket_template;
+        if let Some(kind) = tpl.kind.as_deref().filter(|k| !self.tickets.types.iter().any(|t| t.id == *k)) {
+            bail!("tickets.new_ticket_template.type {kind:?} is not one of tickets.types");
+        }
+        if let Some(status) = tpl.status.as_deref().filter(|s| !self.tickets.statuses.iter().any(|t| t.id == *s)) {
+            bail!("tickets.new_ticket_template.status {status:?} is not one of tickets.statuses");
+        }
         self.time_zone()?;
         Ok(())
     }
@@ -187,6 +194,16 @@ mod tests {
         assert_eq!(config.server.listen, "127.0.0.1:9");
         assert_eq!(config.server.max_body_bytes, 1024);
         assert_eq!(config.server.timezone, "UTC");
+    }
+
+    #[test]
+    fn template_must_use_configured_choices() {
+        let mut c = Config::default();
+        c.tickets.new_ticket_template.kind = Some("nonsense".into());
+        assert!(c.validate().unwrap_err().to_string().contains("new_ticket_template.type"));
+        c.tickets.new_ticket_template.kind = Some("bug".into());
+        c.tickets.new_ticket_template.status = Some("draft".into());
+        assert!(c.validate().is_ok());
     }
 
     #[test]

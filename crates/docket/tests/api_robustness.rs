@@ -185,7 +185,7 @@ fn bad_inputs(id: &str, cid: &str) -> Vec<(&'static str, Value, &'static str, St
         };
         add(
             call,
-            with(json!({"subject": 5})),
+            with(json!({"subject": 5.5})),
             "ticket",
             "subject (must be a string)",
         );

@@ -159,7 +159,7 @@ impl Docket {
 
     pub async fn delete_user(&self, _can: &CanAdmin, params: &Map<String, Value>) -> Result<()> {
         let username = required_str(params, "username", Error::User)?;
-        if !self.store.delete_record(RecordKind::User, username).await? {
+        if !self.store.delete_record(RecordKind::User, &username).await? {
             return Err(Error::NotFound(format!("User not found: {username}")));
         }
         Ok(())
@@ -167,7 +167,7 @@ impl Docket {
 
     pub async fn get_user(&self, _can: &CanAdmin, params: &Map<String, Value>) -> Result<User> {
         let username = required_str(params, "username", Error::User)?;
-        self.load::<User>(RecordKind::User, username)
+        self.load::<User>(RecordKind::User, &username)
             .await?
             .map(|u| u.public())
             .ok_or_else(|| Error::NotFound(format!("User not found: {username}")))
@@ -283,7 +283,7 @@ impl Docket {
 
     pub async fn get_api_key(&self, _can: &CanAdmin, params: &Map<String, Value>) -> Result<ApiKey> {
         let id = required_str(params, "id", Error::Api)?;
-        self.load::<ApiKey>(RecordKind::ApiKey, id)
+        self.load::<ApiKey>(RecordKind::ApiKey, &id)
             .await?
             .map(|k| k.public())
             .ok_or_else(|| Error::NotFound(format!("API key not found: {id}")))
@@ -295,7 +295,7 @@ impl Docket {
 
     pub async fn delete_api_key(&self, _can: &CanAdmin, params: &Map<String, Value>) -> Result<()> {
         let id = required_str(params, "id", Error::Api)?;
-        if !self.store.delete_record(RecordKind::ApiKey, id).await? {
+        if !self.store.delete_record(RecordKind::ApiKey, &id).await? {
             return Err(Error::NotFound(format!("API key not found: {id}")));
         }
         Ok(())

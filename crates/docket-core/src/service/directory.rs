@@ -149,7 +149,7 @@ impl Docket {
     pub async fn get_directory(&self, dir: &DirectoryKind, params: &Map<String, Value>) -> Result<Value> {
         let id = super::required_str(params, "id", dir.code)?;
         self.store
-            .get_record(dir.kind, id)
+            .get_record(dir.kind, &id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("{} not found: {id}", capitalize(dir.noun))))
     }
@@ -242,7 +242,7 @@ impl Docket {
                 )));
             }
         }
-        if !self.store.delete_record(dir.kind, id).await? {
+        if !self.store.delete_record(dir.kind, &id).await? {
             return Err(Error::NotFound(format!("{} not found: {id}", capitalize(dir.noun))));
         }
         Ok(())

@@ -66,9 +66,11 @@ fn to_value<T: Serialize>(record: &T) -> Result<Value> {
 }
 
 /// Reads a required string parameter.
-pub fn required_str<'a>(params: &'a Map<String, Value>, name: &str, code: fn(String) -> Error) -> Result<&'a str> {
+pub fn required_str(params: &Map<String, Value>, name: &str, code: fn(String) -> Error) -> Result<String> {
     match params.get(name) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.as_str()),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        // Query strings type digits as numbers; an id like `123` is still an id.
+        Some(Value::Number(n)) if n.is_u64() => Ok(n.to_string()),
         Some(Value::String(_)) | None | Some(Value::Null) => {
             Err(code(format!("Missing parameter: {name}")))
         }

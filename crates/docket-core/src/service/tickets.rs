@@ -233,8 +233,10 @@ impl Docket {
         }
         if patch.category.is_some() || who.categories.is_some() {
             if !who.sees_category(category) {
+                let allowed: Vec<&str> = who.categories.iter().flatten().map(String::as_str).collect();
                 return Err(Error::Access(format!(
-                    "You may not file tickets in category {category:?}"
+                    "You may not file tickets in category {category:?}; your categories are: {}",
+                    allowed.join(", ")
                 )));
             }
         }
