@@ -217,7 +217,7 @@ fn bad_inputs(id: &str, cid: &str) -> Vec<(&'static str, Value, &'static str, St
             call,
             with(json!({"type": 3})),
             "ticket",
-            "type (must be a string)",
+            "ticket type: \"3\"",
         );
         add(
             call,
@@ -318,7 +318,7 @@ fn bad_inputs(id: &str, cid: &str) -> Vec<(&'static str, Value, &'static str, St
     );
     add(
         "update_ticket",
-        json!({"id": 7, "subject": "x"}),
+        json!({"id": [7], "subject": "x"}),
         "ticket",
         "id (must be a string)",
     );
@@ -330,7 +330,7 @@ fn bad_inputs(id: &str, cid: &str) -> Vec<(&'static str, Value, &'static str, St
     );
     add(
         "create_ticket",
-        json!({"subject": "x", "id": 12}),
+        json!({"subject": "x", "id": -12}),
         "ticket",
         "id",
     );
@@ -388,13 +388,13 @@ fn bad_inputs(id: &str, cid: &str) -> Vec<(&'static str, Value, &'static str, St
     );
     add(
         "update_ticket_change",
-        json!({"id": id, "change_id": 5, "change": {}}),
+        json!({"id": id, "change_id": 5.5, "change": {}}),
         "ticket",
         "change_id",
     );
     add(
         "delete_ticket",
-        json!({"id": 5}),
+        json!({"id": 5.5}),
         "ticket",
         "id (must be a string)",
     );
