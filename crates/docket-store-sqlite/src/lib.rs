@@ -2,13 +2,14 @@
 //! file in WAL mode. The only crate (with the PostgreSQL one) that speaks SQL; every value
 //! reaches SQL as a bound parameter.
 //!
-//! Writes go through one connection with `BEGIN IMMEDIATE` (SQLite has one writer anyway),
-//! reads through a pool. Each write runs in its own task so a client that hangs up cannot
-//! cancel a transaction half way.
+//! Writes go to one writer task that owns the write connection and commits queued writes
+//! together (group commit, see `writer.rs`); reads go through a pool. Because the writer is
+//! its own task, a client that hangs up cannot cancel a transaction half way.
 
 mod records;
 mod search;
 mod tickets;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,6 +20,7 @@ use docket_core::store::{RecordKind, RecordMutation, SearchPage, SearchRequest, 
 use docket_core::{Error, Result};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, SqliteConnection};
 
 pub use search::render_filter;
 
@@ -47,7 +49,7 @@ impl Default for SqliteOptions {
 #[derive(Clone)]
 pub struct SqliteStore {
     reader: SqlitePool,
-    writer: SqlitePool,
+    writer: writer::Writer,
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
@@ -71,18 +73,12 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-32000")
             .pragma("temp_store", "memory");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(base.clone())
-            .await
-            .map_err(db_err)?;
+        let mut conn = SqliteConnection::connect_with(&base).await.map_err(db_err)?;
         sqlx::migrate!("./migrations")
-            .run(&writer)
+            .run(&mut conn)
             .await
             .map_err(|e| Error::Internal(format!("sqlite migration: {e}")))?;
+        let writer = writer::Writer::start(conn);
         let reader = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             .idle_timeout(None)
@@ -93,39 +89,19 @@ impl SqliteStore {
         Ok(SqliteStore { reader, writer })
     }
 
-    /// Closes both pools, checkpointing the WAL.
+    /// Finishes queued writes, checkpoints the WAL and closes the connections.
     pub async fn close(&self) {
         self.reader.close().await;
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await;
         self.writer.close().await;
     }
 
-    /// Runs a write transaction to completion on its own task.
+    /// Runs `work` in the writer's next group transaction.
     async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(
-                &'c mut sqlx::SqliteConnection,
-            ) -> BoxFuture<'c, Result<T>>
-            + Send
-            + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
-        let writer = self.writer.clone();
-        let task = tokio::spawn(async move {
-            let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-            let out = work(&mut tx).await;
-            match out {
-                Ok(v) => {
-                    tx.commit().await.map_err(db_err)?;
-                    Ok(v)
-                }
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    Err(e)
-                }
-            }
-        });
-        task.await.map_err(|e| Error::Internal(format!("write task failed: {e}")))?
+        self.writer.write(work).await
     }
 }
 
@@ -250,8 +226,16 @@ mod tests {
         assert_eq!(find(&store, "disk").await, vec!["a", "c"]);
 
         // Lose the index, then rebuild it from the records.
-        sqlx::query("DELETE FROM ticket_text").execute(&store.writer).await.unwrap();
-        sqlx::query("DELETE FROM ticket_keywords").execute(&store.writer).await.unwrap();
+        store
+            .write(|c| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM ticket_text").execute(&mut *c).await.map_err(db_err)?;
+                    sqlx::query("DELETE FROM ticket_keywords").execute(&mut *c).await.map_err(db_err)?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
         assert!(find(&store, "disk").await.is_empty());
         assert_eq!(store.ticket_count().await.unwrap(), 2);
         let mut after = 0;
@@ -263,6 +247,51 @@ mod tests {
         assert_eq!(done, 2);
         assert_eq!(find(&store, "disk").await, vec!["a", "c"]);
         assert_eq!(find(&store, "status:open").await, vec!["a", "c"]);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_in_a_group_commit_leaves_the_others_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default()).await.unwrap();
+        store.create_ticket(ticket("base", "base ticket")).await.unwrap().unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..60 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                if i % 3 == 0 {
+                    // Changes the ticket, then fails: must leave no trace.
+                    store
+                        .update_ticket(
+                            "base",
+                            Box::new(|t| {
+                                t.subject = "poisoned".into();
+                                Err(Error::Ticket("rejected".into()))
+                            }),
+                        )
+                        .await
+                        .map(|_| 0)
+                } else {
+                    store
+                        .create_ticket(ticket(&format!("t{i}"), "grouped write"))
+                        .await
+                        .map(|t| t.map(|t| t.num).unwrap_or(-1))
+                }
+            }));
+        }
+        let mut nums = Vec::new();
+        for (i, task) in tasks.into_iter().enumerate() {
+            match task.await.unwrap() {
+                Ok(num) if i % 3 != 0 => nums.push(num),
+                Err(Error::Ticket(_)) if i % 3 == 0 => {}
+                other => panic!("write {i}: unexpected {other:?}"),
+            }
+        }
+        nums.sort_unstable();
+        assert_eq!(nums, (2..=41).collect::<Vec<_>>(), "40 creates, consecutive numbers");
+        assert_eq!(store.ticket_by_id("base").await.unwrap().unwrap().subject, "base ticket");
+        assert!(find(&store, "poisoned").await.is_empty());
+        assert_eq!(find(&store, "grouped").await.len(), 40);
         store.close().await;
     }
 }
