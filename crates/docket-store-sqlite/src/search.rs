@@ -39,6 +39,36 @@ fn fts_query(column: &str, tokens: &[String], phrase: bool) -> String {
     }
 }
 
+/// The subtree as one FTS5 expression, when it is made of text terms only and FTS5 can say
+/// it (FTS5 has no unary NOT: a negation must stand beside a positive term in an AND).
+/// One MATCH over the whole subtree lets FTS5 intersect its doclists itself instead of SQL
+/// materializing one row list per word.
+fn fts_expr(filter: &Filter) -> Option<String> {
+    match filter {
+        Filter::Text { field, tokens, phrase } if !tokens.is_empty() => {
+            Some(format!("({})", fts_query(field.name(), tokens, *phrase)))
+        }
+        Filter::And(items) if !items.is_empty() => {
+            let (neg, pos): (Vec<&Filter>, Vec<&Filter>) =
+                items.iter().partition(|f| matches!(f, Filter::Not(_)));
+            if pos.is_empty() {
+                return None;
+            }
+            let mut out = pos.iter().map(|f| fts_expr(f)).collect::<Option<Vec<_>>>()?.join(" AND ");
+            for n in neg {
+                let Filter::Not(inner) = n else { return None };
+                out = format!("({out}) NOT {}", fts_expr(inner)?);
+            }
+            Some(format!("({out})"))
+        }
+        Filter::Or(items) if !items.is_empty() => {
+            let parts = items.iter().map(fts_expr).collect::<Option<Vec<_>>>()?;
+            Some(format!("({})", parts.join(" OR ")))
+        }
+        _ => None,
+    }
+}
+
 /// Appends the SQL condition for `filter` (over `tickets t`) to `sql`.
 pub fn render_filter(filter: &Filter, sql: &mut String, binds: &mut Vec<Bind>) {
     match filter {
@@ -47,10 +77,25 @@ pub fn render_filter(filter: &Filter, sql: &mut String, binds: &mut Vec<Bind>) {
         Filter::And(items) | Filter::Or(items) if items.is_empty() => {
             sql.push(if matches!(filter, Filter::And(_)) { '1' } else { '0' })
         }
-        Filter::And(items) | Filter::Or(items) => {
-            let joiner = if matches!(filter, Filter::And(_)) { " AND " } else { " OR " };
-            render_list(items, joiner, sql, binds);
+        _ if fts_expr(filter).is_some() && !matches!(filter, Filter::Text { .. }) => {
+            sql.push_str("t.num IN (SELECT rowid FROM ticket_text WHERE ticket_text MATCH ?)");
+            binds.push(Bind::Text(fts_expr(filter).unwrap_or_default()));
         }
+        Filter::And(items) => {
+            // Text terms (and negated ones beside them) become one MATCH; the rest stay SQL.
+            let (text, other): (Vec<Filter>, Vec<Filter>) = items.iter().cloned().partition(|f| {
+                fts_expr(f).is_some() || matches!(f, Filter::Not(inner) if fts_expr(inner).is_some())
+            });
+            let grouped = Filter::And(text.clone());
+            if text.len() > 1 && fts_expr(&grouped).is_some() {
+                let mut rest = vec![grouped];
+                rest.extend(other);
+                render_list(&rest, " AND ", sql, binds);
+            } else {
+                render_list(items, " AND ", sql, binds);
+            }
+        }
+        Filter::Or(items) => render_list(items, " OR ", sql, binds),
         Filter::Not(inner) => {
             sql.push_str("NOT (");
             render_filter(inner, sql, binds);
@@ -173,6 +218,24 @@ macro_rules! bind_all {
     }};
 }
 
+/// A cheaper exact count for common shapes, where one index alone answers it: every ticket
+/// has exactly one FTS row and keyword rows are unique per (field, value, ticket).
+fn count_shortcut(request: &SearchRequest) -> Option<(String, Vec<Bind>)> {
+    if request.categories.is_some() {
+        return None;
+    }
+    match &request.filter {
+        Filter::All => Some(("SELECT count(*) FROM tickets".into(), Vec::new())),
+        Filter::Keyword { field, value } => Some((
+            "SELECT count(*) FROM ticket_keywords WHERE field = ? AND value = ?".into(),
+            vec![Bind::Text(field.name().to_string()), Bind::Text(value.clone())],
+        )),
+        f => fts_expr(f).map(|expr| {
+            ("SELECT count(*) FROM ticket_text WHERE ticket_text MATCH ?".into(), vec![Bind::Text(expr)])
+        }),
+    }
+}
+
 pub async fn search(db: &SqlitePool, request: &SearchRequest) -> Result<SearchPage> {
     let terms = count_terms(&request.filter);
     if terms > MAX_TERMS {
@@ -182,8 +245,11 @@ pub async fn search(db: &SqlitePool, request: &SearchRequest) -> Result<SearchPa
         )));
     }
     let (cond, binds) = where_clause(request);
-    let count_sql = format!("SELECT count(*) FROM tickets t WHERE {cond}");
-    let (total,): (i64,) = bind_all!(sqlx::query_as(&count_sql), &binds)
+    let (count_sql, count_binds) = match count_shortcut(request) {
+        Some(fast) => fast,
+        None => (format!("SELECT count(*) FROM tickets t WHERE {cond}"), binds.clone()),
+    };
+    let (total,): (i64,) = bind_all!(sqlx::query_as(&count_sql), &count_binds)
         .fetch_one(db)
         .await
         .map_err(db_err)?;
