@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::{Role, Ticket};
 
 /// Every privilege name the server knows.
-pub const PRIVILEGES: [&str; 10] = [
+pub const PRIVILEGES: [&str; 11] = [
     "admin",
     "create_tickets",
     "edit_tickets",
@@ -18,6 +18,7 @@ pub const PRIVILEGES: [&str; 10] = [
     "create_categories",
     "edit_categories",
     "delete_categories",
+    "import_records",
 ];
 
 /// The caller of a request, after roles were folded in.
@@ -94,6 +95,10 @@ impl Principal {
     pub fn can_admin(&self) -> Result<CanAdmin> {
         self.require("admin").map(|_| CanAdmin(()))
     }
+    /// `put_job` / `put_alert`: `import_records` (or admin).
+    pub fn can_import(&self) -> Result<CanImport> {
+        self.require("import_records").map(|_| CanImport(()))
+    }
     /// For tags, categories: `create_tags`, `edit_categories`, ...
     pub fn can(&self, privilege: &str) -> Result<CanManage> {
         self.require(privilege).map(|_| CanManage(()))
@@ -112,6 +117,9 @@ pub struct CanDelete(());
 /// Proof that the caller is an administrator.
 #[derive(Debug)]
 pub struct CanAdmin(());
+/// Proof that the caller holds `import_records` (may store job and alert records).
+#[derive(Debug)]
+pub struct CanImport(());
 /// Proof that the caller holds a tag/category management privilege.
 #[derive(Debug)]
 pub struct CanManage(());

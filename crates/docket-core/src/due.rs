@@ -65,7 +65,7 @@ fn parse_due_text(s: &str, now: Timestamp, tz: &TimeZone) -> Result<i64, String>
 }
 
 /// `"3 days"`, `"1d"`, `"2 weeks"`, `"+4 hours"` → seconds.
-fn parse_relative(s: &str) -> Option<i64> {
+pub fn parse_relative(s: &str) -> Option<i64> {
     let s = s.trim_start_matches('+').to_ascii_lowercase();
     let split = s.find(|c: char| !c.is_ascii_digit())?;
     let (num, unit) = s.split_at(split);

@@ -7,9 +7,11 @@
 pub mod auth;
 pub mod due;
 pub mod error;
+pub mod files;
 pub mod history;
 pub mod ids;
 pub mod model;
+pub mod report;
 pub mod rules;
 pub mod sanitize;
 pub mod search_doc;

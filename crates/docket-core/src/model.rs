@@ -28,6 +28,17 @@ pub struct Ticket {
     pub jobs: Vec<String>,
     pub created: i64,
     pub modified: i64,
+    /// Alert-storm deduplication key: creates carrying the same key while this ticket is
+    /// not closed-like add an occurrence here instead of a new ticket. Empty = none.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub dedupe_key: String,
+    /// How many creates this ticket absorbed (1 = just its own); 0 without a dedupe key.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub occurrences: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One entry of a ticket's history.

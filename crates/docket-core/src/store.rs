@@ -31,6 +31,14 @@ pub enum RecordKind {
     Role,
     /// Server bookkeeping, such as whether first-start defaults were created.
     Meta,
+    /// An xyOps Job record kept for ticket reports (`put_job`).
+    Job,
+    /// An xyOps AlertInvocation record kept for ticket reports (`put_alert`).
+    Alert,
+    /// The result of a create made under an `Idempotency-Key` (purged after its `expires`).
+    Idempotency,
+    /// A stored ticket file's bookkeeping (`files::FileRecord`; lookup = its path).
+    File,
 }
 
 impl RecordKind {
@@ -43,6 +51,10 @@ impl RecordKind {
             RecordKind::Category => "category",
             RecordKind::Role => "role",
             RecordKind::Meta => "meta",
+            RecordKind::Job => "job",
+            RecordKind::Alert => "alert",
+            RecordKind::Idempotency => "idempotency",
+            RecordKind::File => "file",
         }
     }
 }
@@ -98,11 +110,57 @@ pub struct SearchPage {
     pub total: u64,
 }
 
+/// A ticket create with the automation options (see [`Store::create_ticket_with`]).
+pub struct CreateTicket {
+    pub ticket: Ticket,
+    pub dedupe: Option<Dedupe>,
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+/// Alert-storm deduplication of a create.
+pub struct Dedupe {
+    pub key: String,
+    /// Tickets in these statuses no longer absorb creates.
+    pub closed_statuses: Vec<String>,
+    /// `Some`: only tickets in these categories are candidates (the caller's scope), so a
+    /// ticket the caller may not see is never revealed by a dedupe hit.
+    pub categories: Option<BTreeSet<String>>,
+    /// Applied to the existing ticket instead of inserting the new one.
+    pub on_duplicate: TicketMutation,
+}
+
+/// An idempotency key claimed by a create: `id` is already scoped to the caller (hashed).
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    pub id: String,
+    pub now: i64,
+    pub expires: i64,
+}
+
+/// What [`Store::create_ticket_with`] did.
+#[derive(Debug)]
+pub enum CreateOutcome {
+    Created(Ticket),
+    /// An open ticket with the same dedupe key absorbed the create.
+    Deduplicated(Ticket),
+    /// The idempotency key was used before: the ticket of the first result (`None` when it
+    /// has been deleted since) and whether that first result was a dedupe hit.
+    Replayed { ticket: Option<Ticket>, deduplicated: bool },
+    /// A ticket with the requested id exists already.
+    IdTaken,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Inserts a new ticket, assigning the next number in the same transaction.
     /// `Ok(None)` when a ticket with that id already exists.
     async fn create_ticket(&self, ticket: Ticket) -> Result<Option<Ticket>>;
+    /// A create with idempotency and dedupe, all in ONE write transaction: an unexpired
+    /// idempotency record replays its result; else an open ticket with the dedupe key is
+    /// updated instead of inserting; else the ticket is inserted. The idempotency record is
+    /// written in the same transaction. Concurrent identical calls therefore make one ticket
+    /// (SQLite: the single writer; PostgreSQL: a transaction-scoped advisory lock on the key).
+    async fn create_ticket_with(&self, request: CreateTicket) -> Result<CreateOutcome>;
     async fn ticket_by_id(&self, id: &str) -> Result<Option<Ticket>>;
     async fn ticket_by_num(&self, num: i64) -> Result<Option<Ticket>>;
     /// One entry per id, in order.
@@ -145,4 +203,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_record(&self, kind: RecordKind, id: &str) -> Result<bool>;
     /// Removes records of `kind` whose `expires` field is in the past (sessions).
     async fn purge_expired(&self, kind: RecordKind, now: i64) -> Result<u64>;
+    /// Up to `limit` records of `kind` whose `expires` field is at or before `now`, oldest first.
+    async fn expired_records(&self, kind: RecordKind, now: i64, limit: u32) -> Result<Vec<Value>>;
+    /// The records of `kind` whose `ticket` field is `ticket` (files of a ticket).
+    async fn records_of_ticket(&self, kind: RecordKind, ticket: &str) -> Result<Vec<Value>>;
 }

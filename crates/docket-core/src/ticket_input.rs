@@ -24,14 +24,23 @@ pub struct TicketPatch {
     pub jobs: Option<Vec<String>>,
     pub due: Option<Value>,
     pub events: Option<Vec<Value>>,
+    /// Alert-storm dedupe key ("" = none).
+    pub dedupe_key: Option<String>,
 }
 
 /// Fields the server owns: ignored when a client posts them (clients often send a whole
 /// ticket back).
-const SERVER_OWNED: [&str; 6] = ["num", "created", "modified", "changes", "files", "username"];
+const SERVER_OWNED: [&str; 8] = [
+    "num", "created", "modified", "changes", "files", "username", "occurrences", "deduplicated",
+];
 
 /// Request parameters that are not ticket fields but may accompany them.
-pub const REQUEST_PARAMS: [&str; 6] = ["api_key", "session_id", "template", "job", "alert", "verbose"];
+pub const REQUEST_PARAMS: [&str; 7] = [
+    "api_key", "session_id", "template", "job", "alert", "verbose", "idempotency_key",
+];
+
+/// The longest accepted `dedupe_key`.
+pub const DEDUPE_KEY_MAX: usize = 256;
 
 fn malformed(field: &str, what: &str) -> Error {
     Error::Ticket(format!("Malformed ticket parameter: {field} ({what})"))
@@ -113,12 +122,22 @@ impl TicketPatch {
                 "jobs" => patch.jobs = Some(list_field("jobs", value, rules, check_id)?),
                 "due" => patch.due = Some(value.clone()),
                 "events" => patch.events = Some(events_field(value, rules)?),
+                "dedupe_key" => {
+                    let s = string_field("dedupe_key", value)?;
+                    if s.len() > DEDUPE_KEY_MAX || s.chars().any(char::is_control) {
+                        return Err(malformed(
+                            "dedupe_key",
+                            &format!("at most {DEDUPE_KEY_MAX} bytes of printable text"),
+                        ));
+                    }
+                    patch.dedupe_key = Some(s);
+                }
                 k if SERVER_OWNED.contains(&k) || REQUEST_PARAMS.contains(&k) => {}
                 other => {
                     return Err(Error::Ticket(format!(
                         "Unknown ticket field: {other:?}. Ticket fields are: id, subject, body, \
                          type, status, category, server, assignees, cc, notify, tags, due, \
-                         events, jobs"
+                         events, jobs, dedupe_key"
                     )))
                 }
             }

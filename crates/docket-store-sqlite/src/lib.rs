@@ -6,6 +6,7 @@
 //! together (group commit, see `writer.rs`); reads go through a pool. Because the writer is
 //! its own task, a client that hangs up cannot cancel a transaction half way.
 
+mod automation;
 mod records;
 mod search;
 mod tickets;
@@ -16,7 +17,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use docket_core::model::Ticket;
-use docket_core::store::{RecordKind, RecordMutation, SearchPage, SearchRequest, Store, TicketCheck, TicketMutation};
+use docket_core::store::{
+    CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store, TicketCheck, TicketMutation,
+};
 use docket_core::{Error, Result};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -110,6 +113,9 @@ impl Store for SqliteStore {
     async fn create_ticket(&self, ticket: Ticket) -> Result<Option<Ticket>> {
         self.write(move |c| Box::pin(tickets::insert(c, ticket))).await
     }
+    async fn create_ticket_with(&self, request: CreateTicket) -> Result<CreateOutcome> {
+        self.write(move |c| Box::pin(automation::create_with(c, request))).await
+    }
     async fn ticket_by_id(&self, id: &str) -> Result<Option<Ticket>> {
         tickets::by_id(&self.reader, id).await
     }
@@ -175,6 +181,12 @@ impl Store for SqliteStore {
     }
     async fn purge_expired(&self, kind: RecordKind, now: i64) -> Result<u64> {
         self.write(move |c| Box::pin(async move { records::purge_expired(c, kind, now).await })).await
+    }
+    async fn expired_records(&self, kind: RecordKind, now: i64, limit: u32) -> Result<Vec<Value>> {
+        records::expired(&self.reader, kind, now, limit).await
+    }
+    async fn records_of_ticket(&self, kind: RecordKind, ticket: &str) -> Result<Vec<Value>> {
+        records::of_ticket(&self.reader, kind, ticket).await
     }
 }
 

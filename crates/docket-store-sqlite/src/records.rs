@@ -91,3 +91,30 @@ pub async fn purge_expired(c: &mut SqliteConnection, kind: RecordKind, now: i64)
         .map_err(db_err)?;
     Ok(done.rows_affected())
 }
+
+/// Records whose `expires` is due, oldest first (indexed by migration 0002).
+pub async fn expired(db: &SqlitePool, kind: RecordKind, now: i64, limit: u32) -> Result<Vec<Value>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT data FROM records WHERE kind = ? AND json_extract(data, '$.expires') <= ? \
+         ORDER BY json_extract(data, '$.expires') LIMIT ?",
+    )
+    .bind(kind.as_str())
+    .bind(now)
+    .bind(limit as i64)
+    .fetch_all(db)
+    .await
+    .map_err(db_err)?;
+    rows.iter().map(|(d,)| parse(d)).collect()
+}
+
+/// Records whose `ticket` field names the ticket (indexed by migration 0002).
+pub async fn of_ticket(db: &SqlitePool, kind: RecordKind, ticket: &str) -> Result<Vec<Value>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT data FROM records WHERE kind = ? AND json_extract(data, '$.ticket') = ? ORDER BY id")
+            .bind(kind.as_str())
+            .bind(ticket)
+            .fetch_all(db)
+            .await
+            .map_err(db_err)?;
+    rows.iter().map(|(d,)| parse(d)).collect()
+}

@@ -16,6 +16,8 @@ pub struct App {
     pub docket: Docket,
     pub store: SqliteStore,
     pub config: Arc<Config>,
+    /// Ticket files (object storage per `files`).
+    pub files: docket_core::service::Files,
 }
 
 impl App {
@@ -39,9 +41,22 @@ impl App {
             timezone: config.time_zone()?,
             limits: Limits::default(),
         };
-        let docket = Docket::new(Arc::new(store.clone()), rules);
+        let docket = Docket::new(Arc::new(store.clone()), rules)
+            .with_automation(crate::automation::build(&config, data_dir)?);
+        let blobs = crate::blobs::ObjectBlobs::from_config(&config.files, data_dir)?;
+        let files = docket_core::service::Files::new(
+            docket.clone(),
+            Arc::new(blobs),
+            docket_core::service::FileSettings {
+                max_file_size: config.files.max_file_size,
+                max_files: config.files.max_files,
+                max_request_size: config.files.max_request_size,
+                expiration: config.file_expiration()?,
+            },
+        );
         Ok(App {
             docket,
+            files,
             store,
             config: Arc::new(config),
         })
@@ -69,13 +84,19 @@ impl App {
         let state = AppState {
             docket: self.docket.clone(),
             config: self.config.clone(),
+            files: self.files.clone(),
         };
         let sweeper = tokio::spawn(sweep_sessions(self.docket.clone()));
+        let file_sweeper = tokio::spawn(sweep_files(
+            self.files.clone(),
+            std::time::Duration::from_secs(self.config.files.sweep_interval),
+        ));
         axum::serve(listener, router(state))
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("serving HTTP")?;
         sweeper.abort();
+        file_sweeper.abort();
         tracing::info!("shutting down: closing the database");
         self.store.close().await;
         Ok(())
@@ -89,6 +110,25 @@ async fn sweep_sessions(docket: Docket) {
         tick.tick().await;
         if let Err(e) = docket.store.purge_expired(docket_core::store::RecordKind::Session, docket.now()).await {
             tracing::warn!(error = %e, "session sweep failed");
+        }
+        // Idempotency keys replay for 24 hours; their records go after that.
+        if let Err(e) = docket.store.purge_expired(docket_core::store::RecordKind::Idempotency, docket.now()).await {
+            tracing::warn!(error = %e, "idempotency key sweep failed");
+        }
+    }
+}
+
+/// Removes expired ticket files (and objects of requests that died half way) every
+/// `files.sweep_interval` seconds.
+async fn sweep_files(files: docket_core::service::Files, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match files.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "file sweep removed expired files"),
+            Err(e) => tracing::warn!(error = %e, "file sweep failed"),
         }
     }
 }

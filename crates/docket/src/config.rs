@@ -13,6 +13,88 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub tickets: TicketsConfig,
+    pub files: FilesConfig,
+    pub upstream: UpstreamConfig,
+    /// The directory of the `--config` file (report template overrides live beside it).
+    #[serde(skip)]
+    pub config_dir: Option<PathBuf>,
+}
+
+/// An xyOps server that job and alert records not held locally are fetched from.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// e.g. `https://xyops.example.com` (empty: local records only).
+    pub base_url: String,
+    /// An xyOps API key (sent as `X-API-Key`).
+    pub api_key: String,
+    /// Seconds one fetch may take.
+    pub timeout: u64,
+}
+
+impl std::fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &if self.api_key.is_empty() { "" } else { "***" })
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            base_url: String::new(),
+            api_key: String::new(),
+            timeout: 10,
+        }
+    }
+}
+
+/// Ticket files: where they are stored, limits, expiry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// `local` (under the data directory) or `s3`.
+    pub store: String,
+    /// How long a file lives, e.g. `"5 years"`, `"90 days"`, or seconds.
+    pub expiration: String,
+    /// Largest single file (bytes).
+    pub max_file_size: u64,
+    /// Most files in one request.
+    pub max_files: usize,
+    /// Largest multipart upload request as a whole (bytes).
+    pub max_request_size: u64,
+    /// Seconds between runs of the expiry sweeper.
+    pub sweep_interval: u64,
+    pub s3: S3Config,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            store: "local".into(),
+            expiration: "5 years".into(),
+            max_file_size: 100 * 1024 * 1024,
+            max_files: 20,
+            max_request_size: 2100 * 1024 * 1024,
+            sweep_interval: 3600,
+            s3: S3Config::default(),
+        }
+    }
+}
+
+/// An S3-compatible object store (`files.store = "s3"`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: String,
+    /// e.g. `http://127.0.0.1:9000` for a self-hosted store; empty = AWS.
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +145,8 @@ pub struct TicketsConfig {
     pub types: Vec<Choice>,
     pub statuses: Vec<Choice>,
     pub new_ticket_template: NewTicketTemplate,
+    /// A ticket in one of these statuses no longer absorbs creates with its `dedupe_key`.
+    pub dedupe_closed_statuses: Vec<String>,
 }
 
 impl Default for TicketsConfig {
@@ -71,6 +155,7 @@ impl Default for TicketsConfig {
             types: docket_core::rules::default_types(),
             statuses: docket_core::rules::default_statuses(),
             new_ticket_template: NewTicketTemplate::default(),
+            dedupe_closed_statuses: docket_core::service::default_dedupe_closed_statuses(),
         }
     }
 }
@@ -91,10 +176,11 @@ impl Config {
             None => toml::Table::new(),
         };
         apply_env(&mut table, std::env::vars())?;
-        let config: Config = toml::Value::Table(table)
+        let mut config: Config = toml::Value::Table(table)
             .try_into()
             .context("invalid configuration")?;
         config.validate()?;
+        config.config_dir = file.and_then(Path::parent).map(Path::to_path_buf);
         Ok(config)
     }
 
@@ -115,7 +201,39 @@ impl Config {
             bail!("tickets.new_ticket_template.status {status:?} is not one of tickets.statuses");
         }
         self.time_zone()?;
+        let up = &self.upstream;
+        if !up.base_url.is_empty() {
+            if !(up.base_url.starts_with("http://") || up.base_url.starts_with("https://")) {
+                bail!("upstream.base_url must start with http:// or https://, not {:?}", up.base_url);
+            }
+            if up.api_key.is_empty() {
+                bail!("upstream.api_key is required when upstream.base_url is set");
+            }
+            if up.timeout == 0 {
+                bail!("upstream.timeout must be at least 1 second");
+            }
+        }
+        self.file_expiration()?;
+        if !matches!(self.files.store.as_str(), "local" | "s3") {
+            bail!("files.store must be \"local\" or \"s3\", not {:?}", self.files.store);
+        }
+        if self.files.store == "s3" && self.files.s3.bucket.is_empty() {
+            bail!("files.s3.bucket is required when files.store = \"s3\"");
+        }
+        if self.files.max_files == 0 || self.files.max_file_size == 0 || self.files.sweep_interval == 0 {
+            bail!("files.max_files, files.max_file_size and files.sweep_interval must be above 0");
+        }
         Ok(())
+    }
+
+    /// `files.expiration` in seconds.
+    pub fn file_expiration(&self) -> anyhow::Result<i64> {
+        docket_core::files::parse_duration(&self.files.expiration).with_context(|| {
+            format!(
+                "files.expiration {:?} is not understood; use e.g. \"5 years\", \"90 days\" or seconds",
+                self.files.expiration
+            )
+        })
     }
 
     pub fn time_zone(&self) -> anyhow::Result<jiff::tz::TimeZone> {
@@ -157,7 +275,18 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
         let Some(section_table) = entry.as_table_mut() else {
             bail!("environment variable {name}: [{section}] is not a section");
         };
-        section_table.insert(key, value);
+        // Deeper keys nest: DOCKET_FILES__S3__BUCKET → [files.s3] bucket.
+        let mut parts: Vec<&str> = key.split("__").collect();
+        let last = parts.pop().unwrap_or_default().to_string();
+        let mut target = section_table;
+        for part in parts {
+            target = target
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .with_context(|| format!("environment variable {name}: {part} is not a table"))?;
+        }
+        target.insert(last, value);
     }
     Ok(())
 }
@@ -204,6 +333,18 @@ mod tests {
         c.tickets.new_ticket_template.kind = Some("bug".into());
         c.tickets.new_ticket_template.status = Some("draft".into());
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn upstream_needs_a_url_scheme_and_a_key() {
+        let mut c = Config::default();
+        c.upstream.base_url = "xyops.example.com".into();
+        assert!(c.validate().unwrap_err().to_string().contains("http://"));
+        c.upstream.base_url = "https://xyops.example.com".into();
+        assert!(c.validate().unwrap_err().to_string().contains("upstream.api_key"));
+        c.upstream.api_key = "k-7f3q9z".into();
+        assert!(c.validate().is_ok());
+        assert!(!format!("{c:?}").contains("k-7f3q9z"), "the key shows in Debug output");
     }
 
     #[test]

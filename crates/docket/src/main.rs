@@ -2,9 +2,12 @@
 //! administer a data directory (also while a server runs on it).
 
 mod app;
+mod automation;
 mod bench;
+mod blobs;
 mod cli;
 mod config;
+mod upstream;
 mod wire;
 
 use clap::Parser;

@@ -383,14 +383,14 @@ async fn create_ticket_defaults_ids_and_rejections() {
             "\"colour\"",
         ),
         (
-            json!({"subject": "x", "template": "job", "job": "jabc"}),
+            json!({"subject": "x", "template": "incident", "job": "jabc"}),
             "ticket",
-            "not supported yet",
+            "unknown template",
         ),
         (
             json!({"subject": "x", "template": "alert"}),
             "ticket",
-            "not supported yet",
+            "missing parameter: alert",
         ),
         (json!({}), "ticket", "subject"),
         (json!({"subject": "   "}), "ticket", "subject"),

@@ -3,7 +3,9 @@
 
 mod access;
 mod admin;
+mod automation;
 mod directory;
+mod files;
 mod import;
 mod tickets;
 
@@ -14,7 +16,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use access::{LoginResult, RateLimiter};
+pub use automation::{default_dedupe_closed_statuses, Automation, Created, RecordSource, RecordType, IDEMPOTENCY_TTL_SECS};
 pub use directory::{DirectoryKind, CATEGORIES, ROLES, TAGS};
+pub use files::{Download, FileSettings, Files, UploadFailure, PENDING_GRACE_SECS};
 pub use import::ImportRefs;
 pub use tickets::{SearchParams, TicketOrError};
 
@@ -28,6 +32,8 @@ pub struct Docket {
     pub store: Arc<dyn Store>,
     pub rules: Arc<TicketRules>,
     pub rate: Arc<RateLimiter>,
+    /// Job/alert records, report templates, dedupe settings (see `automation.rs`).
+    pub automation: Arc<Automation>,
 }
 
 impl Docket {
@@ -36,7 +42,14 @@ impl Docket {
             store,
             rules: Arc::new(rules),
             rate: Arc::new(RateLimiter::default()),
+            automation: Arc::new(Automation::default()),
         }
+    }
+
+    /// Replaces the automation settings (upstream source, templates, dedupe statuses).
+    pub fn with_automation(mut self, automation: Automation) -> Self {
+        self.automation = Arc::new(automation);
+        self
     }
 
     /// The current time in epoch seconds.

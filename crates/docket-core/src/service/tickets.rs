@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 use tracing::instrument;
 
-use super::{flag, int_param, required_str, string_list, Docket};
+use super::{flag, int_param, required_str, string_list, Created, Docket};
 use crate::auth::{CanCreate, CanDelete, CanEdit, Principal};
 use crate::due::parse_due;
 use crate::error::{Error, Result};
@@ -142,13 +142,21 @@ impl Docket {
 
     /// `create_ticket`.
     #[instrument(skip_all)]
-    pub async fn create_ticket(&self, who: &Principal, _can: &CanCreate, params: &Map<String, Value>) -> Result<Ticket> {
-        if params.contains_key("template") {
-            return Err(Error::Ticket(
-                "The template parameter (job and alert reports) is not supported yet".into(),
-            ));
+    pub async fn create_ticket(&self, who: &Principal, can: &CanCreate, params: &Map<String, Value>) -> Result<Ticket> {
+        Ok(self.create_ticket_outcome(who, can, params).await?.ticket)
+    }
+
+    /// `create_ticket` with what happened: created, deduplicated into an open ticket, or
+    /// replayed for a repeated idempotency key (see `automation.rs`).
+    #[instrument(skip_all)]
+    pub async fn create_ticket_outcome(&self, who: &Principal, can: &CanCreate, params: &Map<String, Value>) -> Result<Created> {
+        if let Some(replayed) = self.replay_idempotent(who, params).await? {
+            return Ok(replayed);
         }
         let mut patch = TicketPatch::from_params(params, &self.rules)?;
+        if let Some(report) = self.template_report(params).await? {
+            self.apply_report(who, &mut patch, report).await?;
+        }
         self.fill_from_template(&mut patch)?;
         let subject = patch.subject.clone().unwrap_or_default();
         if subject.trim().is_empty() {
@@ -181,12 +189,10 @@ impl Docket {
             jobs: patch.jobs.unwrap_or_default(),
             created: now,
             modified: now,
+            occurrences: u64::from(patch.dedupe_key.as_deref().is_some_and(|k| !k.is_empty())),
+            dedupe_key: patch.dedupe_key.unwrap_or_default(),
         };
-        let id = ticket.id.clone();
-        self.store
-            .create_ticket(ticket)
-            .await?
-            .ok_or_else(|| Error::Ticket(format!("A ticket with id {id:?} already exists")))
+        self.store_new_ticket(who, can, ticket, params).await
     }
 
     /// Fills what a create request left out from the configured new-ticket template.
@@ -511,5 +517,6 @@ fn apply_patch(t: &mut Ticket, p: TicketPatch, due: Option<i64>) {
     set(&mut t.tags, p.tags);
     set(&mut t.jobs, p.jobs);
     set(&mut t.events, p.events);
+    set(&mut t.dedupe_key, p.dedupe_key);
     set(&mut t.due, due);
 }

@@ -2,7 +2,9 @@
 //! `code`/`description` replies). It knows the JSON shapes and nothing about SQL.
 
 mod accounts;
+mod automation;
 mod directory;
+pub mod files;
 pub mod params;
 pub mod reply;
 mod tickets;
@@ -27,12 +29,16 @@ use reply::{render, Reply};
 pub struct AppState {
     pub docket: Docket,
     pub config: Arc<Config>,
+    pub files: docket_core::service::Files,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/{ns}/{name}", any(api_call))
         .route("/api/{ns}/{name}/v1", any(api_call_v1))
+        .route("/api/app/file", any(files::serve_api))
+        .route("/api/app/file/v1", any(files::serve_api))
+        .route("/files/{*path}", any(files::serve_files))
         .fallback(unknown_route)
         .with_state(state)
 }
@@ -92,8 +98,8 @@ fn clone_err(e: &Error) -> Error {
 }
 
 /// Calls that change nothing: a cookie-authenticated request to any other needs the CSRF token.
-const READ_ONLY: [&str; 17] = [
-    "ping", "echo", "get_ticket", "get_tickets", "search_tickets", "get_tags", "get_tag",
+const READ_ONLY: [&str; 19] = [
+    "ping", "echo", "get_ticket", "get_tickets", "search_tickets", "get_job", "get_alert", "get_tags", "get_tag",
     "get_categories", "get_category", "get_roles", "get_role", "get_api_keys", "get_api_key",
     "admin_get_user", "admin_get_users", "resume_session", "login",
 ];
@@ -127,6 +133,9 @@ async fn handle(
     if method != Method::GET && method != Method::POST && method != Method::HEAD {
         let err = Error::Api(format!("Method {method} is not allowed; use GET or POST"));
         return reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
+    }
+    if files::is_streamed_upload(&name, &headers) {
+        return files::upload(state, &name, headers, uri, body, v1).await;
     }
     let limit = state.config.server.max_body_bytes;
     let bytes = match axum::body::to_bytes(body, limit).await {
@@ -181,6 +190,10 @@ calls! {
     "app" "upload_user_ticket_files" => tickets::upload_user_ticket_files,
     "app" "delete_ticket_file" => tickets::delete_ticket_file,
     "app" "delete_ticket" => tickets::delete_ticket,
+    "app" "put_job" => automation::put_job,
+    "app" "get_job" => automation::get_job,
+    "app" "put_alert" => automation::put_alert,
+    "app" "get_alert" => automation::get_alert,
     "app" "get_api_keys" => accounts::get_api_keys,
     "app" "get_api_key" => accounts::get_api_key,
     "app" "create_api_key" => accounts::create_api_key,

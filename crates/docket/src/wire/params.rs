@@ -14,7 +14,7 @@ pub struct Params {
 
 /// Turns a query-string or form value into JSON: numbers stay numbers, `true`/`false` are
 /// booleans, anything else is text.
-fn typed(raw: &str) -> Value {
+pub fn typed(raw: &str) -> Value {
     match raw {
         "true" => Value::Bool(true),
         "false" => Value::Bool(false),

@@ -76,8 +76,10 @@ pub async fn create_ticket(s: &AppState, c: &Call) -> Result<Reply, Error> {
     if c.file_parts > 0 {
         return Err(files_not_supported());
     }
-    let t = s.docket.create_ticket(who, &can, &c.params).await?;
-    Ok(Reply::ok().with("ticket", full(&t)?))
+    let with_key = super::automation::with_idempotency_header(c)?;
+    let params = with_key.as_ref().unwrap_or(&c.params);
+    let created = s.docket.create_ticket_outcome(who, &can, params).await?;
+    super::automation::created_reply(&created)
 }
 
 // `update_ticket`: /api/app/update_ticket/v1
@@ -104,22 +106,26 @@ pub async fn update_ticket_change(s: &AppState, c: &Call) -> Result<Reply, Error
     Ok(Reply::ok().with("ticket", full(&t)?))
 }
 
-// `upload_user_ticket_files`: /api/app/upload_user_ticket_files/v1 (files issue)
+// `upload_user_ticket_files`: /api/app/upload_user_ticket_files/v1. Multipart requests
+// take the streaming path (wire/files.rs); anything else carries no file.
 pub async fn upload_user_ticket_files(_s: &AppState, c: &Call) -> Result<Reply, Error> {
     c.who()?.can_edit()?;
-    Err(files_not_supported())
+    Err(Error::File(
+        "No file upload data found in the request (send multipart/form-data with a json part and file parts)".into(),
+    ))
 }
 
-// `delete_ticket_file`: /api/app/delete_ticket_file/v1 (files issue)
-pub async fn delete_ticket_file(_s: &AppState, c: &Call) -> Result<Reply, Error> {
-    c.who()?.can_edit()?;
-    Err(files_not_supported())
+// `delete_ticket_file`: /api/app/delete_ticket_file/v1 (see wire/files.rs)
+pub async fn delete_ticket_file(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    super::files::delete_ticket_file(s, c).await
 }
 
 // `delete_ticket`: /api/app/delete_ticket/v1
 pub async fn delete_ticket(s: &AppState, c: &Call) -> Result<Reply, Error> {
     let who = c.who()?;
     let can = who.can_delete()?;
-    s.docket.delete_ticket(who, &can, &c.params).await?;
+    let gone = s.docket.delete_ticket(who, &can, &c.params).await?;
+    // The ticket is gone first (one transaction); then its objects, attached or not.
+    s.files.purge_ticket(&gone).await;
     Ok(Reply::ok())
 }

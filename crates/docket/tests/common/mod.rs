@@ -162,6 +162,37 @@ impl Server {
         self.spawn();
     }
 
+    /// The server process id (e.g. to read `/proc/PID/status`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The server's resident memory in KiB (`VmRSS` of `/proc/PID/status`), where /proc exists.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// POSTs a multipart body to `/api/app/NAME/v1` with the admin key.
+    pub async fn upload(&self, name: &str, form: &Multipart) -> (u16, Value) {
+        let key = self.key.clone();
+        self.upload_as(&key, name, form).await
+    }
+
+    pub async fn upload_as(&self, key: &str, name: &str, form: &Multipart) -> (u16, Value) {
+        let res = self
+            .client
+            .post(self.url(&format!("/api/app/{name}/v1")))
+            .header("X-API-Key", key)
+            .header("Content-Type", form.content_type())
+            .body(form.body())
+            .send()
+            .await
+            .expect("request");
+        decode(res).await
+    }
+
     /// What the server has printed on stdout so far (its log).
     pub fn log_text(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
@@ -235,4 +266,71 @@ pub async fn decode(res: reqwest::Response) -> (u16, Value) {
     let text = res.text().await.expect("body");
     let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, value)
+}
+
+/// A hand-built multipart/form-data body (parts in the order added).
+#[derive(Default)]
+pub struct Multipart {
+    body: Vec<u8>,
+}
+
+pub const BOUNDARY: &str = "----DocketTestBoundary7MA4YWxkTrZu0gW";
+
+impl Multipart {
+    pub fn new() -> Multipart {
+        Multipart::default()
+    }
+
+    pub fn field(mut self, name: &str, value: &str) -> Multipart {
+        self.body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+        self
+    }
+
+    pub fn json(self, value: &Value) -> Multipart {
+        self.field("json", &value.to_string())
+    }
+
+    pub fn file(mut self, field: &str, filename: &str, content_type: &str, data: &[u8]) -> Multipart {
+        self.body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        self.body.extend_from_slice(data);
+        self.body.extend_from_slice(b"\r\n");
+        self
+    }
+
+    pub fn content_type(&self) -> String {
+        format!("multipart/form-data; boundary={BOUNDARY}")
+    }
+
+    /// The finished body (closing boundary added).
+    pub fn body(&self) -> Vec<u8> {
+        let mut b = self.body.clone();
+        b.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        b
+    }
+}
+
+/// Every regular file under `dir`, recursively (relative paths, sorted).
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap_or(&p).to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
 }
