@@ -74,7 +74,8 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("cache_size", "-32000")
+            // 8 MB of page cache per connection keeps the whole server near 100 MB resident.
+            .pragma("cache_size", "-8000")
             .pragma("temp_store", "memory");
         let mut conn = SqliteConnection::connect_with(&base).await.map_err(db_err)?;
         sqlx::migrate!("./migrations")
