@@ -141,8 +141,14 @@ impl Server {
 
     /// Sends SIGTERM and waits for a clean exit; returns whether it exited successfully.
     pub fn terminate(&mut self) -> bool {
+        self.signal_and_wait("-TERM")
+    }
+
+    /// Sends `signal` (e.g. `-INT`) and waits up to 20 s for the process to exit; returns
+    /// whether it exited successfully.
+    pub fn signal_and_wait(&mut self, signal: &str) -> bool {
         let Some(mut child) = self.child.take() else { return false };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill").arg(signal).arg(child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
