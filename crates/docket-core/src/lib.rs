@@ -11,6 +11,7 @@ pub mod files;
 pub mod history;
 pub mod ids;
 pub mod model;
+pub mod notify;
 pub mod report;
 pub mod rules;
 pub mod sanitize;

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::model::Ticket;
+use crate::notify::{OutboxItem, OutboxRow};
 
 /// Changes a ticket inside the store's write transaction. Returning an error rolls the
 /// whole transaction back, so the closure is where per-ticket rules are checked.
@@ -16,6 +17,13 @@ pub type TicketMutation = Box<dyn FnOnce(&mut Ticket) -> Result<()> + Send>;
 
 /// Checks a ticket inside the delete transaction before it is removed.
 pub type TicketCheck = Box<dyn FnOnce(&Ticket) -> Result<()> + Send>;
+
+/// Changes a ticket inside the write transaction and returns the outbox entries the change
+/// causes; they are written in the same transaction.
+pub type TicketMutationOut = Box<dyn FnOnce(&mut Ticket) -> Result<Vec<OutboxItem>> + Send>;
+
+/// Checks a ticket before it is deleted and returns the outbox entries of the delete.
+pub type TicketCheckOut = Box<dyn FnOnce(&Ticket) -> Result<Vec<OutboxItem>> + Send>;
 
 /// Changes a generic record inside a write transaction.
 pub type RecordMutation = Box<dyn FnOnce(&mut Value) -> Result<()> + Send>;
@@ -115,6 +123,8 @@ pub struct CreateTicket {
     pub ticket: Ticket,
     pub dedupe: Option<Dedupe>,
     pub idempotency: Option<IdempotencyClaim>,
+    /// Written with the ticket when it is inserted (not on a dedupe hit or replay).
+    pub outbox: Vec<OutboxItem>,
 }
 
 /// Alert-storm deduplication of a create.
@@ -126,7 +136,8 @@ pub struct Dedupe {
     /// ticket the caller may not see is never revealed by a dedupe hit.
     pub categories: Option<BTreeSet<String>>,
     /// Applied to the existing ticket instead of inserting the new one.
-    pub on_duplicate: TicketMutation,
+    /// Its outbox entries are written in the same transaction.
+    pub on_duplicate: TicketMutationOut,
 }
 
 /// An idempotency key claimed by a create: `id` is already scoped to the caller (hashed).
@@ -170,7 +181,33 @@ pub trait Store: Send + Sync + 'static {
     async fn update_ticket(&self, id: &str, mutate: TicketMutation) -> Result<Option<Ticket>>;
     /// Deletes a ticket and its history and index entries once `check` passes.
     async fn delete_ticket(&self, id: &str, check: TicketCheck) -> Result<Option<Ticket>>;
+    /// [`Store::update_ticket`] whose mutation also returns outbox entries, inserted in the
+    /// same transaction.
+    async fn update_ticket_out(&self, id: &str, mutate: TicketMutationOut) -> Result<Option<Ticket>>;
+    /// [`Store::delete_ticket`] whose check also returns outbox entries (same transaction).
+    async fn delete_ticket_out(&self, id: &str, check: TicketCheckOut) -> Result<Option<Ticket>>;
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage>;
+
+    /// Inserts outbox entries on their own; an entry whose `unique_key` exists is skipped.
+    /// Returns how many were inserted.
+    async fn outbox_enqueue(&self, items: Vec<OutboxItem>) -> Result<u64>;
+    /// Claims due work: every unsent, unleased row of each group whose rows are all due at
+    /// `now` (a sliding debounce; a group is not held more than a few minutes past its first
+    /// row), up to `groups` groups, leased until `lease_until` (a crashed worker's lease runs
+    /// out and the rows are claimed again). SQLite: one writer; PostgreSQL: `FOR UPDATE
+    /// SKIP LOCKED`, so two workers never hold the same row.
+    async fn outbox_claim(&self, now: i64, lease_until: i64, groups: u32) -> Result<Vec<OutboxRow>>;
+    /// When the next unsent row becomes claimable (epoch seconds), `None` when none is
+    /// waiting: a cheap read so an idle worker does not take the write lock.
+    async fn outbox_next_due(&self) -> Result<Option<i64>>;
+    /// Marks rows delivered (never delivered again).
+    async fn outbox_sent(&self, ids: Vec<i64>, now: i64) -> Result<()>;
+    /// Releases claimed rows after a failure: tried again at `retry_at`.
+    async fn outbox_failed(&self, ids: Vec<i64>, error: String, retry_at: i64) -> Result<()>;
+    /// Rows, newest first: pending only, or all (up to `limit`).
+    async fn outbox_list(&self, pending_only: bool, limit: u32) -> Result<Vec<OutboxRow>>;
+    /// How many rows of `channel` were delivered at or after `since`.
+    async fn outbox_sent_since(&self, channel: &str, since: i64) -> Result<u64>;
     /// Inserts whole records in one transaction, each with the next number; records whose
     /// id exists already are skipped. Returns how many were inserted.
     async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64>;

@@ -4,6 +4,7 @@
 //! advisory lock on the dedupe key and rely on the records primary key for idempotency).
 
 use docket_core::model::Ticket;
+use docket_core::notify::OutboxItem;
 use docket_core::store::{CreateOutcome, CreateTicket, RecordKind};
 use docket_core::{Error, Result};
 use serde_json::{json, Value};
@@ -14,7 +15,7 @@ use crate::{db_err, tickets};
 const IDEMPOTENCY: RecordKind = RecordKind::Idempotency;
 
 pub async fn create_with(c: &mut SqliteConnection, request: CreateTicket) -> Result<CreateOutcome> {
-    let CreateTicket { ticket, dedupe, idempotency } = request;
+    let CreateTicket { ticket, dedupe, idempotency, outbox } = request;
     if let Some(claim) = &idempotency {
         if let Some(outcome) = replay(c, &claim.id, claim.now).await? {
             return Ok(outcome);
@@ -22,13 +23,13 @@ pub async fn create_with(c: &mut SqliteConnection, request: CreateTicket) -> Res
     }
     let outcome = match dedupe {
         Some(d) => match open_ticket_with_key(c, &d.key, &d.closed_statuses, d.categories.as_ref()).await? {
-            Some(id) => match tickets::update(c, &id, d.on_duplicate).await? {
+            Some(id) => match tickets::update_out(c, &id, d.on_duplicate).await? {
                 Some(t) => CreateOutcome::Deduplicated(t),
-                None => insert(c, ticket).await?,
+                None => insert(c, ticket, &outbox).await?,
             },
-            None => insert(c, ticket).await?,
+            None => insert(c, ticket, &outbox).await?,
         },
-        None => insert(c, ticket).await?,
+        None => insert(c, ticket, &outbox).await?,
     };
     if let Some(claim) = idempotency {
         let (id, deduplicated) = match &outcome {
@@ -53,9 +54,12 @@ pub async fn create_with(c: &mut SqliteConnection, request: CreateTicket) -> Res
     Ok(outcome)
 }
 
-async fn insert(c: &mut SqliteConnection, ticket: Ticket) -> Result<CreateOutcome> {
+async fn insert(c: &mut SqliteConnection, ticket: Ticket, outbox: &[OutboxItem]) -> Result<CreateOutcome> {
     Ok(match tickets::insert(c, ticket).await? {
-        Some(t) => CreateOutcome::Created(t),
+        Some(t) => {
+            crate::outbox::insert(c, outbox, tickets::now_secs()).await?;
+            CreateOutcome::Created(t)
+        }
         None => CreateOutcome::IdTaken,
     })
 }

@@ -7,6 +7,7 @@
 //! its own task, a client that hangs up cannot cancel a transaction half way.
 
 mod automation;
+mod outbox;
 mod records;
 mod search;
 mod tickets;
@@ -17,8 +18,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use docket_core::model::Ticket;
+use docket_core::notify::{OutboxItem, OutboxRow};
 use docket_core::store::{
-    CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store, TicketCheck, TicketMutation,
+    CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store, TicketCheck, TicketCheckOut,
+    TicketMutation, TicketMutationOut,
 };
 use docket_core::{Error, Result};
 use serde_json::Value;
@@ -134,6 +137,35 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.write(move |c| Box::pin(async move { tickets::delete(c, &id, check).await })).await
     }
+    async fn update_ticket_out(&self, id: &str, mutate: TicketMutationOut) -> Result<Option<Ticket>> {
+        let id = id.to_string();
+        self.write(move |c| Box::pin(async move { tickets::update_out(c, &id, mutate).await })).await
+    }
+    async fn delete_ticket_out(&self, id: &str, check: TicketCheckOut) -> Result<Option<Ticket>> {
+        let id = id.to_string();
+        self.write(move |c| Box::pin(async move { tickets::delete_out(c, &id, check).await })).await
+    }
+    async fn outbox_enqueue(&self, items: Vec<OutboxItem>) -> Result<u64> {
+        self.write(move |c| Box::pin(async move { outbox::insert(c, &items, tickets::now_secs()).await })).await
+    }
+    async fn outbox_claim(&self, now: i64, lease_until: i64, groups: u32) -> Result<Vec<OutboxRow>> {
+        self.write(move |c| Box::pin(async move { outbox::claim(c, now, lease_until, groups).await })).await
+    }
+    async fn outbox_next_due(&self) -> Result<Option<i64>> {
+        outbox::next_due(&self.reader).await
+    }
+    async fn outbox_sent(&self, ids: Vec<i64>, now: i64) -> Result<()> {
+        self.write(move |c| Box::pin(async move { outbox::sent(c, &ids, now).await })).await
+    }
+    async fn outbox_failed(&self, ids: Vec<i64>, error: String, retry_at: i64) -> Result<()> {
+        self.write(move |c| Box::pin(async move { outbox::failed(c, &ids, &error, retry_at).await })).await
+    }
+    async fn outbox_list(&self, pending_only: bool, limit: u32) -> Result<Vec<OutboxRow>> {
+        outbox::list(&self.reader, pending_only, limit).await
+    }
+    async fn outbox_sent_since(&self, channel: &str, since: i64) -> Result<u64> {
+        outbox::sent_since(&self.reader, channel, since).await
+    }
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage> {
         search::search(&self.reader, request).await
     }
@@ -223,6 +255,71 @@ mod tests {
             .await
             .unwrap();
         page.rows.into_iter().map(|t| t.id).collect()
+    }
+
+    fn item(grp: &str, not_before: i64, unique: Option<&str>) -> OutboxItem {
+        OutboxItem {
+            channel: "email".into(),
+            kind: "updated".into(),
+            ticket: "a".into(),
+            grp: grp.into(),
+            target: String::new(),
+            payload: serde_json::json!({}),
+            not_before,
+            unique_key: unique.map(str::to_string),
+        }
+    }
+
+    #[tokio::test]
+    async fn outbox_rows_commit_with_the_change_and_are_claimed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default()).await.unwrap();
+        store.create_ticket(ticket("a", "disk full")).await.unwrap().unwrap();
+        // A failed mutation writes neither the ticket nor its outbox rows.
+        let failed = store
+            .update_ticket_out("a", Box::new(|t| {
+                t.subject = "changed".into();
+                let _ = vec![item("g1", 0, None)];
+                Err(docket_core::Error::Ticket("no".into()))
+            }))
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(store.outbox_list(false, 10).await.unwrap().len(), 0);
+        store
+            .update_ticket_out("a", Box::new(|t| {
+                t.subject = "changed".into();
+                Ok(vec![item("g1", 100, None), item("g2", 500, None)])
+            }))
+            .await
+            .unwrap();
+        store
+            .update_ticket_out("a", Box::new(|_| Ok(vec![item("g1", 300, None)])))
+            .await
+            .unwrap();
+        // g1 is held until its last row is due (a sliding debounce).
+        assert_eq!(store.outbox_next_due().await.unwrap(), Some(300));
+        assert!(store.outbox_claim(50, 1000, 10).await.unwrap().is_empty());
+        assert!(store.outbox_claim(150, 1000, 10).await.unwrap().is_empty());
+        // g1 is due: both of its rows come together (the batch); g2 waits.
+        let claimed = store.outbox_claim(350, 1000, 10).await.unwrap();
+        assert_eq!(claimed.iter().map(|r| r.grp.as_str()).collect::<Vec<_>>(), vec!["g1", "g1"]);
+        // Leased: not claimed again until the lease runs out.
+        assert!(store.outbox_claim(600, 1000, 10).await.unwrap().iter().all(|r| r.grp == "g2"));
+        let again = store.outbox_claim(1001, 2000, 10).await.unwrap();
+        assert_eq!(again.len(), 3, "expired leases are claimed again");
+        store.outbox_sent(again.iter().map(|r| r.id).collect(), 1001).await.unwrap();
+        assert!(store.outbox_claim(5000, 6000, 10).await.unwrap().is_empty(), "sent rows never come back");
+        assert_eq!(store.outbox_next_due().await.unwrap(), None);
+        assert_eq!(store.outbox_sent_since("email", 1000).await.unwrap(), 3);
+        // Changes that never stop are still sent, at most MAX_HOLD_SECS after the first.
+        for t in [7000, 7200, 7400, 7600, 7800] {
+            store.outbox_enqueue(vec![item("busy", t, None)]).await.unwrap();
+        }
+        assert!(store.outbox_claim(7500, 7600, 10).await.unwrap().is_empty());
+        assert_eq!(store.outbox_claim(7000 + outbox::MAX_HOLD_SECS, 9000, 10).await.unwrap().len(), 5);
+        // A unique key is queued once, ever.
+        assert_eq!(store.outbox_enqueue(vec![item("o", 0, Some("k")), item("o", 0, Some("k"))]).await.unwrap(), 1);
+        assert_eq!(store.outbox_enqueue(vec![item("o", 0, Some("k"))]).await.unwrap(), 0);
     }
 
     #[tokio::test]

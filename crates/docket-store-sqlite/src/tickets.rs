@@ -2,7 +2,7 @@
 
 use docket_core::model::Ticket;
 use docket_core::search_doc::ticket_doc;
-use docket_core::store::{TicketCheck, TicketMutation};
+use docket_core::store::{TicketCheck, TicketCheckOut, TicketMutation, TicketMutationOut};
 use docket_core::{Error, Result};
 use docket_query::TextField;
 use sqlx::{SqliteConnection, SqlitePool};
@@ -96,11 +96,26 @@ async fn load_for_write(c: &mut SqliteConnection, id: &str) -> Result<Option<Tic
 }
 
 pub async fn update(c: &mut SqliteConnection, id: &str, mutate: TicketMutation) -> Result<Option<Ticket>> {
+    update_out(c, id, Box::new(move |t: &mut Ticket| mutate(t).map(|()| Vec::new()))).await
+}
+
+/// Epoch seconds now (the outbox `created` column).
+pub(crate) fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Updates a ticket and writes the outbox entries the mutation returns, in the same
+/// transaction.
+pub async fn update_out(c: &mut SqliteConnection, id: &str, mutate: TicketMutationOut) -> Result<Option<Ticket>> {
     let Some(mut ticket) = load_for_write(c, id).await? else {
         return Ok(None);
     };
     let (num, tid) = (ticket.num, ticket.id.clone());
-    mutate(&mut ticket)?;
+    let outbox = mutate(&mut ticket)?;
+    crate::outbox::insert(c, &outbox, now_secs()).await?;
     // Identity is not the mutation's to change.
     ticket.num = num;
     ticket.id = tid;
@@ -125,10 +140,16 @@ pub async fn update(c: &mut SqliteConnection, id: &str, mutate: TicketMutation) 
 }
 
 pub async fn delete(c: &mut SqliteConnection, id: &str, check: TicketCheck) -> Result<Option<Ticket>> {
+    delete_out(c, id, Box::new(move |t: &Ticket| check(t).map(|()| Vec::new()))).await
+}
+
+/// Deletes a ticket and writes the outbox entries the check returns (same transaction).
+pub async fn delete_out(c: &mut SqliteConnection, id: &str, check: TicketCheckOut) -> Result<Option<Ticket>> {
     let Some(ticket) = load_for_write(c, id).await? else {
         return Ok(None);
     };
-    check(&ticket)?;
+    let outbox = check(&ticket)?;
+    crate::outbox::insert(c, &outbox, now_secs()).await?;
     clear_index(c, ticket.num).await?;
     sqlx::query("DELETE FROM tickets WHERE num = ?")
         .bind(ticket.num)

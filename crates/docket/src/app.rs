@@ -18,6 +18,8 @@ pub struct App {
     pub config: Arc<Config>,
     /// Ticket files (object storage per `files`).
     pub files: docket_core::service::Files,
+    /// Email and webhook delivery from the outbox.
+    pub notifier: crate::notify::Notifier,
 }
 
 impl App {
@@ -42,7 +44,8 @@ impl App {
             limits: Limits::default(),
         };
         let docket = Docket::new(Arc::new(store.clone()), rules)
-            .with_automation(crate::automation::build(&config, data_dir)?);
+            .with_automation(crate::automation::build(&config, data_dir)?)
+            .with_notify(crate::notify::settings(&config));
         let blobs = crate::blobs::ObjectBlobs::from_config(&config.files, data_dir)?;
         let files = docket_core::service::Files::new(
             docket.clone(),
@@ -54,11 +57,14 @@ impl App {
                 expiration: config.file_expiration()?,
             },
         );
+        let config = Arc::new(config);
+        let notifier = crate::notify::Notifier::new(docket.clone(), config.clone(), data_dir)?;
         Ok(App {
             docket,
             files,
             store,
-            config: Arc::new(config),
+            config,
+            notifier,
         })
     }
 
@@ -91,10 +97,14 @@ impl App {
             self.files.clone(),
             std::time::Duration::from_secs(self.config.files.sweep_interval),
         ));
+        let delivery = tokio::spawn(self.notifier.clone().run());
+        let overdue = tokio::spawn(self.notifier.clone().run_overdue_schedule());
         axum::serve(listener, router(state))
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("serving HTTP")?;
+        delivery.abort();
+        overdue.abort();
         sweeper.abort();
         file_sweeper.abort();
         tracing::info!("shutting down: closing the database");

@@ -36,7 +36,7 @@ pub fn build(config: &Config, data_dir: &Path) -> anyhow::Result<Automation> {
 }
 
 /// Where overrides are looked for, in order.
-fn template_dirs(config: &Config, data_dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn template_dirs(config: &Config, data_dir: &Path) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(dir) = &config.config_dir {
         let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir.as_path() };
@@ -46,7 +46,7 @@ fn template_dirs(config: &Config, data_dir: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-fn find_override(dirs: &[PathBuf], name: &str) -> anyhow::Result<Option<TemplateSource>> {
+pub(crate) fn find_override(dirs: &[PathBuf], name: &str) -> anyhow::Result<Option<TemplateSource>> {
     for dir in dirs {
         let path = dir.join(name);
         match std::fs::read_to_string(&path) {

@@ -69,10 +69,25 @@ enum Command {
         /// The NDJSON file, or - for standard input.
         file: PathBuf,
     },
+    /// Notifications: run the overdue reminders by hand.
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
     /// Show configuration.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NotifyCommand {
+    /// Queue today's overdue reminders now (each ticket at most once a day) and deliver the
+    /// queue once; a running server delivers whatever is left.
+    RunOverdue {
+        #[command(flatten)]
+        common: Common,
     },
 }
 
@@ -301,6 +316,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::bench::import_ndjson(&app.docket, std::io::BufReader::new(f), None).await?
             };
             println!("Imported {n} tickets in {secs:.1}s ({:.0}/s)", n as f64 / secs.max(1e-9));
+            app.store.close().await;
+            Ok(())
+        }
+        Command::Notify { command: NotifyCommand::RunOverdue { common } } => {
+            let app = open(&common).await?;
+            let queued = app.notifier.queue_overdue().await?;
+            println!("Queued {queued} overdue reminders");
+            while app.notifier.pass().await? > 0 {}
             app.store.close().await;
             Ok(())
         }

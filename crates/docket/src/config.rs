@@ -15,6 +15,9 @@ pub struct Config {
     pub tickets: TicketsConfig,
     pub files: FilesConfig,
     pub upstream: UpstreamConfig,
+    pub smtp: SmtpConfig,
+    /// Endpoints that receive signed JSON POSTs about ticket events (`[[webhooks]]`).
+    pub webhooks: Vec<WebhookConfig>,
     /// The directory of the `--config` file (report template overrides live beside it).
     #[serde(skip)]
     pub config_dir: Option<PathBuf>,
@@ -49,6 +52,77 @@ impl Default for UpstreamConfig {
             api_key: String::new(),
             timeout: 10,
         }
+    }
+}
+
+/// The SMTP server notification emails go through.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Empty: no emails are queued or sent.
+    pub host: String,
+    pub port: u16,
+    /// `starttls`, `tls` (implicit TLS) or `none`.
+    pub tls: String,
+    pub username: String,
+    pub password: String,
+    /// The From address, e.g. `Docket <docket@example.com>`.
+    pub from: String,
+    /// At most this many emails are sent per day (UTC); 0 = no cap.
+    pub max_emails_per_day: u64,
+    /// Seconds one SMTP conversation may take.
+    pub timeout: u64,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &if self.password.is_empty() { "" } else { "***" })
+            .field("from", &self.from)
+            .field("max_emails_per_day", &self.max_emails_per_day)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: String::new(),
+            port: 587,
+            tls: "starttls".into(),
+            username: String::new(),
+            password: String::new(),
+            from: "Docket <docket@localhost>".into(),
+            max_emails_per_day: 1000,
+            timeout: 30,
+        }
+    }
+}
+
+/// One webhook endpoint.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// HMAC-SHA256 key of the `X-Docket-Signature` header.
+    pub secret: String,
+    /// Event names (`ticket_created`, `ticket_updated`, `ticket_commented`, `ticket_deleted`,
+    /// `ticket_file_added`, or without the `ticket_` prefix); empty = all.
+    pub events: Vec<String>,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url)
+            .field("secret", &if self.secret.is_empty() { "" } else { "***" })
+            .field("events", &self.events)
+            .finish()
     }
 }
 
@@ -147,6 +221,16 @@ pub struct TicketsConfig {
     pub new_ticket_template: NewTicketTemplate,
     /// A ticket in one of these statuses no longer absorbs creates with its `dedupe_key`.
     pub dedupe_closed_statuses: Vec<String>,
+    /// Send notification emails (needs `smtp.host`).
+    pub email_enabled: bool,
+    /// Changes and comments of a ticket within this many seconds make one "updated" email.
+    pub email_debounce_sec: u64,
+    /// Also email the person who made a change.
+    pub email_notify_self: bool,
+    /// Local time (`HH:MM`, `server.timezone`) of the daily overdue reminders.
+    pub overdue_schedule: String,
+    /// The tickets that are overdue (search language); reminders go to their assignees.
+    pub overdue_query: String,
 }
 
 impl Default for TicketsConfig {
@@ -156,6 +240,11 @@ impl Default for TicketsConfig {
             statuses: docket_core::rules::default_statuses(),
             new_ticket_template: NewTicketTemplate::default(),
             dedupe_closed_statuses: docket_core::service::default_dedupe_closed_statuses(),
+            email_enabled: true,
+            email_debounce_sec: 30,
+            email_notify_self: false,
+            overdue_schedule: "04:30".into(),
+            overdue_query: "status:open|in_progress|on_hold due:<today".into(),
         }
     }
 }
@@ -214,6 +303,21 @@ impl Config {
             }
         }
         self.file_expiration()?;
+        self.overdue_time()?;
+        if !matches!(self.smtp.tls.as_str(), "none" | "starttls" | "tls") {
+            bail!("smtp.tls must be \"none\", \"starttls\" or \"tls\", not {:?}", self.smtp.tls);
+        }
+        for w in &self.webhooks {
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                bail!("webhooks: url must start with http:// or https://, not {:?}", w.url);
+            }
+            for e in &w.events {
+                let full = if e.starts_with("ticket_") { e.clone() } else { format!("ticket_{e}") };
+                if e != "*" && !docket_core::notify::EVENTS.contains(&full.as_str()) {
+                    bail!("webhooks: unknown event {e:?}; events are {}", docket_core::notify::EVENTS.join(", "));
+                }
+            }
+        }
         if !matches!(self.files.store.as_str(), "local" | "s3") {
             bail!("files.store must be \"local\" or \"s3\", not {:?}", self.files.store);
         }
@@ -234,6 +338,21 @@ impl Config {
                 self.files.expiration
             )
         })
+    }
+
+    /// `tickets.overdue_schedule` as (hour, minute).
+    pub fn overdue_time(&self) -> anyhow::Result<(i8, i8)> {
+        let s = self.tickets.overdue_schedule.trim();
+        let parsed = s.split_once(':').and_then(|(h, m)| Some((h.parse::<i8>().ok()?, m.parse::<i8>().ok()?)));
+        match parsed {
+            Some((h, m)) if (0..24).contains(&h) && (0..60).contains(&m) => Ok((h, m)),
+            _ => bail!("tickets.overdue_schedule must be HH:MM (24-hour), not {s:?}"),
+        }
+    }
+
+    /// Whether emails are queued at all.
+    pub fn emails_on(&self) -> bool {
+        self.tickets.email_enabled && !self.smtp.host.trim().is_empty()
     }
 
     pub fn time_zone(&self) -> anyhow::Result<jiff::tz::TimeZone> {

@@ -7,7 +7,10 @@ mod bench;
 mod blobs;
 mod cli;
 mod config;
+mod mailer;
+mod notify;
 mod upstream;
+mod webhooks;
 mod wire;
 
 use clap::Parser;

@@ -323,12 +323,22 @@ impl Docket {
             key: ticket.dedupe_key.clone(),
             closed_statuses: self.automation.dedupe_closed_statuses.clone(),
             categories: who.categories.clone(),
-            on_duplicate: occurrence(&ticket, &who.username, &self.rules.timezone),
+            on_duplicate: occurrence(
+                &ticket,
+                &who.username,
+                &self.rules.timezone,
+                super::sends(params).then(|| self.notify.clone()),
+            ),
         });
         let id = ticket.id.clone();
+        let outbox = if super::sends(params) {
+            crate::notify::on_create(&self.notify, &ticket, &who.username, self.now())
+        } else {
+            Vec::new()
+        };
         let outcome = self
             .store
-            .create_ticket_with(CreateTicket { ticket, dedupe, idempotency })
+            .create_ticket_with(CreateTicket { ticket, dedupe, idempotency, outbox })
             .await?;
         match outcome {
             CreateOutcome::Created(ticket) => Ok(Created { ticket, deduplicated: false, replayed: false }),
@@ -371,13 +381,21 @@ fn idempotency_key(params: &Map<String, Value>) -> Result<Option<String>> {
 
 /// The change made to the open ticket that absorbs a create: one more occurrence and a
 /// comment saying what was sent and when.
-fn occurrence(sent: &Ticket, username: &str, tz: &jiff::tz::TimeZone) -> crate::store::TicketMutation {
+/// The occurrence comment of a dedupe hit; with `notify`, its outbox entries (an "updated"
+/// email batched like any comment, the `ticket_commented` webhook).
+fn occurrence(
+    sent: &Ticket,
+    username: &str,
+    tz: &jiff::tz::TimeZone,
+    notify: Option<std::sync::Arc<crate::notify::NotifySettings>>,
+) -> crate::store::TicketMutationOut {
     let subject = sent.subject.clone();
     let body = sent.body.clone();
     let when = sent.created;
     let username = username.to_string();
     let time = format_time(Some(when as f64), tz);
     Box::new(move |t: &mut Ticket| {
+        let before = notify.as_ref().map(|_| t.clone());
         let n = t.occurrences.max(1) + 1;
         t.occurrences = n;
         let mut text = format!("**Occurrence {n}** of this ticket's dedupe key, received {time} from {username}.\n\n");
@@ -404,6 +422,11 @@ fn occurrence(sent: &Ticket, username: &str, tz: &jiff::tz::TimeZone) -> crate::
             ..Default::default()
         });
         t.modified = when;
-        Ok(())
+        Ok(match (&notify, before) {
+            (Some(ns), Some(before)) => {
+                crate::notify::on_change(ns, &before, t, &username, crate::notify::Cause::Comment, when)
+            }
+            _ => Vec::new(),
+        })
     })
 }

@@ -234,20 +234,22 @@ impl Files {
         let who2 = who.clone();
         let id2 = ticket.to_string();
         let now = self.docket.now();
+        let ns = self.docket.notify.clone();
         self.docket
             .store
-            .update_ticket(
+            .update_ticket_out(
                 ticket,
                 Box::new(move |t: &mut Ticket| {
                     if !who2.sees(t) {
                         return Err(not_found(&id2));
                     }
+                    let before = t.clone();
                     for mut f in files {
                         f.ticket = t.id.clone();
                         t.files.push(f);
                     }
                     t.modified = now;
-                    Ok(())
+                    Ok(crate::notify::on_change(&ns, &before, t, &who2.username, crate::notify::Cause::FileAdded, now))
                 }),
             )
             .await?

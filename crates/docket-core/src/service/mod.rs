@@ -34,6 +34,8 @@ pub struct Docket {
     pub rate: Arc<RateLimiter>,
     /// Job/alert records, report templates, dedupe settings (see `automation.rs`).
     pub automation: Arc<Automation>,
+    /// What changes notify (emails, webhooks); see `notify.rs`.
+    pub notify: Arc<crate::notify::NotifySettings>,
 }
 
 impl Docket {
@@ -43,7 +45,14 @@ impl Docket {
             rules: Arc::new(rules),
             rate: Arc::new(RateLimiter::default()),
             automation: Arc::new(Automation::default()),
+            notify: Arc::new(crate::notify::NotifySettings::default()),
         }
+    }
+
+    /// Replaces the notification settings (emails on, debounce, webhook endpoints).
+    pub fn with_notify(mut self, notify: crate::notify::NotifySettings) -> Self {
+        self.notify = Arc::new(notify);
+        self
     }
 
     /// Replaces the automation settings (upstream source, templates, dedupe statuses).
@@ -72,6 +81,14 @@ impl Docket {
             .map(|v| serde_json::from_value(v).map_err(Error::internal))
             .collect()
     }
+}
+
+/// Whether a request wants notifications: `notify: false` (also `"false"`, `0`) records the
+/// change without sending anything for it.
+pub(crate) fn sends(params: &Map<String, Value>) -> bool {
+    !matches!(params.get("notify"), Some(Value::Bool(false)))
+        && !matches!(params.get("notify"), Some(Value::String(s)) if s == "false" || s == "0")
+        && !matches!(params.get("notify"), Some(Value::Number(n)) if n.as_i64() == Some(0))
 }
 
 fn to_value<T: Serialize>(record: &T) -> Result<Value> {

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::history::{created_entry, push_collapsing, record_changes, CHANGE, CHANGE_TYPES, COMMENT};
 use crate::ids::{new_id, IdKind};
 use crate::model::{Category, Change, Tag, Ticket};
+use crate::notify::{self, Cause, NotifySettings, OutboxItem};
 use crate::rules::DRAFT;
 use crate::sanitize::clean_markdown;
 use crate::store::{RecordKind, SearchPage, SearchRequest, SortField};
@@ -279,9 +280,11 @@ impl Docket {
         let now = self.now();
         let who2 = who.clone();
         let id2 = id.clone();
+        let ns = self.notify.clone();
+        let send = super::sends(params);
         let updated = self
             .store
-            .update_ticket(
+            .update_ticket_out(
                 &id,
                 Box::new(move |t: &mut Ticket| {
                     if !who2.sees(t) {
@@ -291,7 +294,7 @@ impl Docket {
                     apply_patch(t, patch, due);
                     record_changes(&before, t, &who2.username, now);
                     t.modified = now;
-                    Ok(())
+                    Ok(outbox_for(send, &ns, &before, t, &who2.username, Cause::Update, now))
                 }),
             )
             .await?;
@@ -314,21 +317,25 @@ impl Docket {
         entry.date = now;
         let who2 = who.clone();
         let id2 = id.clone();
+        let ns = self.notify.clone();
+        let send = super::sends(params);
         let updated = self
             .store
-            .update_ticket(
+            .update_ticket_out(
                 &id,
                 Box::new(move |t: &mut Ticket| {
                     if !who2.sees(t) {
                         return Err(not_found(&id2));
                     }
+                    let before = t.clone();
+                    let cause = if entry.kind == COMMENT { Cause::Comment } else { Cause::Update };
                     if entry.kind == COMMENT {
                         t.changes.push(entry);
                     } else {
                         push_collapsing(&mut t.changes, entry);
                     }
                     t.modified = now;
-                    Ok(())
+                    Ok(outbox_for(send, &ns, &before, t, &who2.username, cause, now))
                 }),
             )
             .await?;
@@ -411,14 +418,17 @@ impl Docket {
         let now = self.now();
         let who2 = who.clone();
         let id2 = id.clone();
+        let ns = self.notify.clone();
+        let send = super::sends(params);
         let updated = self
             .store
-            .update_ticket(
+            .update_ticket_out(
                 &id,
                 Box::new(move |t: &mut Ticket| {
                     if !who2.sees(t) {
                         return Err(not_found(&id2));
                     }
+                    let before = t.clone();
                     let pos = t
                         .changes
                         .iter()
@@ -464,7 +474,7 @@ impl Docket {
                         }
                     }
                     t.modified = now;
-                    Ok(())
+                    Ok(outbox_for(send, &ns, &before, t, &who2.username, Cause::Update, now))
                 }),
             )
             .await?;
@@ -477,12 +487,15 @@ impl Docket {
         let id = required_str(params, "id", Error::Ticket)?.to_string();
         let who2 = who.clone();
         let id2 = id.clone();
+        let ns = self.notify.clone();
+        let send = super::sends(params);
+        let now = self.now();
         self.store
-            .delete_ticket(
+            .delete_ticket_out(
                 &id,
                 Box::new(move |t: &Ticket| {
                     if who2.sees(t) {
-                        Ok(())
+                        Ok(if send { notify::on_delete(&ns, t, &who2.username, now) } else { Vec::new() })
                     } else {
                         Err(not_found(&id2))
                     }
@@ -490,6 +503,15 @@ impl Docket {
             )
             .await?
             .ok_or_else(|| not_found(&id))
+    }
+}
+
+/// The outbox entries of a change, unless the request said `notify: false`.
+fn outbox_for(send: bool, ns: &NotifySettings, before: &Ticket, after: &Ticket, actor: &str, cause: Cause, now: i64) -> Vec<OutboxItem> {
+    if send {
+        notify::on_change(ns, before, after, actor, cause, now)
+    } else {
+        Vec::new()
     }
 }
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod automation;
 mod directory;
+mod notify;
 pub mod files;
 pub mod params;
 pub mod reply;
@@ -98,10 +99,10 @@ fn clone_err(e: &Error) -> Error {
 }
 
 /// Calls that change nothing: a cookie-authenticated request to any other needs the CSRF token.
-const READ_ONLY: [&str; 19] = [
+const READ_ONLY: [&str; 20] = [
     "ping", "echo", "get_ticket", "get_tickets", "search_tickets", "get_job", "get_alert", "get_tags", "get_tag",
     "get_categories", "get_category", "get_roles", "get_role", "get_api_keys", "get_api_key",
-    "admin_get_user", "admin_get_users", "resume_session", "login",
+    "admin_get_user", "admin_get_users", "resume_session", "login", "get_outbox",
 ];
 
 async fn api_call(state: State<AppState>, path: Path<(String, String)>, method: Method, headers: HeaderMap, uri: Uri, body: Body) -> Response {
@@ -195,6 +196,7 @@ calls! {
     "app" "put_alert" => automation::put_alert,
     "app" "get_alert" => automation::get_alert,
     "app" "get_api_keys" => accounts::get_api_keys,
+    "app" "get_outbox" => notify::get_outbox,
     "app" "get_api_key" => accounts::get_api_key,
     "app" "create_api_key" => accounts::create_api_key,
     "app" "update_api_key" => accounts::update_api_key,

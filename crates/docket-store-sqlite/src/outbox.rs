@@ -1,0 +1,141 @@
+//! The notification outbox: rows written in the transaction of their cause, claimed with a
+//! lease by the delivery worker, marked sent after delivery.
+
+use docket_core::notify::{OutboxItem, OutboxRow};
+use docket_core::{Error, Result};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::db_err;
+
+const COLUMNS: &str =
+    "id, channel, kind, ticket, grp, target, payload, created, not_before, attempts, claimed_until, sent_at, last_error";
+
+type Raw = (i64, String, String, String, String, String, String, i64, i64, i64, Option<i64>, Option<i64>, Option<String>);
+
+fn row(r: Raw) -> Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.0,
+        channel: r.1,
+        kind: r.2,
+        ticket: r.3,
+        grp: r.4,
+        target: r.5,
+        payload: serde_json::from_str(&r.6).map_err(|e| Error::Internal(format!("corrupt outbox row: {e}")))?,
+        created: r.7,
+        not_before: r.8,
+        attempts: r.9,
+        claimed_until: r.10,
+        sent_at: r.11,
+        last_error: r.12,
+    })
+}
+
+/// Inserts entries inside the caller's transaction. Returns how many were new.
+pub async fn insert(c: &mut SqliteConnection, items: &[OutboxItem], now: i64) -> Result<u64> {
+    let mut n = 0;
+    for it in items {
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO outbox (channel, kind, ticket, grp, target, payload, created, not_before, unique_key) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&it.channel)
+        .bind(&it.kind)
+        .bind(&it.ticket)
+        .bind(&it.grp)
+        .bind(&it.target)
+        .bind(it.payload.to_string())
+        .bind(now)
+        .bind(it.not_before)
+        .bind(&it.unique_key)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+        n += done.rows_affected();
+    }
+    Ok(n)
+}
+
+/// A group is held while new rows keep arriving (each row's `not_before` is its change time
+/// plus the debounce, so the group is due once the ticket was quiet for the debounce), but
+/// never longer than this past its first row's time.
+pub const MAX_HOLD_SECS: i64 = 600;
+
+pub async fn claim(c: &mut SqliteConnection, now: i64, lease_until: i64, groups: u32) -> Result<Vec<OutboxRow>> {
+    let sql = format!(
+        "UPDATE outbox SET claimed_until = ?1, attempts = attempts + 1 \
+         WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < ?2) AND grp IN ( \
+           SELECT grp FROM outbox WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < ?2) \
+           GROUP BY grp HAVING max(not_before) <= ?2 OR min(not_before) <= ?2 - {MAX_HOLD_SECS} \
+           ORDER BY min(id) LIMIT ?3) \
+         RETURNING {COLUMNS}"
+    );
+    let rows: Vec<Raw> = sqlx::query_as(&sql)
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(groups))
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)?;
+    let mut out = rows.into_iter().map(row).collect::<Result<Vec<_>>>()?;
+    out.sort_by_key(|r| r.id);
+    Ok(out)
+}
+
+pub async fn sent(c: &mut SqliteConnection, ids: &[i64], now: i64) -> Result<()> {
+    for id in ids {
+        sqlx::query("UPDATE outbox SET sent_at = ?, claimed_until = NULL, last_error = NULL WHERE id = ? AND sent_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+pub async fn failed(c: &mut SqliteConnection, ids: &[i64], error: &str, retry_at: i64) -> Result<()> {
+    for id in ids {
+        sqlx::query("UPDATE outbox SET claimed_until = NULL, last_error = ?, not_before = max(not_before, ?) WHERE id = ? AND sent_at IS NULL")
+            .bind(error)
+            .bind(retry_at)
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+pub async fn list(db: &SqlitePool, pending_only: bool, limit: u32) -> Result<Vec<OutboxRow>> {
+    let filter = if pending_only { "WHERE sent_at IS NULL" } else { "" };
+    let sql = format!("SELECT {COLUMNS} FROM outbox {filter} ORDER BY id DESC LIMIT ?");
+    let rows: Vec<Raw> = sqlx::query_as(&sql)
+        .bind(i64::from(limit))
+        .fetch_all(db)
+        .await
+        .map_err(db_err)?;
+    rows.into_iter().map(row).collect()
+}
+
+pub async fn sent_since(db: &SqlitePool, channel: &str, since: i64) -> Result<u64> {
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM outbox WHERE channel = ? AND sent_at >= ?")
+        .bind(channel)
+        .bind(since)
+        .fetch_one(db)
+        .await
+        .map_err(db_err)?;
+    Ok(n.max(0) as u64)
+}
+
+pub async fn next_due(db: &SqlitePool) -> Result<Option<i64>> {
+    let (due,): (Option<i64>,) =
+        sqlx::query_as(&format!(
+            "SELECT min(due) FROM (SELECT min(max(e), min(e) + {MAX_HOLD_SECS}) AS due FROM ( \
+               SELECT grp, max(not_before, coalesce(claimed_until + 1, 0)) AS e FROM outbox WHERE sent_at IS NULL) \
+             GROUP BY grp)"
+        ))
+            .fetch_one(db)
+            .await
+            .map_err(db_err)?;
+    Ok(due)
+}
