@@ -186,12 +186,25 @@ impl Notifier {
                 ));
             }
         }
+        let roles: HashMap<String, docket_core::model::Role> = store
+            .list_records(RecordKind::Role)
+            .await
+            .map_err(|e| Failure::Error(e.into()))?
+            .into_iter()
+            .filter_map(|v| serde_json::from_value::<docket_core::model::Role>(v).ok())
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        // Only users who may see the ticket's category hear about it: an email is a view.
         let users: HashMap<String, User> = store
             .list_records(RecordKind::User)
             .await
             .map_err(|e| Failure::Error(e.into()))?
             .into_iter()
             .filter_map(|v| serde_json::from_value::<User>(v).ok())
+            .filter(|u| {
+                let own_roles: Vec<_> = u.roles.iter().filter_map(|r| roles.get(r).cloned()).collect();
+                docket_core::auth::Principal::new(&u.username, &u.privileges, &u.categories, &own_roles).sees(&ticket)
+            })
             .map(|u| (u.username.clone(), u))
             .collect();
         let overdue = first.kind == notify::OVERDUE;

@@ -191,3 +191,32 @@ async fn scheduled_overdue_runs_once_across_restarts() {
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(sink.messages().len(), 1, "{:#?}", sink.messages());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_only_reach_users_who_may_see_the_category() {
+    if !aiosmtpd_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sink = SmtpSink::new(free_port(), &tmp.path().join("mail"));
+    sink.start();
+    let s = Server::start_with_config(&smtp_config(sink.port), &[("DOCKET_TICKETS__EMAIL_DEBOUNCE_SEC", "1")]).await;
+    ok(s.call("create_category", json!({"id": "secret", "title": "Secret"})).await).await;
+    for (name, categories) in [("dana", json!(["general"])), ("eric", json!([]))] {
+        ok(s
+            .user_call(
+                "admin_create",
+                json!({"username": name, "password": "password-123456", "email": format!("{name}@example.com"), "categories": categories}),
+            )
+            .await)
+        .await;
+    }
+    // dana may only see `general`: a ticket in `secret` must not reach her, even as assignee.
+    ok(s.call("create_ticket", json!({"subject": "Secret rotation", "category": "secret", "assignees": ["dana", "eric"], "cc": ["dana"]})).await).await;
+    ok(s.call("create_ticket", json!({"subject": "General chores", "category": "general", "assignees": ["dana"]})).await).await;
+    let m = sink.wait_for(2, 15).await;
+    let secret = m.iter().find(|m| m["subject"].as_str().unwrap_or("").contains("Secret rotation")).expect("secret email");
+    assert_eq!(rcpts(secret), vec!["eric@example.com"]);
+    let general = m.iter().find(|m| m["subject"].as_str().unwrap_or("").contains("General chores")).expect("general email");
+    assert_eq!(rcpts(general), vec!["dana@example.com"]);
+}
