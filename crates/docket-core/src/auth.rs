@@ -33,7 +33,12 @@ pub struct Principal {
 
 impl Principal {
     /// Builds a principal from its own privileges and categories plus those of its roles.
-    pub fn new(username: &str, privileges: &[String], categories: &[String], roles: &[Role]) -> Self {
+    pub fn new(
+        username: &str,
+        privileges: &[String],
+        categories: &[String],
+        roles: &[Role],
+    ) -> Self {
         let mut privs: BTreeSet<String> = privileges.iter().cloned().collect();
         let mut cats: BTreeSet<String> = categories.iter().cloned().collect();
         for role in roles {
@@ -44,7 +49,11 @@ impl Principal {
         Principal {
             username: username.to_string(),
             privileges: privs,
-            categories: if cats.is_empty() || admin { None } else { Some(cats) },
+            categories: if cats.is_empty() || admin {
+                None
+            } else {
+                Some(cats)
+            },
         }
     }
 

@@ -71,7 +71,10 @@ pub fn parse_relative(s: &str) -> Option<i64> {
     let (num, unit) = s.split_at(split);
     let n: i64 = num.parse().ok()?;
     let unit = unit.trim();
-    let unit = unit.strip_suffix('s').filter(|u| u.len() > 1).unwrap_or(unit);
+    let unit = unit
+        .strip_suffix('s')
+        .filter(|u| u.len() > 1)
+        .unwrap_or(unit);
     let secs = match unit {
         "s" | "sec" | "second" => 1,
         "m" | "min" | "minute" => 60,

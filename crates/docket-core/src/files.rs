@@ -161,8 +161,13 @@ pub fn canonical_path(raw: &str) -> std::result::Result<(String, String), String
     if raw.starts_with('/') {
         return Err("File path must be relative (no leading slash)".into());
     }
-    if let Some(c) = raw.chars().find(|c| c.is_control() || matches!(c, '\\' | '%')) {
-        return Err(format!("File path contains a character that is not allowed: {c:?}"));
+    if let Some(c) = raw
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '\\' | '%'))
+    {
+        return Err(format!(
+            "File path contains a character that is not allowed: {c:?}"
+        ));
     }
     let rest = raw.strip_prefix("files/").unwrap_or(raw);
     let segments: Vec<&str> = rest.split('/').collect();
@@ -171,9 +176,13 @@ pub fn canonical_path(raw: &str) -> std::result::Result<(String, String), String
             return Err("File path has an empty, '.' or '..' segment".into());
         }
         if s.starts_with('.')
-            || !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         {
-            return Err(format!("File path segment {s:?} is not one this server creates"));
+            return Err(format!(
+                "File path segment {s:?} is not one this server creates"
+            ));
         }
     }
     if segments.len() != 4 {
@@ -198,7 +207,10 @@ mod tests {
     #[test]
     fn names_are_cleaned() {
         assert_eq!(display_name("../../etc/passwd"), "passwd");
-        assert_eq!(display_name("C:\\Users\\me\\report final.pdf"), "report final.pdf");
+        assert_eq!(
+            display_name("C:\\Users\\me\\report final.pdf"),
+            "report final.pdf"
+        );
         assert_eq!(display_name("a\u{0}b\nc.txt"), "abc.txt");
         assert_eq!(display_name(".."), "file");
         assert_eq!(display_name(".htaccess"), "htaccess");
@@ -215,12 +227,26 @@ mod tests {
     #[test]
     fn paths_are_checked() {
         let ok = canonical_path("files/t1/admin/abc/a.txt").unwrap();
-        assert_eq!(ok, ("files/t1/admin/abc/a.txt".to_string(), "t1".to_string()));
-        assert_eq!(canonical_path("t1/admin/abc/a.txt").unwrap().0, "files/t1/admin/abc/a.txt");
+        assert_eq!(
+            ok,
+            ("files/t1/admin/abc/a.txt".to_string(), "t1".to_string())
+        );
+        assert_eq!(
+            canonical_path("t1/admin/abc/a.txt").unwrap().0,
+            "files/t1/admin/abc/a.txt"
+        );
         for bad in [
-            "", "/etc/passwd", "files/../../etc/passwd", "files/t1/admin/abc/..", "files/t1/admin/%2e%2e/a",
-            "files/t1/admin/abc/a\u{0}.txt", "files\\t1\\admin\\abc\\a.txt", "files/t1//abc/a.txt",
-            "files/t1/admin/abc/.hidden", "files/t1/admin/a.txt", "files/t1/admin/abc/d/a.txt",
+            "",
+            "/etc/passwd",
+            "files/../../etc/passwd",
+            "files/t1/admin/abc/..",
+            "files/t1/admin/%2e%2e/a",
+            "files/t1/admin/abc/a\u{0}.txt",
+            "files\\t1\\admin\\abc\\a.txt",
+            "files/t1//abc/a.txt",
+            "files/t1/admin/abc/.hidden",
+            "files/t1/admin/a.txt",
+            "files/t1/admin/abc/d/a.txt",
             "files/t1/admin/abc/a b.txt",
         ] {
             assert!(canonical_path(bad).is_err(), "{bad:?} accepted");

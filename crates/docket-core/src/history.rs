@@ -19,8 +19,17 @@ const COLLAPSE_SECS: i64 = 60;
 
 /// The fields whose edits are recorded, in the order entries are written.
 const TRACKED: [&str; 11] = [
-    "subject", "body", "type", "category", "server", "status", "assignees", "due", "cc",
-    "notify", "tags",
+    "subject",
+    "body",
+    "type",
+    "category",
+    "server",
+    "status",
+    "assignees",
+    "due",
+    "cc",
+    "notify",
+    "tags",
 ];
 
 fn field_value(t: &Ticket, field: &str) -> Value {

@@ -67,7 +67,8 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(2));
         let b = new_id(IdKind::Ticket);
         assert!(b[..10] > a[..10]);
-        let many: std::collections::HashSet<_> = (0..1000).map(|_| new_id(IdKind::Change)).collect();
+        let many: std::collections::HashSet<_> =
+            (0..1000).map(|_| new_id(IdKind::Change)).collect();
         assert_eq!(many.len(), 1000);
         assert!(!is_valid_id("Upper"));
         assert!(!is_valid_id(""));

@@ -30,7 +30,13 @@ pub const EV_UPDATED: &str = "ticket_updated";
 pub const EV_COMMENTED: &str = "ticket_commented";
 pub const EV_DELETED: &str = "ticket_deleted";
 pub const EV_FILE_ADDED: &str = "ticket_file_added";
-pub const EVENTS: [&str; 5] = [EV_CREATED, EV_UPDATED, EV_COMMENTED, EV_DELETED, EV_FILE_ADDED];
+pub const EVENTS: [&str; 5] = [
+    EV_CREATED,
+    EV_UPDATED,
+    EV_COMMENTED,
+    EV_DELETED,
+    EV_FILE_ADDED,
+];
 
 pub const NEW_TEMPLATE: &str = include_str!("../templates/email_new.md.j2");
 pub const UPDATED_TEMPLATE: &str = include_str!("../templates/email_updated.md.j2");
@@ -86,10 +92,9 @@ pub struct WebhookTarget {
 impl WebhookTarget {
     pub fn wants(&self, event: &str) -> bool {
         self.events.is_empty()
-            || self
-                .events
-                .iter()
-                .any(|e| e == "*" || e == event || event.strip_prefix("ticket_") == Some(e.as_str()))
+            || self.events.iter().any(|e| {
+                e == "*" || e == event || event.strip_prefix("ticket_") == Some(e.as_str())
+            })
     }
 }
 
@@ -111,10 +116,21 @@ pub enum Cause {
 
 fn new_changes<'a>(before: &Ticket, after: &'a Ticket) -> Vec<&'a Change> {
     let old: BTreeSet<&str> = before.changes.iter().map(|c| c.id.as_str()).collect();
-    after.changes.iter().filter(|c| !old.contains(c.id.as_str())).collect()
+    after
+        .changes
+        .iter()
+        .filter(|c| !old.contains(c.id.as_str()))
+        .collect()
 }
 
-fn webhook_items(s: &NotifySettings, event: &str, ticket: &Ticket, actor: &str, extra: Value, now: i64) -> Vec<OutboxItem> {
+fn webhook_items(
+    s: &NotifySettings,
+    event: &str,
+    ticket: &Ticket,
+    actor: &str,
+    extra: Value,
+    now: i64,
+) -> Vec<OutboxItem> {
     s.webhooks
         .iter()
         .enumerate()
@@ -123,7 +139,11 @@ fn webhook_items(s: &NotifySettings, event: &str, ticket: &Ticket, actor: &str, 
             channel: WEBHOOK.into(),
             kind: event.into(),
             ticket: ticket.id.clone(),
-            grp: format!("hook:{}:{}:{i}", ticket.id, crate::ids::new_id(crate::ids::IdKind::Change)),
+            grp: format!(
+                "hook:{}:{}:{i}",
+                ticket.id,
+                crate::ids::new_id(crate::ids::IdKind::Change)
+            ),
             target: w.url.clone(),
             payload: json!({
                 "event": event,
@@ -160,12 +180,26 @@ pub fn on_create(s: &NotifySettings, ticket: &Ticket, actor: &str, now: i64) -> 
     if s.email_enabled {
         out.push(new_email(ticket, actor, now));
     }
-    out.extend(webhook_items(s, EV_CREATED, ticket, actor, Value::Null, now));
+    out.extend(webhook_items(
+        s,
+        EV_CREATED,
+        ticket,
+        actor,
+        Value::Null,
+        now,
+    ));
     out
 }
 
 /// The outbox entries of a change to an existing ticket.
-pub fn on_change(s: &NotifySettings, before: &Ticket, after: &Ticket, actor: &str, cause: Cause, now: i64) -> Vec<OutboxItem> {
+pub fn on_change(
+    s: &NotifySettings,
+    before: &Ticket,
+    after: &Ticket,
+    actor: &str,
+    cause: Cause,
+    now: i64,
+) -> Vec<OutboxItem> {
     if after.status == DRAFT {
         return Vec::new();
     }
@@ -201,7 +235,14 @@ pub fn on_change(s: &NotifySettings, before: &Ticket, after: &Ticket, actor: &st
         Cause::FileAdded => EV_FILE_ADDED,
         Cause::Update => EV_UPDATED,
     };
-    out.extend(webhook_items(s, event, after, actor, json!({ "changes": added }), now));
+    out.extend(webhook_items(
+        s,
+        event,
+        after,
+        actor,
+        json!({ "changes": added }),
+        now,
+    ));
     out
 }
 
@@ -240,12 +281,22 @@ pub fn merge(rows: &[OutboxRow]) -> Batch {
     let mut b = Batch::default();
     let mut seen = BTreeSet::new();
     for r in rows {
-        for a in r.payload.get("actors").and_then(Value::as_array).into_iter().flatten() {
+        for a in r
+            .payload
+            .get("actors")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(a) = a.as_str() {
                 b.actors.insert(a.to_string());
             }
         }
-        b.body_changed |= r.payload.get("body_changed").and_then(Value::as_bool).unwrap_or(false);
+        b.body_changed |= r
+            .payload
+            .get("body_changed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let changes: Vec<Change> = r
             .payload
             .get("changes")
@@ -281,12 +332,25 @@ pub fn recipients(
         if name.contains('@') {
             return Some(name.trim().to_string());
         }
-        users.get(name).filter(|u| u.active && u.email.contains('@')).map(|u| u.email.trim().to_string())
+        users
+            .get(name)
+            .filter(|u| u.active && u.email.contains('@'))
+            .map(|u| u.email.trim().to_string())
     };
-    let mut candidates: Vec<String> = ticket.assignees.iter().filter_map(|a| email_of(a)).collect();
+    let mut candidates: Vec<String> = ticket
+        .assignees
+        .iter()
+        .filter_map(|a| email_of(a))
+        .collect();
     if !assignees_only {
         candidates.extend(ticket.cc.iter().filter_map(|c| email_of(c)));
-        candidates.extend(ticket.notify.iter().filter(|n| n.contains('@')).map(|n| n.trim().to_string()));
+        candidates.extend(
+            ticket
+                .notify
+                .iter()
+                .filter(|n| n.contains('@'))
+                .map(|n| n.trim().to_string()),
+        );
     }
     let excluded: BTreeSet<String> = if notify_self {
         BTreeSet::new()
@@ -335,8 +399,15 @@ impl EmailTemplates {
     pub fn new(overrides: BTreeMap<String, String>) -> Result<Self, String> {
         let mut env = minijinja::Environment::new();
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        for (kind, builtin) in [(NEW, NEW_TEMPLATE), (UPDATED, UPDATED_TEMPLATE), (OVERDUE, OVERDUE_TEMPLATE)] {
-            let text = overrides.get(kind).cloned().unwrap_or_else(|| builtin.to_string());
+        for (kind, builtin) in [
+            (NEW, NEW_TEMPLATE),
+            (UPDATED, UPDATED_TEMPLATE),
+            (OVERDUE, OVERDUE_TEMPLATE),
+        ] {
+            let text = overrides
+                .get(kind)
+                .cloned()
+                .unwrap_or_else(|| builtin.to_string());
             env.add_template_owned(kind.to_string(), text)
                 .map_err(|e| format!("email template {kind:?}: {e}"))?;
         }
@@ -345,15 +416,24 @@ impl EmailTemplates {
 
     pub fn render(&self, kind: &str, ctx: &Value) -> Result<Message, String> {
         let tpl = self.env.get_template(kind).map_err(|e| e.to_string())?;
-        let out = tpl.render(ctx).map_err(|e| format!("email template {kind:?}: {e}"))?;
+        let out = tpl
+            .render(ctx)
+            .map_err(|e| format!("email template {kind:?}: {e}"))?;
         let (subject, text) = match out.strip_prefix("Subject:") {
             Some(rest) => {
                 let (line, body) = rest.split_once('\n').unwrap_or((rest, ""));
-                (line.trim().to_string(), body.trim_start_matches('\n').to_string())
+                (
+                    line.trim().to_string(),
+                    body.trim_start_matches('\n').to_string(),
+                )
             }
             None => (String::new(), out),
         };
-        Ok(Message { subject: oneline(&subject), html: markdown_html(&text), text })
+        Ok(Message {
+            subject: oneline(&subject),
+            html: markdown_html(&text),
+            text,
+        })
     }
 }
 
@@ -364,15 +444,27 @@ fn oneline(s: &str) -> String {
 /// Markdown → sanitized HTML document.
 pub fn markdown_html(md: &str) -> String {
     let mut raw = String::new();
-    let parser = pulldown_cmark::Parser::new_ext(md, pulldown_cmark::Options::ENABLE_TABLES | pulldown_cmark::Options::ENABLE_STRIKETHROUGH);
+    let parser = pulldown_cmark::Parser::new_ext(
+        md,
+        pulldown_cmark::Options::ENABLE_TABLES | pulldown_cmark::Options::ENABLE_STRIKETHROUGH,
+    );
     pulldown_cmark::html::push_html(&mut raw, parser);
-    let clean = ammonia::Builder::default().link_rel(Some("noopener noreferrer")).clean(&raw).to_string();
-    format!("<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n{clean}</body></html>\n")
+    let clean = ammonia::Builder::default()
+        .link_rel(Some("noopener noreferrer"))
+        .clean(&raw)
+        .to_string();
+    format!(
+        "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n{clean}</body></html>\n"
+    )
 }
 
 fn local_time(secs: i64, tz: &TimeZone) -> String {
     jiff::Timestamp::from_second(secs)
-        .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string())
+        .map(|t| {
+            t.to_zoned(tz.clone())
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -403,7 +495,10 @@ pub fn describe(c: &Change, rules: &TicketRules) -> String {
             Some(0) | None => "Due date removed".into(),
             Some(d) => format!("Due date set to {}", local_day(d, &rules.timezone)),
         },
-        "status" => format!("Status changed to {}", title_of(&rules.statuses, &show(&value))),
+        "status" => format!(
+            "Status changed to {}",
+            title_of(&rules.statuses, &show(&value))
+        ),
         "type" => format!("Type changed to {}", title_of(&rules.types, &show(&value))),
         "delete" => "A history entry was deleted".into(),
         "created" => "Ticket created".into(),
@@ -419,7 +514,11 @@ pub fn describe(c: &Change, rules: &TicketRules) -> String {
 }
 
 fn title_of(choices: &[crate::rules::Choice], id: &str) -> String {
-    choices.iter().find(|c| c.id == id).map(|c| c.title.clone()).unwrap_or_else(|| id.to_string())
+    choices
+        .iter()
+        .find(|c| c.id == id)
+        .map(|c| c.title.clone())
+        .unwrap_or_else(|| id.to_string())
 }
 
 /// The template context of one email.
@@ -449,8 +548,18 @@ pub fn context(ticket: &Ticket, batch: &Batch, rules: &TicketRules, base_url: &s
         .collect();
     let mut t = serde_json::to_value(ticket).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut t {
-        m.insert("type_title".into(), json!(title_of(&rules.types, &ticket.kind)));
-        m.insert("due_text".into(), json!(if ticket.due > 0 { local_day(ticket.due, tz) } else { String::new() }));
+        m.insert(
+            "type_title".into(),
+            json!(title_of(&rules.types, &ticket.kind)),
+        );
+        m.insert(
+            "due_text".into(),
+            json!(if ticket.due > 0 {
+                local_day(ticket.due, tz)
+            } else {
+                String::new()
+            }),
+        );
     }
     json!({
         "ticket": t,
@@ -485,7 +594,17 @@ mod tests {
     fn users() -> HashMap<String, User> {
         ["ann", "bob", "carl"]
             .iter()
-            .map(|n| (n.to_string(), User { username: n.to_string(), email: format!("{n}@example.com"), active: true, ..Default::default() }))
+            .map(|n| {
+                (
+                    n.to_string(),
+                    User {
+                        username: n.to_string(),
+                        email: format!("{n}@example.com"),
+                        active: true,
+                        ..Default::default()
+                    },
+                )
+            })
             .collect()
     }
 
@@ -493,7 +612,10 @@ mod tests {
         NotifySettings {
             email_enabled: true,
             debounce_sec: 30,
-            webhooks: vec![WebhookTarget { url: "http://h/".into(), events: vec!["ticket_commented".into()] }],
+            webhooks: vec![WebhookTarget {
+                url: "http://h/".into(),
+                events: vec!["ticket_commented".into()],
+            }],
         }
     }
 
@@ -501,7 +623,15 @@ mod tests {
     fn recipients_once_without_the_actor() {
         let ex: BTreeSet<String> = ["ann".to_string()].into();
         let r = recipients(&ticket(), &users(), &ex, false, false);
-        assert_eq!(r, vec!["bob@example.com", "carl@example.com", "x@example.com", "ops@example.com"]);
+        assert_eq!(
+            r,
+            vec![
+                "bob@example.com",
+                "carl@example.com",
+                "x@example.com",
+                "ops@example.com"
+            ]
+        );
         let r = recipients(&ticket(), &users(), &ex, true, false);
         assert_eq!(r[0], "bob@example.com");
         assert_eq!(r[1], "ann@example.com");
@@ -528,7 +658,14 @@ mod tests {
         let s = settings();
         let before = ticket();
         let mut after = before.clone();
-        after.changes.push(Change { id: "c1".into(), kind: COMMENT.into(), username: "bob".into(), date: 3, body: Some("hi".into()), ..Default::default() });
+        after.changes.push(Change {
+            id: "c1".into(),
+            kind: COMMENT.into(),
+            username: "bob".into(),
+            date: 3,
+            body: Some("hi".into()),
+            ..Default::default()
+        });
         let out = on_change(&s, &before, &after, "bob", Cause::Comment, 10);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].not_before, 40);
@@ -546,12 +683,29 @@ mod tests {
         let batch = Batch {
             actors: ["bob".to_string()].into(),
             changes: vec![
-                Change { id: "a".into(), kind: "status".into(), username: "bob".into(), date: 1, key: Some("status".into()), value: Some(json!("closed")), ..Default::default() },
-                Change { id: "b".into(), kind: COMMENT.into(), username: "bob".into(), date: 2, body: Some("Looking *now*".into()), ..Default::default() },
+                Change {
+                    id: "a".into(),
+                    kind: "status".into(),
+                    username: "bob".into(),
+                    date: 1,
+                    key: Some("status".into()),
+                    value: Some(json!("closed")),
+                    ..Default::default()
+                },
+                Change {
+                    id: "b".into(),
+                    kind: COMMENT.into(),
+                    username: "bob".into(),
+                    date: 2,
+                    body: Some("Looking *now*".into()),
+                    ..Default::default()
+                },
             ],
             body_changed: true,
         };
-        let m = EmailTemplates::default().render(UPDATED, &context(&t, &batch, &rules, "https://d.example")).unwrap();
+        let m = EmailTemplates::default()
+            .render(UPDATED, &context(&t, &batch, &rules, "https://d.example"))
+            .unwrap();
         assert!(m.subject.contains("#7: Disk full"), "{}", m.subject);
         assert!(m.text.contains("Status changed to Closed"), "{}", m.text);
         assert!(m.text.contains("Looking *now*"));

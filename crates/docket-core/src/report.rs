@@ -68,7 +68,9 @@ impl ReportTemplates {
         env.add_filter("oneline", |s: String| oneline(&s));
         env.add_filter("cell", |s: String| cell(&s));
         env.add_filter("code", |s: String| code_span(&s));
-        env.add_filter("fence", |s: String, info: Option<String>| fence(&s, info.as_deref().unwrap_or("")));
+        env.add_filter("fence", |s: String, info: Option<String>| {
+            fence(&s, info.as_deref().unwrap_or(""))
+        });
         env.add_filter("quote", |s: String| quote(&s));
         let builtin = |name: &str, text: &str| TemplateSource {
             origin: format!("built-in {name}.j2"),
@@ -149,7 +151,12 @@ fn strings(rec: &Map<String, Value>, key: &str) -> Vec<String> {
                 _ => None,
             })
             .collect(),
-        Some(Value::String(s)) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -164,7 +171,11 @@ fn flag(rec: &Map<String, Value>, key: &str) -> Option<bool> {
 
 /// An id safe to put in a link: what xyOps generates, and nothing that could end the URL.
 fn linkable(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 fn link(env: &ReportEnv<'_>, page: &str, id: &str) -> String {
@@ -177,9 +188,14 @@ fn link(env: &ReportEnv<'_>, page: &str, id: &str) -> String {
 
 /// A time as `2024-06-01 14:03:00 UTC` in the configured zone ("" when missing).
 pub fn format_time(secs: Option<f64>, tz: &TimeZone) -> String {
-    let Some(secs) = secs else { return String::new() };
+    let Some(secs) = secs else {
+        return String::new();
+    };
     match jiff::Timestamp::from_second(secs.floor() as i64) {
-        Ok(ts) => ts.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string(),
+        Ok(ts) => ts
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%d %H:%M:%S %Z")
+            .to_string(),
         Err(_) => String::new(),
     }
 }
@@ -194,7 +210,12 @@ pub fn format_duration(secs: f64) -> String {
         return format!("{}s", s.trim_end_matches(".0"));
     }
     let total = secs.round() as u64;
-    let (d, h, m, s) = (total / 86_400, total / 3600 % 24, total / 60 % 60, total % 60);
+    let (d, h, m, s) = (
+        total / 86_400,
+        total / 3600 % 24,
+        total / 60 % 60,
+        total % 60,
+    );
     if d > 0 {
         format!("{d}d {h}h {m:02}m")
     } else if h > 0 {
@@ -237,7 +258,11 @@ pub fn code_span(s: &str) -> String {
         return String::new();
     }
     let ticks = "`".repeat(longest_backtick_run(&s) + 1);
-    let pad = if s.starts_with('`') || s.ends_with('`') { " " } else { "" };
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
     format!("{ticks}{pad}{s}{pad}{ticks}")
 }
 
@@ -245,7 +270,10 @@ pub fn code_span(s: &str) -> String {
 /// the text (and at least three), so no line of the text can close it.
 pub fn fence(s: &str, info: &str) -> String {
     let fence = "`".repeat((longest_backtick_run(s) + 1).max(3));
-    let info: String = info.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+')).collect();
+    let info: String = info
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+'))
+        .collect();
     let body = s.trim_end_matches(['\n', '\r']);
     format!("{fence}{info}\n{body}\n{fence}")
 }
@@ -254,7 +282,13 @@ pub fn fence(s: &str, info: &str) -> String {
 pub fn quote(s: &str) -> String {
     s.trim_end()
         .lines()
-        .map(|l| if l.trim().is_empty() { ">".to_string() } else { format!("> {l}") })
+        .map(|l| {
+            if l.trim().is_empty() {
+                ">".to_string()
+            } else {
+                format!("> {l}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -268,7 +302,10 @@ fn tidy(s: &str) -> String {
         let trimmed = line.trim_start();
         // Inside a fenced block every line is content and kept as it is.
         if let Some(f) = &in_fence {
-            if trimmed.starts_with(f.as_str()) && trimmed.trim_end().chars().all(|c| c == '`') && trimmed.trim_end().len() >= f.len() {
+            if trimmed.starts_with(f.as_str())
+                && trimmed.trim_end().chars().all(|c| c == '`')
+                && trimmed.trim_end().len() >= f.len()
+            {
                 in_fence = None;
             }
             out.push_str(line);
@@ -323,12 +360,17 @@ pub fn log_excerpt(log: &str) -> (String, bool) {
     }
     tail.reverse();
     let skipped = lines.len() - head.len() - tail.len();
-    let skipped_bytes: usize = lines[head.len()..lines.len() - tail.len()].iter().map(|l| l.len() + 1).sum();
+    let skipped_bytes: usize = lines[head.len()..lines.len() - tail.len()]
+        .iter()
+        .map(|l| l.len() + 1)
+        .sum();
     let mut out = head.join("\n");
     if !out.is_empty() {
         out.push('\n');
     }
-    out.push_str(&format!("[… {skipped} lines ({skipped_bytes} bytes) left out …]"));
+    out.push_str(&format!(
+        "[… {skipped} lines ({skipped_bytes} bytes) left out …]"
+    ));
     if !tail.is_empty() {
         out.push('\n');
         out.push_str(&tail.join("\n"));
@@ -393,14 +435,25 @@ struct JobCtx<'a> {
 
 /// The report of a job record. The title of the job's event is read from `event_title`
 /// (or `title`), which Docket adds when it fetches the job; the reference's Job has none.
-pub fn job_report(templates: &ReportTemplates, record: &Value, env: &ReportEnv<'_>) -> Result<Report, String> {
-    let rec = record.as_object().ok_or("the job record is not a JSON object")?;
+pub fn job_report(
+    templates: &ReportTemplates,
+    record: &Value,
+    env: &ReportEnv<'_>,
+) -> Result<Report, String> {
+    let rec = record
+        .as_object()
+        .ok_or("the job record is not a JSON object")?;
     let id = text(rec, "id");
     if id.trim().is_empty() {
         return Err("the job record has no id".into());
     }
     let event = text(rec, "event");
-    let title = oneline(&[text(rec, "event_title"), text(rec, "title")].into_iter().find(|t| !t.trim().is_empty()).unwrap_or_default());
+    let title = oneline(
+        &[text(rec, "event_title"), text(rec, "title")]
+            .into_iter()
+            .find(|t| !t.trim().is_empty())
+            .unwrap_or_default(),
+    );
     let (code, complete, succeeded) = job_result(rec);
     let started = seconds(rec, "started");
     let completed = seconds(rec, "completed");
@@ -438,17 +491,32 @@ pub fn job_report(templates: &ReportTemplates, record: &Value, env: &ReportEnv<'
         source: text(rec, "source"),
         record: rec,
     };
-    let body = templates.render(JOB, &templates.job_origin, minijinja::context! { job => &ctx })?;
+    let body = templates.render(
+        JOB,
+        &templates.job_origin,
+        minijinja::context! { job => &ctx },
+    )?;
     let id_line = oneline(&id);
-    let suffix = if title.is_empty() { String::new() } else { format!(" ({title})") };
+    let suffix = if title.is_empty() {
+        String::new()
+    } else {
+        format!(" ({title})")
+    };
     let subject = if !complete {
         let state = oneline(&ctx.state);
-        let state = if state.is_empty() || state == "active" { "running".to_string() } else { state };
+        let state = if state.is_empty() || state == "active" {
+            "running".to_string()
+        } else {
+            state
+        };
         format!("Job #{id_line} is {state}{suffix}")
     } else if succeeded {
         format!("Job #{id_line} succeeded{suffix}")
     } else {
-        format!("Job #{id_line} failed with code: {}{suffix}", oneline(&code))
+        format!(
+            "Job #{id_line} failed with code: {}{suffix}",
+            oneline(&code)
+        )
     };
     Ok(Report {
         subject,
@@ -491,8 +559,14 @@ struct AlertCtx<'a> {
 
 /// The report of an alert invocation record. Its title is read from `title` (Docket adds the
 /// alert definition's title when it fetches the invocation), else the alert's id is used.
-pub fn alert_report(templates: &ReportTemplates, record: &Value, env: &ReportEnv<'_>) -> Result<Report, String> {
-    let rec = record.as_object().ok_or("the alert record is not a JSON object")?;
+pub fn alert_report(
+    templates: &ReportTemplates,
+    record: &Value,
+    env: &ReportEnv<'_>,
+) -> Result<Report, String> {
+    let rec = record
+        .as_object()
+        .ok_or("the alert record is not a JSON object")?;
     let id = text(rec, "id");
     if id.trim().is_empty() {
         return Err("the alert record has no id".into());
@@ -530,12 +604,26 @@ pub fn alert_report(templates: &ReportTemplates, record: &Value, env: &ReportEnv
         active,
         cleared: !active,
         fired_at: format_time(fired, env.timezone),
-        cleared_at: if active { String::new() } else { format_time(modified, env.timezone) },
+        cleared_at: if active {
+            String::new()
+        } else {
+            format_time(modified, env.timezone)
+        },
         active_for,
-        jobs: jobs.iter().map(|j| AlertJob { id: j.clone(), link: link(env, "Job", j) }).collect(),
+        jobs: jobs
+            .iter()
+            .map(|j| AlertJob {
+                id: j.clone(),
+                link: link(env, "Job", j),
+            })
+            .collect(),
         record: rec,
     };
-    let body = templates.render(ALERT, &templates.alert_origin, minijinja::context! { alert => &ctx })?;
+    let body = templates.render(
+        ALERT,
+        &templates.alert_origin,
+        minijinja::context! { alert => &ctx },
+    )?;
     let server_line = oneline(&server);
     let subject = if server_line.is_empty() {
         format!("Alert: {title}")
@@ -559,7 +647,11 @@ mod tests {
 
     fn env() -> ReportEnv<'static> {
         static UTC: TimeZone = TimeZone::UTC;
-        ReportEnv { base_app_url: "https://ops.example.com/", timezone: &UTC, now: 1_754_451_000 }
+        ReportEnv {
+            base_app_url: "https://ops.example.com/",
+            timezone: &UTC,
+            now: 1_754_451_000,
+        }
     }
 
     #[test]
@@ -572,14 +664,24 @@ mod tests {
             "category": "general", "log": "line 1\n```\nrm -rf /\n````\nline 5\n"
         });
         let r = job_report(&t, &job, &env()).unwrap();
-        assert_eq!(r.subject, "Job #jmdzer6zrju failed with code: 1 (Nightly | backup)");
+        assert_eq!(
+            r.subject,
+            "Job #jmdzer6zrju failed with code: 1 (Nightly | backup)"
+        );
         assert!(r.body.contains("**failed** with code `1`"), "{}", r.body);
         assert!(r.body.contains("Nightly \\| backup"), "{}", r.body);
-        assert!(r.body.contains("https://ops.example.com/#Job?id=jmdzer6zrju"));
+        assert!(r
+            .body
+            .contains("https://ops.example.com/#Job?id=jmdzer6zrju"));
         assert!(r.body.contains("2025-08-06 03:13:20 UTC"), "{}", r.body);
         assert!(r.body.contains("2m 05s"), "{}", r.body);
         // The log's longest backtick run is 4, so the fence is 5 long and closes last.
-        assert!(r.body.contains("`````text\nline 1\n```\nrm -rf /\n````\nline 5\n`````"), "{}", r.body);
+        assert!(
+            r.body
+                .contains("`````text\nline 1\n```\nrm -rf /\n````\nline 5\n`````"),
+            "{}",
+            r.body
+        );
         assert_eq!(r.jobs, vec!["jmdzer6zrju"]);
         assert_eq!(r.category.as_deref(), Some("general"));
         assert_eq!(r.server.as_deref(), Some("db01"));
@@ -601,7 +703,12 @@ mod tests {
         assert_eq!(ok.subject, "Job #j2 succeeded");
         let running = job_report(&t, &json!({"id": "j3", "state": "active"}), &env()).unwrap();
         assert_eq!(running.subject, "Job #j3 is running");
-        alert_report(&t, &json!({"id": "a1", "date": "x", "jobs": [1, null], "active": "yes"}), &env()).unwrap();
+        alert_report(
+            &t,
+            &json!({"id": "a1", "date": "x", "jobs": [1, null], "active": "yes"}),
+            &env(),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -629,7 +736,11 @@ mod tests {
         });
         let r = alert_report(&t, &alert, &env()).unwrap();
         assert_eq!(r.subject, "Alert: Active jobs high on sorbstack01");
-        assert!(r.body.contains("> Active job count is too high: 1"), "{}", r.body);
+        assert!(
+            r.body.contains("> Active job count is too high: 1"),
+            "{}",
+            r.body
+        );
         assert!(r.body.contains("1m 59s (still active)"), "{}", r.body);
         assert!(r.body.contains("#Server?id=sorbstack01"), "{}", r.body);
         assert!(r.body.contains("#Job?id=jmdzer6zrju"), "{}", r.body);
@@ -645,6 +756,13 @@ mod tests {
         assert_eq!(quote("a\n\nb"), "> a\n>\n> b");
         assert_eq!(format_duration(3.25), "3.2s");
         assert_eq!(format_duration(3725.0), "1h 02m 05s");
-        assert!(ReportTemplates::new(Some(TemplateSource { origin: "x".into(), text: "{% if %}".into() }), None).is_err());
+        assert!(ReportTemplates::new(
+            Some(TemplateSource {
+                origin: "x".into(),
+                text: "{% if %}".into()
+            }),
+            None
+        )
+        .is_err());
     }
 }

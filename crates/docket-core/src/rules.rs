@@ -133,10 +133,7 @@ impl TicketRules {
         if self.is_type("issue") {
             "issue".to_string()
         } else {
-            self.types
-                .first()
-                .map(|c| c.id.clone())
-                .unwrap_or_default()
+            self.types.first().map(|c| c.id.clone()).unwrap_or_default()
         }
     }
 }

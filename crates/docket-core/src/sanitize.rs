@@ -69,7 +69,11 @@ fn defuse_leftover_tags(s: &str) -> String {
     while let Some(off) = s[pos..].find('<') {
         let lt = pos + off;
         out.push_str(&s[pos..lt]);
-        out.push_str(if scan.tag_at(lt).is_some() { "&lt;" } else { "<" });
+        out.push_str(if scan.tag_at(lt).is_some() {
+            "&lt;"
+        } else {
+            "<"
+        });
         pos = lt + 1;
     }
     out.push_str(&s[pos..]);
@@ -80,7 +84,11 @@ enum TagKind {
     /// A comment ending before byte `end`.
     Comment { end: usize },
     /// A tag ending before byte `end`.
-    Tag { end: usize, name: String, closing: bool },
+    Tag {
+        end: usize,
+        name: String,
+        closing: bool,
+    },
 }
 
 /// The next occurrence of a pattern at or after a position. Positions asked for only grow,
@@ -94,7 +102,11 @@ struct NextFinder<'a> {
 
 impl<'a> NextFinder<'a> {
     fn new(hay: &'a str, pattern: &'static str) -> Self {
-        NextFinder { hay, pattern, last: None }
+        NextFinder {
+            hay,
+            pattern,
+            last: None,
+        }
     }
 
     fn find_from(&mut self, from: usize) -> Option<usize> {
@@ -103,7 +115,11 @@ impl<'a> NextFinder<'a> {
             Some(Some(p)) if p >= from => return Some(p),
             _ => {}
         }
-        let found = self.hay.get(from..).and_then(|t| t.find(self.pattern)).map(|i| i + from);
+        let found = self
+            .hay
+            .get(from..)
+            .and_then(|t| t.find(self.pattern))
+            .map(|i| i + from);
         self.last = Some(found);
         found
     }
@@ -131,7 +147,11 @@ impl<'a> Scanner<'a> {
     fn tag_at(&mut self, lt: usize) -> Option<TagKind> {
         let s = self.s;
         if s[lt..].starts_with("<!--") {
-            let end = self.comment_ends.find_from(lt + 4).map(|i| i + 3).unwrap_or(s.len());
+            let end = self
+                .comment_ends
+                .find_from(lt + 4)
+                .map(|i| i + 3)
+                .unwrap_or(s.len());
             return Some(TagKind::Comment { end });
         }
         let bytes = s.as_bytes();
@@ -153,7 +173,11 @@ impl<'a> Scanner<'a> {
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
             .collect::<String>()
             .to_ascii_lowercase();
-        Some(TagKind::Tag { end: gt + 1, name, closing })
+        Some(TagKind::Tag {
+            end: gt + 1,
+            name,
+            closing,
+        })
     }
 }
 
@@ -205,7 +229,9 @@ fn active_scheme_at(s: &str, i: usize) -> Option<usize> {
         let mut j = i;
         for (k, want) in scheme.bytes().enumerate() {
             loop {
-                let Some((b, len)) = decoded_at(s, j) else { continue 'schemes };
+                let Some((b, len)) = decoded_at(s, j) else {
+                    continue 'schemes;
+                };
                 if k > 0 && matches!(b, b' ' | b'\t' | b'\n') {
                     j += len;
                     continue;
@@ -245,8 +271,13 @@ fn decoded_at(s: &str, j: usize) -> Option<(u8, usize)> {
 /// A character reference at the start of `bytes`: `&#DDD;`, `&#xHH;` (the `;` optional, as
 /// browsers take them) or one of the named references that spell a scheme's parts.
 fn char_reference_at(bytes: &[u8]) -> Option<(u8, usize)> {
-    const NAMED: [(&str, u8); 5] =
-        [("&colon;", b':'), ("&tab;", b'\t'), ("&newline;", b'\n'), ("&sol;", b'/'), ("&period;", b'.')];
+    const NAMED: [(&str, u8); 5] = [
+        ("&colon;", b':'),
+        ("&tab;", b'\t'),
+        ("&newline;", b'\n'),
+        ("&sol;", b'/'),
+        ("&period;", b'.'),
+    ];
     for (name, ch) in NAMED {
         if bytes.len() >= name.len() && bytes[..name.len()].eq_ignore_ascii_case(name.as_bytes()) {
             return Some((ch, name.len()));
@@ -259,7 +290,13 @@ fn char_reference_at(bytes: &[u8]) -> Option<(u8, usize)> {
     let start = if hex { 3 } else { 2 };
     let digits = bytes[start..]
         .iter()
-        .take_while(|b| if hex { b.is_ascii_hexdigit() } else { b.is_ascii_digit() })
+        .take_while(|b| {
+            if hex {
+                b.is_ascii_hexdigit()
+            } else {
+                b.is_ascii_digit()
+            }
+        })
         .count();
     if digits == 0 {
         return None;
@@ -268,7 +305,8 @@ fn char_reference_at(bytes: &[u8]) -> Option<(u8, usize)> {
     // Leading zeros are allowed in any number; the value saturates instead of overflowing.
     let code = bytes[start..len].iter().fold(0u32, |acc, &d| {
         let v = (d as char).to_digit(if hex { 16 } else { 10 }).unwrap_or(0);
-        acc.saturating_mul(if hex { 16 } else { 10 }).saturating_add(v)
+        acc.saturating_mul(if hex { 16 } else { 10 })
+            .saturating_add(v)
     });
     if bytes.get(len) == Some(&b';') {
         len += 1;
@@ -317,8 +355,14 @@ mod tests {
 
     #[test]
     fn removed_tags_cannot_reassemble_new_ones() {
-        check("<<script></script>img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)>");
-        check("<</b>script>alert(1)<</b>/script>", "&lt;script>alert(1)&lt;/script>");
+        check(
+            "<<script></script>img src=x onerror=alert(1)>",
+            "&lt;img src=x onerror=alert(1)>",
+        );
+        check(
+            "<</b>script>alert(1)<</b>/script>",
+            "&lt;script>alert(1)&lt;/script>",
+        );
         check("2 <<b>3</b>", "2 <3");
         assert_eq!(clean_line("<a\n\nonmouseover=alert(1)>x"), "x");
     }
@@ -327,11 +371,17 @@ mod tests {
     fn encoded_schemes_are_neutralized() {
         check("[x](&#106;avascript:alert(1))", "[x](blocked:alert(1))");
         check("[x](&#x6A;avascript:alert(1))", "[x](blocked:alert(1))");
-        check("[x](&#0000106&#0000097vascript:alert(1))", "[x](blocked:alert(1))");
+        check(
+            "[x](&#0000106&#0000097vascript:alert(1))",
+            "[x](blocked:alert(1))",
+        );
         check("[x](javascript&colon;alert(1))", "[x](blocked:alert(1))");
         check("[x](javascript\\:alert(1))", "[x](blocked:alert(1))");
         check("[x](java&Tab;script:alert(1))", "[x](blocked:alert(1))");
-        check("AT&T and &#38; stay; nojavascript: too", "AT&T and &#38; stay; nojavascript: too");
+        check(
+            "AT&T and &#38; stay; nojavascript: too",
+            "AT&T and &#38; stay; nojavascript: too",
+        );
     }
 
     #[test]
@@ -347,11 +397,18 @@ mod tests {
         ] {
             clean_markdown(&input);
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
     fn line_rules() {
-        assert_eq!(clean_line("  Disk <b>full</b>\n on  db1 "), "Disk full on db1");
+        assert_eq!(
+            clean_line("  Disk <b>full</b>\n on  db1 "),
+            "Disk full on db1"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! What of a ticket is searchable: the one place that turns a ticket into the analyzed
 //! document every store indexes (and the in-memory evaluator checks).
 
-use docket_query::{analyze, analyze_plain, normalize_keyword, Doc, KeywordField, RangeField, TextField};
+use docket_query::{
+    analyze, analyze_plain, normalize_keyword, Doc, KeywordField, RangeField, TextField,
+};
 use serde_json::Value;
 
 use crate::model::Ticket;
@@ -27,12 +29,18 @@ fn joined(parts: Vec<Vec<String>>) -> Vec<String> {
 /// Markdown, a subject like `2024. Year in review` would lose its number to a list marker).
 pub fn ticket_doc(t: &Ticket) -> Doc {
     let mut doc = Doc::default();
-    doc.text.insert(TextField::Subject, analyze_plain(&t.subject));
+    doc.text
+        .insert(TextField::Subject, analyze_plain(&t.subject));
     doc.text.insert(
         TextField::Body,
-        joined(vec![analyze_plain(&t.username), analyze_plain(&t.subject), analyze(&t.body)]),
+        joined(vec![
+            analyze_plain(&t.username),
+            analyze_plain(&t.subject),
+            analyze(&t.body),
+        ]),
     );
-    doc.text.insert(TextField::Changes, joined(changes_tokens(t)));
+    doc.text
+        .insert(TextField::Changes, joined(changes_tokens(t)));
 
     let single = |v: &str| -> Vec<String> {
         if v.is_empty() {
@@ -42,17 +50,24 @@ pub fn ticket_doc(t: &Ticket) -> Doc {
         }
     };
     let many = |vs: &[String]| -> Vec<String> {
-        let mut out: Vec<String> = vs.iter().map(|v| normalize_keyword(v)).filter(|v| !v.is_empty()).collect();
+        let mut out: Vec<String> = vs
+            .iter()
+            .map(|v| normalize_keyword(v))
+            .filter(|v| !v.is_empty())
+            .collect();
         out.sort();
         out.dedup();
         out
     };
     doc.keywords.insert(KeywordField::Status, single(&t.status));
     doc.keywords.insert(KeywordField::Type, single(&t.kind));
-    doc.keywords.insert(KeywordField::Category, single(&t.category));
-    doc.keywords.insert(KeywordField::Username, single(&t.username));
+    doc.keywords
+        .insert(KeywordField::Category, single(&t.category));
+    doc.keywords
+        .insert(KeywordField::Username, single(&t.username));
     doc.keywords.insert(KeywordField::Server, single(&t.server));
-    doc.keywords.insert(KeywordField::Assignees, many(&t.assignees));
+    doc.keywords
+        .insert(KeywordField::Assignees, many(&t.assignees));
     doc.keywords.insert(KeywordField::Cc, many(&t.cc));
     doc.keywords.insert(KeywordField::Tags, many(&t.tags));
     doc.keywords.insert(KeywordField::Jobs, many(&t.jobs));

@@ -156,7 +156,10 @@ pub enum CreateOutcome {
     Deduplicated(Ticket),
     /// The idempotency key was used before: the ticket of the first result (`None` when it
     /// has been deleted since) and whether that first result was a dedupe hit.
-    Replayed { ticket: Option<Ticket>, deduplicated: bool },
+    Replayed {
+        ticket: Option<Ticket>,
+        deduplicated: bool,
+    },
     /// A ticket with the requested id exists already.
     IdTaken,
 }
@@ -183,7 +186,11 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_ticket(&self, id: &str, check: TicketCheck) -> Result<Option<Ticket>>;
     /// [`Store::update_ticket`] whose mutation also returns outbox entries, inserted in the
     /// same transaction.
-    async fn update_ticket_out(&self, id: &str, mutate: TicketMutationOut) -> Result<Option<Ticket>>;
+    async fn update_ticket_out(
+        &self,
+        id: &str,
+        mutate: TicketMutationOut,
+    ) -> Result<Option<Ticket>>;
     /// [`Store::delete_ticket`] whose check also returns outbox entries (same transaction).
     async fn delete_ticket_out(&self, id: &str, check: TicketCheckOut) -> Result<Option<Ticket>>;
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage>;
@@ -196,7 +203,8 @@ pub trait Store: Send + Sync + 'static {
     /// row), up to `groups` groups, leased until `lease_until` (a crashed worker's lease runs
     /// out and the rows are claimed again). SQLite: one writer; PostgreSQL: `FOR UPDATE
     /// SKIP LOCKED`, so two workers never hold the same row.
-    async fn outbox_claim(&self, now: i64, lease_until: i64, groups: u32) -> Result<Vec<OutboxRow>>;
+    async fn outbox_claim(&self, now: i64, lease_until: i64, groups: u32)
+        -> Result<Vec<OutboxRow>>;
     /// When the next unsent row becomes claimable (epoch seconds), `None` when none is
     /// waiting: a cheap read so an idle worker does not take the write lock.
     async fn outbox_next_due(&self) -> Result<Option<i64>>;

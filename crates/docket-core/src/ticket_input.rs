@@ -31,12 +31,25 @@ pub struct TicketPatch {
 /// Fields the server owns: ignored when a client posts them (clients often send a whole
 /// ticket back).
 const SERVER_OWNED: [&str; 8] = [
-    "num", "created", "modified", "changes", "files", "username", "occurrences", "deduplicated",
+    "num",
+    "created",
+    "modified",
+    "changes",
+    "files",
+    "username",
+    "occurrences",
+    "deduplicated",
 ];
 
 /// Request parameters that are not ticket fields but may accompany them.
 pub const REQUEST_PARAMS: [&str; 7] = [
-    "api_key", "session_id", "template", "job", "alert", "verbose", "idempotency_key",
+    "api_key",
+    "session_id",
+    "template",
+    "job",
+    "alert",
+    "verbose",
+    "idempotency_key",
 ];
 
 /// The longest accepted `dedupe_key`.
@@ -284,9 +297,7 @@ fn events_field(value: &Value, rules: &TicketRules) -> Result<Vec<Value>> {
         for (key, v) in obj {
             let ok = match key.as_str() {
                 "id" => true,
-                "targets" | "tags" => {
-                    v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
-                }
+                "targets" | "tags" => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
                 "algo" => v.is_string(),
                 "params" => v.is_object(),
                 _ => false,
@@ -343,7 +354,10 @@ mod tests {
         assert!(err(json!({"subject": "x".repeat(1001)})).contains("longer than"));
         assert!(err(json!({"subject": 5.5})).contains("subject (must be a string)"));
         assert!(err(json!({"subject": [1]})).contains("subject (must be a string)"));
-        assert_eq!(parse(json!({"subject": 2024})).unwrap().subject.as_deref(), Some("2024"));
+        assert_eq!(
+            parse(json!({"subject": 2024})).unwrap().subject.as_deref(),
+            Some("2024")
+        );
         assert!(err(json!({"colour": "red"})).contains("Unknown ticket field: \"colour\""));
         assert!(err(json!({"id": "Bad-Id"})).contains("id"));
         assert!(err(json!({"tags": ["Bad Tag"]})).contains("tags"));
@@ -356,7 +370,9 @@ mod tests {
         for good in ["a@b.co", "first.last+tag@sub.example.org"] {
             assert!(check_email(good).is_ok(), "{good}");
         }
-        for bad in ["", "a", "a@b", "a@.b", "a b@c.d", "@c.d", "a@b..c", "a@b.c."] {
+        for bad in [
+            "", "a", "a@b", "a@.b", "a b@c.d", "@c.d", "a@b..c", "a@b.c.",
+        ] {
             assert!(check_email(bad).is_err(), "{bad}");
         }
     }

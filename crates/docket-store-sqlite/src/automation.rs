@@ -15,14 +15,21 @@ use crate::{db_err, tickets};
 const IDEMPOTENCY: RecordKind = RecordKind::Idempotency;
 
 pub async fn create_with(c: &mut SqliteConnection, request: CreateTicket) -> Result<CreateOutcome> {
-    let CreateTicket { ticket, dedupe, idempotency, outbox } = request;
+    let CreateTicket {
+        ticket,
+        dedupe,
+        idempotency,
+        outbox,
+    } = request;
     if let Some(claim) = &idempotency {
         if let Some(outcome) = replay(c, &claim.id, claim.now).await? {
             return Ok(outcome);
         }
     }
     let outcome = match dedupe {
-        Some(d) => match open_ticket_with_key(c, &d.key, &d.closed_statuses, d.categories.as_ref()).await? {
+        Some(d) => match open_ticket_with_key(c, &d.key, &d.closed_statuses, d.categories.as_ref())
+            .await?
+        {
             Some(id) => match tickets::update_out(c, &id, d.on_duplicate).await? {
                 Some(t) => CreateOutcome::Deduplicated(t),
                 None => insert(c, ticket, &outbox).await?,
@@ -43,18 +50,24 @@ pub async fn create_with(c: &mut SqliteConnection, request: CreateTicket) -> Res
             "created": claim.now,
             "expires": claim.expires,
         });
-        sqlx::query("INSERT OR REPLACE INTO records (kind, id, lookup, data) VALUES (?, ?, NULL, ?)")
-            .bind(IDEMPOTENCY.as_str())
-            .bind(&claim.id)
-            .bind(data.to_string())
-            .execute(&mut *c)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO records (kind, id, lookup, data) VALUES (?, ?, NULL, ?)",
+        )
+        .bind(IDEMPOTENCY.as_str())
+        .bind(&claim.id)
+        .bind(data.to_string())
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
     }
     Ok(outcome)
 }
 
-async fn insert(c: &mut SqliteConnection, ticket: Ticket, outbox: &[OutboxItem]) -> Result<CreateOutcome> {
+async fn insert(
+    c: &mut SqliteConnection,
+    ticket: Ticket,
+    outbox: &[OutboxItem],
+) -> Result<CreateOutcome> {
     Ok(match tickets::insert(c, ticket).await? {
         Some(t) => {
             crate::outbox::insert(c, outbox, tickets::now_secs()).await?;
@@ -66,14 +79,16 @@ async fn insert(c: &mut SqliteConnection, ticket: Ticket, outbox: &[OutboxItem])
 
 /// The earlier result of an unexpired idempotency key.
 async fn replay(c: &mut SqliteConnection, id: &str, now: i64) -> Result<Option<CreateOutcome>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM records WHERE kind = ? AND id = ?")
-        .bind(IDEMPOTENCY.as_str())
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(db_err)?;
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT data FROM records WHERE kind = ? AND id = ?")
+            .bind(IDEMPOTENCY.as_str())
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db_err)?;
     let Some((data,)) = row else { return Ok(None) };
-    let rec: Value = serde_json::from_str(&data).map_err(|e| Error::Internal(format!("corrupt idempotency record: {e}")))?;
+    let rec: Value = serde_json::from_str(&data)
+        .map_err(|e| Error::Internal(format!("corrupt idempotency record: {e}")))?;
     if rec.get("expires").and_then(Value::as_i64).unwrap_or(0) <= now {
         // Expired: the key may be used afresh; the row is replaced when this create commits.
         return Ok(None);
@@ -87,15 +102,22 @@ async fn replay(c: &mut SqliteConnection, id: &str, now: i64) -> Result<Option<C
                 .map_err(db_err)?;
             match row {
                 Some((d,)) => Some(
-                    serde_json::from_str::<Ticket>(&d).map_err(|e| Error::Internal(format!("corrupt ticket record: {e}")))?,
+                    serde_json::from_str::<Ticket>(&d)
+                        .map_err(|e| Error::Internal(format!("corrupt ticket record: {e}")))?,
                 ),
                 None => None,
             }
         }
         None => None,
     };
-    let deduplicated = rec.get("deduplicated").and_then(Value::as_bool).unwrap_or(false);
-    Ok(Some(CreateOutcome::Replayed { ticket, deduplicated }))
+    let deduplicated = rec
+        .get("deduplicated")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(Some(CreateOutcome::Replayed {
+        ticket,
+        deduplicated,
+    }))
 }
 
 /// The newest ticket with this dedupe key that is not closed-like (and, for a caller

@@ -20,18 +20,21 @@ use std::time::Duration;
 use docket_core::model::Ticket;
 use docket_core::notify::{OutboxItem, OutboxRow};
 use docket_core::store::{
-    CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store, TicketCheck, TicketCheckOut,
-    TicketMutation, TicketMutationOut,
+    CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store,
+    TicketCheck, TicketCheckOut, TicketMutation, TicketMutationOut,
 };
 use docket_core::{Error, Result};
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Connection, SqliteConnection};
 
 pub use search::render_filter;
 
 /// A boxed future borrowing the write connection.
-pub(crate) type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// How the database file is opened.
 #[derive(Debug, Clone)]
@@ -80,7 +83,9 @@ impl SqliteStore {
             // 8 MB of page cache per connection keeps the whole server near 100 MB resident.
             .pragma("cache_size", "-8000")
             .pragma("temp_store", "memory");
-        let mut conn = SqliteConnection::connect_with(&base).await.map_err(db_err)?;
+        let mut conn = SqliteConnection::connect_with(&base)
+            .await
+            .map_err(db_err)?;
         sqlx::migrate!("./migrations")
             .run(&mut conn)
             .await
@@ -115,10 +120,12 @@ impl SqliteStore {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn create_ticket(&self, ticket: Ticket) -> Result<Option<Ticket>> {
-        self.write(move |c| Box::pin(tickets::insert(c, ticket))).await
+        self.write(move |c| Box::pin(tickets::insert(c, ticket)))
+            .await
     }
     async fn create_ticket_with(&self, request: CreateTicket) -> Result<CreateOutcome> {
-        self.write(move |c| Box::pin(automation::create_with(c, request))).await
+        self.write(move |c| Box::pin(automation::create_with(c, request)))
+            .await
     }
     async fn ticket_by_id(&self, id: &str) -> Result<Option<Ticket>> {
         tickets::by_id(&self.reader, id).await
@@ -131,34 +138,57 @@ impl Store for SqliteStore {
     }
     async fn update_ticket(&self, id: &str, mutate: TicketMutation) -> Result<Option<Ticket>> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { tickets::update(c, &id, mutate).await })).await
+        self.write(move |c| Box::pin(async move { tickets::update(c, &id, mutate).await }))
+            .await
     }
     async fn delete_ticket(&self, id: &str, check: TicketCheck) -> Result<Option<Ticket>> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { tickets::delete(c, &id, check).await })).await
+        self.write(move |c| Box::pin(async move { tickets::delete(c, &id, check).await }))
+            .await
     }
-    async fn update_ticket_out(&self, id: &str, mutate: TicketMutationOut) -> Result<Option<Ticket>> {
+    async fn update_ticket_out(
+        &self,
+        id: &str,
+        mutate: TicketMutationOut,
+    ) -> Result<Option<Ticket>> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { tickets::update_out(c, &id, mutate).await })).await
+        self.write(move |c| Box::pin(async move { tickets::update_out(c, &id, mutate).await }))
+            .await
     }
     async fn delete_ticket_out(&self, id: &str, check: TicketCheckOut) -> Result<Option<Ticket>> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { tickets::delete_out(c, &id, check).await })).await
+        self.write(move |c| Box::pin(async move { tickets::delete_out(c, &id, check).await }))
+            .await
     }
     async fn outbox_enqueue(&self, items: Vec<OutboxItem>) -> Result<u64> {
-        self.write(move |c| Box::pin(async move { outbox::insert(c, &items, tickets::now_secs()).await })).await
+        self.write(move |c| {
+            Box::pin(async move { outbox::insert(c, &items, tickets::now_secs()).await })
+        })
+        .await
     }
-    async fn outbox_claim(&self, now: i64, lease_until: i64, groups: u32) -> Result<Vec<OutboxRow>> {
-        self.write(move |c| Box::pin(async move { outbox::claim(c, now, lease_until, groups).await })).await
+    async fn outbox_claim(
+        &self,
+        now: i64,
+        lease_until: i64,
+        groups: u32,
+    ) -> Result<Vec<OutboxRow>> {
+        self.write(move |c| {
+            Box::pin(async move { outbox::claim(c, now, lease_until, groups).await })
+        })
+        .await
     }
     async fn outbox_next_due(&self) -> Result<Option<i64>> {
         outbox::next_due(&self.reader).await
     }
     async fn outbox_sent(&self, ids: Vec<i64>, now: i64) -> Result<()> {
-        self.write(move |c| Box::pin(async move { outbox::sent(c, &ids, now).await })).await
+        self.write(move |c| Box::pin(async move { outbox::sent(c, &ids, now).await }))
+            .await
     }
     async fn outbox_failed(&self, ids: Vec<i64>, error: String, retry_at: i64) -> Result<()> {
-        self.write(move |c| Box::pin(async move { outbox::failed(c, &ids, &error, retry_at).await })).await
+        self.write(move |c| {
+            Box::pin(async move { outbox::failed(c, &ids, &error, retry_at).await })
+        })
+        .await
     }
     async fn outbox_list(&self, pending_only: bool, limit: u32) -> Result<Vec<OutboxRow>> {
         outbox::list(&self.reader, pending_only, limit).await
@@ -187,7 +217,8 @@ impl Store for SqliteStore {
         tickets::count(&self.reader).await
     }
     async fn reindex_batch(&self, after: i64, limit: u32) -> Result<Option<(i64, u64)>> {
-        self.write(move |c| Box::pin(async move { tickets::reindex_batch(c, after, limit).await })).await
+        self.write(move |c| Box::pin(async move { tickets::reindex_batch(c, after, limit).await }))
+            .await
     }
 
     async fn get_record(&self, kind: RecordKind, id: &str) -> Result<Option<Value>> {
@@ -199,21 +230,37 @@ impl Store for SqliteStore {
     async fn list_records(&self, kind: RecordKind) -> Result<Vec<Value>> {
         records::list(&self.reader, kind).await
     }
-    async fn insert_record(&self, kind: RecordKind, id: &str, lookup: Option<&str>, data: &Value) -> Result<bool> {
+    async fn insert_record(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        lookup: Option<&str>,
+        data: &Value,
+    ) -> Result<bool> {
         let (id, lookup, data) = (id.to_string(), lookup.map(str::to_string), data.to_string());
-        self.write(move |c| Box::pin(async move { records::insert(c, kind, &id, lookup.as_deref(), &data).await }))
-            .await
+        self.write(move |c| {
+            Box::pin(async move { records::insert(c, kind, &id, lookup.as_deref(), &data).await })
+        })
+        .await
     }
-    async fn update_record(&self, kind: RecordKind, id: &str, mutate: RecordMutation) -> Result<Option<Value>> {
+    async fn update_record(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        mutate: RecordMutation,
+    ) -> Result<Option<Value>> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { records::update(c, kind, &id, mutate).await })).await
+        self.write(move |c| Box::pin(async move { records::update(c, kind, &id, mutate).await }))
+            .await
     }
     async fn delete_record(&self, kind: RecordKind, id: &str) -> Result<bool> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { records::delete(c, kind, &id).await })).await
+        self.write(move |c| Box::pin(async move { records::delete(c, kind, &id).await }))
+            .await
     }
     async fn purge_expired(&self, kind: RecordKind, now: i64) -> Result<u64> {
-        self.write(move |c| Box::pin(async move { records::purge_expired(c, kind, now).await })).await
+        self.write(move |c| Box::pin(async move { records::purge_expired(c, kind, now).await }))
+            .await
     }
     async fn expired_records(&self, kind: RecordKind, now: i64, limit: u32) -> Result<Vec<Value>> {
         records::expired(&self.reader, kind, now, limit).await
@@ -273,23 +320,35 @@ mod tests {
     #[tokio::test]
     async fn outbox_rows_commit_with_the_change_and_are_claimed_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default()).await.unwrap();
-        store.create_ticket(ticket("a", "disk full")).await.unwrap().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default())
+            .await
+            .unwrap();
+        store
+            .create_ticket(ticket("a", "disk full"))
+            .await
+            .unwrap()
+            .unwrap();
         // A failed mutation writes neither the ticket nor its outbox rows.
         let failed = store
-            .update_ticket_out("a", Box::new(|t| {
-                t.subject = "changed".into();
-                let _ = vec![item("g1", 0, None)];
-                Err(docket_core::Error::Ticket("no".into()))
-            }))
+            .update_ticket_out(
+                "a",
+                Box::new(|t| {
+                    t.subject = "changed".into();
+                    let _ = vec![item("g1", 0, None)];
+                    Err(docket_core::Error::Ticket("no".into()))
+                }),
+            )
             .await;
         assert!(failed.is_err());
         assert_eq!(store.outbox_list(false, 10).await.unwrap().len(), 0);
         store
-            .update_ticket_out("a", Box::new(|t| {
-                t.subject = "changed".into();
-                Ok(vec![item("g1", 100, None), item("g2", 500, None)])
-            }))
+            .update_ticket_out(
+                "a",
+                Box::new(|t| {
+                    t.subject = "changed".into();
+                    Ok(vec![item("g1", 100, None), item("g2", 500, None)])
+                }),
+            )
             .await
             .unwrap();
         store
@@ -302,36 +361,94 @@ mod tests {
         assert!(store.outbox_claim(150, 1000, 10).await.unwrap().is_empty());
         // g1 is due: both of its rows come together (the batch); g2 waits.
         let claimed = store.outbox_claim(350, 1000, 10).await.unwrap();
-        assert_eq!(claimed.iter().map(|r| r.grp.as_str()).collect::<Vec<_>>(), vec!["g1", "g1"]);
+        assert_eq!(
+            claimed.iter().map(|r| r.grp.as_str()).collect::<Vec<_>>(),
+            vec!["g1", "g1"]
+        );
         // Leased: not claimed again until the lease runs out.
-        assert!(store.outbox_claim(600, 1000, 10).await.unwrap().iter().all(|r| r.grp == "g2"));
+        assert!(store
+            .outbox_claim(600, 1000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.grp == "g2"));
         let again = store.outbox_claim(1001, 2000, 10).await.unwrap();
         assert_eq!(again.len(), 3, "expired leases are claimed again");
-        store.outbox_sent(again.iter().map(|r| r.id).collect(), 1001).await.unwrap();
-        assert!(store.outbox_claim(5000, 6000, 10).await.unwrap().is_empty(), "sent rows never come back");
+        store
+            .outbox_sent(again.iter().map(|r| r.id).collect(), 1001)
+            .await
+            .unwrap();
+        assert!(
+            store.outbox_claim(5000, 6000, 10).await.unwrap().is_empty(),
+            "sent rows never come back"
+        );
         assert_eq!(store.outbox_next_due().await.unwrap(), None);
         assert_eq!(store.outbox_sent_since("email", 1000).await.unwrap(), 3);
         // Changes that never stop are still sent, at most MAX_HOLD_SECS after the first.
         for t in [7000, 7200, 7400, 7600, 7800] {
-            store.outbox_enqueue(vec![item("busy", t, None)]).await.unwrap();
+            store
+                .outbox_enqueue(vec![item("busy", t, None)])
+                .await
+                .unwrap();
         }
         assert!(store.outbox_claim(7500, 7600, 10).await.unwrap().is_empty());
-        assert_eq!(store.outbox_claim(7000 + outbox::MAX_HOLD_SECS, 9000, 10).await.unwrap().len(), 5);
+        assert_eq!(
+            store
+                .outbox_claim(7000 + outbox::MAX_HOLD_SECS, 9000, 10)
+                .await
+                .unwrap()
+                .len(),
+            5
+        );
         // A unique key is queued once, ever.
-        assert_eq!(store.outbox_enqueue(vec![item("o", 0, Some("k")), item("o", 0, Some("k"))]).await.unwrap(), 1);
-        assert_eq!(store.outbox_enqueue(vec![item("o", 0, Some("k"))]).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .outbox_enqueue(vec![item("o", 0, Some("k")), item("o", 0, Some("k"))])
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .outbox_enqueue(vec![item("o", 0, Some("k"))])
+                .await
+                .unwrap(),
+            0
+        );
     }
 
     #[tokio::test]
     async fn numbers_are_never_reused_and_reindex_restores_search() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default()).await.unwrap();
-        let a = store.create_ticket(ticket("a", "disk full")).await.unwrap().unwrap();
-        let b = store.create_ticket(ticket("b", "network down")).await.unwrap().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default())
+            .await
+            .unwrap();
+        let a = store
+            .create_ticket(ticket("a", "disk full"))
+            .await
+            .unwrap()
+            .unwrap();
+        let b = store
+            .create_ticket(ticket("b", "network down"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((a.num, b.num), (1, 2));
-        assert!(store.create_ticket(ticket("a", "dup")).await.unwrap().is_none());
-        store.delete_ticket("b", Box::new(|_| Ok(()))).await.unwrap().unwrap();
-        let c = store.create_ticket(ticket("c", "disk slow")).await.unwrap().unwrap();
+        assert!(store
+            .create_ticket(ticket("a", "dup"))
+            .await
+            .unwrap()
+            .is_none());
+        store
+            .delete_ticket("b", Box::new(|_| Ok(())))
+            .await
+            .unwrap()
+            .unwrap();
+        let c = store
+            .create_ticket(ticket("c", "disk slow"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(c.num, 3, "a deleted ticket's number is not reused");
         assert_eq!(find(&store, "disk").await, vec!["a", "c"]);
 
@@ -339,8 +456,14 @@ mod tests {
         store
             .write(|c| {
                 Box::pin(async move {
-                    sqlx::query("DELETE FROM ticket_text").execute(&mut *c).await.map_err(db_err)?;
-                    sqlx::query("DELETE FROM ticket_keywords").execute(&mut *c).await.map_err(db_err)?;
+                    sqlx::query("DELETE FROM ticket_text")
+                        .execute(&mut *c)
+                        .await
+                        .map_err(db_err)?;
+                    sqlx::query("DELETE FROM ticket_keywords")
+                        .execute(&mut *c)
+                        .await
+                        .map_err(db_err)?;
                     Ok(())
                 })
             })
@@ -363,8 +486,14 @@ mod tests {
     #[tokio::test]
     async fn a_failed_write_in_a_group_commit_leaves_the_others_intact() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default()).await.unwrap();
-        store.create_ticket(ticket("base", "base ticket")).await.unwrap().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default())
+            .await
+            .unwrap();
+        store
+            .create_ticket(ticket("base", "base ticket"))
+            .await
+            .unwrap()
+            .unwrap();
         let mut tasks = Vec::new();
         for i in 0..60 {
             let store = store.clone();
@@ -398,8 +527,15 @@ mod tests {
             }
         }
         nums.sort_unstable();
-        assert_eq!(nums, (2..=41).collect::<Vec<_>>(), "40 creates, consecutive numbers");
-        assert_eq!(store.ticket_by_id("base").await.unwrap().unwrap().subject, "base ticket");
+        assert_eq!(
+            nums,
+            (2..=41).collect::<Vec<_>>(),
+            "40 creates, consecutive numbers"
+        );
+        assert_eq!(
+            store.ticket_by_id("base").await.unwrap().unwrap().subject,
+            "base ticket"
+        );
         assert!(find(&store, "poisoned").await.is_empty());
         assert_eq!(find(&store, "grouped").await.len(), 40);
         store.close().await;

@@ -10,7 +10,21 @@ use crate::db_err;
 const COLUMNS: &str =
     "id, channel, kind, ticket, grp, target, payload, created, not_before, attempts, claimed_until, sent_at, last_error";
 
-type Raw = (i64, String, String, String, String, String, String, i64, i64, i64, Option<i64>, Option<i64>, Option<String>);
+type Raw = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
 
 fn row(r: Raw) -> Result<OutboxRow> {
     Ok(OutboxRow {
@@ -20,7 +34,8 @@ fn row(r: Raw) -> Result<OutboxRow> {
         ticket: r.3,
         grp: r.4,
         target: r.5,
-        payload: serde_json::from_str(&r.6).map_err(|e| Error::Internal(format!("corrupt outbox row: {e}")))?,
+        payload: serde_json::from_str(&r.6)
+            .map_err(|e| Error::Internal(format!("corrupt outbox row: {e}")))?,
         created: r.7,
         not_before: r.8,
         attempts: r.9,
@@ -60,7 +75,12 @@ pub async fn insert(c: &mut SqliteConnection, items: &[OutboxItem], now: i64) ->
 /// never longer than this past its first row's time.
 pub const MAX_HOLD_SECS: i64 = 600;
 
-pub async fn claim(c: &mut SqliteConnection, now: i64, lease_until: i64, groups: u32) -> Result<Vec<OutboxRow>> {
+pub async fn claim(
+    c: &mut SqliteConnection,
+    now: i64,
+    lease_until: i64,
+    groups: u32,
+) -> Result<Vec<OutboxRow>> {
     let sql = format!(
         "UPDATE outbox SET claimed_until = ?1, attempts = attempts + 1 \
          WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < ?2) AND grp IN ( \
@@ -93,7 +113,12 @@ pub async fn sent(c: &mut SqliteConnection, ids: &[i64], now: i64) -> Result<()>
     Ok(())
 }
 
-pub async fn failed(c: &mut SqliteConnection, ids: &[i64], error: &str, retry_at: i64) -> Result<()> {
+pub async fn failed(
+    c: &mut SqliteConnection,
+    ids: &[i64],
+    error: &str,
+    retry_at: i64,
+) -> Result<()> {
     for id in ids {
         sqlx::query("UPDATE outbox SET claimed_until = NULL, last_error = ?, not_before = max(not_before, ?) WHERE id = ? AND sent_at IS NULL")
             .bind(error)
@@ -107,7 +132,11 @@ pub async fn failed(c: &mut SqliteConnection, ids: &[i64], error: &str, retry_at
 }
 
 pub async fn list(db: &SqlitePool, pending_only: bool, limit: u32) -> Result<Vec<OutboxRow>> {
-    let filter = if pending_only { "WHERE sent_at IS NULL" } else { "" };
+    let filter = if pending_only {
+        "WHERE sent_at IS NULL"
+    } else {
+        ""
+    };
     let sql = format!("SELECT {COLUMNS} FROM outbox {filter} ORDER BY id DESC LIMIT ?");
     let rows: Vec<Raw> = sqlx::query_as(&sql)
         .bind(i64::from(limit))
@@ -118,12 +147,13 @@ pub async fn list(db: &SqlitePool, pending_only: bool, limit: u32) -> Result<Vec
 }
 
 pub async fn sent_since(db: &SqlitePool, channel: &str, since: i64) -> Result<u64> {
-    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM outbox WHERE channel = ? AND sent_at >= ?")
-        .bind(channel)
-        .bind(since)
-        .fetch_one(db)
-        .await
-        .map_err(db_err)?;
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM outbox WHERE channel = ? AND sent_at >= ?")
+            .bind(channel)
+            .bind(since)
+            .fetch_one(db)
+            .await
+            .map_err(db_err)?;
     Ok(n.max(0) as u64)
 }
 

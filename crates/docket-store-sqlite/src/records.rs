@@ -12,53 +12,70 @@ fn parse(data: &str) -> Result<Value> {
 }
 
 pub async fn get(db: &SqlitePool, kind: RecordKind, id: &str) -> Result<Option<Value>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM records WHERE kind = ? AND id = ?")
-        .bind(kind.as_str())
-        .bind(id)
-        .fetch_optional(db)
-        .await
-        .map_err(db_err)?;
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT data FROM records WHERE kind = ? AND id = ?")
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(db)
+            .await
+            .map_err(db_err)?;
     row.map(|(d,)| parse(&d)).transpose()
 }
 
 pub async fn find(db: &SqlitePool, kind: RecordKind, lookup: &str) -> Result<Option<Value>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM records WHERE kind = ? AND lookup = ?")
-        .bind(kind.as_str())
-        .bind(lookup)
-        .fetch_optional(db)
-        .await
-        .map_err(db_err)?;
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT data FROM records WHERE kind = ? AND lookup = ?")
+            .bind(kind.as_str())
+            .bind(lookup)
+            .fetch_optional(db)
+            .await
+            .map_err(db_err)?;
     row.map(|(d,)| parse(&d)).transpose()
 }
 
 pub async fn list(db: &SqlitePool, kind: RecordKind) -> Result<Vec<Value>> {
-    let rows: Vec<(String,)> = sqlx::query_as("SELECT data FROM records WHERE kind = ? ORDER BY id")
-        .bind(kind.as_str())
-        .fetch_all(db)
-        .await
-        .map_err(db_err)?;
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT data FROM records WHERE kind = ? ORDER BY id")
+            .bind(kind.as_str())
+            .fetch_all(db)
+            .await
+            .map_err(db_err)?;
     rows.iter().map(|(d,)| parse(d)).collect()
 }
 
-pub async fn insert(c: &mut SqliteConnection, kind: RecordKind, id: &str, lookup: Option<&str>, data: &str) -> Result<bool> {
-    let done = sqlx::query("INSERT INTO records (kind, id, lookup, data) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
-        .bind(kind.as_str())
-        .bind(id)
-        .bind(lookup)
-        .bind(data)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+pub async fn insert(
+    c: &mut SqliteConnection,
+    kind: RecordKind,
+    id: &str,
+    lookup: Option<&str>,
+    data: &str,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO records (kind, id, lookup, data) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(kind.as_str())
+    .bind(id)
+    .bind(lookup)
+    .bind(data)
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?;
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn update(c: &mut SqliteConnection, kind: RecordKind, id: &str, mutate: RecordMutation) -> Result<Option<Value>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM records WHERE kind = ? AND id = ?")
-        .bind(kind.as_str())
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(db_err)?;
+pub async fn update(
+    c: &mut SqliteConnection,
+    kind: RecordKind,
+    id: &str,
+    mutate: RecordMutation,
+) -> Result<Option<Value>> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT data FROM records WHERE kind = ? AND id = ?")
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db_err)?;
     let Some((data,)) = row else { return Ok(None) };
     let mut value = parse(&data)?;
     mutate(&mut value)?;
@@ -83,17 +100,23 @@ pub async fn delete(c: &mut SqliteConnection, kind: RecordKind, id: &str) -> Res
 }
 
 pub async fn purge_expired(c: &mut SqliteConnection, kind: RecordKind, now: i64) -> Result<u64> {
-    let done = sqlx::query("DELETE FROM records WHERE kind = ? AND json_extract(data, '$.expires') <= ?")
-        .bind(kind.as_str())
-        .bind(now)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+    let done =
+        sqlx::query("DELETE FROM records WHERE kind = ? AND json_extract(data, '$.expires') <= ?")
+            .bind(kind.as_str())
+            .bind(now)
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
     Ok(done.rows_affected())
 }
 
 /// Records whose `expires` is due, oldest first (indexed by migration 0002).
-pub async fn expired(db: &SqlitePool, kind: RecordKind, now: i64, limit: u32) -> Result<Vec<Value>> {
+pub async fn expired(
+    db: &SqlitePool,
+    kind: RecordKind,
+    now: i64,
+    limit: u32,
+) -> Result<Vec<Value>> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT data FROM records WHERE kind = ? AND json_extract(data, '$.expires') <= ? \
          ORDER BY json_extract(data, '$.expires') LIMIT ?",

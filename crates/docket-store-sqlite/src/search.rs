@@ -45,16 +45,22 @@ fn fts_query(column: &str, tokens: &[String], phrase: bool) -> String {
 /// materializing one row list per word.
 fn fts_expr(filter: &Filter) -> Option<String> {
     match filter {
-        Filter::Text { field, tokens, phrase } if !tokens.is_empty() => {
-            Some(format!("({})", fts_query(field.name(), tokens, *phrase)))
-        }
+        Filter::Text {
+            field,
+            tokens,
+            phrase,
+        } if !tokens.is_empty() => Some(format!("({})", fts_query(field.name(), tokens, *phrase))),
         Filter::And(items) if !items.is_empty() => {
             let (neg, pos): (Vec<&Filter>, Vec<&Filter>) =
                 items.iter().partition(|f| matches!(f, Filter::Not(_)));
             if pos.is_empty() {
                 return None;
             }
-            let mut out = pos.iter().map(|f| fts_expr(f)).collect::<Option<Vec<_>>>()?.join(" AND ");
+            let mut out = pos
+                .iter()
+                .map(|f| fts_expr(f))
+                .collect::<Option<Vec<_>>>()?
+                .join(" AND ");
             for n in neg {
                 let Filter::Not(inner) = n else { return None };
                 out = format!("({out}) NOT {}", fts_expr(inner)?);
@@ -79,7 +85,11 @@ pub fn render_filter(filter: &Filter, sql: &mut String, binds: &mut Vec<Bind>) {
         Filter::All => sql.push('1'),
         Filter::None => sql.push('0'),
         Filter::And(items) | Filter::Or(items) if items.is_empty() => {
-            sql.push(if matches!(filter, Filter::And(_)) { '1' } else { '0' })
+            sql.push(if matches!(filter, Filter::And(_)) {
+                '1'
+            } else {
+                '0'
+            })
         }
         _ if fts_expr(filter).is_some() && !matches!(filter, Filter::Text { .. }) => {
             sql.push_str("t.num IN (SELECT rowid FROM ticket_text WHERE ticket_text MATCH ?)");
@@ -88,7 +98,8 @@ pub fn render_filter(filter: &Filter, sql: &mut String, binds: &mut Vec<Bind>) {
         Filter::And(items) => {
             // Text terms (and negated ones beside them) become one MATCH; the rest stay SQL.
             let (text, other): (Vec<Filter>, Vec<Filter>) = items.iter().cloned().partition(|f| {
-                fts_expr(f).is_some() || matches!(f, Filter::Not(inner) if fts_expr(inner).is_some())
+                fts_expr(f).is_some()
+                    || matches!(f, Filter::Not(inner) if fts_expr(inner).is_some())
             });
             let grouped = Filter::And(text.clone());
             let mut parts = if text.len() > 1 && fts_expr(&grouped).is_some() {
@@ -105,7 +116,10 @@ pub fn render_filter(filter: &Filter, sql: &mut String, binds: &mut Vec<Bind>) {
             for part in &mut parts {
                 if let Filter::Keyword { field, value } = part {
                     if seen_keyword {
-                        *part = Filter::Keyword { field: *field, value: format!("{PROBE}{value}") };
+                        *part = Filter::Keyword {
+                            field: *field,
+                            value: format!("{PROBE}{value}"),
+                        };
                     }
                     seen_keyword = true;
                 }
@@ -118,7 +132,11 @@ pub fn render_filter(filter: &Filter, sql: &mut String, binds: &mut Vec<Bind>) {
             render_filter(inner, sql, binds);
             sql.push(')');
         }
-        Filter::Text { field, tokens, phrase } => {
+        Filter::Text {
+            field,
+            tokens,
+            phrase,
+        } => {
             if tokens.is_empty() {
                 sql.push('1');
                 return;
@@ -135,7 +153,9 @@ pub fn render_filter(filter: &Filter, sql: &mut String, binds: &mut Vec<Bind>) {
                 binds.push(Bind::Text(value.to_string()));
             }
             None => {
-                sql.push_str("t.num IN (SELECT num FROM ticket_keywords WHERE field = ? AND value = ?)");
+                sql.push_str(
+                    "t.num IN (SELECT num FROM ticket_keywords WHERE field = ? AND value = ?)",
+                );
                 binds.push(Bind::Text(field.name().to_string()));
                 binds.push(Bind::Text(value.clone()));
             }
@@ -254,10 +274,16 @@ fn count_shortcut(request: &SearchRequest) -> Option<(String, Vec<Bind>)> {
         Filter::All => Some(("SELECT count(*) FROM tickets".into(), Vec::new())),
         Filter::Keyword { field, value } => Some((
             "SELECT count(*) FROM ticket_keywords WHERE field = ? AND value = ?".into(),
-            vec![Bind::Text(field.name().to_string()), Bind::Text(value.clone())],
+            vec![
+                Bind::Text(field.name().to_string()),
+                Bind::Text(value.clone()),
+            ],
         )),
         f => fts_expr(f).map(|expr| {
-            ("SELECT count(*) FROM ticket_text WHERE ticket_text MATCH ?".into(), vec![Bind::Text(expr)])
+            (
+                "SELECT count(*) FROM ticket_text WHERE ticket_text MATCH ?".into(),
+                vec![Bind::Text(expr)],
+            )
         }),
     }
 }
@@ -273,7 +299,10 @@ pub async fn search(db: &SqlitePool, request: &SearchRequest) -> Result<SearchPa
     let (cond, binds) = where_clause(request);
     let (count_sql, count_binds) = match count_shortcut(request) {
         Some(fast) => fast,
-        None => (format!("SELECT count(*) FROM tickets t WHERE {cond}"), binds.clone()),
+        None => (
+            format!("SELECT count(*) FROM tickets t WHERE {cond}"),
+            binds.clone(),
+        ),
     };
     let (total,): (i64,) = bind_all!(sqlx::query_as(&count_sql), &count_binds)
         .fetch_one(db)

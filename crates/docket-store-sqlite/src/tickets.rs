@@ -95,8 +95,17 @@ async fn load_for_write(c: &mut SqliteConnection, id: &str) -> Result<Option<Tic
     row.map(|(d,)| parse(&d)).transpose()
 }
 
-pub async fn update(c: &mut SqliteConnection, id: &str, mutate: TicketMutation) -> Result<Option<Ticket>> {
-    update_out(c, id, Box::new(move |t: &mut Ticket| mutate(t).map(|()| Vec::new()))).await
+pub async fn update(
+    c: &mut SqliteConnection,
+    id: &str,
+    mutate: TicketMutation,
+) -> Result<Option<Ticket>> {
+    update_out(
+        c,
+        id,
+        Box::new(move |t: &mut Ticket| mutate(t).map(|()| Vec::new())),
+    )
+    .await
 }
 
 /// Epoch seconds now (the outbox `created` column).
@@ -109,7 +118,11 @@ pub(crate) fn now_secs() -> i64 {
 
 /// Updates a ticket and writes the outbox entries the mutation returns, in the same
 /// transaction.
-pub async fn update_out(c: &mut SqliteConnection, id: &str, mutate: TicketMutationOut) -> Result<Option<Ticket>> {
+pub async fn update_out(
+    c: &mut SqliteConnection,
+    id: &str,
+    mutate: TicketMutationOut,
+) -> Result<Option<Ticket>> {
     let Some(mut ticket) = load_for_write(c, id).await? else {
         return Ok(None);
     };
@@ -139,12 +152,25 @@ pub async fn update_out(c: &mut SqliteConnection, id: &str, mutate: TicketMutati
     Ok(Some(ticket))
 }
 
-pub async fn delete(c: &mut SqliteConnection, id: &str, check: TicketCheck) -> Result<Option<Ticket>> {
-    delete_out(c, id, Box::new(move |t: &Ticket| check(t).map(|()| Vec::new()))).await
+pub async fn delete(
+    c: &mut SqliteConnection,
+    id: &str,
+    check: TicketCheck,
+) -> Result<Option<Ticket>> {
+    delete_out(
+        c,
+        id,
+        Box::new(move |t: &Ticket| check(t).map(|()| Vec::new())),
+    )
+    .await
 }
 
 /// Deletes a ticket and writes the outbox entries the check returns (same transaction).
-pub async fn delete_out(c: &mut SqliteConnection, id: &str, check: TicketCheckOut) -> Result<Option<Ticket>> {
+pub async fn delete_out(
+    c: &mut SqliteConnection,
+    id: &str,
+    check: TicketCheckOut,
+) -> Result<Option<Ticket>> {
     let Some(ticket) = load_for_write(c, id).await? else {
         return Ok(None);
     };
@@ -167,13 +193,18 @@ pub async fn count(db: &SqlitePool) -> Result<u64> {
     Ok(n.max(0) as u64)
 }
 
-pub async fn reindex_batch(c: &mut SqliteConnection, after: i64, limit: u32) -> Result<Option<(i64, u64)>> {
-    let rows: Vec<(String,)> = sqlx::query_as("SELECT data FROM tickets WHERE num > ? ORDER BY num LIMIT ?")
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *c)
-        .await
-        .map_err(db_err)?;
+pub async fn reindex_batch(
+    c: &mut SqliteConnection,
+    after: i64,
+    limit: u32,
+) -> Result<Option<(i64, u64)>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT data FROM tickets WHERE num > ? ORDER BY num LIMIT ?")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?;
     let mut last = None;
     let count = rows.len() as u64;
     for (data,) in rows {
@@ -209,7 +240,8 @@ pub async fn write_index(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()
         .collect();
     // One multi-row statement per ticket: each statement is a round trip to SQLite's thread.
     for chunk in rows.chunks(200) {
-        let mut sql = String::from("INSERT OR IGNORE INTO ticket_keywords (field, value, num) VALUES ");
+        let mut sql =
+            String::from("INSERT OR IGNORE INTO ticket_keywords (field, value, num) VALUES ");
         for i in 0..chunk.len() {
             sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
         }

@@ -18,7 +18,8 @@ const MAX_BATCH: usize = 128;
 /// Called once the batch is committed (or failed), to answer the waiting caller.
 type Finish = Box<dyn FnOnce(Result<()>) + Send>;
 /// One write: runs on the connection and reports whether it succeeded.
-type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> + Send>;
+type Job =
+    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> + Send>;
 
 enum Msg {
     Write(Job),
@@ -32,7 +33,10 @@ pub struct Writer {
 }
 
 fn closed() -> Error {
-    Error::Internal("the write did not complete: the database writer stopped or failed to begin a transaction".into())
+    Error::Internal(
+        "the write did not complete: the database writer stopped or failed to begin a transaction"
+            .into(),
+    )
 }
 
 impl Writer {
@@ -73,7 +77,11 @@ impl Writer {
 }
 
 async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<()> {
-    sqlx::query(sql).execute(&mut *conn).await.map(drop).map_err(db_err)
+    sqlx::query(sql)
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+        .map_err(db_err)
 }
 
 async fn run(mut conn: SqliteConnection, mut rx: mpsc::UnboundedReceiver<Msg>) {

@@ -70,7 +70,9 @@ impl App {
 
     /// Creates first-start defaults; prints a generated admin password once.
     pub async fn bootstrap(&self) -> anyhow::Result<()> {
-        let from_env = std::env::var("DOCKET_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+        let from_env = std::env::var("DOCKET_ADMIN_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty());
         if let Some(password) = self.docket.bootstrap(from_env).await? {
             // Printed once, on the terminal of whoever started the first run; never logged.
             println!("Created user 'admin' with generated password: {password}");
@@ -118,11 +120,19 @@ async fn sweep_sessions(docket: Docket) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        if let Err(e) = docket.store.purge_expired(docket_core::store::RecordKind::Session, docket.now()).await {
+        if let Err(e) = docket
+            .store
+            .purge_expired(docket_core::store::RecordKind::Session, docket.now())
+            .await
+        {
             tracing::warn!(error = %e, "session sweep failed");
         }
         // Idempotency keys replay for 24 hours; their records go after that.
-        if let Err(e) = docket.store.purge_expired(docket_core::store::RecordKind::Idempotency, docket.now()).await {
+        if let Err(e) = docket
+            .store
+            .purge_expired(docket_core::store::RecordKind::Idempotency, docket.now())
+            .await
+        {
             tracing::warn!(error = %e, "idempotency key sweep failed");
         }
     }

@@ -26,7 +26,8 @@ pub fn build(config: &Config, data_dir: &Path) -> anyhow::Result<Automation> {
         find_override(&dirs, ALERT_TEMPLATE_FILE)?,
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let source = Upstream::from_config(&config.upstream).context("setting up the upstream xyOps client")?;
+    let source =
+        Upstream::from_config(&config.upstream).context("setting up the upstream xyOps client")?;
     Ok(Automation {
         source: source.map(|u| Arc::new(u) as Arc<dyn docket_core::service::RecordSource>),
         templates,
@@ -39,23 +40,36 @@ pub fn build(config: &Config, data_dir: &Path) -> anyhow::Result<Automation> {
 pub(crate) fn template_dirs(config: &Config, data_dir: &Path) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(dir) = &config.config_dir {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir.as_path() };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir.as_path()
+        };
         dirs.push(dir.join("templates"));
     }
     dirs.push(data_dir.join("templates"));
     dirs
 }
 
-pub(crate) fn find_override(dirs: &[PathBuf], name: &str) -> anyhow::Result<Option<TemplateSource>> {
+pub(crate) fn find_override(
+    dirs: &[PathBuf],
+    name: &str,
+) -> anyhow::Result<Option<TemplateSource>> {
     for dir in dirs {
         let path = dir.join(name);
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 tracing::info!(template = %path.display(), "using a report template override");
-                return Ok(Some(TemplateSource { origin: path.display().to_string(), text }));
+                return Ok(Some(TemplateSource {
+                    origin: path.display().to_string(),
+                    text,
+                }));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading report template {}", path.display())),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("reading report template {}", path.display()))
+            }
         }
     }
     Ok(None)

@@ -70,7 +70,10 @@ impl ObjectBlobs {
                         .with_access_key_id(&s3.access_key_id)
                         .with_secret_access_key(&s3.secret_access_key);
                 }
-                Arc::new(b.build().context("configuring the S3 file store (files.s3)")?)
+                Arc::new(
+                    b.build()
+                        .context("configuring the S3 file store (files.s3)")?,
+                )
             }
             other => bail!("files.store must be \"local\" or \"s3\", not {other:?}"),
         };
@@ -85,7 +88,10 @@ struct Upload {
 #[async_trait]
 impl BlobUpload for Upload {
     async fn write(&mut self, chunk: Bytes) -> Result<()> {
-        self.writer.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(store_err)?;
+        self.writer
+            .wait_for_capacity(PARTS_IN_FLIGHT)
+            .await
+            .map_err(store_err)?;
         self.writer.put(chunk);
         Ok(())
     }
@@ -100,7 +106,10 @@ impl BlobUpload for Upload {
 }
 
 fn meta_of(m: &object_store::ObjectMeta) -> BlobMeta {
-    BlobMeta { size: m.size, modified: m.last_modified.timestamp() }
+    BlobMeta {
+        size: m.size,
+        modified: m.last_modified.timestamp(),
+    }
 }
 
 /// Reads a local file in large chunks on the blocking pool (object_store's own reader uses
@@ -130,14 +139,20 @@ fn local_stream(file: std::fs::File, range: Range<u64>) -> ByteStream {
         })
         .await;
         match read {
-            Ok(Ok((_, buf))) if buf.is_empty() => {
-                Some((Err(Error::Internal("file storage: file shorter than expected".into())), (None, end, end)))
-            }
+            Ok(Ok((_, buf))) if buf.is_empty() => Some((
+                Err(Error::Internal(
+                    "file storage: file shorter than expected".into(),
+                )),
+                (None, end, end),
+            )),
             Ok(Ok((file, buf))) => {
                 let n = buf.len() as u64;
                 Some((Ok(Bytes::from(buf)), (Some(file), pos + n, end)))
             }
-            Ok(Err(e)) => Some((Err(Error::Internal(format!("file storage: {e}"))), (None, end, end))),
+            Ok(Err(e)) => Some((
+                Err(Error::Internal(format!("file storage: {e}"))),
+                (None, end, end),
+            )),
             Err(e) => Some((Err(Error::internal(e)), (None, end, end))),
         }
     })
@@ -147,12 +162,21 @@ fn local_stream(file: std::fs::File, range: Range<u64>) -> ByteStream {
 #[async_trait]
 impl BlobStore for ObjectBlobs {
     async fn start_put(&self, path: &str) -> Result<Box<dyn BlobUpload>> {
-        let upload = self.store.put_multipart(&key(path)?).await.map_err(store_err)?;
-        Ok(Box::new(Upload { writer: WriteMultipart::new_with_chunk_size(upload, PART_SIZE) }))
+        let upload = self
+            .store
+            .put_multipart(&key(path)?)
+            .await
+            .map_err(store_err)?;
+        Ok(Box::new(Upload {
+            writer: WriteMultipart::new_with_chunk_size(upload, PART_SIZE),
+        }))
     }
 
     async fn get(&self, path: &str, range: Option<Range<u64>>) -> Result<Option<BlobRead>> {
-        let opts = GetOptions { range: range.map(GetRange::Bounded), ..GetOptions::default() };
+        let opts = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
         let got = match self.store.get_opts(&key(path)?, opts).await {
             Ok(g) => g,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),

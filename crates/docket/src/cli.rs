@@ -13,7 +13,11 @@ use crate::app::App;
 use crate::config::Config;
 
 #[derive(Parser, Debug)]
-#[command(name = "docket", version, about = "Docket: a ticket server speaking the xyOps Tickets API")]
+#[command(
+    name = "docket",
+    version,
+    about = "Docket: a ticket server speaking the xyOps Tickets API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -211,7 +215,10 @@ enum ConfigCommand {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DOCKET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }
 
 async fn open(common: &Common) -> anyhow::Result<App> {
@@ -223,7 +230,9 @@ async fn open(common: &Common) -> anyhow::Result<App> {
 
 fn read_password_stdin() -> anyhow::Result<String> {
     let mut s = String::new();
-    std::io::stdin().read_to_string(&mut s).context("reading password from standard input")?;
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("reading password from standard input")?;
     let pw = s.trim_end_matches(['\n', '\r']).to_string();
     if pw.is_empty() {
         bail!("the password read from standard input is empty");
@@ -247,23 +256,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listen = listen.unwrap_or_else(|| app.config.server.listen.clone());
             app.serve(&listen).await
         }
-        Command::ApiKey { command: ApiKeyCommand::Create { common, title, admin, privileges, categories, username } } => {
+        Command::ApiKey {
+            command:
+                ApiKeyCommand::Create {
+                    common,
+                    title,
+                    admin,
+                    privileges,
+                    categories,
+                    username,
+                },
+        } => {
             let app = open(&common).await?;
-            let privileges = if admin { vec!["admin".to_string()] } else { privileges };
+            let privileges = if admin {
+                vec!["admin".to_string()]
+            } else {
+                privileges
+            };
             if privileges.is_empty() {
                 bail!("give --admin or --privileges p1,p2");
             }
-            let mut params = obj(json!({"title": title, "privileges": privileges, "categories": categories}));
+            let mut params =
+                obj(json!({"title": title, "privileges": privileges, "categories": categories}));
             if let Some(u) = username {
                 params.insert("username".into(), json!(u));
             }
-            let (key, plain) = app.docket.create_api_key(&system.can_admin()?, &params).await?;
+            let (key, plain) = app
+                .docket
+                .create_api_key(&system.can_admin()?, &params)
+                .await?;
             println!("Created API key {} ({})", key.id, key.title);
             println!("{plain}");
             app.store.close().await;
             Ok(())
         }
-        Command::User { command: UserCommand::Add { common, name, admin, email, password_stdin } } => {
+        Command::User {
+            command:
+                UserCommand::Add {
+                    common,
+                    name,
+                    admin,
+                    email,
+                    password_stdin,
+                },
+        } => {
             let app = open(&common).await?;
             let (password, generated) = if password_stdin {
                 (read_password_stdin()?, false)
@@ -277,7 +313,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(e) = email {
                 params.insert("email".into(), json!(e));
             }
-            let user = app.docket.create_user(&system.can_admin()?, &params).await?;
+            let user = app
+                .docket
+                .create_user(&system.can_admin()?, &params)
+                .await?;
             println!("Created user {}", user.username);
             if generated {
                 println!("Generated password: {password}");
@@ -285,7 +324,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store.close().await;
             Ok(())
         }
-        Command::User { command: UserCommand::Passwd { common, name, password_stdin } } => {
+        Command::User {
+            command:
+                UserCommand::Passwd {
+                    common,
+                    name,
+                    password_stdin,
+                },
+        } => {
             let app = open(&common).await?;
             let (password, generated) = if password_stdin {
                 (read_password_stdin()?, false)
@@ -293,7 +339,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 (docket_core::auth::random_secret(), true)
             };
             let params = obj(json!({"username": name, "password": password}));
-            app.docket.update_user(&system.can_admin()?, &params).await?;
+            app.docket
+                .update_user(&system.can_admin()?, &params)
+                .await?;
             println!("Password changed for {name}");
             if generated {
                 println!("Generated password: {password}");
@@ -312,14 +360,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (n, secs) = if file.as_os_str() == "-" {
                 crate::bench::import_ndjson(&app.docket, std::io::stdin().lock(), None).await?
             } else {
-                let f = std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+                let f = std::fs::File::open(&file)
+                    .with_context(|| format!("opening {}", file.display()))?;
                 crate::bench::import_ndjson(&app.docket, std::io::BufReader::new(f), None).await?
             };
-            println!("Imported {n} tickets in {secs:.1}s ({:.0}/s)", n as f64 / secs.max(1e-9));
+            println!(
+                "Imported {n} tickets in {secs:.1}s ({:.0}/s)",
+                n as f64 / secs.max(1e-9)
+            );
             app.store.close().await;
             Ok(())
         }
-        Command::Notify { command: NotifyCommand::RunOverdue { common } } => {
+        Command::Notify {
+            command: NotifyCommand::RunOverdue { common },
+        } => {
             let app = open(&common).await?;
             let queued = app.notifier.queue_overdue().await?;
             println!("Queued {queued} overdue reminders");
@@ -328,7 +382,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench(command).await,
-        Command::Config { command: ConfigCommand::PrintDefault } => {
+        Command::Config {
+            command: ConfigCommand::PrintDefault,
+        } => {
             print!("{}", toml::to_string_pretty(&Config::default())?);
             Ok(())
         }
@@ -341,8 +397,10 @@ async fn reindex(app: &App, batch: u32) -> anyhow::Result<()> {
     let total = store.ticket_count().await?;
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} tickets ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} tickets ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
     let (mut after, mut done) = (0i64, 0u64);
@@ -352,7 +410,10 @@ async fn reindex(app: &App, batch: u32) -> anyhow::Result<()> {
         after = last;
     }
     bar.finish_and_clear();
-    println!("Reindexed {total} tickets in {:.1}s", started.elapsed().as_secs_f64());
+    println!(
+        "Reindexed {total} tickets in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -367,31 +428,61 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        BenchCommand::Load { url, api_key, data, tickets, concurrency, seed } => match (url, data) {
+        BenchCommand::Load {
+            url,
+            api_key,
+            data,
+            tickets,
+            concurrency,
+            seed,
+        } => match (url, data) {
             (Some(url), None) => {
                 let key = api_key.context("--api-key is required with --url")?;
                 let (n, secs) = run::load_via_api(&url, &key, tickets, concurrency).await?;
-                println!("Created {n} tickets in {secs:.1}s ({:.0}/s)", n as f64 / secs.max(1e-9));
+                println!(
+                    "Created {n} tickets in {secs:.1}s ({:.0}/s)",
+                    n as f64 / secs.max(1e-9)
+                );
                 Ok(())
             }
             (None, Some(data)) => {
                 let app = open(&Common { data, config: None }).await?;
-                let text = generated_lines(tickets, seed).collect::<Vec<_>>().join("\n");
-                let (n, secs) = import_ndjson(&app.docket, std::io::Cursor::new(text), Some(tickets)).await?;
-                println!("Imported {n} tickets in {secs:.1}s ({:.0}/s)", n as f64 / secs.max(1e-9));
+                let text = generated_lines(tickets, seed)
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let (n, secs) =
+                    import_ndjson(&app.docket, std::io::Cursor::new(text), Some(tickets)).await?;
+                println!(
+                    "Imported {n} tickets in {secs:.1}s ({:.0}/s)",
+                    n as f64 / secs.max(1e-9)
+                );
                 app.store.close().await;
                 Ok(())
             }
-            _ => bail!("give either --url (load through the API) or --data (bulk load a data directory)"),
+            _ => bail!(
+                "give either --url (load through the API) or --data (bulk load a data directory)"
+            ),
         },
-        BenchCommand::Run { target, scenario, concurrency, duration, requests, query, json, server_pid } => {
+        BenchCommand::Run {
+            target,
+            scenario,
+            concurrency,
+            duration,
+            requests,
+            query,
+            json,
+            server_pid,
+        } => {
             let scenarios: Vec<String> = if scenario.iter().any(|s| s == "all") {
                 run::SCENARIOS.iter().map(|s| s.to_string()).collect()
             } else {
                 scenario
             };
             if let Some(pid) = server_pid {
-                println!("server RSS before: {:.1} MiB", run::rss_mib(pid).unwrap_or(0.0));
+                println!(
+                    "server RSS before: {:.1} MiB",
+                    run::rss_mib(pid).unwrap_or(0.0)
+                );
             }
             if !json {
                 print_header();
@@ -414,7 +505,10 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
                 print_report(&report, ping, json);
             }
             if let Some(pid) = server_pid {
-                println!("server RSS after: {:.1} MiB", run::rss_mib(pid).unwrap_or(0.0));
+                println!(
+                    "server RSS after: {:.1} MiB",
+                    run::rss_mib(pid).unwrap_or(0.0)
+                );
             }
             Ok(())
         }

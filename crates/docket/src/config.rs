@@ -81,7 +81,10 @@ impl std::fmt::Debug for SmtpConfig {
             .field("port", &self.port)
             .field("tls", &self.tls)
             .field("username", &self.username)
-            .field("password", &if self.password.is_empty() { "" } else { "***" })
+            .field(
+                "password",
+                &if self.password.is_empty() { "" } else { "***" },
+            )
             .field("from", &self.from)
             .field("max_emails_per_day", &self.max_emails_per_day)
             .field("timeout", &self.timeout)
@@ -283,17 +286,28 @@ impl Config {
             }
         }
         let tpl = &self.tickets.new_ticket_template;
-        if let Some(kind) = tpl.kind.as_deref().filter(|k| !self.tickets.types.iter().any(|t| t.id == *k)) {
+        if let Some(kind) = tpl
+            .kind
+            .as_deref()
+            .filter(|k| !self.tickets.types.iter().any(|t| t.id == *k))
+        {
             bail!("tickets.new_ticket_template.type {kind:?} is not one of tickets.types");
         }
-        if let Some(status) = tpl.status.as_deref().filter(|s| !self.tickets.statuses.iter().any(|t| t.id == *s)) {
+        if let Some(status) = tpl
+            .status
+            .as_deref()
+            .filter(|s| !self.tickets.statuses.iter().any(|t| t.id == *s))
+        {
             bail!("tickets.new_ticket_template.status {status:?} is not one of tickets.statuses");
         }
         self.time_zone()?;
         let up = &self.upstream;
         if !up.base_url.is_empty() {
             if !(up.base_url.starts_with("http://") || up.base_url.starts_with("https://")) {
-                bail!("upstream.base_url must start with http:// or https://, not {:?}", up.base_url);
+                bail!(
+                    "upstream.base_url must start with http:// or https://, not {:?}",
+                    up.base_url
+                );
             }
             if up.api_key.is_empty() {
                 bail!("upstream.api_key is required when upstream.base_url is set");
@@ -305,26 +319,45 @@ impl Config {
         self.file_expiration()?;
         self.overdue_time()?;
         if !matches!(self.smtp.tls.as_str(), "none" | "starttls" | "tls") {
-            bail!("smtp.tls must be \"none\", \"starttls\" or \"tls\", not {:?}", self.smtp.tls);
+            bail!(
+                "smtp.tls must be \"none\", \"starttls\" or \"tls\", not {:?}",
+                self.smtp.tls
+            );
         }
         for w in &self.webhooks {
             if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
-                bail!("webhooks: url must start with http:// or https://, not {:?}", w.url);
+                bail!(
+                    "webhooks: url must start with http:// or https://, not {:?}",
+                    w.url
+                );
             }
             for e in &w.events {
-                let full = if e.starts_with("ticket_") { e.clone() } else { format!("ticket_{e}") };
+                let full = if e.starts_with("ticket_") {
+                    e.clone()
+                } else {
+                    format!("ticket_{e}")
+                };
                 if e != "*" && !docket_core::notify::EVENTS.contains(&full.as_str()) {
-                    bail!("webhooks: unknown event {e:?}; events are {}", docket_core::notify::EVENTS.join(", "));
+                    bail!(
+                        "webhooks: unknown event {e:?}; events are {}",
+                        docket_core::notify::EVENTS.join(", ")
+                    );
                 }
             }
         }
         if !matches!(self.files.store.as_str(), "local" | "s3") {
-            bail!("files.store must be \"local\" or \"s3\", not {:?}", self.files.store);
+            bail!(
+                "files.store must be \"local\" or \"s3\", not {:?}",
+                self.files.store
+            );
         }
         if self.files.store == "s3" && self.files.s3.bucket.is_empty() {
             bail!("files.s3.bucket is required when files.store = \"s3\"");
         }
-        if self.files.max_files == 0 || self.files.max_file_size == 0 || self.files.sweep_interval == 0 {
+        if self.files.max_files == 0
+            || self.files.max_file_size == 0
+            || self.files.sweep_interval == 0
+        {
             bail!("files.max_files, files.max_file_size and files.sweep_interval must be above 0");
         }
         Ok(())
@@ -343,7 +376,9 @@ impl Config {
     /// `tickets.overdue_schedule` as (hour, minute).
     pub fn overdue_time(&self) -> anyhow::Result<(i8, i8)> {
         let s = self.tickets.overdue_schedule.trim();
-        let parsed = s.split_once(':').and_then(|(h, m)| Some((h.parse::<i8>().ok()?, m.parse::<i8>().ok()?)));
+        let parsed = s
+            .split_once(':')
+            .and_then(|(h, m)| Some((h.parse::<i8>().ok()?, m.parse::<i8>().ok()?)));
         match parsed {
             Some((h, m)) if (0..24).contains(&h) && (0..60).contains(&m) => Ok((h, m)),
             _ => bail!("tickets.overdue_schedule must be HH:MM (24-hour), not {s:?}"),
@@ -366,22 +401,35 @@ impl Config {
         if url.is_empty() {
             return Ok(data_dir.join("docket.db"));
         }
-        match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        match url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
             Some(path) => Ok(PathBuf::from(path)),
             None if url.starts_with("postgres") => {
                 bail!("database.url: PostgreSQL is not supported by this build yet; use sqlite://PATH")
             }
-            None => bail!("database.url: unknown scheme in {:?}; use sqlite://PATH", redact(url)),
+            None => bail!(
+                "database.url: unknown scheme in {:?}; use sqlite://PATH",
+                redact(url)
+            ),
         }
     }
 }
 
 /// Overlays `DOCKET_SECTION__KEY=value` variables onto the config table. Values are read as
 /// TOML (numbers, booleans, arrays) and fall back to plain strings.
-fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> anyhow::Result<()> {
+fn apply_env(
+    table: &mut toml::Table,
+    vars: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<()> {
     for (name, raw) in vars {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
-        let Some((section, key)) = rest.split_once("__") else { continue };
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once("__") else {
+            continue;
+        };
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         let value = format!("v = {raw}")
             .parse::<toml::Table>()
@@ -430,10 +478,18 @@ mod tests {
 
     #[test]
     fn env_overrides_file_values() {
-        let mut table: toml::Table = "[server]\nlisten = \"0.0.0.0:1\"\ntimezone = \"UTC\"".parse().unwrap();
+        let mut table: toml::Table = "[server]\nlisten = \"0.0.0.0:1\"\ntimezone = \"UTC\""
+            .parse()
+            .unwrap();
         let vars = vec![
-            ("DOCKET_SERVER__LISTEN".to_string(), "127.0.0.1:9".to_string()),
-            ("DOCKET_SERVER__MAX_BODY_BYTES".to_string(), "1024".to_string()),
+            (
+                "DOCKET_SERVER__LISTEN".to_string(),
+                "127.0.0.1:9".to_string(),
+            ),
+            (
+                "DOCKET_SERVER__MAX_BODY_BYTES".to_string(),
+                "1024".to_string(),
+            ),
             ("DOCKET_ADMIN_PASSWORD".to_string(), "ignored".to_string()),
             ("HOME".to_string(), "/root".to_string()),
         ];
@@ -448,7 +504,11 @@ mod tests {
     fn template_must_use_configured_choices() {
         let mut c = Config::default();
         c.tickets.new_ticket_template.kind = Some("nonsense".into());
-        assert!(c.validate().unwrap_err().to_string().contains("new_ticket_template.type"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("new_ticket_template.type"));
         c.tickets.new_ticket_template.kind = Some("bug".into());
         c.tickets.new_ticket_template.status = Some("draft".into());
         assert!(c.validate().is_ok());
@@ -460,21 +520,37 @@ mod tests {
         c.upstream.base_url = "xyops.example.com".into();
         assert!(c.validate().unwrap_err().to_string().contains("http://"));
         c.upstream.base_url = "https://xyops.example.com".into();
-        assert!(c.validate().unwrap_err().to_string().contains("upstream.api_key"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("upstream.api_key"));
         c.upstream.api_key = "k-7f3q9z".into();
         assert!(c.validate().is_ok());
-        assert!(!format!("{c:?}").contains("k-7f3q9z"), "the key shows in Debug output");
+        assert!(
+            !format!("{c:?}").contains("k-7f3q9z"),
+            "the key shows in Debug output"
+        );
     }
 
     #[test]
     fn database_urls() {
         let mut c = Config::default();
-        assert_eq!(c.sqlite_path(Path::new("/d")).unwrap(), PathBuf::from("/d/docket.db"));
+        assert_eq!(
+            c.sqlite_path(Path::new("/d")).unwrap(),
+            PathBuf::from("/d/docket.db")
+        );
         c.database.url = "sqlite:///x/y.db".into();
-        assert_eq!(c.sqlite_path(Path::new("/d")).unwrap(), PathBuf::from("/x/y.db"));
+        assert_eq!(
+            c.sqlite_path(Path::new("/d")).unwrap(),
+            PathBuf::from("/x/y.db")
+        );
         c.database.url = "mysql://u:secret@h/db".into();
         let err = c.sqlite_path(Path::new("/d")).unwrap_err().to_string();
-        assert!(err.contains("unknown scheme") && !err.contains("secret"), "{err}");
+        assert!(
+            err.contains("unknown scheme") && !err.contains("secret"),
+            "{err}"
+        );
         assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
     }
 }

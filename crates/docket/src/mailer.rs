@@ -28,16 +28,28 @@ impl Mailer {
         }
         let builder = match c.tls.as_str() {
             "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host).context("smtp: TLS setup")?,
-            _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).context("smtp: STARTTLS setup")?,
+            "tls" => {
+                AsyncSmtpTransport::<Tokio1Executor>::relay(host).context("smtp: TLS setup")?
+            }
+            _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+                .context("smtp: STARTTLS setup")?,
         };
-        let mut builder = builder.port(c.port).timeout(Some(Duration::from_secs(c.timeout.max(1))));
+        let mut builder = builder
+            .port(c.port)
+            .timeout(Some(Duration::from_secs(c.timeout.max(1))));
         if !c.username.is_empty() {
             builder = builder.credentials(Credentials::new(c.username.clone(), c.password.clone()));
         }
-        let from: Mailbox = c.from.parse().with_context(|| format!("smtp.from {:?} is not an email address", c.from))?;
+        let from: Mailbox = c
+            .from
+            .parse()
+            .with_context(|| format!("smtp.from {:?} is not an email address", c.from))?;
         let domain = from.email.domain().to_string();
-        Ok(Some(Mailer { transport: builder.build(), from, domain }))
+        Ok(Some(Mailer {
+            transport: builder.build(),
+            from,
+            domain,
+        }))
     }
 
     /// Sends one message to `to`. `ids` are the outbox rows it carries: the Message-ID is
@@ -48,18 +60,27 @@ impl Mailer {
         let mut b = Message::builder()
             .from(self.from.clone())
             .subject(msg.subject.clone())
-            .message_id(Some(format!("<docket.outbox.{first}.{last}@{}>", self.domain)));
+            .message_id(Some(format!(
+                "<docket.outbox.{first}.{last}@{}>",
+                self.domain
+            )));
         for addr in to {
-            let mb: Mailbox = addr.parse().with_context(|| format!("bad recipient address {addr:?}"))?;
+            let mb: Mailbox = addr
+                .parse()
+                .with_context(|| format!("bad recipient address {addr:?}"))?;
             b = b.to(mb);
         }
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let mut email = b
-            .multipart(MultiPart::alternative_plain_html(msg.text.clone(), msg.html.clone()))
+            .multipart(MultiPart::alternative_plain_html(
+                msg.text.clone(),
+                msg.html.clone(),
+            ))
             .context("building the email")?;
-        email
-            .headers_mut()
-            .insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str("X-Docket-Outbox"), list));
+        email.headers_mut().insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Docket-Outbox"),
+            list,
+        ));
         self.transport.send(email).await.context("SMTP delivery")?;
         Ok(())
     }

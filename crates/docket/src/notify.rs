@@ -55,7 +55,10 @@ pub fn settings(config: &Config) -> notify::NotifySettings {
         webhooks: config
             .webhooks
             .iter()
-            .map(|w| notify::WebhookTarget { url: w.url.clone(), events: w.events.clone() })
+            .map(|w| notify::WebhookTarget {
+                url: w.url.clone(),
+                events: w.events.clone(),
+            })
             .collect(),
     }
 }
@@ -112,7 +115,11 @@ impl Notifier {
             Some(due) if due <= t => {}
             _ => return Ok(0),
         }
-        let rows = self.docket.store.outbox_claim(t, t + self.lease_secs(), GROUPS_PER_PASS).await?;
+        let rows = self
+            .docket
+            .store
+            .outbox_claim(t, t + self.lease_secs(), GROUPS_PER_PASS)
+            .await?;
         let mut groups: BTreeMap<String, Vec<OutboxRow>> = BTreeMap::new();
         for r in rows {
             groups.entry(r.grp.clone()).or_default().push(r);
@@ -146,7 +153,9 @@ impl Notifier {
                 let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(1);
                 let wait = backoff(attempts);
                 tracing::warn!(outbox = ?ids, channel = %first.channel, attempts, retry_in_secs = wait, error = %format!("{e:#}"), "delivery failed; will retry");
-                store.outbox_failed(ids.clone(), format!("{e:#}"), now() + wait).await
+                store
+                    .outbox_failed(ids.clone(), format!("{e:#}"), now() + wait)
+                    .await
             }
         };
         if let Err(e) = outcome {
@@ -161,7 +170,10 @@ impl Notifier {
                 m.insert("delivery".into(), json!(r.id));
             }
             let body = serde_json::to_vec(&payload).map_err(|e| Failure::Error(e.into()))?;
-            self.hooks.post(&r.target, &r.kind, r.id, body).await.map_err(Failure::Error)?;
+            self.hooks
+                .post(&r.target, &r.kind, r.id, body)
+                .await
+                .map_err(Failure::Error)?;
         }
         Ok(format!("webhook delivered to {}", rows[0].target))
     }
@@ -169,16 +181,26 @@ impl Notifier {
     async fn deliver_email(&self, rows: &[OutboxRow]) -> Result<String, Failure> {
         let first = &rows[0];
         let Some(mailer) = &self.mailer else {
-            return Err(Failure::Postpone("emails are queued but smtp.host is not set".into(), now() + 3600));
+            return Err(Failure::Postpone(
+                "emails are queued but smtp.host is not set".into(),
+                now() + 3600,
+            ));
         };
         let store = &self.docket.store;
-        let Some(ticket) = store.ticket_by_id(&first.ticket).await.map_err(|e| Failure::Error(e.into()))? else {
+        let Some(ticket) = store
+            .ticket_by_id(&first.ticket)
+            .await
+            .map_err(|e| Failure::Error(e.into()))?
+        else {
             return Ok("ticket deleted since; email dropped".into());
         };
         let cap = self.config.smtp.max_emails_per_day;
         if cap > 0 {
             let day_start = now() - now().rem_euclid(86_400);
-            let sent = store.outbox_sent_since(notify::EMAIL, day_start).await.map_err(|e| Failure::Error(e.into()))?;
+            let sent = store
+                .outbox_sent_since(notify::EMAIL, day_start)
+                .await
+                .map_err(|e| Failure::Error(e.into()))?;
             if sent >= cap {
                 return Err(Failure::Postpone(
                     format!("smtp.max_emails_per_day ({cap}) reached; emails wait for the next day (UTC)"),
@@ -202,8 +224,18 @@ impl Notifier {
             .into_iter()
             .filter_map(|v| serde_json::from_value::<User>(v).ok())
             .filter(|u| {
-                let own_roles: Vec<_> = u.roles.iter().filter_map(|r| roles.get(r).cloned()).collect();
-                docket_core::auth::Principal::new(&u.username, &u.privileges, &u.categories, &own_roles).sees(&ticket)
+                let own_roles: Vec<_> = u
+                    .roles
+                    .iter()
+                    .filter_map(|r| roles.get(r).cloned())
+                    .collect();
+                docket_core::auth::Principal::new(
+                    &u.username,
+                    &u.privileges,
+                    &u.categories,
+                    &own_roles,
+                )
+                .sees(&ticket)
             })
             .map(|u| (u.username.clone(), u))
             .collect();
@@ -211,12 +243,27 @@ impl Notifier {
         let batch = notify::merge(rows);
         // The author of every change in the batch is not told of them; when several people
         // changed the ticket, each of them hears about the others' changes.
-        let exclude = if overdue || batch.actors.len() != 1 { BTreeSet::new() } else { batch.actors.clone() };
-        let to = notify::recipients(&ticket, &users, &exclude, self.config.tickets.email_notify_self, overdue);
+        let exclude = if overdue || batch.actors.len() != 1 {
+            BTreeSet::new()
+        } else {
+            batch.actors.clone()
+        };
+        let to = notify::recipients(
+            &ticket,
+            &users,
+            &exclude,
+            self.config.tickets.email_notify_self,
+            overdue,
+        );
         if to.is_empty() {
             return Ok("no recipients; nothing sent".into());
         }
-        let ctx = notify::context(&ticket, &batch, &self.docket.rules, &self.config.server.base_app_url);
+        let ctx = notify::context(
+            &ticket,
+            &batch,
+            &self.docket.rules,
+            &self.config.server.base_app_url,
+        );
         let msg = self
             .templates
             .render(&first.kind, &ctx)
@@ -230,11 +277,16 @@ impl Notifier {
     /// were queued now.
     pub async fn queue_overdue(&self) -> anyhow::Result<u64> {
         if !self.config.emails_on() {
-            tracing::info!("overdue reminders skipped: emails are off (tickets.email_enabled, smtp.host)");
+            tracing::info!(
+                "overdue reminders skipped: emails are off (tickets.email_enabled, smtp.host)"
+            );
             return Ok(0);
         }
         let tz = self.config.time_zone()?;
-        let day = jiff::Timestamp::now().to_zoned(tz).strftime("%Y-%m-%d").to_string();
+        let day = jiff::Timestamp::now()
+            .to_zoned(tz)
+            .strftime("%Y-%m-%d")
+            .to_string();
         let who = Principal::system("docket");
         let mut items = Vec::new();
         let mut offset = 0;
@@ -266,14 +318,23 @@ impl Notifier {
         }
         let queued = self.docket.store.outbox_enqueue(items).await?;
         let mark = json!({ "day": day, "queued": queued, "time": now() });
-        if !self.docket.store.insert_record(RecordKind::Meta, OVERDUE_META, None, &mark).await? {
+        if !self
+            .docket
+            .store
+            .insert_record(RecordKind::Meta, OVERDUE_META, None, &mark)
+            .await?
+        {
             let m = mark.clone();
             self.docket
                 .store
-                .update_record(RecordKind::Meta, OVERDUE_META, Box::new(move |v| {
-                    *v = m;
-                    Ok(())
-                }))
+                .update_record(
+                    RecordKind::Meta,
+                    OVERDUE_META,
+                    Box::new(move |v| {
+                        *v = m;
+                        Ok(())
+                    }),
+                )
                 .await?;
         }
         tracing::info!(day = %day, queued, "overdue reminders queued");
@@ -283,14 +344,26 @@ impl Notifier {
     /// Queues the overdue reminders once a day at `tickets.overdue_schedule` (local time);
     /// a day already done (the meta record) is not done again, also across restarts.
     pub async fn run_overdue_schedule(self) {
-        let Ok((hour, minute)) = self.config.overdue_time() else { return };
-        let Ok(tz) = self.config.time_zone() else { return };
+        let Ok((hour, minute)) = self.config.overdue_time() else {
+            return;
+        };
+        let Ok(tz) = self.config.time_zone() else {
+            return;
+        };
         loop {
             let z = jiff::Timestamp::now().to_zoned(tz.clone());
             let today = z.strftime("%Y-%m-%d").to_string();
             if (z.hour(), z.minute()) >= (hour, minute) {
-                let done = match self.docket.store.get_record(RecordKind::Meta, OVERDUE_META).await {
-                    Ok(v) => v.and_then(|v| v.get("day").and_then(Value::as_str).map(str::to_string)) == Some(today),
+                let done = match self
+                    .docket
+                    .store
+                    .get_record(RecordKind::Meta, OVERDUE_META)
+                    .await
+                {
+                    Ok(v) => {
+                        v.and_then(|v| v.get("day").and_then(Value::as_str).map(str::to_string))
+                            == Some(today)
+                    }
                     Err(_) => true,
                 };
                 if !done {

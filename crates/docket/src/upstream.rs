@@ -58,7 +58,13 @@ impl Upstream {
 
     fn transport(&self, what: &str, e: reqwest::Error) -> Error {
         if e.is_timeout() {
-            self.failed(what, format!("no answer within {} s (upstream.timeout)", self.timeout.as_secs()))
+            self.failed(
+                what,
+                format!(
+                    "no answer within {} s (upstream.timeout)",
+                    self.timeout.as_secs()
+                ),
+            )
         } else if e.is_connect() {
             self.failed(what, "cannot connect")
         } else {
@@ -68,7 +74,12 @@ impl Upstream {
 
     /// POSTs `/api/app/NAME/v1` and returns the reply when its `code` is 0. `Ok(Err(..))`
     /// carries an xyOps error reply (`code`, `description`).
-    async fn call(&self, what: &str, name: &str, params: Value) -> Result<std::result::Result<Value, (String, String)>> {
+    async fn call(
+        &self,
+        what: &str,
+        name: &str,
+        params: Value,
+    ) -> Result<std::result::Result<Value, (String, String)>> {
         let res = self
             .client
             .post(format!("{}/api/app/{name}/v1", self.base))
@@ -79,13 +90,21 @@ impl Upstream {
             .map_err(|e| self.transport(what, e))?;
         let status = res.status();
         let bytes = res.bytes().await.map_err(|e| self.transport(what, e))?;
-        let reply: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| self.failed(what, format!("HTTP {status} with a reply that is not JSON")))?;
+        let reply: Value = serde_json::from_slice(&bytes).map_err(|_| {
+            self.failed(what, format!("HTTP {status} with a reply that is not JSON"))
+        })?;
         match reply.get("code") {
             Some(code) if code == &json!(0) => Ok(Ok(reply)),
             Some(code) => {
-                let code = code.as_str().map(str::to_string).unwrap_or_else(|| code.to_string());
-                let desc = reply.get("description").and_then(Value::as_str).unwrap_or("").to_string();
+                let code = code
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| code.to_string());
+                let desc = reply
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 Ok(Err((code, desc)))
             }
             None => Err(self.failed(what, format!("HTTP {status} with a reply without a code"))),
@@ -96,7 +115,10 @@ impl Upstream {
     /// is not there.
     fn refused(&self, what: &str, code: &str, desc: &str) -> Result<Option<Value>> {
         if matches!(code, "session" | "api" | "access") {
-            return Err(self.failed(what, format!("refused ({code}: {desc}); check upstream.api_key")));
+            return Err(self.failed(
+                what,
+                format!("refused ({code}: {desc}); check upstream.api_key"),
+            ));
         }
         tracing::info!(upstream = %self.base, %code, %desc, "upstream record lookup failed");
         Ok(None)
@@ -111,8 +133,14 @@ impl Upstream {
             .send()
             .await
             .ok()?;
-        let encoded = res.headers().get(reqwest::header::CONTENT_ENCODING).is_some_and(|v| v != "identity");
-        if !res.status().is_success() || encoded || res.content_length().unwrap_or(0) > MAX_LOG_BYTES as u64 * 4 {
+        let encoded = res
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .is_some_and(|v| v != "identity");
+        if !res.status().is_success()
+            || encoded
+            || res.content_length().unwrap_or(0) > MAX_LOG_BYTES as u64 * 4
+        {
             return None;
         }
         let bytes = res.bytes().await.ok()?;
@@ -140,13 +168,34 @@ impl RecordSource for Upstream {
         let Some(Value::Object(mut job)) = reply.get("job").cloned() else {
             return Err(self.failed(&what, "the get_job reply has no job object"));
         };
-        let token = reply.get("token").and_then(Value::as_str).unwrap_or("").to_string();
-        let event = job.get("event").and_then(Value::as_str).unwrap_or("").to_string();
+        let token = reply
+            .get("token")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let event = job
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let want_log = !token.is_empty() && !job.contains_key("log");
-        let want_title = !event.is_empty() && !job.contains_key("event_title") && !job.contains_key("title");
+        let want_title =
+            !event.is_empty() && !job.contains_key("event_title") && !job.contains_key("title");
         let (log, title) = tokio::join!(
-            async { if want_log { self.job_log(id, &token).await } else { None } },
-            async { if want_title { self.title_of("get_event", "event", &event).await } else { None } },
+            async {
+                if want_log {
+                    self.job_log(id, &token).await
+                } else {
+                    None
+                }
+            },
+            async {
+                if want_title {
+                    self.title_of("get_event", "event", &event).await
+                } else {
+                    None
+                }
+            },
         );
         if let Some(log) = log {
             job.insert("log".into(), Value::String(log));
@@ -159,18 +208,26 @@ impl RecordSource for Upstream {
 
     async fn fetch_alert(&self, id: &str) -> Result<Option<Value>> {
         let what = format!("alert invocation {id:?}");
-        let reply = match self.call(&what, "get_alert_invocations", json!({"ids": [id]})).await? {
+        let reply = match self
+            .call(&what, "get_alert_invocations", json!({"ids": [id]}))
+            .await?
+        {
             Ok(reply) => reply,
             Err((code, desc)) => return self.refused(&what, &code, &desc),
         };
-        let Some(Value::Object(mut alert)) = reply.get("alerts").and_then(|a| a.get(0)).cloned() else {
+        let Some(Value::Object(mut alert)) = reply.get("alerts").and_then(|a| a.get(0)).cloned()
+        else {
             return Ok(None);
         };
         if alert.contains_key("err") || !alert.contains_key("id") {
             return Ok(None);
         }
         if !alert.contains_key("title") {
-            if let Some(def) = alert.get("alert").and_then(Value::as_str).map(str::to_string) {
+            if let Some(def) = alert
+                .get("alert")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+            {
                 if let Some(title) = self.title_of("get_alert", "alert", &def).await {
                     alert.insert("title".into(), Value::String(title));
                 }

@@ -17,7 +17,8 @@ pub struct Webhooks {
 
 /// `sha256=HEX` of `body` under `secret`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -33,8 +34,19 @@ impl Webhooks {
     }
 
     /// Posts `body` to `url`; any 2xx answer is a delivery.
-    pub async fn post(&self, url: &str, event: &str, delivery: i64, body: Vec<u8>) -> anyhow::Result<()> {
-        let secret = self.endpoints.iter().find(|w| w.url == url).map(|w| w.secret.as_str()).unwrap_or("");
+    pub async fn post(
+        &self,
+        url: &str,
+        event: &str,
+        delivery: i64,
+        body: Vec<u8>,
+    ) -> anyhow::Result<()> {
+        let secret = self
+            .endpoints
+            .iter()
+            .find(|w| w.url == url)
+            .map(|w| w.secret.as_str())
+            .unwrap_or("");
         let res = self
             .client
             .post(url)

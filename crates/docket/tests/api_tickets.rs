@@ -401,10 +401,7 @@ async fn create_ticket_defaults_ids_and_rejections() {
         assert_err(&r, 400, code, phrase);
     }
     // A rejected create with files: a clear error, nothing created (files: files_api.rs).
-    let (ct, body) = multipart(
-        &json!({"subject": "   "}),
-        &[("file1", "a.txt", b"hello")],
-    );
+    let (ct, body) = multipart(&json!({"subject": "   "}), &[("file1", "a.txt", b"hello")]);
     let r = post_raw(&s, "/api/app/create_ticket/v1", &ct, body).await;
     assert_err(&r, 400, "ticket", "subject");
     assert_eq!(
@@ -806,7 +803,10 @@ async fn files_calls_and_delete_ticket() {
         )
         .await;
     assert_err(&r, 404, "notfound", "file not found");
-    assert_eq!(ticket(&s, id).await["files"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        ticket(&s, id).await["files"].as_array().map(Vec::len),
+        Some(1)
+    );
 
     assert_err(
         &s.call("delete_ticket", json!({})).await,

@@ -22,7 +22,9 @@ fn config(extra: &str) -> String {
 }
 
 fn str_of<'a>(v: &'a Value, field: &str) -> &'a str {
-    v[field].as_str().unwrap_or_else(|| panic!("no string {field}: {v}"))
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {field}: {v}"))
 }
 
 fn failed_job(id: &str, log: &str) -> Value {
@@ -44,14 +46,20 @@ async fn job_reports_from_local_records() {
     let s = Server::start_with_config(&config(""), &[]).await;
 
     // A failed job whose log tries to end the code block early.
-    let log = "starting backup\n```\n# not a heading\n````\nrm: cannot remove '/x': Permission denied\n";
-    let put = s.call("put_job", json!({"job": failed_job("jfail1", log)})).await;
+    let log =
+        "starting backup\n```\n# not a heading\n````\nrm: cannot remove '/x': Permission denied\n";
+    let put = s
+        .call("put_job", json!({"job": failed_job("jfail1", log)}))
+        .await;
     assert_eq!(assert_ok(&put)["job"]["id"], "jfail1");
     let got = s.call("get_job", json!({"id": "jfail1"})).await;
     assert_eq!(assert_ok(&got)["job"], failed_job("jfail1", log));
 
     let t = s.create(json!({"template": "job", "job": "jfail1"})).await;
-    assert_eq!(str_of(&t, "subject"), "Job #jfail1 failed with code: 1 (Nightly backup)");
+    assert_eq!(
+        str_of(&t, "subject"),
+        "Job #jfail1 failed with code: 1 (Nightly backup)"
+    );
     let body = str_of(&t, "body");
     for want in [
         "`jfail1`",
@@ -69,7 +77,9 @@ async fn job_reports_from_local_records() {
     }
     // The log sits in a fence longer than its longest backtick run (4), intact.
     let fence = "`````";
-    let open = body.find(&format!("{fence}text\n")).unwrap_or_else(|| panic!("no 5-tick fence:\n{body}"));
+    let open = body
+        .find(&format!("{fence}text\n"))
+        .unwrap_or_else(|| panic!("no 5-tick fence:\n{body}"));
     let inside = &body[open + fence.len() + 5..];
     let close = inside.find(&format!("\n{fence}")).expect("closing fence");
     assert_eq!(&inside[..close], log.trim_end());
@@ -88,8 +98,15 @@ async fn job_reports_from_local_records() {
         }))
         .await;
     assert_eq!(t["subject"], "Backup broke again");
-    assert!(str_of(&t, "body").starts_with("Seen by on-call.\n\n## Job failed"), "{}", t["body"]);
-    assert_eq!((&t["tags"], &t["server"], &t["jobs"]), (&json!(["flag"]), &json!("db02"), &json!([])));
+    assert!(
+        str_of(&t, "body").starts_with("Seen by on-call.\n\n## Job failed"),
+        "{}",
+        t["body"]
+    );
+    assert_eq!(
+        (&t["tags"], &t["server"], &t["jobs"]),
+        (&json!(["flag"]), &json!("db02"), &json!([]))
+    );
 
     // A successful job.
     let ok = json!({"id": "jok1", "event": "event7", "event_title": "Rotate logs", "code": 0,
@@ -97,17 +114,30 @@ async fn job_reports_from_local_records() {
     assert_ok(&s.call("put_job", json!({"job": ok})).await);
     let t = s.create(json!({"template": "job", "job": "jok1"})).await;
     assert_eq!(t["subject"], "Job #jok1 succeeded (Rotate logs)");
-    assert!(str_of(&t, "body").contains("success (code `0`)"), "{}", t["body"]);
+    assert!(
+        str_of(&t, "body").contains("success (code `0`)"),
+        "{}",
+        t["body"]
+    );
     assert!(!str_of(&t, "body").contains("### Log"));
 
     // A long log keeps its head and tail; the middle is left out.
     let long: String = (1..=20_000).map(|i| format!("log line {i}\n")).collect();
-    assert_ok(&s.call("put_job", json!({"job": failed_job("jlong1", &long)})).await);
+    assert_ok(
+        &s.call("put_job", json!({"job": failed_job("jlong1", &long)}))
+            .await,
+    );
     let t = s.create(json!({"template": "job", "job": "jlong1"})).await;
     let body = str_of(&t, "body");
-    assert!(body.contains("log line 1\n") && body.contains("log line 20000\n"), "{body}");
+    assert!(
+        body.contains("log line 1\n") && body.contains("log line 20000\n"),
+        "{body}"
+    );
     assert!(!body.contains("log line 10000\n"));
-    assert!(body.contains("lines (") && body.contains("left out"), "{body}");
+    assert!(
+        body.contains("lines (") && body.contains("left out"),
+        "{body}"
+    );
     assert!(body.len() < 24 * 1024, "report is {} bytes", body.len());
 
     // Records are replaced by a second put.
@@ -115,7 +145,10 @@ async fn job_reports_from_local_records() {
     changed["code"] = json!("critical");
     assert_ok(&s.call("put_job", json!({"job": changed})).await);
     let t = s.create(json!({"template": "job", "job": "jfail1"})).await;
-    assert_eq!(t["subject"], "Job #jfail1 failed with code: critical (Nightly backup)");
+    assert_eq!(
+        t["subject"],
+        "Job #jfail1 failed with code: critical (Nightly backup)"
+    );
 }
 
 #[tokio::test]
@@ -128,10 +161,18 @@ async fn alert_reports_from_local_records() {
         "groups": ["main"], "jobs": ["jmdzer6zrju"], "message": "Active job count is too high: 1",
         "modified": now - 60, "notified": true, "server": "sorbstack01"
     });
-    assert_eq!(assert_ok(&s.call("put_alert", json!({"alert": alert.clone()})).await)["alert"]["id"], "amdzer7xtk3");
-    assert_eq!(assert_ok(&s.call("get_alert", json!({"id": "amdzer7xtk3"})).await)["alert"], alert);
+    assert_eq!(
+        assert_ok(&s.call("put_alert", json!({"alert": alert.clone()})).await)["alert"]["id"],
+        "amdzer7xtk3"
+    );
+    assert_eq!(
+        assert_ok(&s.call("get_alert", json!({"id": "amdzer7xtk3"})).await)["alert"],
+        alert
+    );
 
-    let t = s.create(json!({"template": "alert", "alert": "amdzer7xtk3"})).await;
+    let t = s
+        .create(json!({"template": "alert", "alert": "amdzer7xtk3"}))
+        .await;
     assert_eq!(t["subject"], "Alert: Active jobs high on sorbstack01");
     let body = str_of(&t, "body");
     for want in [
@@ -146,14 +187,21 @@ async fn alert_reports_from_local_records() {
     ] {
         assert!(body.contains(want), "body lacks {want:?}:\n{body}");
     }
-    assert_eq!((&t["server"], &t["jobs"]), (&json!("sorbstack01"), &json!(["jmdzer6zrju"])));
+    assert_eq!(
+        (&t["server"], &t["jobs"]),
+        (&json!("sorbstack01"), &json!(["jmdzer6zrju"]))
+    );
 
     // Without a title the alert's id names it.
     let bare = json!({"id": "a2", "alert": "disk_full", "server": "db9", "active": false, "date": now - 120, "modified": now});
     assert_ok(&s.call("put_alert", json!({"alert": bare})).await);
     let t = s.create(json!({"template": "alert", "alert": "a2"})).await;
     assert_eq!(t["subject"], "Alert: disk_full on db9");
-    assert!(str_of(&t, "body").contains("2m 00s (cleared"), "{}", t["body"]);
+    assert!(
+        str_of(&t, "body").contains("2m 00s (cleared"),
+        "{}",
+        t["body"]
+    );
 }
 
 #[tokio::test]
@@ -161,26 +209,82 @@ async fn bad_templates_ids_and_records_create_nothing() {
     let s = Server::start_with_config(&config(""), &[]).await;
     let before = total(&s, "*").await;
 
-    let r = s.call("create_ticket", json!({"template": "incident", "job": "j1", "subject": "x"})).await;
+    let r = s
+        .call(
+            "create_ticket",
+            json!({"template": "incident", "job": "j1", "subject": "x"}),
+        )
+        .await;
     assert_err(&r, 400, "ticket", "unknown template");
-    let r = s.call("create_ticket", json!({"template": 5, "subject": "x"})).await;
+    let r = s
+        .call("create_ticket", json!({"template": 5, "subject": "x"}))
+        .await;
     assert_err(&r, 400, "ticket", "unknown template");
     let r = s.call("create_ticket", json!({"template": "job"})).await;
     assert_err(&r, 400, "ticket", "missing parameter: job");
-    let r = s.call("create_ticket", json!({"template": "job", "job": "jnothere"})).await;
+    let r = s
+        .call(
+            "create_ticket",
+            json!({"template": "job", "job": "jnothere"}),
+        )
+        .await;
     assert_err(&r, 404, "notfound", "jnothere");
-    let r = s.call("create_ticket", json!({"template": "alert", "alert": "anothere"})).await;
+    let r = s
+        .call(
+            "create_ticket",
+            json!({"template": "alert", "alert": "anothere"}),
+        )
+        .await;
     assert_err(&r, 404, "notfound", "anothere");
-    assert_err(&s.call("get_job", json!({"id": "jnothere"})).await, 404, "notfound", "upstream.base_url");
-    assert_err(&s.call("get_alert", json!({})).await, 400, "ticket", "missing parameter: id");
-    assert_eq!(total(&s, "*").await, before, "a failed create made a ticket");
+    assert_err(
+        &s.call("get_job", json!({"id": "jnothere"})).await,
+        404,
+        "notfound",
+        "upstream.base_url",
+    );
+    assert_err(
+        &s.call("get_alert", json!({})).await,
+        400,
+        "ticket",
+        "missing parameter: id",
+    );
+    assert_eq!(
+        total(&s, "*").await,
+        before,
+        "a failed create made a ticket"
+    );
 
     // put_job checks its input.
-    assert_err(&s.call("put_job", json!({})).await, 400, "api", "missing parameter: job");
-    assert_err(&s.call("put_job", json!({"job": [1, 2]})).await, 400, "api", "json object");
-    assert_err(&s.call("put_job", json!({"job": {"code": 1}})).await, 400, "api", "id");
-    assert_err(&s.call("put_job", json!({"job": {"id": "Bad Id"}})).await, 400, "api", "id");
-    assert_err(&s.call("put_alert", json!({"alert": "a1"})).await, 400, "api", "json object");
+    assert_err(
+        &s.call("put_job", json!({})).await,
+        400,
+        "api",
+        "missing parameter: job",
+    );
+    assert_err(
+        &s.call("put_job", json!({"job": [1, 2]})).await,
+        400,
+        "api",
+        "json object",
+    );
+    assert_err(
+        &s.call("put_job", json!({"job": {"code": 1}})).await,
+        400,
+        "api",
+        "id",
+    );
+    assert_err(
+        &s.call("put_job", json!({"job": {"id": "Bad Id"}})).await,
+        400,
+        "api",
+        "id",
+    );
+    assert_err(
+        &s.call("put_alert", json!({"alert": "a1"})).await,
+        400,
+        "api",
+        "json object",
+    );
 
     // Records of odd shapes still make a ticket; nothing crashes.
     let odd_jobs = [
@@ -195,24 +299,50 @@ async fn bad_templates_ids_and_records_create_nothing() {
         let id = job["id"].clone();
         assert_ok(&s.call("put_job", json!({"job": job})).await);
         let t = s.create(json!({"template": "job", "job": id})).await;
-        assert!(str_of(&t, "subject").starts_with(&format!("Job #{}", id.as_str().unwrap())), "{t}");
+        assert!(
+            str_of(&t, "subject").starts_with(&format!("Job #{}", id.as_str().unwrap())),
+            "{t}"
+        );
         assert_eq!(t["category"], "", "only existing categories are taken");
     }
     let t = s.create(json!({"template": "job", "job": "jodd2"})).await;
     assert_eq!(t["tags"], json!(["important"]));
     assert!(!str_of(&t, "body").contains("<script>"), "{}", t["body"]);
     assert_ok(&s.call("put_alert", json!({"alert": {"id": "aodd", "date": "x", "jobs": [1, {"id": "j9"}], "active": "yes", "message": ["m"]}})).await);
-    let t = s.create(json!({"template": "alert", "alert": "aodd"})).await;
+    let t = s
+        .create(json!({"template": "alert", "alert": "aodd"}))
+        .await;
     assert_eq!(t["subject"], "Alert: aodd");
     assert_ok(&s.call("ping", json!({})).await);
 
     // put_job needs import_records (or admin); get_job any valid caller.
     let plain = s.key_with(&["create_tickets"], &[]).await;
-    assert_err(&s.call_as(&plain, "put_job", json!({"job": {"id": "j5"}})).await, 403, "access", "import_records");
+    assert_err(
+        &s.call_as(&plain, "put_job", json!({"job": {"id": "j5"}}))
+            .await,
+        403,
+        "access",
+        "import_records",
+    );
     let importer = s.key_with(&["import_records"], &[]).await;
-    assert_ok(&s.call_as(&importer, "put_job", json!({"job": {"id": "j5", "code": 2}})).await);
+    assert_ok(
+        &s.call_as(
+            &importer,
+            "put_job",
+            json!({"job": {"id": "j5", "code": 2}}),
+        )
+        .await,
+    );
     assert_ok(&s.call_as(&plain, "get_job", json!({"id": "j5"})).await);
-    let t = assert_ok(&s.call_as(&plain, "create_ticket", json!({"template": "job", "job": "j5"})).await)["ticket"].clone();
+    let t = assert_ok(
+        &s.call_as(
+            &plain,
+            "create_ticket",
+            json!({"template": "job", "job": "j5"}),
+        )
+        .await,
+    )["ticket"]
+        .clone();
     assert_eq!(t["subject"], "Job #j5 failed with code: 2");
 }
 
@@ -230,7 +360,9 @@ fn authorized(headers: &HeaderMap) -> bool {
 async fn fake_xyops() -> SocketAddr {
     async fn get_job(headers: HeaderMap, Json(p): Json<Value>) -> Json<Value> {
         if !authorized(&headers) {
-            return Json(json!({"code": "session", "description": "No Session ID or API Key could be found"}));
+            return Json(
+                json!({"code": "session", "description": "No Session ID or API Key could be found"}),
+            );
         }
         match p["id"].as_str() {
             Some("jup1") => Json(json!({
@@ -247,8 +379,12 @@ async fn fake_xyops() -> SocketAddr {
             _ => Json(json!({"code": "job", "description": "Failed to locate job"})),
         }
     }
-    async fn view_job_log(Query(q): Query<std::collections::HashMap<String, String>>) -> (axum::http::StatusCode, String) {
-        if q.get("id").map(String::as_str) == Some("jup1") && q.get("t").map(String::as_str) == Some("tok123") {
+    async fn view_job_log(
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> (axum::http::StatusCode, String) {
+        if q.get("id").map(String::as_str) == Some("jup1")
+            && q.get("t").map(String::as_str) == Some("tok123")
+        {
             (axum::http::StatusCode::OK, UPSTREAM_LOG.to_string())
         } else {
             (axum::http::StatusCode::FORBIDDEN, "bad token".into())
@@ -289,9 +425,14 @@ async fn fake_xyops() -> SocketAddr {
         .route("/api/app/get_job/v1", post(get_job))
         .route("/api/app/view_job_log/v1", get(view_job_log))
         .route("/api/app/get_event/v1", post(get_event))
-        .route("/api/app/get_alert_invocations/v1", post(get_alert_invocations))
+        .route(
+            "/api/app/get_alert_invocations/v1",
+            post(get_alert_invocations),
+        )
         .route("/api/app/get_alert/v1", post(get_alert));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake xyOps");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind fake xyOps");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -302,47 +443,109 @@ async fn fake_xyops() -> SocketAddr {
 #[tokio::test]
 async fn records_from_an_upstream_server() {
     let addr = fake_xyops().await;
-    let upstream = format!("[upstream]\nbase_url = \"http://{addr}\"\napi_key = \"{UPSTREAM_KEY}\"\ntimeout = 1\n");
+    let upstream = format!(
+        "[upstream]\nbase_url = \"http://{addr}\"\napi_key = \"{UPSTREAM_KEY}\"\ntimeout = 1\n"
+    );
     let s = Server::start_with_config(&config(&upstream), &[]).await;
 
     let job = assert_ok(&s.call("get_job", json!({"id": "jup1"})).await)["job"].clone();
-    assert_eq!((&job["id"], &job["server"]), (&json!("jup1"), &json!("worker7")));
+    assert_eq!(
+        (&job["id"], &job["server"]),
+        (&json!("jup1"), &json!("worker7"))
+    );
     assert_eq!(job["event_title"], "Upstream ETL");
     assert_eq!(job["log"], UPSTREAM_LOG);
 
     let t = s.create(json!({"template": "job", "job": "jup1"})).await;
     assert_eq!(t["subject"], "Job #jup1 failed with code: 1 (Upstream ETL)");
     let body = str_of(&t, "body");
-    assert!(body.contains("````text\nfetching data\n```\nERROR: disk full\n````"), "{body}");
+    assert!(
+        body.contains("````text\nfetching data\n```\nERROR: disk full\n````"),
+        "{body}"
+    );
     assert!(body.contains("Script exited with code 1"), "{body}");
-    assert_eq!((&t["tags"], &t["category"], &t["server"]), (&json!(["flag"]), &json!("general"), &json!("worker7")));
+    assert_eq!(
+        (&t["tags"], &t["category"], &t["server"]),
+        (&json!(["flag"]), &json!("general"), &json!("worker7"))
+    );
 
     // A local record wins over the upstream one.
-    assert_ok(&s.call("put_job", json!({"job": {"id": "jup1", "code": 0, "completed": 5, "event_title": "Local"}})).await);
-    assert_eq!(s.create(json!({"template": "job", "job": "jup1"})).await["subject"], "Job #jup1 succeeded (Local)");
+    assert_ok(
+        &s.call(
+            "put_job",
+            json!({"job": {"id": "jup1", "code": 0, "completed": 5, "event_title": "Local"}}),
+        )
+        .await,
+    );
+    assert_eq!(
+        s.create(json!({"template": "job", "job": "jup1"})).await["subject"],
+        "Job #jup1 succeeded (Local)"
+    );
 
-    let t = s.create(json!({"template": "alert", "alert": "aup1"})).await;
+    let t = s
+        .create(json!({"template": "alert", "alert": "aup1"}))
+        .await;
     assert_eq!(t["subject"], "Alert: High CPU Load on sorbstack01");
-    assert!(str_of(&t, "body").contains("> CPU load average is too high: 9.1"), "{}", t["body"]);
+    assert!(
+        str_of(&t, "body").contains("> CPU load average is too high: 9.1"),
+        "{}",
+        t["body"]
+    );
 
     let before = total(&s, "*").await;
-    assert_err(&s.call("create_ticket", json!({"template": "job", "job": "jnope"})).await, 404, "notfound", "upstream");
-    assert_err(&s.call("create_ticket", json!({"template": "alert", "alert": "anope"})).await, 404, "notfound", "upstream");
-    assert_err(&s.call("get_job", json!({"id": "jweird"})).await, 400, "ticket", "no job object");
+    assert_err(
+        &s.call("create_ticket", json!({"template": "job", "job": "jnope"}))
+            .await,
+        404,
+        "notfound",
+        "upstream",
+    );
+    assert_err(
+        &s.call(
+            "create_ticket",
+            json!({"template": "alert", "alert": "anope"}),
+        )
+        .await,
+        404,
+        "notfound",
+        "upstream",
+    );
+    assert_err(
+        &s.call("get_job", json!({"id": "jweird"})).await,
+        400,
+        "ticket",
+        "no job object",
+    );
     let started = Instant::now();
-    let r = s.call("create_ticket", json!({"template": "job", "job": "jslow"})).await;
+    let r = s
+        .call("create_ticket", json!({"template": "job", "job": "jslow"}))
+        .await;
     assert_err(&r, 400, "ticket", "no answer within 1 s");
-    assert!(started.elapsed() < Duration::from_secs(4), "the timeout did not apply");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the timeout did not apply"
+    );
     assert_eq!(total(&s, "*").await, before);
 
     // Wrong credentials upstream are named as such; an unreachable server too.
     let bad_key = format!("[upstream]\nbase_url = \"http://{addr}\"\napi_key = \"wrong\"\n");
     let s2 = Server::start_with_config(&config(&bad_key), &[]).await;
-    assert_err(&s2.call("get_job", json!({"id": "jup1"})).await, 400, "ticket", "upstream.api_key");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let down = format!("[upstream]\nbase_url = \"http://{closed}\"\napi_key = \"k\"\ntimeout = 2\n");
+    assert_err(
+        &s2.call("get_job", json!({"id": "jup1"})).await,
+        400,
+        "ticket",
+        "upstream.api_key",
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down =
+        format!("[upstream]\nbase_url = \"http://{closed}\"\napi_key = \"k\"\ntimeout = 2\n");
     let s3 = Server::start_with_config(&config(&down), &[]).await;
-    let r = s3.call("create_ticket", json!({"template": "job", "job": "jup1"})).await;
+    let r = s3
+        .call("create_ticket", json!({"template": "job", "job": "jup1"}))
+        .await;
     assert_err(&r, 400, "ticket", "could not fetch job");
 }
 
@@ -374,14 +577,30 @@ async fn template_overrides_from_the_config_directory() {
     let base = read_base(&mut child);
     let client = reqwest::Client::new();
     let call = |name: &str, params: Value| {
-        client.post(format!("{base}/api/app/{name}/v1")).header("X-API-Key", &key).json(&params)
+        client
+            .post(format!("{base}/api/app/{name}/v1"))
+            .header("X-API-Key", &key)
+            .json(&params)
     };
-    assert_ok(&send(call("put_job", json!({"job": {"id": "jc1", "code": 3, "log": "a\n```\nb"}}))).await);
-    let r = send(call("create_ticket", json!({"template": "job", "job": "jc1"}))).await;
+    assert_ok(
+        &send(call(
+            "put_job",
+            json!({"job": {"id": "jc1", "code": 3, "log": "a\n```\nb"}}),
+        ))
+        .await,
+    );
+    let r = send(call(
+        "create_ticket",
+        json!({"template": "job", "job": "jc1"}),
+    ))
+    .await;
     let _ = child.kill();
     let _ = child.wait();
     let t = &assert_ok(&r)["ticket"];
-    assert_eq!(t["body"], "Custom report for jc1: `3`\n````\na\n```\nb\n````\n");
+    assert_eq!(
+        t["body"],
+        "Custom report for jc1: `3`\n````\na\n```\nb\n````\n"
+    );
     assert_eq!(t["subject"], "Job #jc1 failed with code: 3");
 
     // A template that does not compile stops the server at start, naming the file.
@@ -413,7 +632,8 @@ fn read_base(child: &mut std::process::Child) -> String {
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(30)).expect("server address")
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("server address")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -446,34 +666,70 @@ async fn alert_storm_is_one_ticket() {
             assert!(v.get("deduplicated").is_none(), "{v}");
         }
     }
-    assert_eq!(ids.len(), 1, "concurrent creates made {} tickets", ids.len());
+    assert_eq!(
+        ids.len(),
+        1,
+        "concurrent creates made {} tickets",
+        ids.len()
+    );
     assert_eq!(deduplicated, 49);
     assert_eq!(total(&s, "disk").await, 1);
     let id = ids.into_iter().next().unwrap();
     let t = ticket(&s, &id).await;
     assert_eq!(t["occurrences"], 50);
     assert_eq!(t["dedupe_key"], "disk-full-db1");
-    let comments: Vec<&Value> = changes(&t).iter().filter(|c| c["type"] == "comment").collect();
+    let comments: Vec<&Value> = changes(&t)
+        .iter()
+        .filter(|c| c["type"] == "comment")
+        .collect();
     assert_eq!(comments.len(), 49);
     let last = str_of(comments[48], "body");
-    assert!(last.contains("**Occurrence 50**") && last.contains("**Subject:** Disk full on db1 ("), "{last}");
+    assert!(
+        last.contains("**Occurrence 50**") && last.contains("**Subject:** Disk full on db1 ("),
+        "{last}"
+    );
     assert!(last.contains("sample "), "{last}");
 
     // Tickets without a key look as before.
     let plain = s.create(json!({"subject": "no key"})).await;
-    assert!(plain.get("dedupe_key").is_none() && plain.get("occurrences").is_none(), "{plain}");
+    assert!(
+        plain.get("dedupe_key").is_none() && plain.get("occurrences").is_none(),
+        "{plain}"
+    );
 
     // Once closed-like (closed, resolved), the next create with the key makes a new ticket.
     for status in ["closed", "resolved"] {
-        let current = s.create(json!({"subject": "Disk full again", "dedupe_key": "disk-full-db1"})).await;
-        assert_ok(&s.call("update_ticket", json!({"id": current["id"], "status": status})).await);
-        let fresh = s.call("create_ticket", json!({"subject": "Disk full again", "dedupe_key": "disk-full-db1"})).await;
+        let current = s
+            .create(json!({"subject": "Disk full again", "dedupe_key": "disk-full-db1"}))
+            .await;
+        assert_ok(
+            &s.call(
+                "update_ticket",
+                json!({"id": current["id"], "status": status}),
+            )
+            .await,
+        );
+        let fresh = s
+            .call(
+                "create_ticket",
+                json!({"subject": "Disk full again", "dedupe_key": "disk-full-db1"}),
+            )
+            .await;
         let fresh = assert_ok(&fresh);
         assert!(fresh.get("deduplicated").is_none(), "{fresh}");
         assert_ne!(fresh["ticket"]["id"], current["id"]);
         assert_eq!(fresh["ticket"]["occurrences"], 1);
     }
-    assert_err(&s.call("create_ticket", json!({"subject": "x", "dedupe_key": ["a"]})).await, 400, "ticket", "dedupe_key");
+    assert_err(
+        &s.call(
+            "create_ticket",
+            json!({"subject": "x", "dedupe_key": ["a"]}),
+        )
+        .await,
+        400,
+        "ticket",
+        "dedupe_key",
+    );
 }
 
 #[tokio::test]
@@ -481,21 +737,46 @@ async fn dedupe_statuses_are_configurable_and_scoped_to_categories() {
     let cfg = "[tickets]\ndedupe_closed_statuses = [\"on_hold\"]\n";
     let s = Server::start_with_config(cfg, &[]).await;
     let a = s.create(json!({"subject": "A", "dedupe_key": "k"})).await;
-    assert_ok(&s.call("update_ticket", json!({"id": a["id"], "status": "closed"})).await);
+    assert_ok(
+        &s.call("update_ticket", json!({"id": a["id"], "status": "closed"}))
+            .await,
+    );
     // `closed` is not closed-like here, `on_hold` is.
-    let r = s.call("create_ticket", json!({"subject": "A2", "dedupe_key": "k"})).await;
+    let r = s
+        .call("create_ticket", json!({"subject": "A2", "dedupe_key": "k"}))
+        .await;
     assert_eq!(assert_ok(&r)["ticket"]["id"], a["id"]);
-    assert_ok(&s.call("update_ticket", json!({"id": a["id"], "status": "on_hold"})).await);
-    let r = s.call("create_ticket", json!({"subject": "A3", "dedupe_key": "k"})).await;
+    assert_ok(
+        &s.call("update_ticket", json!({"id": a["id"], "status": "on_hold"}))
+            .await,
+    );
+    let r = s
+        .call("create_ticket", json!({"subject": "A3", "dedupe_key": "k"}))
+        .await;
     assert_ne!(assert_ok(&r)["ticket"]["id"], a["id"]);
 
     // A caller limited to a category never lands in (or learns of) a ticket outside it.
-    assert_ok(&s.call("create_category", json!({"id": "ops", "title": "Ops"})).await);
+    assert_ok(
+        &s.call("create_category", json!({"id": "ops", "title": "Ops"}))
+            .await,
+    );
     let scoped = s.key_with(&["create_tickets"], &["ops"]).await;
-    let r = s.call_as(&scoped, "create_ticket", json!({"subject": "B", "category": "ops", "dedupe_key": "k"})).await;
+    let r = s
+        .call_as(
+            &scoped,
+            "create_ticket",
+            json!({"subject": "B", "category": "ops", "dedupe_key": "k"}),
+        )
+        .await;
     let b = assert_ok(&r)["ticket"].clone();
     assert!(assert_ok(&r).get("deduplicated").is_none());
-    let r = s.call_as(&scoped, "create_ticket", json!({"subject": "B2", "category": "ops", "dedupe_key": "k"})).await;
+    let r = s
+        .call_as(
+            &scoped,
+            "create_ticket",
+            json!({"subject": "B2", "category": "ops", "dedupe_key": "k"}),
+        )
+        .await;
     assert_eq!(assert_ok(&r)["ticket"]["id"], b["id"]);
 }
 
@@ -514,14 +795,23 @@ async fn idempotent_creates() {
     let again = send(create("req-1", json!({"subject": "Only once"}))).await;
     assert_eq!(assert_ok(&again)["ticket"], first);
     // The parameter form is the same key.
-    let by_param = s.call("create_ticket", json!({"subject": "Only once", "idempotency_key": "req-1"})).await;
+    let by_param = s
+        .call(
+            "create_ticket",
+            json!({"subject": "Only once", "idempotency_key": "req-1"}),
+        )
+        .await;
     assert_eq!(assert_ok(&by_param)["ticket"]["id"], first["id"]);
     assert_eq!(total(&s, "\"Only once\"").await, 1);
 
     // Another key makes another ticket; so does the same key from another caller.
     let other = send(create("req-2", json!({"subject": "Only once"}))).await;
     assert_ne!(assert_ok(&other)["ticket"]["id"], first["id"]);
-    let (_, bob) = api_support::create_key(&s, json!({"title": "bob", "username": "bob", "privileges": ["create_tickets"]})).await;
+    let (_, bob) = api_support::create_key(
+        &s,
+        json!({"title": "bob", "username": "bob", "privileges": ["create_tickets"]}),
+    )
+    .await;
     let bobs = send(
         s.client
             .post(s.url("/api/app/create_ticket/v1"))
@@ -534,9 +824,14 @@ async fn idempotent_creates() {
     assert_eq!(total(&s, "\"Only once\"").await, 3);
 
     // Concurrent retries of one request: one ticket.
-    let retries = futures_util::future::join_all((0..20).map(|_| send(create("req-3", json!({"subject": "Burst retry"}))))).await;
-    let ids: std::collections::BTreeSet<String> =
-        retries.iter().map(|r| str_of(&assert_ok(r)["ticket"], "id").to_string()).collect();
+    let retries = futures_util::future::join_all(
+        (0..20).map(|_| send(create("req-3", json!({"subject": "Burst retry"})))),
+    )
+    .await;
+    let ids: std::collections::BTreeSet<String> = retries
+        .iter()
+        .map(|r| str_of(&assert_ok(r)["ticket"], "id").to_string())
+        .collect();
     assert_eq!(ids.len(), 1);
     assert_eq!(total(&s, "\"Burst retry\"").await, 1);
 
@@ -547,15 +842,42 @@ async fn idempotent_creates() {
     assert_eq!(assert_ok(&fixed)["ticket"]["subject"], "Fixed");
 
     // With a dedupe key the replay repeats `deduplicated` too.
-    s.create(json!({"subject": "Storm", "dedupe_key": "storm"})).await;
-    let d1 = send(create("req-5", json!({"subject": "Storm", "dedupe_key": "storm"}))).await;
-    let d2 = send(create("req-5", json!({"subject": "Storm", "dedupe_key": "storm"}))).await;
+    s.create(json!({"subject": "Storm", "dedupe_key": "storm"}))
+        .await;
+    let d1 = send(create(
+        "req-5",
+        json!({"subject": "Storm", "dedupe_key": "storm"}),
+    ))
+    .await;
+    let d2 = send(create(
+        "req-5",
+        json!({"subject": "Storm", "dedupe_key": "storm"}),
+    ))
+    .await;
     assert_eq!(assert_ok(&d1)["deduplicated"], true);
     assert_eq!(assert_ok(&d2)["deduplicated"], true);
-    assert_eq!(assert_ok(&d2)["ticket"]["occurrences"], 2, "the retry must not count again");
+    assert_eq!(
+        assert_ok(&d2)["ticket"]["occurrences"],
+        2,
+        "the retry must not count again"
+    );
 
     // A deleted ticket's key answers notfound rather than creating again.
     assert_ok(&s.call("delete_ticket", json!({"id": first["id"]})).await);
-    assert_err(&send(create("req-1", json!({"subject": "Only once"}))).await, 404, "notfound", "idempotency key");
-    assert_err(&s.call("create_ticket", json!({"subject": "x", "idempotency_key": {"a": 1}})).await, 400, "api", "idempotency_key");
+    assert_err(
+        &send(create("req-1", json!({"subject": "Only once"}))).await,
+        404,
+        "notfound",
+        "idempotency key",
+    );
+    assert_err(
+        &s.call(
+            "create_ticket",
+            json!({"subject": "x", "idempotency_key": {"a": 1}}),
+        )
+        .await,
+        400,
+        "api",
+        "idempotency_key",
+    );
 }

@@ -41,7 +41,11 @@ async fn one_gib_upload_and_download_stream_in_bounded_memory() {
         eprintln!("SKIP: no /proc to read the server's memory from");
         return;
     }
-    let config = format!("[files]\nmax_file_size = {}\nmax_request_size = {}\n", 2 * GIB, 2 * GIB);
+    let config = format!(
+        "[files]\nmax_file_size = {}\nmax_request_size = {}\n",
+        2 * GIB,
+        2 * GIB
+    );
     let server = Server::start_with_config(&config, &[]).await;
     let pid = server.pid().expect("pid");
     // Warm up (first requests allocate pools), then take the idle level.
@@ -78,7 +82,10 @@ async fn one_gib_upload_and_download_stream_in_bounded_memory() {
         .client
         .post(server.url("/api/app/upload_user_ticket_files/v1"))
         .header("X-API-Key", &server.key)
-        .header("Content-Type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
         .body(reqwest::Body::wrap_stream(body))
         .send()
         .await
@@ -91,13 +98,22 @@ async fn one_gib_upload_and_download_stream_in_bounded_memory() {
     let file = &v["files"][0];
     assert_eq!(file["size"], GIB);
     let path = file["path"].as_str().unwrap().to_string();
-    assert_eq!(std::fs::metadata(server.data.join(&path)).unwrap().len(), GIB);
+    assert_eq!(
+        std::fs::metadata(server.data.join(&path)).unwrap().len(),
+        GIB
+    );
 
     // Download it back, counting and checking bytes as they come.
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = watch_rss(pid, stop.clone());
     let started = Instant::now();
-    let res = server.client.get(server.url(&format!("/{path}"))).header("X-API-Key", &server.key).send().await.unwrap();
+    let res = server
+        .client
+        .get(server.url(&format!("/{path}")))
+        .header("X-API-Key", &server.key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let got = AtomicU64::new(0);
     let mut stream = res.bytes_stream();
@@ -106,7 +122,11 @@ async fn one_gib_upload_and_download_stream_in_bounded_memory() {
         let part = part.unwrap();
         let at = got.load(Ordering::Relaxed);
         if mismatch.is_none() {
-            if let Some(i) = part.iter().enumerate().position(|(i, b)| *b != ((at as usize + i) % CHUNK % 253) as u8) {
+            if let Some(i) = part
+                .iter()
+                .enumerate()
+                .position(|(i, b)| *b != ((at as usize + i) % CHUNK % 253) as u8)
+            {
                 mismatch = Some(at + i as u64);
             }
         }
@@ -131,8 +151,14 @@ async fn one_gib_upload_and_download_stream_in_bounded_memory() {
         GIB as f64 / 1e6 / down_secs,
     );
     let limit_kib = 100 * 1000;
-    assert!(peak_up.saturating_sub(idle) < limit_kib, "upload grew RSS from {idle} KiB to {peak_up} KiB");
-    assert!(peak_down.saturating_sub(idle) < limit_kib, "download grew RSS from {idle} KiB to {peak_down} KiB");
+    assert!(
+        peak_up.saturating_sub(idle) < limit_kib,
+        "upload grew RSS from {idle} KiB to {peak_up} KiB"
+    );
+    assert!(
+        peak_down.saturating_sub(idle) < limit_kib,
+        "download grew RSS from {idle} KiB to {peak_down} KiB"
+    );
 
     // And it goes away with its ticket.
     let (_, v) = server.call("delete_ticket", json!({"id": id})).await;

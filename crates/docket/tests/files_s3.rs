@@ -23,14 +23,21 @@ impl Drop for Moto {
 }
 
 async fn start_moto() -> Option<Moto> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
     let child = Command::new("moto_server")
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+    let moto = Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -44,22 +51,45 @@ async fn start_moto() -> Option<Moto> {
 
 /// Object keys in the bucket (moto does not check signatures).
 async fn keys(endpoint: &str, bucket: &str) -> Vec<String> {
-    let text = reqwest::get(format!("{endpoint}/{bucket}?list-type=2")).await.unwrap().text().await.unwrap();
-    text.split("<Key>").skip(1).filter_map(|s| s.split("</Key>").next()).map(str::to_string).collect()
+    let text = reqwest::get(format!("{endpoint}/{bucket}?list-type=2"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.split("<Key>")
+        .skip(1)
+        .filter_map(|s| s.split("</Key>").next())
+        .map(str::to_string)
+        .collect()
 }
 
 #[tokio::test]
 async fn files_on_an_s3_compatible_store() {
-    let installed = Command::new("moto_server").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    let installed = Command::new("moto_server")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
     if !installed {
         // CI installs it (.ci/run); there a missing server is a failure, not a skip.
-        assert!(std::env::var_os("CI").is_none(), "moto_server is not installed; .ci/run should install moto[server]");
-        eprintln!("SKIP: moto_server is not installed (pip install 'moto[server]'); S3 store not tested");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "moto_server is not installed; .ci/run should install moto[server]"
+        );
+        eprintln!(
+            "SKIP: moto_server is not installed (pip install 'moto[server]'); S3 store not tested"
+        );
         return;
     }
     let moto = start_moto().await.expect("start moto_server");
     let bucket = "docket-files";
-    let res = reqwest::Client::new().put(format!("{}/{bucket}", moto.endpoint)).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .put(format!("{}/{bucket}", moto.endpoint))
+        .send()
+        .await
+        .unwrap();
     assert!(res.status().is_success(), "create bucket: {}", res.status());
 
     let env = [
@@ -89,10 +119,16 @@ async fn files_on_an_s3_compatible_store() {
     let mut expect = vec![small.clone(), big_path.clone()];
     expect.sort();
     assert_eq!(stored, expect);
-    assert!(!server.data.join("files").join(id).exists(), "nothing on local disk");
+    assert!(
+        !server.data.join("files").join(id).exists(),
+        "nothing on local disk"
+    );
 
     let get = |path: String, range: Option<&'static str>| {
-        let mut req = server.client.get(server.url(&format!("/{path}"))).header("X-API-Key", &server.key);
+        let mut req = server
+            .client
+            .get(server.url(&format!("/{path}")))
+            .header("X-API-Key", &server.key);
         if let Some(r) = range {
             req = req.header("Range", r);
         }
@@ -103,9 +139,14 @@ async fn files_on_an_s3_compatible_store() {
     assert_eq!(res.text().await.unwrap(), "hello s3");
     let res = get(big_path.clone(), None).await.unwrap();
     assert_eq!(res.bytes().await.unwrap().as_ref(), &big[..]);
-    let res = get(big_path.clone(), Some("bytes=10000000-10000099")).await.unwrap();
+    let res = get(big_path.clone(), Some("bytes=10000000-10000099"))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 206);
-    assert_eq!(res.bytes().await.unwrap().as_ref(), &big[10_000_000..10_000_100]);
+    assert_eq!(
+        res.bytes().await.unwrap().as_ref(),
+        &big[10_000_000..10_000_100]
+    );
 
     // A failed request (second file too big) leaves nothing in the bucket.
     let too_big = vec![0u8; 31_000_000];
@@ -117,7 +158,9 @@ async fn files_on_an_s3_compatible_store() {
     assert_eq!(status, 413);
     assert_eq!(keys(&moto.endpoint, bucket).await.len(), 2);
 
-    let (_, v) = server.call("delete_ticket_file", json!({"id": id, "path": small})).await;
+    let (_, v) = server
+        .call("delete_ticket_file", json!({"id": id, "path": small}))
+        .await;
     assert_eq!(v["files"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(keys(&moto.endpoint, bucket).await, vec![big_path]);
     let (_, v) = server.call("delete_ticket", json!({"id": id})).await;

@@ -44,7 +44,11 @@ async fn new_updated_drafts_and_muted_emails() {
     let tmp = tempfile::tempdir().unwrap();
     let mut sink = SmtpSink::new(free_port(), &tmp.path().join("mail"));
     sink.start();
-    let s = Server::start_with_config(&smtp_config(sink.port), &[("DOCKET_TICKETS__EMAIL_DEBOUNCE_SEC", "2")]).await;
+    let s = Server::start_with_config(
+        &smtp_config(sink.port),
+        &[("DOCKET_TICKETS__EMAIL_DEBOUNCE_SEC", "2")],
+    )
+    .await;
     let ann = people(&s).await;
 
     // A new ticket emails at once: assignees, cc users and addresses, notify; never ann (the author).
@@ -66,49 +70,128 @@ async fn new_updated_drafts_and_muted_emails() {
     let num1 = t1["num"].as_i64().unwrap();
     let m = sink.wait_for(1, 15).await;
     let new = &m[0];
-    assert_eq!(rcpts(new), vec!["bob@example.com", "carl@example.com", "ext@example.org", "ops@example.org"]);
+    assert_eq!(
+        rcpts(new),
+        vec![
+            "bob@example.com",
+            "carl@example.com",
+            "ext@example.org",
+            "ops@example.org"
+        ]
+    );
     let subject = new["subject"].as_str().unwrap();
-    assert!(subject.contains(&format!("#{num1}: Disk full on db1")), "{subject}");
+    assert!(
+        subject.contains(&format!("#{num1}: Disk full on db1")),
+        "{subject}"
+    );
     assert!(!subject.starts_with("Re:"), "{subject}");
     assert_eq!(new["multipart"], "multipart/alternative");
     let text = new["text"].as_str().unwrap();
     let html = new["html"].as_str().unwrap();
     assert!(text.contains("The **disk** is full."), "{text}");
-    assert!(text.contains(&format!("https://tickets.example.test/#Tickets?id={}", t1["id"].as_str().unwrap())), "{text}");
+    assert!(
+        text.contains(&format!(
+            "https://tickets.example.test/#Tickets?id={}",
+            t1["id"].as_str().unwrap()
+        )),
+        "{text}"
+    );
     assert!(html.contains("<strong>disk</strong>"), "{html}");
     assert!(!html.contains("<script"), "{html}");
-    assert!(new["message_id"].as_str().unwrap().contains("docket.outbox."), "{new}");
+    assert!(
+        new["message_id"]
+            .as_str()
+            .unwrap()
+            .contains("docket.outbox."),
+        "{new}"
+    );
 
     // Drafts send nothing, also when edited; publishing sends the "new" email then.
-    let t2 = s.create(json!({"subject": "Draft plan", "status": "draft", "assignees": ["ann"]})).await;
-    ok(s.call("update_ticket", json!({"id": t2["id"], "body": "still drafting"})).await).await;
+    let t2 = s
+        .create(json!({"subject": "Draft plan", "status": "draft", "assignees": ["ann"]}))
+        .await;
+    ok(s.call(
+        "update_ticket",
+        json!({"id": t2["id"], "body": "still drafting"}),
+    )
+    .await)
+    .await;
     // Muted: a create, an update and a comment with notify: false send nothing.
-    let t3 = s.create(json!({"subject": "Quiet one", "assignees": ["bob"], "notify": false})).await;
-    ok(s.call("update_ticket", json!({"id": t3["id"], "status": "closed", "notify": false})).await).await;
-    ok(s.call("add_ticket_change", json!({"id": t3["id"], "change": {"type": "comment", "body": "shh"}, "notify": false})).await).await;
+    let t3 = s
+        .create(json!({"subject": "Quiet one", "assignees": ["bob"], "notify": false}))
+        .await;
+    ok(s.call(
+        "update_ticket",
+        json!({"id": t3["id"], "status": "closed", "notify": false}),
+    )
+    .await)
+    .await;
+    ok(s.call(
+        "add_ticket_change",
+        json!({"id": t3["id"], "change": {"type": "comment", "body": "shh"}, "notify": false}),
+    )
+    .await)
+    .await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(sink.messages().len(), 1, "drafts and muted changes must not email: {:#?}", sink.messages());
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "drafts and muted changes must not email: {:#?}",
+        sink.messages()
+    );
 
-    ok(s.call("update_ticket", json!({"id": t2["id"], "status": "open"})).await).await;
+    ok(
+        s.call("update_ticket", json!({"id": t2["id"], "status": "open"}))
+            .await,
+    )
+    .await;
     let m = sink.wait_for(2, 15).await;
-    assert!(m[1]["subject"].as_str().unwrap().contains("Draft plan"), "{}", m[1]);
+    assert!(
+        m[1]["subject"].as_str().unwrap().contains("Draft plan"),
+        "{}",
+        m[1]
+    );
     assert!(!m[1]["subject"].as_str().unwrap().starts_with("Re:"));
     assert_eq!(rcpts(&m[1]), vec!["ann@example.com"]);
     assert!(m[1]["text"].as_str().unwrap().contains("still drafting"));
 
     // Rapid changes and comments of one ticket make ONE "updated" email.
     let id1 = t1["id"].clone();
-    ok(s.call("update_ticket", json!({"id": id1, "status": "in_progress", "tags": ["important"]})).await).await;
-    ok(s.call("add_ticket_change", json!({"id": id1, "change": {"type": "comment", "body": "Looking at it *now*."}})).await).await;
-    ok(s.call_as(&ann, "add_ticket_change", json!({"id": id1, "change": {"type": "comment", "body": "Thanks!"}})).await).await;
-    ok(s.call("update_ticket", json!({"id": id1, "body": "The disk was **replaced**."})).await).await;
+    ok(s.call(
+        "update_ticket",
+        json!({"id": id1, "status": "in_progress", "tags": ["important"]}),
+    )
+    .await)
+    .await;
+    ok(s.call(
+        "add_ticket_change",
+        json!({"id": id1, "change": {"type": "comment", "body": "Looking at it *now*."}}),
+    )
+    .await)
+    .await;
+    ok(s.call_as(
+        &ann,
+        "add_ticket_change",
+        json!({"id": id1, "change": {"type": "comment", "body": "Thanks!"}}),
+    )
+    .await)
+    .await;
+    ok(s.call(
+        "update_ticket",
+        json!({"id": id1, "body": "The disk was **replaced**."}),
+    )
+    .await)
+    .await;
     let m = sink.wait_for(3, 20).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let all = sink.messages();
     assert_eq!(all.len(), 3, "one batched update email expected: {all:#?}");
     let upd = &m[2];
     assert!(upd["subject"].as_str().unwrap().starts_with("Re:"), "{upd}");
-    assert!(upd["subject"].as_str().unwrap().contains(&format!("#{num1}")));
+    assert!(upd["subject"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("#{num1}")));
     let text = upd["text"].as_str().unwrap();
     for needle in [
         "Status changed to In Progress",
@@ -123,7 +206,16 @@ async fn new_updated_drafts_and_muted_emails() {
     }
     assert!(upd["html"].as_str().unwrap().contains("<em>now</em>"));
     // ann made one of the changes but not all: she is told about the batch.
-    assert_eq!(rcpts(upd), vec!["ann@example.com", "bob@example.com", "carl@example.com", "ext@example.org", "ops@example.org"]);
+    assert_eq!(
+        rcpts(upd),
+        vec![
+            "ann@example.com",
+            "bob@example.com",
+            "carl@example.com",
+            "ext@example.org",
+            "ops@example.org"
+        ]
+    );
 
     // The queue is visible to admins.
     let q = ok(s.call("get_outbox", json!({"all": true})).await).await;
@@ -143,7 +235,10 @@ async fn overdue_reminders_once_a_day_to_assignees() {
     let mut sink = SmtpSink::new(free_port(), &tmp.path().join("mail"));
     sink.start();
     // The schedule is far away from now, so only the manual trigger runs it.
-    let config = format!("{}\n[tickets]\noverdue_schedule = \"23:59\"\n", smtp_config(sink.port));
+    let config = format!(
+        "{}\n[tickets]\noverdue_schedule = \"23:59\"\n",
+        smtp_config(sink.port)
+    );
     let s = Server::start_with_config(&config, &[]).await;
     people(&s).await;
     let late = s
@@ -158,9 +253,19 @@ async fn overdue_reminders_once_a_day_to_assignees() {
     let m = sink.wait_for(1, 15).await;
     assert_eq!(rcpts(&m[0]), vec!["bob@example.com"], "assignees only");
     let subject = m[0]["subject"].as_str().unwrap();
-    assert!(subject.contains("Overdue") && subject.contains("Renew the cert"), "{subject}");
-    assert!(m[0]["text"].as_str().unwrap().contains("2020-01-15"), "{}", m[0]["text"]);
-    assert!(m[0]["text"].as_str().unwrap().contains(late["id"].as_str().unwrap()));
+    assert!(
+        subject.contains("Overdue") && subject.contains("Renew the cert"),
+        "{subject}"
+    );
+    assert!(
+        m[0]["text"].as_str().unwrap().contains("2020-01-15"),
+        "{}",
+        m[0]["text"]
+    );
+    assert!(m[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains(late["id"].as_str().unwrap()));
     // Never twice for the same day, also from a new process.
     let out = common::cli(&s.data, &["notify", "run-overdue", "--config", cfg]);
     assert!(out.contains("Queued 0 overdue"), "{out}");
@@ -177,15 +282,30 @@ async fn scheduled_overdue_runs_once_across_restarts() {
     let mut sink = SmtpSink::new(free_port(), &tmp.path().join("mail"));
     sink.start();
     let base = smtp_config(sink.port);
-    let mut s = Server::start_with_config(&format!("{base}\n[tickets]\noverdue_schedule = \"23:59\"\n"), &[]).await;
+    let mut s = Server::start_with_config(
+        &format!("{base}\n[tickets]\noverdue_schedule = \"23:59\"\n"),
+        &[],
+    )
+    .await;
     people(&s).await;
-    s.create(json!({"subject": "Past due", "assignees": ["bob"], "due": "2020-01-15", "notify": false})).await;
+    s.create(
+        json!({"subject": "Past due", "assignees": ["bob"], "due": "2020-01-15", "notify": false}),
+    )
+    .await;
     // The schedule moves to a time already past today: the server queues today's reminders.
     let config_file = s.data.parent().unwrap().join("docket.toml");
-    std::fs::write(&config_file, format!("{base}\n[tickets]\noverdue_schedule = \"00:00\"\n")).unwrap();
+    std::fs::write(
+        &config_file,
+        format!("{base}\n[tickets]\noverdue_schedule = \"00:00\"\n"),
+    )
+    .unwrap();
     s.restart();
     let m = sink.wait_for(1, 20).await;
-    assert!(m[0]["subject"].as_str().unwrap().contains("Overdue"), "{}", m[0]);
+    assert!(
+        m[0]["subject"].as_str().unwrap().contains("Overdue"),
+        "{}",
+        m[0]
+    );
     // Restarted again the same day: nothing more.
     s.restart();
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -200,8 +320,17 @@ async fn emails_only_reach_users_who_may_see_the_category() {
     let tmp = tempfile::tempdir().unwrap();
     let mut sink = SmtpSink::new(free_port(), &tmp.path().join("mail"));
     sink.start();
-    let s = Server::start_with_config(&smtp_config(sink.port), &[("DOCKET_TICKETS__EMAIL_DEBOUNCE_SEC", "1")]).await;
-    ok(s.call("create_category", json!({"id": "secret", "title": "Secret"})).await).await;
+    let s = Server::start_with_config(
+        &smtp_config(sink.port),
+        &[("DOCKET_TICKETS__EMAIL_DEBOUNCE_SEC", "1")],
+    )
+    .await;
+    ok(s.call(
+        "create_category",
+        json!({"id": "secret", "title": "Secret"}),
+    )
+    .await)
+    .await;
     for (name, categories) in [("dana", json!(["general"])), ("eric", json!([]))] {
         ok(s
             .user_call(
@@ -213,10 +342,31 @@ async fn emails_only_reach_users_who_may_see_the_category() {
     }
     // dana may only see `general`: a ticket in `secret` must not reach her, even as assignee.
     ok(s.call("create_ticket", json!({"subject": "Secret rotation", "category": "secret", "assignees": ["dana", "eric"], "cc": ["dana"]})).await).await;
-    ok(s.call("create_ticket", json!({"subject": "General chores", "category": "general", "assignees": ["dana"]})).await).await;
+    ok(s.call(
+        "create_ticket",
+        json!({"subject": "General chores", "category": "general", "assignees": ["dana"]}),
+    )
+    .await)
+    .await;
     let m = sink.wait_for(2, 15).await;
-    let secret = m.iter().find(|m| m["subject"].as_str().unwrap_or("").contains("Secret rotation")).expect("secret email");
+    let secret = m
+        .iter()
+        .find(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Secret rotation")
+        })
+        .expect("secret email");
     assert_eq!(rcpts(secret), vec!["eric@example.com"]);
-    let general = m.iter().find(|m| m["subject"].as_str().unwrap_or("").contains("General chores")).expect("general email");
+    let general = m
+        .iter()
+        .find(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap_or("")
+                .contains("General chores")
+        })
+        .expect("general email");
     assert_eq!(rcpts(general), vec!["dana@example.com"]);
 }

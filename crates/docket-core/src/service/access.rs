@@ -63,7 +63,12 @@ impl Docket {
 
     pub(crate) async fn principal_of_user(&self, user: &User) -> Result<Principal> {
         let roles = self.roles_of(&user.roles).await?;
-        Ok(Principal::new(&user.username, &user.privileges, &user.categories, &roles))
+        Ok(Principal::new(
+            &user.username,
+            &user.privileges,
+            &user.categories,
+            &roles,
+        ))
     }
 
     /// Authenticates a plain API key.
@@ -89,14 +94,26 @@ impl Docket {
             )));
         }
         let roles = self.roles_of(&key.roles).await?;
-        let username = if key.username.is_empty() { &key.id } else { &key.username };
-        Ok(Principal::new(username, &key.privileges, &key.categories, &roles))
+        let username = if key.username.is_empty() {
+            &key.id
+        } else {
+            &key.username
+        };
+        Ok(Principal::new(
+            username,
+            &key.privileges,
+            &key.categories,
+            &roles,
+        ))
     }
 
     /// Checks a username and password and opens a session.
     pub async fn login(&self, username: &str, password: &str) -> Result<LoginResult> {
         let bad = || Error::Session("Incorrect username or password".to_string());
-        let user: User = self.load(RecordKind::User, username).await?.ok_or_else(bad)?;
+        let user: User = self
+            .load(RecordKind::User, username)
+            .await?
+            .ok_or_else(bad)?;
         let hash = user.password.clone();
         let pw = password.to_string();
         // argon2 is deliberately slow: keep it off the async workers.
@@ -116,7 +133,12 @@ impl Docket {
             expires: now + SESSION_SECS,
         };
         self.store
-            .insert_record(RecordKind::Session, &hash_secret(&session_id), None, &to_value(&session)?)
+            .insert_record(
+                RecordKind::Session,
+                &hash_secret(&session_id),
+                None,
+                &to_value(&session)?,
+            )
             .await?;
         Ok(LoginResult {
             session_id,
@@ -126,8 +148,12 @@ impl Docket {
     }
 
     /// Resolves a session id to its user, session and principal.
-    pub async fn authenticate_session(&self, session_id: &str) -> Result<(User, Session, Principal)> {
-        let expired = || Error::Session("Session has expired or is invalid; please log in again".to_string());
+    pub async fn authenticate_session(
+        &self,
+        session_id: &str,
+    ) -> Result<(User, Session, Principal)> {
+        let expired =
+            || Error::Session("Session has expired or is invalid; please log in again".to_string());
         let session: Session = self
             .load(RecordKind::Session, &hash_secret(session_id))
             .await?
@@ -157,12 +183,9 @@ impl Docket {
     }
 }
 
-/// Runs CPU-heavy work on a blocking thread when inside a Tokio runtime.
+/// Runs a CPU-heavy check on a blocking thread; a check that panicked counts as failed.
 async fn tokio_free_blocking<F: FnOnce() -> bool + Send + 'static>(f: F) -> bool {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(_) => false,
-    }
+    tokio::task::spawn_blocking(f).await.unwrap_or_default()
 }
 
 #[cfg(test)]

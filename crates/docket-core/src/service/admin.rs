@@ -11,15 +11,35 @@ use crate::store::RecordKind;
 use crate::ticket_input::{check_email, check_username};
 
 const USER_FIELDS: [&str; 8] = [
-    "username", "password", "full_name", "email", "active", "privileges", "roles", "categories",
+    "username",
+    "password",
+    "full_name",
+    "email",
+    "active",
+    "privileges",
+    "roles",
+    "categories",
 ];
 const KEY_FIELDS: [&str; 11] = [
-    "id", "key", "title", "description", "username", "active", "expires", "max_per_sec",
-    "privileges", "roles", "categories",
+    "id",
+    "key",
+    "title",
+    "description",
+    "username",
+    "active",
+    "expires",
+    "max_per_sec",
+    "privileges",
+    "roles",
+    "categories",
 ];
 const IGNORED: [&str; 5] = ["api_key", "session_id", "created", "modified", "mask"];
 
-fn check_fields(params: &Map<String, Value>, allowed: &[&str], code: fn(String) -> Error) -> Result<()> {
+fn check_fields(
+    params: &Map<String, Value>,
+    allowed: &[&str],
+    code: fn(String) -> Error,
+) -> Result<()> {
     for key in params.keys() {
         if !allowed.contains(&key.as_str()) && !IGNORED.contains(&key.as_str()) {
             return Err(code(format!(
@@ -31,13 +51,22 @@ fn check_fields(params: &Map<String, Value>, allowed: &[&str], code: fn(String) 
     Ok(())
 }
 
-fn opt_string(params: &Map<String, Value>, name: &str, max: usize, code: fn(String) -> Error) -> Result<Option<String>> {
+fn opt_string(
+    params: &Map<String, Value>,
+    name: &str,
+    max: usize,
+    code: fn(String) -> Error,
+) -> Result<Option<String>> {
     match params.get(name) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(String::new())),
         Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.trim().to_string())),
-        Some(Value::String(_)) => Err(code(format!("Malformed parameter: {name} (longer than {max} characters)"))),
-        Some(_) => Err(code(format!("Malformed parameter: {name} (must be a string)"))),
+        Some(Value::String(_)) => Err(code(format!(
+            "Malformed parameter: {name} (longer than {max} characters)"
+        ))),
+        Some(_) => Err(code(format!(
+            "Malformed parameter: {name} (must be a string)"
+        ))),
     }
 }
 
@@ -64,7 +93,11 @@ impl Docket {
             }
         }
         for c in categories.iter().flatten() {
-            if self.load::<Category>(RecordKind::Category, c).await?.is_none() {
+            if self
+                .load::<Category>(RecordKind::Category, c)
+                .await?
+                .is_none()
+            {
                 return Err(code(format!("Unknown category: {c:?}")));
             }
         }
@@ -78,7 +111,9 @@ impl Docket {
         check_username(&username).map_err(Error::User)?;
         let password = required_str(params, "password", Error::User)?.to_string();
         if password.len() > 1024 {
-            return Err(Error::User("Malformed parameter: password (longer than 1024 bytes)".into()));
+            return Err(Error::User(
+                "Malformed parameter: password (longer than 1024 bytes)".into(),
+            ));
         }
         let email = opt_string(params, "email", 254, Error::User)?.unwrap_or_default();
         if !email.is_empty() {
@@ -87,21 +122,28 @@ impl Docket {
         let privileges = string_list(params, "privileges", Error::User)?;
         let roles = string_list(params, "roles", Error::User)?;
         let categories = string_list(params, "categories", Error::User)?;
-        self.check_grants(&privileges, &roles, &categories, Error::User).await?;
+        self.check_grants(&privileges, &roles, &categories, Error::User)
+            .await?;
         let now = self.now();
         let user = User {
-            full_name: opt_string(params, "full_name", 200, Error::User)?.unwrap_or_else(|| username.clone()),
+            full_name: opt_string(params, "full_name", 200, Error::User)?
+                .unwrap_or_else(|| username.clone()),
             username: username.clone(),
             email,
             password: hash_password_blocking(password).await?,
             active: params.get("active").is_none() || flag(params, "active")?,
-            privileges: privileges.unwrap_or_else(|| vec!["create_tickets".into(), "edit_tickets".into()]),
+            privileges: privileges
+                .unwrap_or_else(|| vec!["create_tickets".into(), "edit_tickets".into()]),
             roles: roles.unwrap_or_default(),
             categories: categories.unwrap_or_default(),
             created: now,
             modified: now,
         };
-        if !self.store.insert_record(RecordKind::User, &username, None, &to_value(&user)?).await? {
+        if !self
+            .store
+            .insert_record(RecordKind::User, &username, None, &to_value(&user)?)
+            .await?
+        {
             return Err(Error::User(format!("User {username:?} already exists")));
         }
         Ok(user.public())
@@ -119,7 +161,8 @@ impl Docket {
         let privileges = string_list(params, "privileges", Error::User)?;
         let roles = string_list(params, "roles", Error::User)?;
         let categories = string_list(params, "categories", Error::User)?;
-        self.check_grants(&privileges, &roles, &categories, Error::User).await?;
+        self.check_grants(&privileges, &roles, &categories, Error::User)
+            .await?;
         let active = match params.get("active") {
             Some(_) => Some(flag(params, "active")?),
             None => None,
@@ -138,14 +181,29 @@ impl Docket {
                 RecordKind::User,
                 &username,
                 Box::new(move |v: &mut Value| {
-                    let mut user: User = serde_json::from_value(v.clone()).map_err(Error::internal)?;
-                    if let Some(x) = email { user.email = x; }
-                    if let Some(x) = full_name { user.full_name = x; }
-                    if let Some(x) = privileges { user.privileges = x; }
-                    if let Some(x) = roles { user.roles = x; }
-                    if let Some(x) = categories { user.categories = x; }
-                    if let Some(x) = active { user.active = x; }
-                    if let Some(x) = password { user.password = x; }
+                    let mut user: User =
+                        serde_json::from_value(v.clone()).map_err(Error::internal)?;
+                    if let Some(x) = email {
+                        user.email = x;
+                    }
+                    if let Some(x) = full_name {
+                        user.full_name = x;
+                    }
+                    if let Some(x) = privileges {
+                        user.privileges = x;
+                    }
+                    if let Some(x) = roles {
+                        user.roles = x;
+                    }
+                    if let Some(x) = categories {
+                        user.categories = x;
+                    }
+                    if let Some(x) = active {
+                        user.active = x;
+                    }
+                    if let Some(x) = password {
+                        user.password = x;
+                    }
                     user.modified = now;
                     *v = to_value(&user)?;
                     Ok(())
@@ -159,7 +217,11 @@ impl Docket {
 
     pub async fn delete_user(&self, _can: &CanAdmin, params: &Map<String, Value>) -> Result<()> {
         let username = required_str(params, "username", Error::User)?;
-        if !self.store.delete_record(RecordKind::User, &username).await? {
+        if !self
+            .store
+            .delete_record(RecordKind::User, &username)
+            .await?
+        {
             return Err(Error::NotFound(format!("User not found: {username}")));
         }
         Ok(())
@@ -174,19 +236,36 @@ impl Docket {
     }
 
     pub async fn get_users(&self, _can: &CanAdmin) -> Result<Vec<User>> {
-        Ok(self.load_all::<User>(RecordKind::User).await?.iter().map(User::public).collect())
+        Ok(self
+            .load_all::<User>(RecordKind::User)
+            .await?
+            .iter()
+            .map(User::public)
+            .collect())
     }
 
     /// `create_api_key`: returns the record and the plain key, which is never shown again.
-    pub async fn create_api_key(&self, _can: &CanAdmin, params: &Map<String, Value>) -> Result<(ApiKey, String)> {
+    pub async fn create_api_key(
+        &self,
+        _can: &CanAdmin,
+        params: &Map<String, Value>,
+    ) -> Result<(ApiKey, String)> {
         check_fields(params, &KEY_FIELDS, Error::Api)?;
-        let title = required_str(params, "title", Error::Api)?.trim().to_string();
+        let title = required_str(params, "title", Error::Api)?
+            .trim()
+            .to_string();
         if title.chars().count() > 200 {
-            return Err(Error::Api("Malformed parameter: title (longer than 200 characters)".into()));
+            return Err(Error::Api(
+                "Malformed parameter: title (longer than 200 characters)".into(),
+            ));
         }
         let id = match params.get("id") {
             Some(Value::String(id)) if is_valid_id(id) => id.clone(),
-            Some(_) => return Err(Error::Api("Malformed parameter: id (lowercase letters, digits, underscores)".into())),
+            Some(_) => {
+                return Err(Error::Api(
+                    "Malformed parameter: id (lowercase letters, digits, underscores)".into(),
+                ))
+            }
             None => new_id(IdKind::ApiKey),
         };
         let plain = match params.get("key") {
@@ -201,7 +280,8 @@ impl Docket {
         let privileges = string_list(params, "privileges", Error::Api)?;
         let roles = string_list(params, "roles", Error::Api)?;
         let categories = string_list(params, "categories", Error::Api)?;
-        self.check_grants(&privileges, &roles, &categories, Error::Api).await?;
+        self.check_grants(&privileges, &roles, &categories, Error::Api)
+            .await?;
         let now = self.now();
         let key = ApiKey {
             id: id.clone(),
@@ -219,16 +299,28 @@ impl Docket {
             created: now,
             modified: now,
         };
-        if !self.store.insert_record(RecordKind::ApiKey, &id, Some(&key.key), &to_value(&key)?).await? {
-            return Err(Error::Api(format!("An API key with id {id:?} (or the same key) already exists")));
+        if !self
+            .store
+            .insert_record(RecordKind::ApiKey, &id, Some(&key.key), &to_value(&key)?)
+            .await?
+        {
+            return Err(Error::Api(format!(
+                "An API key with id {id:?} (or the same key) already exists"
+            )));
         }
         Ok((key.public(), plain))
     }
 
-    pub async fn update_api_key(&self, _can: &CanAdmin, params: &Map<String, Value>) -> Result<ApiKey> {
+    pub async fn update_api_key(
+        &self,
+        _can: &CanAdmin,
+        params: &Map<String, Value>,
+    ) -> Result<ApiKey> {
         check_fields(params, &KEY_FIELDS, Error::Api)?;
         if params.contains_key("key") {
-            return Err(Error::Api("A key's secret cannot be changed; create a new key instead".into()));
+            return Err(Error::Api(
+                "A key's secret cannot be changed; create a new key instead".into(),
+            ));
         }
         let id = required_str(params, "id", Error::Api)?.to_string();
         let title = opt_string(params, "title", 200, Error::Api)?;
@@ -240,7 +332,8 @@ impl Docket {
         let privileges = string_list(params, "privileges", Error::Api)?;
         let roles = string_list(params, "roles", Error::Api)?;
         let categories = string_list(params, "categories", Error::Api)?;
-        self.check_grants(&privileges, &roles, &categories, Error::Api).await?;
+        self.check_grants(&privileges, &roles, &categories, Error::Api)
+            .await?;
         let active = match params.get("active") {
             Some(_) => Some(flag(params, "active")?),
             None => None,
@@ -260,16 +353,35 @@ impl Docket {
                 RecordKind::ApiKey,
                 &id,
                 Box::new(move |v: &mut Value| {
-                    let mut k: ApiKey = serde_json::from_value(v.clone()).map_err(Error::internal)?;
-                    if let Some(x) = title { k.title = x; }
-                    if let Some(x) = description { k.description = x; }
-                    if let Some(x) = username { k.username = if x.is_empty() { k.id.clone() } else { x }; }
-                    if let Some(x) = privileges { k.privileges = x; }
-                    if let Some(x) = roles { k.roles = x; }
-                    if let Some(x) = categories { k.categories = x; }
-                    if let Some(x) = active { k.active = x; }
-                    if let Some(x) = expires { k.expires = x; }
-                    if let Some(x) = max_per_sec { k.max_per_sec = x; }
+                    let mut k: ApiKey =
+                        serde_json::from_value(v.clone()).map_err(Error::internal)?;
+                    if let Some(x) = title {
+                        k.title = x;
+                    }
+                    if let Some(x) = description {
+                        k.description = x;
+                    }
+                    if let Some(x) = username {
+                        k.username = if x.is_empty() { k.id.clone() } else { x };
+                    }
+                    if let Some(x) = privileges {
+                        k.privileges = x;
+                    }
+                    if let Some(x) = roles {
+                        k.roles = x;
+                    }
+                    if let Some(x) = categories {
+                        k.categories = x;
+                    }
+                    if let Some(x) = active {
+                        k.active = x;
+                    }
+                    if let Some(x) = expires {
+                        k.expires = x;
+                    }
+                    if let Some(x) = max_per_sec {
+                        k.max_per_sec = x;
+                    }
                     k.modified = now;
                     *v = to_value(&k)?;
                     Ok(())
@@ -281,7 +393,11 @@ impl Docket {
         Ok(key.public())
     }
 
-    pub async fn get_api_key(&self, _can: &CanAdmin, params: &Map<String, Value>) -> Result<ApiKey> {
+    pub async fn get_api_key(
+        &self,
+        _can: &CanAdmin,
+        params: &Map<String, Value>,
+    ) -> Result<ApiKey> {
         let id = required_str(params, "id", Error::Api)?;
         self.load::<ApiKey>(RecordKind::ApiKey, &id)
             .await?
@@ -290,7 +406,12 @@ impl Docket {
     }
 
     pub async fn get_api_keys(&self, _can: &CanAdmin) -> Result<Vec<ApiKey>> {
-        Ok(self.load_all::<ApiKey>(RecordKind::ApiKey).await?.iter().map(ApiKey::public).collect())
+        Ok(self
+            .load_all::<ApiKey>(RecordKind::ApiKey)
+            .await?
+            .iter()
+            .map(ApiKey::public)
+            .collect())
     }
 
     pub async fn delete_api_key(&self, _can: &CanAdmin, params: &Map<String, Value>) -> Result<()> {
@@ -306,15 +427,41 @@ impl Docket {
     pub async fn bootstrap(&self, admin_password: Option<String>) -> Result<Option<String>> {
         let now = self.now();
         let marker = json!({"created": now});
-        if !self.store.insert_record(RecordKind::Meta, "initialized", None, &marker).await? {
+        if !self
+            .store
+            .insert_record(RecordKind::Meta, "initialized", None, &marker)
+            .await?
+        {
             return Ok(None);
         }
-        for (id, title, icon) in [("important", "Important", "alert-decagram"), ("flag", "Flag", "flag")] {
-            let tag = Tag { id: id.into(), title: title.into(), icon: icon.into(), username: "admin".into(), created: now, modified: now, ..Default::default() };
-            self.store.insert_record(RecordKind::Tag, id, None, &to_value(&tag)?).await?;
+        for (id, title, icon) in [
+            ("important", "Important", "alert-decagram"),
+            ("flag", "Flag", "flag"),
+        ] {
+            let tag = Tag {
+                id: id.into(),
+                title: title.into(),
+                icon: icon.into(),
+                username: "admin".into(),
+                created: now,
+                modified: now,
+                ..Default::default()
+            };
+            self.store
+                .insert_record(RecordKind::Tag, id, None, &to_value(&tag)?)
+                .await?;
         }
-        let general = Category { id: "general".into(), title: "General".into(), username: "admin".into(), created: now, modified: now, ..Default::default() };
-        self.store.insert_record(RecordKind::Category, "general", None, &to_value(&general)?).await?;
+        let general = Category {
+            id: "general".into(),
+            title: "General".into(),
+            username: "admin".into(),
+            created: now,
+            modified: now,
+            ..Default::default()
+        };
+        self.store
+            .insert_record(RecordKind::Category, "general", None, &to_value(&general)?)
+            .await?;
         let generated = admin_password.is_none();
         let password = admin_password.unwrap_or_else(random_secret);
         let mut params = Map::new();

@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 use crate::history::COMMENT;
 use crate::ids::{is_valid_id, new_id, IdKind};
 use crate::model::{Category, Change, Tag, Ticket};
-use crate::report::{alert_report, format_time, job_report, oneline, Report, ReportEnv, ReportTemplates};
+use crate::report::{
+    alert_report, format_time, job_report, oneline, Report, ReportEnv, ReportTemplates,
+};
 use crate::sanitize::{clean_line, clean_markdown};
 use crate::store::{CreateOutcome, CreateTicket, Dedupe, IdempotencyClaim, RecordKind};
 use crate::ticket_input::TicketPatch;
@@ -111,14 +113,21 @@ fn record_id(params: &Map<String, Value>, name: &str) -> Result<String> {
     let id = required_str(params, name, Error::Ticket)?;
     let id = id.trim().to_string();
     if id.len() > 128 || id.chars().any(char::is_control) {
-        return Err(Error::Ticket(format!("Malformed parameter: {name} (must be a record id)")));
+        return Err(Error::Ticket(format!(
+            "Malformed parameter: {name} (must be a record id)"
+        )));
     }
     Ok(id)
 }
 
 impl Docket {
     /// `put_job` / `put_alert`: keeps a record as sent (replacing one with the same id).
-    pub async fn put_automation_record(&self, _can: &CanImport, kind: RecordType, params: &Map<String, Value>) -> Result<Value> {
+    pub async fn put_automation_record(
+        &self,
+        _can: &CanImport,
+        kind: RecordType,
+        params: &Map<String, Value>,
+    ) -> Result<Value> {
         let name = kind.name();
         let record = match params.get(name) {
             Some(Value::Object(rec)) => rec.clone(),
@@ -128,7 +137,11 @@ impl Docket {
                     kind.label()
                 )))
             }
-            Some(_) => return Err(Error::Api(format!("Malformed parameter: {name} (must be a JSON object)"))),
+            Some(_) => {
+                return Err(Error::Api(format!(
+                    "Malformed parameter: {name} (must be a JSON object)"
+                )))
+            }
         };
         let id = match record.get("id") {
             Some(Value::String(id)) if is_valid_id(id) => id.clone(),
@@ -142,26 +155,44 @@ impl Docket {
         let replacement = value.clone();
         let replaced = self
             .store
-            .update_record(kind.kind(), &id, Box::new(move |v: &mut Value| {
-                *v = replacement;
-                Ok(())
-            }))
+            .update_record(
+                kind.kind(),
+                &id,
+                Box::new(move |v: &mut Value| {
+                    *v = replacement;
+                    Ok(())
+                }),
+            )
             .await?;
-        if replaced.is_none() && !self.store.insert_record(kind.kind(), &id, None, &value).await? {
+        if replaced.is_none()
+            && !self
+                .store
+                .insert_record(kind.kind(), &id, None, &value)
+                .await?
+        {
             // Inserted by someone else between the two steps: replace theirs.
             let replacement = value.clone();
             self.store
-                .update_record(kind.kind(), &id, Box::new(move |v: &mut Value| {
-                    *v = replacement;
-                    Ok(())
-                }))
+                .update_record(
+                    kind.kind(),
+                    &id,
+                    Box::new(move |v: &mut Value| {
+                        *v = replacement;
+                        Ok(())
+                    }),
+                )
                 .await?;
         }
         Ok(value)
     }
 
     /// `get_job` / `get_alert`: a local record, else one fetched from the upstream server.
-    pub async fn get_automation_record(&self, _who: &Principal, kind: RecordType, params: &Map<String, Value>) -> Result<Value> {
+    pub async fn get_automation_record(
+        &self,
+        _who: &Principal,
+        kind: RecordType,
+        params: &Map<String, Value>,
+    ) -> Result<Value> {
         let id = record_id(params, "id")?;
         self.resolve_record(kind, &id).await
     }
@@ -188,14 +219,20 @@ impl Docket {
     }
 
     /// The report asked for by `template` (`job` with `job: ID`, `alert` with `alert: ID`).
-    pub(super) async fn template_report(&self, params: &Map<String, Value>) -> Result<Option<Report>> {
+    pub(super) async fn template_report(
+        &self,
+        params: &Map<String, Value>,
+    ) -> Result<Option<Report>> {
         let kind = match params.get("template") {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::String(t)) if t.is_empty() => return Ok(None),
             Some(Value::String(t)) if t == "job" => RecordType::Job,
             Some(Value::String(t)) if t == "alert" => RecordType::Alert,
             Some(other) => {
-                let shown = other.as_str().map(|s| format!("{s:?}")).unwrap_or_else(|| other.to_string());
+                let shown = other
+                    .as_str()
+                    .map(|s| format!("{s:?}"))
+                    .unwrap_or_else(|| other.to_string());
                 return Err(Error::Ticket(format!(
                     "Unknown template: {shown}; templates are \"job\" (with job: ID) and \"alert\" (with alert: ID)"
                 )));
@@ -229,7 +266,12 @@ impl Docket {
 
     /// Fills what the request left out from the report: body (a body sent along comes
     /// first), subject, and category, tags, server and jobs where the record has valid ones.
-    pub(super) async fn apply_report(&self, who: &Principal, patch: &mut TicketPatch, report: Report) -> Result<()> {
+    pub(super) async fn apply_report(
+        &self,
+        who: &Principal,
+        patch: &mut TicketPatch,
+        report: Report,
+    ) -> Result<()> {
         let limits = &self.rules.limits;
         let mut body = clean_markdown(&report.body);
         if let Some(sent) = patch.body.as_deref().filter(|b| !b.trim().is_empty()) {
@@ -253,14 +295,24 @@ impl Docket {
                 .filter(|s| !s.is_empty() && s.chars().count() <= limits.item_chars);
         }
         if patch.jobs.is_none() {
-            let jobs: Vec<String> = report.jobs.into_iter().filter(|j| is_valid_id(j)).take(limits.list_items).collect();
+            let jobs: Vec<String> = report
+                .jobs
+                .into_iter()
+                .filter(|j| is_valid_id(j))
+                .take(limits.list_items)
+                .collect();
             if !jobs.is_empty() {
                 patch.jobs = Some(jobs);
             }
         }
         if patch.tags.is_none() {
             let mut tags = Vec::new();
-            for tag in report.tags.iter().filter(|t| is_valid_id(t)).take(limits.list_items) {
+            for tag in report
+                .tags
+                .iter()
+                .filter(|t| is_valid_id(t))
+                .take(limits.list_items)
+            {
                 if !tags.contains(tag) && self.load::<Tag>(RecordKind::Tag, tag).await?.is_some() {
                     tags.push(tag.clone());
                 }
@@ -271,7 +323,12 @@ impl Docket {
         }
         if patch.category.is_none() {
             if let Some(cat) = report.category.filter(|c| is_valid_id(c)) {
-                if who.sees_category(&cat) && self.load::<Category>(RecordKind::Category, &cat).await?.is_some() {
+                if who.sees_category(&cat)
+                    && self
+                        .load::<Category>(RecordKind::Category, &cat)
+                        .await?
+                        .is_some()
+                {
                     patch.category = Some(cat);
                 }
             }
@@ -282,21 +339,38 @@ impl Docket {
     /// A repeated idempotency key answered before any work is done (so a retry does not
     /// depend on the upstream server again). The store checks once more inside the create
     /// transaction, which is what makes concurrent retries safe.
-    pub(super) async fn replay_idempotent(&self, who: &Principal, params: &Map<String, Value>) -> Result<Option<Created>> {
-        let Some(key) = idempotency_key(params)? else { return Ok(None) };
-        let Some(rec) = self.store.get_record(RecordKind::Idempotency, &idempotency_id(who, &key)).await? else {
+    pub(super) async fn replay_idempotent(
+        &self,
+        who: &Principal,
+        params: &Map<String, Value>,
+    ) -> Result<Option<Created>> {
+        let Some(key) = idempotency_key(params)? else {
+            return Ok(None);
+        };
+        let Some(rec) = self
+            .store
+            .get_record(RecordKind::Idempotency, &idempotency_id(who, &key))
+            .await?
+        else {
             return Ok(None);
         };
         if rec.get("expires").and_then(Value::as_i64).unwrap_or(0) <= self.now() {
             return Ok(None);
         }
-        let deduplicated = rec.get("deduplicated").and_then(Value::as_bool).unwrap_or(false);
+        let deduplicated = rec
+            .get("deduplicated")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let ticket = match rec.get("ticket").and_then(Value::as_str) {
             Some(id) => self.store.ticket_by_id(id).await?,
             None => None,
         };
         match ticket {
-            Some(ticket) if who.sees(&ticket) => Ok(Some(Created { ticket, deduplicated, replayed: true })),
+            Some(ticket) if who.sees(&ticket) => Ok(Some(Created {
+                ticket,
+                deduplicated,
+                replayed: true,
+            })),
             _ => Err(Error::NotFound(
                 "The ticket created earlier with this idempotency key no longer exists".into(),
             )),
@@ -338,18 +412,38 @@ impl Docket {
         };
         let outcome = self
             .store
-            .create_ticket_with(CreateTicket { ticket, dedupe, idempotency, outbox })
+            .create_ticket_with(CreateTicket {
+                ticket,
+                dedupe,
+                idempotency,
+                outbox,
+            })
             .await?;
         match outcome {
-            CreateOutcome::Created(ticket) => Ok(Created { ticket, deduplicated: false, replayed: false }),
-            CreateOutcome::Deduplicated(ticket) => Ok(Created { ticket, deduplicated: true, replayed: false }),
-            CreateOutcome::Replayed { ticket: Some(ticket), deduplicated } if who.sees(&ticket) => {
-                Ok(Created { ticket, deduplicated, replayed: true })
-            }
+            CreateOutcome::Created(ticket) => Ok(Created {
+                ticket,
+                deduplicated: false,
+                replayed: false,
+            }),
+            CreateOutcome::Deduplicated(ticket) => Ok(Created {
+                ticket,
+                deduplicated: true,
+                replayed: false,
+            }),
+            CreateOutcome::Replayed {
+                ticket: Some(ticket),
+                deduplicated,
+            } if who.sees(&ticket) => Ok(Created {
+                ticket,
+                deduplicated,
+                replayed: true,
+            }),
             CreateOutcome::Replayed { .. } => Err(Error::NotFound(
                 "The ticket created earlier with this idempotency key no longer exists".into(),
             )),
-            CreateOutcome::IdTaken => Err(Error::Ticket(format!("A ticket with id {id:?} already exists"))),
+            CreateOutcome::IdTaken => Err(Error::Ticket(format!(
+                "A ticket with id {id:?} already exists"
+            ))),
         }
     }
 }
@@ -371,7 +465,9 @@ fn idempotency_key(params: &Map<String, Value>) -> Result<Option<String>> {
     match params.get("idempotency_key") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(k)) if k.is_empty() => Ok(None),
-        Some(Value::String(k)) if k.len() <= IDEMPOTENCY_KEY_MAX && !k.chars().any(char::is_control) => {
+        Some(Value::String(k))
+            if k.len() <= IDEMPOTENCY_KEY_MAX && !k.chars().any(char::is_control) =>
+        {
             Ok(Some(k.clone()))
         }
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
@@ -398,7 +494,9 @@ fn occurrence(
         let before = notify.as_ref().map(|_| t.clone());
         let n = t.occurrences.max(1) + 1;
         t.occurrences = n;
-        let mut text = format!("**Occurrence {n}** of this ticket's dedupe key, received {time} from {username}.\n\n");
+        let mut text = format!(
+            "**Occurrence {n}** of this ticket's dedupe key, received {time} from {username}.\n\n"
+        );
         text.push_str(&format!("**Subject:** {}\n", oneline(&subject)));
         if body == t.body && !body.trim().is_empty() {
             text.push_str("\n(The same body as the ticket.)\n");
@@ -423,9 +521,14 @@ fn occurrence(
         });
         t.modified = when;
         Ok(match (&notify, before) {
-            (Some(ns), Some(before)) => {
-                crate::notify::on_change(ns, &before, t, &username, crate::notify::Cause::Comment, when)
-            }
+            (Some(ns), Some(before)) => crate::notify::on_change(
+                ns,
+                &before,
+                t,
+                &username,
+                crate::notify::Cause::Comment,
+                when,
+            ),
             _ => Vec::new(),
         })
     })

@@ -146,7 +146,11 @@ impl Docket {
         Ok(rows)
     }
 
-    pub async fn get_directory(&self, dir: &DirectoryKind, params: &Map<String, Value>) -> Result<Value> {
+    pub async fn get_directory(
+        &self,
+        dir: &DirectoryKind,
+        params: &Map<String, Value>,
+    ) -> Result<Value> {
         let id = super::required_str(params, "id", dir.code)?;
         self.store
             .get_record(dir.kind, &id)
@@ -154,9 +158,17 @@ impl Docket {
             .ok_or_else(|| Error::NotFound(format!("{} not found: {id}", capitalize(dir.noun))))
     }
 
-    pub async fn create_directory(&self, who: &Principal, dir: &DirectoryKind, params: &Map<String, Value>) -> Result<Value> {
+    pub async fn create_directory(
+        &self,
+        who: &Principal,
+        dir: &DirectoryKind,
+        params: &Map<String, Value>,
+    ) -> Result<Value> {
         who.can(dir.privileges[0])?;
-        let title = params.get("title").and_then(Value::as_str).unwrap_or_default();
+        let title = params
+            .get("title")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let id = match params.get("id") {
             Some(Value::String(id)) if is_valid_id(id) => id.clone(),
             Some(_) => {
@@ -187,13 +199,22 @@ impl Docket {
         record.insert("created".into(), json!(now));
         record.insert("modified".into(), json!(now));
         let value = Value::Object(record);
-        if !self.store.insert_record(dir.kind, &id, None, &value).await? {
+        if !self
+            .store
+            .insert_record(dir.kind, &id, None, &value)
+            .await?
+        {
             return Err(dir.err(format!("A {} with id {id:?} already exists", dir.noun)));
         }
         Ok(value)
     }
 
-    pub async fn update_directory(&self, who: &Principal, dir: &DirectoryKind, params: &Map<String, Value>) -> Result<Value> {
+    pub async fn update_directory(
+        &self,
+        who: &Principal,
+        dir: &DirectoryKind,
+        params: &Map<String, Value>,
+    ) -> Result<Value> {
         who.can(dir.privileges[1])?;
         let id = super::required_str(params, "id", dir.code)?.to_string();
         let mut probe = Map::new();
@@ -216,7 +237,12 @@ impl Docket {
             .ok_or_else(|| Error::NotFound(format!("{} not found: {id}", capitalize(dir.noun))))
     }
 
-    pub async fn delete_directory(&self, who: &Principal, dir: &DirectoryKind, params: &Map<String, Value>) -> Result<()> {
+    pub async fn delete_directory(
+        &self,
+        who: &Principal,
+        dir: &DirectoryKind,
+        params: &Map<String, Value>,
+    ) -> Result<()> {
         who.can(dir.privileges[2])?;
         let id = super::required_str(params, "id", dir.code)?;
         if dir.kind == RecordKind::Category {
@@ -243,25 +269,47 @@ impl Docket {
             }
         }
         if !self.store.delete_record(dir.kind, &id).await? {
-            return Err(Error::NotFound(format!("{} not found: {id}", capitalize(dir.noun))));
+            return Err(Error::NotFound(format!(
+                "{} not found: {id}",
+                capitalize(dir.noun)
+            )));
         }
         Ok(())
     }
 
     /// A role may only grant known privileges and existing categories.
-    async fn check_role_grants(&self, dir: &DirectoryKind, record: &Map<String, Value>) -> Result<()> {
+    async fn check_role_grants(
+        &self,
+        dir: &DirectoryKind,
+        record: &Map<String, Value>,
+    ) -> Result<()> {
         if dir.kind != RecordKind::Role {
             return Ok(());
         }
-        for p in record.get("privileges").and_then(Value::as_array).into_iter().flatten() {
+        for p in record
+            .get("privileges")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let p = p.as_str().unwrap_or_default();
             if !PRIVILEGES.contains(&p) {
                 return Err(dir.err(format!("Unknown privilege: {p:?}")));
             }
         }
-        for c in record.get("categories").and_then(Value::as_array).into_iter().flatten() {
+        for c in record
+            .get("categories")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let c = c.as_str().unwrap_or_default();
-            if self.store.get_record(RecordKind::Category, c).await?.is_none() {
+            if self
+                .store
+                .get_record(RecordKind::Category, c)
+                .await?
+                .is_none()
+            {
                 return Err(dir.err(format!("Unknown category: {c:?}")));
             }
         }

@@ -45,7 +45,10 @@ pub struct UploadFailure {
 
 impl From<Error> for UploadFailure {
     fn from(error: Error) -> Self {
-        UploadFailure { error, too_large: false }
+        UploadFailure {
+            error,
+            too_large: false,
+        }
     }
 }
 
@@ -73,14 +76,20 @@ fn file_not_found(path: &str) -> Error {
 
 impl Files {
     pub fn new(docket: Docket, blobs: Arc<dyn BlobStore>, settings: FileSettings) -> Files {
-        Files { docket, blobs, settings: Arc::new(settings) }
+        Files {
+            docket,
+            blobs,
+            settings: Arc::new(settings),
+        }
     }
 
     /// Checks that `who` may add files to ticket `id`. With `must_exist` false a ticket
     /// that does not exist yet is fine (body-editor uploads for a ticket being written).
     pub async fn check_target(&self, who: &Principal, id: &str, must_exist: bool) -> Result<()> {
         if !crate::ids::is_valid_id(id) {
-            return Err(Error::File(format!("Malformed parameter: ticket ({id:?} is not a ticket id)")));
+            return Err(Error::File(format!(
+                "Malformed parameter: ticket ({id:?} is not a ticket id)"
+            )));
         }
         match self.docket.store.ticket_by_id(id).await? {
             Some(t) if who.sees(&t) => Ok(()),
@@ -125,7 +134,12 @@ impl Files {
             final_expires: now.saturating_add(self.settings.expiration),
         };
         let value = serde_json::to_value(&record).map_err(Error::internal)?;
-        if !self.docket.store.insert_record(RecordKind::File, &id, Some(&path), &value).await? {
+        if !self
+            .docket
+            .store
+            .insert_record(RecordKind::File, &id, Some(&path), &value)
+            .await?
+        {
             return Err(Error::internal("file id collision").into());
         }
         match self.write_object(&path, &filename, body, media_type).await {
@@ -220,17 +234,29 @@ impl Files {
         for f in files {
             match self.blobs.delete(&f.path).await {
                 Ok(()) => {
-                    if let Err(e) = self.docket.store.delete_record(RecordKind::File, &f.id).await {
+                    if let Err(e) = self
+                        .docket
+                        .store
+                        .delete_record(RecordKind::File, &f.id)
+                        .await
+                    {
                         tracing::warn!(error = %e, path = %f.path, "could not delete a file record");
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, path = %f.path, "could not delete an object; the sweeper will retry"),
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %f.path, "could not delete an object; the sweeper will retry")
+                }
             }
         }
     }
 
     /// Appends stored files to a ticket's `files` in one transaction.
-    pub async fn attach(&self, who: &Principal, ticket: &str, files: Vec<FileRef>) -> Result<Ticket> {
+    pub async fn attach(
+        &self,
+        who: &Principal,
+        ticket: &str,
+        files: Vec<FileRef>,
+    ) -> Result<Ticket> {
         let who2 = who.clone();
         let id2 = ticket.to_string();
         let now = self.docket.now();
@@ -249,7 +275,14 @@ impl Files {
                         t.files.push(f);
                     }
                     t.modified = now;
-                    Ok(crate::notify::on_change(&ns, &before, t, &who2.username, crate::notify::Cause::FileAdded, now))
+                    Ok(crate::notify::on_change(
+                        &ns,
+                        &before,
+                        t,
+                        &who2.username,
+                        crate::notify::Cause::FileAdded,
+                        now,
+                    ))
                 }),
             )
             .await?
@@ -280,10 +313,16 @@ impl Files {
     }
 
     /// `delete_ticket_file`: `id` + `path` → the ticket's remaining files.
-    pub async fn delete_file(&self, who: &Principal, _can: &CanEdit, params: &Map<String, Value>) -> Result<Vec<FileRef>> {
+    pub async fn delete_file(
+        &self,
+        who: &Principal,
+        _can: &CanEdit,
+        params: &Map<String, Value>,
+    ) -> Result<Vec<FileRef>> {
         let id = required_str(params, "id", Error::File)?;
         let raw = required_str(params, "path", Error::File)?;
-        let (path, _) = canonical_path(&raw).map_err(|why| Error::File(format!("Malformed parameter: path ({why})")))?;
+        let (path, _) = canonical_path(&raw)
+            .map_err(|why| Error::File(format!("Malformed parameter: path ({why})")))?;
         let who2 = who.clone();
         let (id2, path2) = (id.clone(), path.clone());
         let now = self.docket.now();
@@ -324,8 +363,16 @@ impl Files {
         let store = &self.docket.store;
         match self.blobs.delete(&f.path).await {
             Ok(()) => {
-                let by_path = store.find_record(RecordKind::File, &f.path).await.ok().flatten();
-                let id = by_path.as_ref().and_then(|v| v["id"].as_str()).unwrap_or(&f.id).to_string();
+                let by_path = store
+                    .find_record(RecordKind::File, &f.path)
+                    .await
+                    .ok()
+                    .flatten();
+                let id = by_path
+                    .as_ref()
+                    .and_then(|v| v["id"].as_str())
+                    .unwrap_or(&f.id)
+                    .to_string();
                 if let Err(e) = store.delete_record(RecordKind::File, &id).await {
                     tracing::warn!(error = %e, path = %f.path, "could not delete a file record");
                 }
@@ -354,7 +401,12 @@ impl Files {
             seen.insert(f.path.clone());
             self.remove_object(f).await;
         }
-        match self.docket.store.records_of_ticket(RecordKind::File, &ticket.id).await {
+        match self
+            .docket
+            .store
+            .records_of_ticket(RecordKind::File, &ticket.id)
+            .await
+        {
             Ok(records) => {
                 for v in records {
                     if let Ok(r) = serde_json::from_value::<FileRecord>(v) {
@@ -364,21 +416,26 @@ impl Files {
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, ticket = %ticket.id, "could not list the files of a deleted ticket"),
+            Err(e) => {
+                tracing::warn!(error = %e, ticket = %ticket.id, "could not list the files of a deleted ticket")
+            }
         }
     }
 
     /// Finds a file for a download and checks that `who` may see its ticket. A file the
     /// caller may not see looks exactly like a missing one.
     pub async fn find(&self, who: &Principal, raw_path: &str) -> Result<Download> {
-        let (path, ticket_in_path) =
-            canonical_path(raw_path).map_err(|why| Error::File(format!("Malformed file path: {why}")))?;
+        let (path, ticket_in_path) = canonical_path(raw_path)
+            .map_err(|why| Error::File(format!("Malformed file path: {why}")))?;
         let store = &self.docket.store;
         let record: Option<FileRecord> = store
             .find_record(RecordKind::File, &path)
             .await?
             .and_then(|v| serde_json::from_value(v).ok());
-        let ticket_id = record.as_ref().map(|r| r.file.ticket.clone()).unwrap_or(ticket_in_path);
+        let ticket_id = record
+            .as_ref()
+            .map(|r| r.file.ticket.clone())
+            .unwrap_or(ticket_in_path);
         let ticket = store.ticket_by_id(&ticket_id).await?;
         let file = match &ticket {
             Some(t) if !who.sees(t) => None,
@@ -392,10 +449,15 @@ impl Files {
             None if who.categories.is_none() => record.filter(|r| !r.pending).map(|r| r.file),
             None => None,
         };
-        file.map(|file| Download { file }).ok_or_else(|| file_not_found(&path))
+        file.map(|file| Download { file })
+            .ok_or_else(|| file_not_found(&path))
     }
 
-    pub async fn open(&self, file: &FileRef, range: Option<Range<u64>>) -> Result<Option<BlobRead>> {
+    pub async fn open(
+        &self,
+        file: &FileRef,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<BlobRead>> {
         self.blobs.get(&file.path, range).await
     }
 
@@ -412,10 +474,14 @@ impl Files {
             }
             let mut progress = false;
             for v in due {
-                let Ok(r) = serde_json::from_value::<FileRecord>(v) else { continue };
+                let Ok(r) = serde_json::from_value::<FileRecord>(v) else {
+                    continue;
+                };
                 let f = r.file;
                 let ticket = store.ticket_by_id(&f.ticket).await?;
-                let attached = ticket.as_ref().is_some_and(|t| t.files.iter().any(|x| x.path == f.path));
+                let attached = ticket
+                    .as_ref()
+                    .is_some_and(|t| t.files.iter().any(|x| x.path == f.path));
                 if r.pending && attached {
                     // The request committed but died before finalizing: repair, keep.
                     self.finalize(std::slice::from_ref(&f), &f.ticket).await?;
@@ -440,7 +506,9 @@ impl Files {
                         removed += 1;
                         progress = true;
                     }
-                    Err(e) => tracing::warn!(error = %e, path = %f.path, "sweeper could not delete an object"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, path = %f.path, "sweeper could not delete an object")
+                    }
                 }
             }
             if !progress {

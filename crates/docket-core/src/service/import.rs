@@ -22,11 +22,19 @@ pub struct ImportRefs {
 impl Docket {
     pub async fn import_refs(&self) -> Result<ImportRefs> {
         let ids = |rows: Vec<Value>| -> HashSet<String> {
-            rows.iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect()
+            rows.iter()
+                .filter_map(|r| r["id"].as_str().map(str::to_string))
+                .collect()
         };
         Ok(ImportRefs {
-            tags: ids(self.store.list_records(crate::store::RecordKind::Tag).await?),
-            categories: ids(self.store.list_records(crate::store::RecordKind::Category).await?),
+            tags: ids(self
+                .store
+                .list_records(crate::store::RecordKind::Tag)
+                .await?),
+            categories: ids(self
+                .store
+                .list_records(crate::store::RecordKind::Category)
+                .await?),
         })
     }
 

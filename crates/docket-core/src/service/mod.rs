@@ -16,7 +16,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use access::{LoginResult, RateLimiter};
-pub use automation::{default_dedupe_closed_statuses, Automation, Created, RecordSource, RecordType, IDEMPOTENCY_TTL_SECS};
+pub use automation::{
+    default_dedupe_closed_statuses, Automation, Created, RecordSource, RecordType,
+    IDEMPOTENCY_TTL_SECS,
+};
 pub use directory::{DirectoryKind, CATEGORIES, ROLES, TAGS};
 pub use files::{Download, FileSettings, Files, UploadFailure, PENDING_GRACE_SECS};
 pub use import::ImportRefs;
@@ -96,7 +99,11 @@ fn to_value<T: Serialize>(record: &T) -> Result<Value> {
 }
 
 /// Reads a required string parameter.
-pub fn required_str(params: &Map<String, Value>, name: &str, code: fn(String) -> Error) -> Result<String> {
+pub fn required_str(
+    params: &Map<String, Value>,
+    name: &str,
+    code: fn(String) -> Error,
+) -> Result<String> {
     match params.get(name) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
         // Query strings type digits as numbers; an id like `123` is still an id.
@@ -104,7 +111,9 @@ pub fn required_str(params: &Map<String, Value>, name: &str, code: fn(String) ->
         Some(Value::String(_)) | None | Some(Value::Null) => {
             Err(code(format!("Missing parameter: {name}")))
         }
-        Some(_) => Err(code(format!("Malformed parameter: {name} (must be a string)"))),
+        Some(_) => Err(code(format!(
+            "Malformed parameter: {name} (must be a string)"
+        ))),
     }
 }
 
@@ -123,7 +132,13 @@ pub fn flag(params: &Map<String, Value>, name: &str) -> Result<bool> {
 }
 
 /// Reads an optional integer parameter with a default and bounds.
-pub fn int_param(params: &Map<String, Value>, name: &str, default: i64, min: i64, max: i64) -> Result<i64> {
+pub fn int_param(
+    params: &Map<String, Value>,
+    name: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64> {
     let bad = || {
         Error::Api(format!(
             "Malformed parameter: {name} (must be a whole number from {min} to {max})"
@@ -143,14 +158,20 @@ pub fn int_param(params: &Map<String, Value>, name: &str, default: i64, min: i64
 }
 
 /// Reads a list of strings: an array, or a comma-separated text.
-pub fn string_list(params: &Map<String, Value>, name: &str, code: fn(String) -> Error) -> Result<Option<Vec<String>>> {
+pub fn string_list(
+    params: &Map<String, Value>,
+    name: &str,
+    code: fn(String) -> Error,
+) -> Result<Option<Vec<String>>> {
     match params.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| {
                 v.as_str().map(str::to_string).ok_or_else(|| {
-                    code(format!("Malformed parameter: {name} (must be an array of strings)"))
+                    code(format!(
+                        "Malformed parameter: {name} (must be an array of strings)"
+                    ))
                 })
             })
             .collect::<Result<Vec<_>>>()
@@ -161,6 +182,8 @@ pub fn string_list(params: &Map<String, Value>, name: &str, code: fn(String) -> 
                 .filter(|p| !p.is_empty())
                 .collect(),
         )),
-        Some(_) => Err(code(format!("Malformed parameter: {name} (must be an array)"))),
+        Some(_) => Err(code(format!(
+            "Malformed parameter: {name} (must be an array)"
+        ))),
     }
 }

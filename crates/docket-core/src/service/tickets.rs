@@ -7,7 +7,9 @@ use super::{flag, int_param, required_str, string_list, Created, Docket};
 use crate::auth::{CanCreate, CanDelete, CanEdit, Principal};
 use crate::due::parse_due;
 use crate::error::{Error, Result};
-use crate::history::{created_entry, push_collapsing, record_changes, CHANGE, CHANGE_TYPES, COMMENT};
+use crate::history::{
+    created_entry, push_collapsing, record_changes, CHANGE, CHANGE_TYPES, COMMENT,
+};
 use crate::ids::{new_id, IdKind};
 use crate::model::{Category, Change, Tag, Ticket};
 use crate::notify::{self, Cause, NotifySettings, OutboxItem};
@@ -44,7 +46,11 @@ impl SearchParams {
             // A query string types `5` and `true`; as a search they are words.
             Some(Value::Number(n)) => n.to_string(),
             Some(Value::Bool(b)) => b.to_string(),
-            Some(_) => return Err(Error::Api("Malformed parameter: query (must be a string)".into())),
+            Some(_) => {
+                return Err(Error::Api(
+                    "Malformed parameter: query (must be a string)".into(),
+                ))
+            }
         };
         let sort_by = match params.get("sort_by") {
             None | Some(Value::Null) => SortField::Id,
@@ -55,11 +61,17 @@ impl SearchParams {
                     SortField::NAMES
                 ))
             })?,
-            Some(_) => return Err(Error::Api("Malformed parameter: sort_by (must be a string)".into())),
+            Some(_) => {
+                return Err(Error::Api(
+                    "Malformed parameter: sort_by (must be a string)".into(),
+                ))
+            }
         };
         let dir = int_param(params, "sort_dir", -1, -1, 1)?;
         if dir == 0 {
-            return Err(Error::Api("Malformed parameter: sort_dir (must be -1 or 1)".into()));
+            return Err(Error::Api(
+                "Malformed parameter: sort_dir (must be -1 or 1)".into(),
+            ));
         }
         Ok(SearchParams {
             query,
@@ -80,15 +92,20 @@ impl Docket {
                 (self.store.ticket_by_id(id).await?, id.clone())
             }
             (_, Some(num)) if !num.is_null() => {
-                let num = int_param(params, "num", 0, 1, i64::MAX)
-                    .map_err(|_| Error::Ticket("Malformed parameter: num (must be a positive whole number)".into()))?;
+                let num = int_param(params, "num", 0, 1, i64::MAX).map_err(|_| {
+                    Error::Ticket(
+                        "Malformed parameter: num (must be a positive whole number)".into(),
+                    )
+                })?;
                 (self.store.ticket_by_num(num).await?, format!("#{num}"))
             }
             (None | Some(Value::Null | Value::String(_)), _) => {
                 return Err(Error::Ticket("Missing parameter: id or num".into()))
             }
             (Some(_), _) => {
-                return Err(Error::Ticket("Malformed parameter: id (must be a string)".into()))
+                return Err(Error::Ticket(
+                    "Malformed parameter: id (must be a string)".into(),
+                ))
             }
         };
         match found {
@@ -98,7 +115,11 @@ impl Docket {
     }
 
     /// `get_tickets`: many by id, in order; a missing or forbidden one becomes an error slot.
-    pub async fn get_tickets(&self, who: &Principal, params: &Map<String, Value>) -> Result<Vec<TicketOrError>> {
+    pub async fn get_tickets(
+        &self,
+        who: &Principal,
+        params: &Map<String, Value>,
+    ) -> Result<Vec<TicketOrError>> {
         let ids = string_list(params, "ids", Error::Ticket)?
             .ok_or_else(|| Error::Ticket("Missing parameter: ids".into()))?;
         if ids.len() > MAX_LIMIT as usize {
@@ -119,16 +140,23 @@ impl Docket {
 
     /// `search_tickets`: the query language over tickets the caller may see.
     #[instrument(skip_all)]
-    pub async fn search_tickets(&self, who: &Principal, search: &SearchParams) -> Result<SearchPage> {
+    pub async fn search_tickets(
+        &self,
+        who: &Principal,
+        search: &SearchParams,
+    ) -> Result<SearchPage> {
         let ctx = docket_query::LowerCtx {
             tz: self.rules.timezone.clone(),
             now: jiff::Timestamp::now(),
         };
-        let filter = docket_query::compile(&search.query, &ctx)
-            .map_err(|e| {
-                let hint = e.hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default();
-                Error::Ticket(format!("Invalid search query: {e}{hint}"))
-            })?;
+        let filter = docket_query::compile(&search.query, &ctx).map_err(|e| {
+            let hint = e
+                .hint
+                .as_deref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            Error::Ticket(format!("Invalid search query: {e}{hint}"))
+        })?;
         self.store
             .search_tickets(&SearchRequest {
                 filter,
@@ -143,14 +171,24 @@ impl Docket {
 
     /// `create_ticket`.
     #[instrument(skip_all)]
-    pub async fn create_ticket(&self, who: &Principal, can: &CanCreate, params: &Map<String, Value>) -> Result<Ticket> {
+    pub async fn create_ticket(
+        &self,
+        who: &Principal,
+        can: &CanCreate,
+        params: &Map<String, Value>,
+    ) -> Result<Ticket> {
         Ok(self.create_ticket_outcome(who, can, params).await?.ticket)
     }
 
     /// `create_ticket` with what happened: created, deduplicated into an open ticket, or
     /// replayed for a repeated idempotency key (see `automation.rs`).
     #[instrument(skip_all)]
-    pub async fn create_ticket_outcome(&self, who: &Principal, can: &CanCreate, params: &Map<String, Value>) -> Result<Created> {
+    pub async fn create_ticket_outcome(
+        &self,
+        who: &Principal,
+        can: &CanCreate,
+        params: &Map<String, Value>,
+    ) -> Result<Created> {
         if let Some(replayed) = self.replay_idempotent(who, params).await? {
             return Ok(replayed);
         }
@@ -161,7 +199,9 @@ impl Docket {
         self.fill_from_template(&mut patch)?;
         let subject = patch.subject.clone().unwrap_or_default();
         if subject.trim().is_empty() {
-            return Err(Error::Ticket("Missing parameter: subject (a ticket needs a non-blank subject)".into()));
+            return Err(Error::Ticket(
+                "Missing parameter: subject (a ticket needs a non-blank subject)".into(),
+            ));
         }
         self.check_references(who, &patch).await?;
         let now = self.now();
@@ -199,15 +239,22 @@ impl Docket {
     /// Fills what a create request left out from the configured new-ticket template.
     fn fill_from_template(&self, patch: &mut TicketPatch) -> Result<()> {
         let tpl = &self.rules.template;
-        let bad = |what: &str| Error::Internal(format!("new_ticket_template has an invalid {what}"));
+        let bad =
+            |what: &str| Error::Internal(format!("new_ticket_template has an invalid {what}"));
         if patch.kind.is_none() {
             if let Some(kind) = &tpl.kind {
-                patch.kind = Some(kind.clone()).filter(|k| self.rules.is_type(k)).ok_or_else(|| bad("type"))?.into();
+                patch.kind = Some(kind.clone())
+                    .filter(|k| self.rules.is_type(k))
+                    .ok_or_else(|| bad("type"))?
+                    .into();
             }
         }
         if patch.status.is_none() {
             if let Some(status) = &tpl.status {
-                patch.status = Some(status.clone()).filter(|s| self.rules.is_status(s)).ok_or_else(|| bad("status"))?.into();
+                patch.status = Some(status.clone())
+                    .filter(|s| self.rules.is_status(s))
+                    .ok_or_else(|| bad("status"))?
+                    .into();
             }
         }
         fill(&mut patch.assignees, &tpl.assignees);
@@ -235,29 +282,48 @@ impl Docket {
             }
         }
         let category = patch.category.as_deref().unwrap_or("");
-        if !category.is_empty() && self.load::<Category>(RecordKind::Category, category).await?.is_none() {
+        if !category.is_empty()
+            && self
+                .load::<Category>(RecordKind::Category, category)
+                .await?
+                .is_none()
+        {
             return Err(Error::Ticket(format!("Unknown category: {category:?}")));
         }
-        if patch.category.is_some() || who.categories.is_some() {
-            if !who.sees_category(category) {
-                let allowed: Vec<&str> = who.categories.iter().flatten().map(String::as_str).collect();
-                return Err(Error::Access(format!(
-                    "You may not file tickets in category {category:?}; your categories are: {}",
-                    allowed.join(", ")
-                )));
-            }
+        if (patch.category.is_some() || who.categories.is_some()) && !who.sees_category(category) {
+            let allowed: Vec<&str> = who
+                .categories
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            return Err(Error::Access(format!(
+                "You may not file tickets in category {category:?}; your categories are: {}",
+                allowed.join(", ")
+            )));
         }
         Ok(())
     }
 
     /// `update_ticket`: a shallow merge of the sent fields, with change history.
     #[instrument(skip_all)]
-    pub async fn update_ticket(&self, who: &Principal, _can: &CanEdit, params: &Map<String, Value>) -> Result<Ticket> {
+    pub async fn update_ticket(
+        &self,
+        who: &Principal,
+        _can: &CanEdit,
+        params: &Map<String, Value>,
+    ) -> Result<Ticket> {
         let id = required_str(params, "id", Error::Ticket)?.to_string();
         let mut patch = TicketPatch::from_params(params, &self.rules)?;
         patch.id = None;
-        if patch.subject.as_deref().is_some_and(|s| s.trim().is_empty()) {
-            return Err(Error::Ticket("Malformed ticket parameter: subject (must not be blank)".into()));
+        if patch
+            .subject
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            return Err(Error::Ticket(
+                "Malformed ticket parameter: subject (must not be blank)".into(),
+            ));
         }
         if patch.tags.is_some() || patch.category.is_some() {
             let refs = TicketPatch {
@@ -270,7 +336,8 @@ impl Docket {
             if refs.category.is_some() {
                 self.check_references(who, &refs).await?;
             } else {
-                self.check_references(&Principal::system(&who.username), &refs).await?;
+                self.check_references(&Principal::system(&who.username), &refs)
+                    .await?;
             }
         }
         let due = match &patch.due {
@@ -294,7 +361,15 @@ impl Docket {
                     apply_patch(t, patch, due);
                     record_changes(&before, t, &who2.username, now);
                     t.modified = now;
-                    Ok(outbox_for(send, &ns, &before, t, &who2.username, Cause::Update, now))
+                    Ok(outbox_for(
+                        send,
+                        &ns,
+                        &before,
+                        t,
+                        &who2.username,
+                        Cause::Update,
+                        now,
+                    ))
                 }),
             )
             .await?;
@@ -303,12 +378,21 @@ impl Docket {
 
     /// `add_ticket_change`: a comment (or other history entry) written by the caller.
     #[instrument(skip_all)]
-    pub async fn add_ticket_change(&self, who: &Principal, _can: &CanEdit, params: &Map<String, Value>) -> Result<Ticket> {
+    pub async fn add_ticket_change(
+        &self,
+        who: &Principal,
+        _can: &CanEdit,
+        params: &Map<String, Value>,
+    ) -> Result<Ticket> {
         let id = required_str(params, "id", Error::Ticket)?.to_string();
         let change = match params.get("change") {
             Some(Value::Object(c)) => c,
             None => return Err(Error::Ticket("Missing parameter: change".into())),
-            Some(_) => return Err(Error::Ticket("Malformed parameter: change (must be an object)".into())),
+            Some(_) => {
+                return Err(Error::Ticket(
+                    "Malformed parameter: change (must be an object)".into(),
+                ))
+            }
         };
         let mut entry = self.change_from_params(change, true)?;
         let now = self.now();
@@ -328,14 +412,26 @@ impl Docket {
                         return Err(not_found(&id2));
                     }
                     let before = t.clone();
-                    let cause = if entry.kind == COMMENT { Cause::Comment } else { Cause::Update };
+                    let cause = if entry.kind == COMMENT {
+                        Cause::Comment
+                    } else {
+                        Cause::Update
+                    };
                     if entry.kind == COMMENT {
                         t.changes.push(entry);
                     } else {
                         push_collapsing(&mut t.changes, entry);
                     }
                     t.modified = now;
-                    Ok(outbox_for(send, &ns, &before, t, &who2.username, cause, now))
+                    Ok(outbox_for(
+                        send,
+                        &ns,
+                        &before,
+                        t,
+                        &who2.username,
+                        cause,
+                        now,
+                    ))
                 }),
             )
             .await?;
@@ -343,7 +439,11 @@ impl Docket {
     }
 
     /// Checks a client-written change entry: `{type, body?, key?, value?}`.
-    fn change_from_params(&self, change: &Map<String, Value>, require_type: bool) -> Result<Change> {
+    fn change_from_params(
+        &self,
+        change: &Map<String, Value>,
+        require_type: bool,
+    ) -> Result<Change> {
         let mut entry = Change::default();
         for (key, value) in change {
             match key.as_str() {
@@ -358,9 +458,9 @@ impl Docket {
                     entry.kind = kind.to_string();
                 }
                 "body" => {
-                    let body = value
-                        .as_str()
-                        .ok_or_else(|| Error::Ticket("Malformed change: body (must be a string)".into()))?;
+                    let body = value.as_str().ok_or_else(|| {
+                        Error::Ticket("Malformed change: body (must be a string)".into())
+                    })?;
                     if body.len() > self.rules.limits.body_bytes {
                         return Err(Error::Ticket(format!(
                             "Malformed change: body (larger than {} bytes)",
@@ -373,7 +473,9 @@ impl Docket {
                     let k = value
                         .as_str()
                         .filter(|k| crate::ids::is_valid_id(k))
-                        .ok_or_else(|| Error::Ticket("Malformed change: key (must be a field id)".into()))?;
+                        .ok_or_else(|| {
+                            Error::Ticket("Malformed change: key (must be a field id)".into())
+                        })?;
                     entry.key = Some(k.to_string());
                 }
                 "value" => entry.value = Some(value.clone()),
@@ -396,7 +498,12 @@ impl Docket {
 
     /// `update_ticket_change`: edit (merge) or delete one history entry.
     #[instrument(skip_all)]
-    pub async fn update_ticket_change(&self, who: &Principal, _can: &CanEdit, params: &Map<String, Value>) -> Result<Ticket> {
+    pub async fn update_ticket_change(
+        &self,
+        who: &Principal,
+        _can: &CanEdit,
+        params: &Map<String, Value>,
+    ) -> Result<Ticket> {
         let id = required_str(params, "id", Error::Ticket)?.to_string();
         let change_id = required_str(params, "change_id", Error::Ticket)?.to_string();
         let delete = flag(params, "delete")?;
@@ -411,7 +518,9 @@ impl Docket {
                     ))
                 }
                 Some(_) => {
-                    return Err(Error::Ticket("Malformed parameter: change (must be an object)".into()))
+                    return Err(Error::Ticket(
+                        "Malformed parameter: change (must be an object)".into(),
+                    ))
                 }
             }
         };
@@ -436,7 +545,8 @@ impl Docket {
                         .ok_or_else(|| Error::NotFound(format!("Change not found: {change_id}")))?;
                     if t.changes[pos].username != who2.username && !who2.is_admin() {
                         return Err(Error::Access(
-                            "Only the author of a change or an administrator may edit or delete it".into(),
+                            "Only the author of a change or an administrator may edit or delete it"
+                                .into(),
                         ));
                     }
                     match merge {
@@ -467,14 +577,26 @@ impl Docket {
                             if m.value.is_some() {
                                 c.value = m.value;
                             }
-                            if c.kind == COMMENT && c.body.as_deref().is_none_or(|b| b.trim().is_empty()) {
-                                return Err(Error::Ticket("A comment needs a non-blank body".into()));
+                            if c.kind == COMMENT
+                                && c.body.as_deref().is_none_or(|b| b.trim().is_empty())
+                            {
+                                return Err(Error::Ticket(
+                                    "A comment needs a non-blank body".into(),
+                                ));
                             }
                             c.edited = Some(now);
                         }
                     }
                     t.modified = now;
-                    Ok(outbox_for(send, &ns, &before, t, &who2.username, Cause::Update, now))
+                    Ok(outbox_for(
+                        send,
+                        &ns,
+                        &before,
+                        t,
+                        &who2.username,
+                        Cause::Update,
+                        now,
+                    ))
                 }),
             )
             .await?;
@@ -483,7 +605,12 @@ impl Docket {
 
     /// `delete_ticket`: the ticket, its history and its index entries.
     #[instrument(skip_all)]
-    pub async fn delete_ticket(&self, who: &Principal, _can: &CanDelete, params: &Map<String, Value>) -> Result<Ticket> {
+    pub async fn delete_ticket(
+        &self,
+        who: &Principal,
+        _can: &CanDelete,
+        params: &Map<String, Value>,
+    ) -> Result<Ticket> {
         let id = required_str(params, "id", Error::Ticket)?.to_string();
         let who2 = who.clone();
         let id2 = id.clone();
@@ -495,7 +622,11 @@ impl Docket {
                 &id,
                 Box::new(move |t: &Ticket| {
                     if who2.sees(t) {
-                        Ok(if send { notify::on_delete(&ns, t, &who2.username, now) } else { Vec::new() })
+                        Ok(if send {
+                            notify::on_delete(&ns, t, &who2.username, now)
+                        } else {
+                            Vec::new()
+                        })
                     } else {
                         Err(not_found(&id2))
                     }
@@ -507,7 +638,15 @@ impl Docket {
 }
 
 /// The outbox entries of a change, unless the request said `notify: false`.
-fn outbox_for(send: bool, ns: &NotifySettings, before: &Ticket, after: &Ticket, actor: &str, cause: Cause, now: i64) -> Vec<OutboxItem> {
+fn outbox_for(
+    send: bool,
+    ns: &NotifySettings,
+    before: &Ticket,
+    after: &Ticket,
+    actor: &str,
+    cause: Cause,
+    now: i64,
+) -> Vec<OutboxItem> {
     if send {
         notify::on_change(ns, before, after, actor, cause, now)
     } else {

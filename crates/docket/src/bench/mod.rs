@@ -15,15 +15,21 @@ const IMPORT_BATCH: usize = 2000;
 
 /// Imports NDJSON ticket records; a bad line stops the import with its line number (the
 /// batches before it are committed).
-pub async fn import_ndjson(docket: &Docket, input: impl BufRead, total_hint: Option<u64>) -> anyhow::Result<(u64, f64)> {
+pub async fn import_ndjson(
+    docket: &Docket,
+    input: impl BufRead,
+    total_hint: Option<u64>,
+) -> anyhow::Result<(u64, f64)> {
     let refs = docket.import_refs().await?;
     let bar = match total_hint {
         Some(n) => indicatif::ProgressBar::new(n),
         None => indicatif::ProgressBar::new_spinner(),
     };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} tickets ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} tickets ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = Instant::now();
     let mut batch: Vec<Ticket> = Vec::with_capacity(IMPORT_BATCH);
@@ -33,14 +39,17 @@ pub async fn import_ndjson(docket: &Docket, input: impl BufRead, total_hint: Opt
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value =
-            serde_json::from_str(&line).with_context(|| format!("line {}: malformed JSON", i + 1))?;
+        let value: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("line {}: malformed JSON", i + 1))?;
         let ticket = docket
             .prepare_import(value, &refs)
             .with_context(|| format!("line {}", i + 1))?;
         batch.push(ticket);
         if batch.len() >= IMPORT_BATCH {
-            inserted += docket.store.import_tickets(std::mem::take(&mut batch)).await?;
+            inserted += docket
+                .store
+                .import_tickets(std::mem::take(&mut batch))
+                .await?;
             bar.set_position(inserted);
         }
     }
@@ -70,7 +79,16 @@ pub fn print_report(r: &run::Report, ping_per_sec: Option<f64>, json: bool) {
         .unwrap_or_else(|| "     -".into());
     println!(
         "{:<14} {:>4} {:>8} {:>9.0} {} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6}",
-        r.scenario, r.concurrency, r.requests, r.per_sec, of_ping, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms, r.errors
+        r.scenario,
+        r.concurrency,
+        r.requests,
+        r.per_sec,
+        of_ping,
+        r.p50_ms,
+        r.p90_ms,
+        r.p99_ms,
+        r.max_ms,
+        r.errors
     );
     if let Some(e) = &r.first_error {
         println!("    first error: {e}");
@@ -80,6 +98,15 @@ pub fn print_report(r: &run::Report, ping_per_sec: Option<f64>, json: bool) {
 pub fn print_header() {
     println!(
         "{:<14} {:>4} {:>8} {:>9} {:>6} {:>8} {:>8} {:>8} {:>8} {:>6}",
-        "scenario", "conc", "requests", "req/s", "%ping", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"
+        "scenario",
+        "conc",
+        "requests",
+        "req/s",
+        "%ping",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "errors"
     );
 }

@@ -25,8 +25,17 @@ pub struct RunOptions {
 
 /// The scenarios and the search query each search scenario runs.
 pub const SCENARIOS: &[&str] = &[
-    "ping", "create", "get-id", "get-num", "search-word", "search-phrase", "search-fields",
-    "search-pxql", "search-half", "comment", "mixed",
+    "ping",
+    "create",
+    "get-id",
+    "get-num",
+    "search-word",
+    "search-phrase",
+    "search-fields",
+    "search-pxql",
+    "search-half",
+    "comment",
+    "mixed",
 ];
 
 fn default_query(scenario: &str) -> Option<String> {
@@ -34,7 +43,9 @@ fn default_query(scenario: &str) -> Option<String> {
         "search-word" => "latency".to_string(),
         "search-phrase" => "\"disk full\"".to_string(),
         "search-fields" => "status:open tags:important".to_string(),
-        "search-pxql" => "(status = \"open\" & (tags = \"important\" | type = \"bug\"))".to_string(),
+        "search-pxql" => {
+            "(status = \"open\" & (tags = \"important\" | type = \"bug\"))".to_string()
+        }
         "search-half" => HALF_WORD.to_string(),
         _ => return None,
     })
@@ -71,7 +82,11 @@ impl Client {
             .pool_max_idle_per_host(256)
             .timeout(Duration::from_secs(60))
             .build()?;
-        Ok(Client { http, base: url.trim_end_matches('/').to_string(), key: key.to_string() })
+        Ok(Client {
+            http,
+            base: url.trim_end_matches('/').to_string(),
+            key: key.to_string(),
+        })
     }
 
     /// Calls `/api/app/NAME/v1`; an HTTP failure or a non-zero `code` is an error.
@@ -84,11 +99,17 @@ impl Client {
             .send()
             .await
             .map_err(|e| format!("{name}: {e}"))?;
-        let v: Value = res.json().await.map_err(|e| format!("{name}: bad JSON: {e}"))?;
+        let v: Value = res
+            .json()
+            .await
+            .map_err(|e| format!("{name}: bad JSON: {e}"))?;
         if v["code"] == json!(0) {
             Ok(v)
         } else {
-            Err(format!("{name}: {}", v["description"].as_str().unwrap_or("error")))
+            Err(format!(
+                "{name}: {}",
+                v["description"].as_str().unwrap_or("error")
+            ))
         }
     }
 }
@@ -111,7 +132,13 @@ async fn sample(client: &Client) -> anyhow::Result<Vec<(String, i64)>> {
     Ok(rows)
 }
 
-async fn one(client: &Client, scenario: &str, rng: &mut Rng, tickets: &[(String, i64)], query: &Option<String>) -> Result<(), String> {
+async fn one(
+    client: &Client,
+    scenario: &str,
+    rng: &mut Rng,
+    tickets: &[(String, i64)],
+    query: &Option<String>,
+) -> Result<(), String> {
     let now = jiff::Timestamp::now().as_second();
     let pick = |rng: &mut Rng| tickets[rng.below(tickets.len())].clone();
     match scenario {
@@ -148,7 +175,11 @@ async fn one(client: &Client, scenario: &str, rng: &mut Rng, tickets: &[(String,
 
 pub async fn run(opts: &RunOptions) -> anyhow::Result<Report> {
     if !SCENARIOS.contains(&opts.scenario.as_str()) {
-        bail!("unknown scenario {:?}; scenarios: {}", opts.scenario, SCENARIOS.join(", "));
+        bail!(
+            "unknown scenario {:?}; scenarios: {}",
+            opts.scenario,
+            SCENARIOS.join(", ")
+        );
     }
     let client = Client::new(&opts.url, &opts.api_key)?;
     let tickets = match opts.scenario.as_str() {
@@ -161,7 +192,12 @@ pub async fn run(opts: &RunOptions) -> anyhow::Result<Report> {
     let deadline = started + opts.duration;
     let mut workers = Vec::new();
     for w in 0..opts.concurrency.max(1) {
-        let (client, tickets, query, issued) = (client.clone(), tickets.clone(), query.clone(), issued.clone());
+        let (client, tickets, query, issued) = (
+            client.clone(),
+            tickets.clone(),
+            query.clone(),
+            issued.clone(),
+        );
         let scenario = opts.scenario.clone();
         let limit = opts.requests;
         workers.push(tokio::spawn(async move {
@@ -216,7 +252,12 @@ pub async fn run(opts: &RunOptions) -> anyhow::Result<Report> {
 }
 
 /// Fills a server with generated tickets (and comments) through its API.
-pub async fn load_via_api(url: &str, key: &str, count: u64, concurrency: usize) -> anyhow::Result<(u64, f64)> {
+pub async fn load_via_api(
+    url: &str,
+    key: &str,
+    count: u64,
+    concurrency: usize,
+) -> anyhow::Result<(u64, f64)> {
     let client = Client::new(url, key)?;
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();

@@ -43,7 +43,9 @@ pub async fn resume_session(_s: &AppState, c: &Call) -> Result<Reply, Error> {
             .with("user", to_json(user)?)
             .with("csrf_token", session.csrf_token.clone())
             .with("session", docket_core::Docket::session_value(session))),
-        Auth::ApiKey(_) => Err(Error::Session("resume_session needs a user session, not an API key".into())),
+        Auth::ApiKey(_) => Err(Error::Session(
+            "resume_session needs a user session, not an API key".into(),
+        )),
     }
 }
 
@@ -80,7 +82,9 @@ pub async fn admin_get_users(s: &AppState, c: &Call) -> Result<Reply, Error> {
     let can = c.who()?.can_admin()?;
     let users = s.docket.get_users(&can).await?;
     let length = users.len();
-    Ok(Reply::ok().with("rows", to_json(&users)?).with("list", json!({"length": length})))
+    Ok(Reply::ok()
+        .with("rows", to_json(&users)?)
+        .with("list", json!({"length": length})))
 }
 
 // `get_api_keys`: /api/app/get_api_keys/v1
@@ -88,7 +92,9 @@ pub async fn get_api_keys(s: &AppState, c: &Call) -> Result<Reply, Error> {
     let can = c.who()?.can_admin()?;
     let keys = s.docket.get_api_keys(&can).await?;
     let length = keys.len();
-    Ok(Reply::ok().with("rows", to_json(&keys)?).with("list", json!({"length": length})))
+    Ok(Reply::ok()
+        .with("rows", to_json(&keys)?)
+        .with("list", json!({"length": length})))
 }
 
 // `get_api_key`: /api/app/get_api_key/v1
@@ -102,7 +108,9 @@ pub async fn get_api_key(s: &AppState, c: &Call) -> Result<Reply, Error> {
 pub async fn create_api_key(s: &AppState, c: &Call) -> Result<Reply, Error> {
     let can = c.who()?.can_admin()?;
     let (key, plain) = s.docket.create_api_key(&can, &c.params).await?;
-    Ok(Reply::ok().with("api_key", to_json(&key)?).with("plain_key", plain))
+    Ok(Reply::ok()
+        .with("api_key", to_json(&key)?)
+        .with("plain_key", plain))
 }
 
 // `update_api_key`: /api/app/update_api_key/v1

@@ -10,36 +10,52 @@ use super::{AppState, Call, Reply};
 // `put_job`: /api/app/put_job/v1 — `{job: {…}}`, privilege import_records (or admin)
 pub async fn put_job(s: &AppState, c: &Call) -> Result<Reply, Error> {
     let can = c.who()?.can_import()?;
-    let job = s.docket.put_automation_record(&can, RecordType::Job, &c.params).await?;
+    let job = s
+        .docket
+        .put_automation_record(&can, RecordType::Job, &c.params)
+        .await?;
     Ok(Reply::ok().with("job", job))
 }
 
 // `get_job`: /api/app/get_job/v1 — `{id}`; local record, else the upstream xyOps server
 pub async fn get_job(s: &AppState, c: &Call) -> Result<Reply, Error> {
-    let job = s.docket.get_automation_record(c.who()?, RecordType::Job, &c.params).await?;
+    let job = s
+        .docket
+        .get_automation_record(c.who()?, RecordType::Job, &c.params)
+        .await?;
     Ok(Reply::ok().with("job", job))
 }
 
 // `put_alert`: /api/app/put_alert/v1 — `{alert: {…}}` (an AlertInvocation)
 pub async fn put_alert(s: &AppState, c: &Call) -> Result<Reply, Error> {
     let can = c.who()?.can_import()?;
-    let alert = s.docket.put_automation_record(&can, RecordType::Alert, &c.params).await?;
+    let alert = s
+        .docket
+        .put_automation_record(&can, RecordType::Alert, &c.params)
+        .await?;
     Ok(Reply::ok().with("alert", alert))
 }
 
 // `get_alert`: /api/app/get_alert/v1 — `{id}` of an alert invocation
 pub async fn get_alert(s: &AppState, c: &Call) -> Result<Reply, Error> {
-    let alert = s.docket.get_automation_record(c.who()?, RecordType::Alert, &c.params).await?;
+    let alert = s
+        .docket
+        .get_automation_record(c.who()?, RecordType::Alert, &c.params)
+        .await?;
     Ok(Reply::ok().with("alert", alert))
 }
 
 /// The `Idempotency-Key` header, passed to the service as the `idempotency_key` parameter
 /// (the header wins over a parameter of the same name).
 pub fn with_idempotency_header(c: &Call) -> Result<Option<serde_json::Map<String, Value>>, Error> {
-    let Some(v) = c.headers.get("idempotency-key") else { return Ok(None) };
+    let Some(v) = c.headers.get("idempotency-key") else {
+        return Ok(None);
+    };
     let key = v
         .to_str()
-        .map_err(|_| Error::Api("Malformed Idempotency-Key header (must be printable ASCII)".into()))?
+        .map_err(|_| {
+            Error::Api("Malformed Idempotency-Key header (must be printable ASCII)".into())
+        })?
         .trim();
     if key.is_empty() {
         return Ok(None);
@@ -59,5 +75,7 @@ pub fn created_reply(created: &Created) -> Result<Reply, Error> {
     if let Value::Object(m) = &mut ticket {
         m.insert("deduplicated".into(), json!(true));
     }
-    Ok(Reply::ok().with("ticket", ticket).with("deduplicated", true))
+    Ok(Reply::ok()
+        .with("ticket", ticket)
+        .with("deduplicated", true))
 }

@@ -11,7 +11,9 @@ async fn list(s: &AppState, c: &Call, dir: &DirectoryKind) -> Result<Reply, Erro
     c.who()?;
     let rows = s.docket.list_directory(dir).await?;
     let length = rows.len();
-    Ok(Reply::ok().with("rows", rows).with("list", json!({"length": length})))
+    Ok(Reply::ok()
+        .with("rows", rows)
+        .with("list", json!({"length": length})))
 }
 
 async fn get(s: &AppState, c: &Call, dir: &DirectoryKind) -> Result<Reply, Error> {
@@ -36,20 +38,50 @@ async fn delete(s: &AppState, c: &Call, dir: &DirectoryKind) -> Result<Reply, Er
 }
 
 // /api/app/get_tags/v1 ... delete_tag
-pub async fn get_tags(s: &AppState, c: &Call) -> Result<Reply, Error> { list(s, c, &TAGS).await }
-pub async fn get_tag(s: &AppState, c: &Call) -> Result<Reply, Error> { get(s, c, &TAGS).await }
-pub async fn create_tag(s: &AppState, c: &Call) -> Result<Reply, Error> { create(s, c, &TAGS).await }
-pub async fn update_tag(s: &AppState, c: &Call) -> Result<Reply, Error> { update(s, c, &TAGS).await }
-pub async fn delete_tag(s: &AppState, c: &Call) -> Result<Reply, Error> { delete(s, c, &TAGS).await }
+pub async fn get_tags(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    list(s, c, &TAGS).await
+}
+pub async fn get_tag(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    get(s, c, &TAGS).await
+}
+pub async fn create_tag(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    create(s, c, &TAGS).await
+}
+pub async fn update_tag(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    update(s, c, &TAGS).await
+}
+pub async fn delete_tag(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    delete(s, c, &TAGS).await
+}
 // /api/app/get_categories/v1 ... delete_category
-pub async fn get_categories(s: &AppState, c: &Call) -> Result<Reply, Error> { list(s, c, &CATEGORIES).await }
-pub async fn get_category(s: &AppState, c: &Call) -> Result<Reply, Error> { get(s, c, &CATEGORIES).await }
-pub async fn create_category(s: &AppState, c: &Call) -> Result<Reply, Error> { create(s, c, &CATEGORIES).await }
-pub async fn update_category(s: &AppState, c: &Call) -> Result<Reply, Error> { update(s, c, &CATEGORIES).await }
-pub async fn delete_category(s: &AppState, c: &Call) -> Result<Reply, Error> { delete(s, c, &CATEGORIES).await }
+pub async fn get_categories(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    list(s, c, &CATEGORIES).await
+}
+pub async fn get_category(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    get(s, c, &CATEGORIES).await
+}
+pub async fn create_category(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    create(s, c, &CATEGORIES).await
+}
+pub async fn update_category(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    update(s, c, &CATEGORIES).await
+}
+pub async fn delete_category(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    delete(s, c, &CATEGORIES).await
+}
 // /api/app/get_roles/v1 ... delete_role
-pub async fn get_roles(s: &AppState, c: &Call) -> Result<Reply, Error> { list(s, c, &ROLES).await }
-pub async fn get_role(s: &AppState, c: &Call) -> Result<Reply, Error> { get(s, c, &ROLES).await }
-pub async fn create_role(s: &AppState, c: &Call) -> Result<Reply, Error> { create(s, c, &ROLES).await }
-pub async fn update_role(s: &AppState, c: &Call) -> Result<Reply, Error> { update(s, c, &ROLES).await }
-pub async fn delete_role(s: &AppState, c: &Call) -> Result<Reply, Error> { delete(s, c, &ROLES).await }
+pub async fn get_roles(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    list(s, c, &ROLES).await
+}
+pub async fn get_role(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    get(s, c, &ROLES).await
+}
+pub async fn create_role(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    create(s, c, &ROLES).await
+}
+pub async fn update_role(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    update(s, c, &ROLES).await
+}
+pub async fn delete_role(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    delete(s, c, &ROLES).await
+}

@@ -41,13 +41,15 @@ pub fn is_streamed_upload(name: &str, headers: &HeaderMap) -> bool {
 
 fn too_large(err: &Error) -> Response {
     let mut res = reply::json_response(StatusCode::PAYLOAD_TOO_LARGE, &reply::error_body(err));
-    res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     res
 }
 
 fn upload_err(e: multer::Error, too_big: &AtomicBool) -> UploadFailure {
     match e {
-        multer::Error::StreamSizeExceeded { limit } | multer::Error::FieldSizeExceeded { limit, .. } => {
+        multer::Error::StreamSizeExceeded { limit }
+        | multer::Error::FieldSizeExceeded { limit, .. } => {
             too_big.store(true, Ordering::Relaxed);
             UploadFailure {
                 error: Error::File(format!(
@@ -87,8 +89,15 @@ impl Upload {
     }
 
     async fn authenticate(&mut self) -> Result<Option<Auth>, Error> {
-        let call = Call { params: self.params(), file_parts: 0, headers: self.headers.clone(), auth: None };
-        authenticate(&self.state.docket, &call, true).await.transpose()
+        let call = Call {
+            params: self.params(),
+            file_parts: 0,
+            headers: self.headers.clone(),
+            auth: None,
+        };
+        authenticate(&self.state.docket, &call, true)
+            .await
+            .transpose()
     }
 
     async fn who(&mut self) -> Result<Principal, Error> {
@@ -97,7 +106,9 @@ impl Upload {
         }
         match &self.auth {
             Some(a) => Ok(a.principal().clone()),
-            None => Err(Error::Session("No Session ID or API Key could be found".into())),
+            None => Err(Error::Session(
+                "No Session ID or API Key could be found".into(),
+            )),
         }
     }
 
@@ -116,7 +127,9 @@ impl Upload {
                 _ => (new_id(IdKind::Ticket), true),
             };
             if !is_valid_id(&id) {
-                return Err(Error::Ticket("Malformed ticket parameter: id (must match ^[a-z0-9_]{1,64}$)".into()));
+                return Err(Error::Ticket(
+                    "Malformed ticket parameter: id (must match ^[a-z0-9_]{1,64}$)".into(),
+                ));
             }
             Target::Create { id, generated }
         } else {
@@ -132,7 +145,11 @@ impl Upload {
         Ok(())
     }
 
-    async fn run<'a>(&mut self, mp: &mut multer::Multipart<'a>, too_big: &Arc<AtomicBool>) -> Result<Reply, UploadFailure> {
+    async fn run<'a>(
+        &mut self,
+        mp: &mut multer::Multipart<'a>,
+        too_big: &Arc<AtomicBool>,
+    ) -> Result<Reply, UploadFailure> {
         // Credentials in headers or the query string are checked before the body is read.
         if !self.query.contains_key("api_key") && self.headers.get("x-api-key").is_none() {
             self.auth = self.authenticate().await.ok().flatten();
@@ -154,14 +171,20 @@ impl Upload {
                         .into());
                     }
                 }
-                let text = String::from_utf8(text)
-                    .map_err(|_| Error::Api(format!("Multipart field {field_name:?} is not valid UTF-8")))?;
+                let text = String::from_utf8(text).map_err(|_| {
+                    Error::Api(format!("Multipart field {field_name:?} is not valid UTF-8"))
+                })?;
                 self.add_field(&field_name, &text)?;
                 continue;
             };
             if raw_name.is_empty() {
                 // A form's empty file input: skip it if it really is empty.
-                if field.chunk().await.map_err(|e| upload_err(e, too_big))?.is_some_and(|c| !c.is_empty()) {
+                if field
+                    .chunk()
+                    .await
+                    .map_err(|e| upload_err(e, too_big))?
+                    .is_some_and(|c| !c.is_empty())
+                {
                     return Err(Error::File("A file part has no file name".into()).into());
                 }
                 continue;
@@ -181,7 +204,11 @@ impl Upload {
             };
             let flag = too_big.clone();
             let mut body = field.map(move |r| r.map_err(|e| upload_err(e, &flag)));
-            let file = self.state.files.store(&ticket, &username, &raw_name, &mut body, &media_type).await?;
+            let file = self
+                .state
+                .files
+                .store(&ticket, &username, &raw_name, &mut body, &media_type)
+                .await?;
             self.stored.push(file);
         }
         self.finish().await.map_err(UploadFailure::from)
@@ -192,7 +219,9 @@ impl Upload {
             let value: Value = serde_json::from_str(text)
                 .map_err(|e| Error::Api(format!("Malformed JSON in the json field: {e}")))?;
             let Value::Object(map) = value else {
-                return Err(Error::Api("Malformed JSON: the json field must hold a JSON object".into()));
+                return Err(Error::Api(
+                    "Malformed JSON: the json field must hold a JSON object".into(),
+                ));
             };
             self.json.extend(map);
         } else if !self.json.contains_key(name) {
@@ -201,15 +230,24 @@ impl Upload {
         // Parameters that decided where files went must not change afterwards.
         let params = self.params();
         let moved = match &self.target {
-            Some(Target::Create { id, generated: true }) => params.get("id").is_some_and(|v| v.as_str() != Some(id)),
-            Some(Target::Create { id, generated: false }) => params.get("id").and_then(Value::as_str) != Some(id),
+            Some(Target::Create {
+                id,
+                generated: true,
+            }) => params.get("id").is_some_and(|v| v.as_str() != Some(id)),
+            Some(Target::Create {
+                id,
+                generated: false,
+            }) => params.get("id").and_then(Value::as_str) != Some(id),
             Some(Target::Upload { ticket, save }) => {
-                params.get("ticket").and_then(Value::as_str) != Some(ticket) || flag(&params, "save")? != *save
+                params.get("ticket").and_then(Value::as_str) != Some(ticket)
+                    || flag(&params, "save")? != *save
             }
             None => false,
         };
         if moved {
-            return Err(Error::Api("Send the json part before the file parts when it sets id, ticket or save".into()));
+            return Err(Error::Api(
+                "Send the json part before the file parts when it sets id, ticket or save".into(),
+            ));
         }
         Ok(())
     }
@@ -219,12 +257,19 @@ impl Upload {
         let who = self.who().await?;
         match self.target.take() {
             None if self.name == "create_ticket" => {
-                let mut call = Call { params: self.params(), file_parts: 0, headers: self.headers.clone(), auth: None };
+                let mut call = Call {
+                    params: self.params(),
+                    file_parts: 0,
+                    headers: self.headers.clone(),
+                    auth: None,
+                };
                 call.params.remove("api_key");
                 call.auth = self.auth.clone().map(Ok);
                 super::tickets::create_ticket(&self.state, &call).await
             }
-            None => Err(Error::File("No file upload data found in the request (send one or more file parts)".into())),
+            None => Err(Error::File(
+                "No file upload data found in the request (send one or more file parts)".into(),
+            )),
             Some(Target::Create { id, generated }) => {
                 let mut params = self.params();
                 params.remove("api_key");
@@ -239,7 +284,12 @@ impl Upload {
                     Err(e) => {
                         self.stored = stored;
                         if created.id == id {
-                            let _ = self.state.docket.store.delete_ticket(&id, Box::new(|_| Ok(()))).await;
+                            let _ = self
+                                .state
+                                .docket
+                                .store
+                                .delete_ticket(&id, Box::new(|_| Ok(())))
+                                .await;
                         }
                         return Err(e);
                     }
@@ -247,7 +297,10 @@ impl Upload {
                 if let Err(e) = files.finalize(&stored, &ticket.id).await {
                     tracing::warn!(error = %e, "finalizing file records failed; the sweeper repairs them");
                 }
-                Ok(Reply::ok().with("ticket", serde_json::to_value(&ticket).map_err(Error::internal)?))
+                Ok(Reply::ok().with(
+                    "ticket",
+                    serde_json::to_value(&ticket).map_err(Error::internal)?,
+                ))
             }
             Some(Target::Upload { ticket, save }) => {
                 let stored = std::mem::take(&mut self.stored);
@@ -270,16 +323,31 @@ impl Upload {
                         return Err(e);
                     }
                 }
-                Ok(Reply::ok().with("files", serde_json::to_value(&reply_files).map_err(Error::internal)?))
+                Ok(Reply::ok().with(
+                    "files",
+                    serde_json::to_value(&reply_files).map_err(Error::internal)?,
+                ))
             }
         }
     }
 }
 
 /// The streaming path of `create_ticket` and `upload_user_ticket_files` with multipart bodies.
-pub async fn upload(state: AppState, name: &str, headers: HeaderMap, uri: Uri, body: Body, v1: bool) -> Response {
+pub async fn upload(
+    state: AppState,
+    name: &str,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+    v1: bool,
+) -> Response {
     let settings = state.files.settings.clone();
-    let query = match uri.query().filter(|q| !q.is_empty()).map(params::pairs_to_map).transpose() {
+    let query = match uri
+        .query()
+        .filter(|q| !q.is_empty())
+        .map(params::pairs_to_map)
+        .transpose()
+    {
         Ok(q) => q.unwrap_or_default(),
         Err(e) => return reply::render(Err(e), v1),
     };
@@ -297,14 +365,24 @@ pub async fn upload(state: AppState, name: &str, headers: HeaderMap, uri: Uri, b
         }
         return too_large(&err);
     }
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let boundary = match multer::parse_boundary(&content_type) {
         Ok(b) => b,
-        Err(e) => return reply::render(Err(Error::Api(format!("Malformed multipart request: {e}"))), v1),
+        Err(e) => {
+            return reply::render(
+                Err(Error::Api(format!("Malformed multipart request: {e}"))),
+                v1,
+            )
+        }
     };
-    let constraints =
-        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(settings.max_request_size));
-    let mut mp = multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    let constraints = multer::Constraints::new()
+        .size_limit(multer::SizeLimit::new().whole_stream(settings.max_request_size));
+    let mut mp =
+        multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
     let too_big = Arc::new(AtomicBool::new(false));
     let mut up = Upload {
         state,
@@ -349,7 +427,10 @@ pub async fn delete_ticket_file(s: &AppState, c: &Call) -> Result<Reply, Error> 
     let who = c.who()?;
     let can = who.can_edit()?;
     let files = s.files.delete_file(who, &can, &c.params).await?;
-    Ok(Reply::ok().with("files", serde_json::to_value(&files).map_err(Error::internal)?))
+    Ok(Reply::ok().with(
+        "files",
+        serde_json::to_value(&files).map_err(Error::internal)?,
+    ))
 }
 
 // ---- media types ------------------------------------------------------------------------
@@ -369,7 +450,9 @@ pub fn media_type(name: &str, head: &[u8]) -> String {
     }
     match by_name {
         Some(t) => t.to_string(),
-        None if !head.is_empty() && std::str::from_utf8(&head[..head.len().min(1024)]).is_ok() => "text/plain".into(),
+        None if !head.is_empty() && std::str::from_utf8(&head[..head.len().min(1024)]).is_ok() => {
+            "text/plain".into()
+        }
         None => "application/octet-stream".into(),
     }
 }
@@ -379,18 +462,42 @@ fn looks_like_markup(head: &[u8]) -> bool {
     let text = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
     let start = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
     start.starts_with('<')
-        && ["<html", "<!doctype", "<script", "<svg", "<?xml", "<body", "<iframe", "<head", "<object", "<embed"]
-            .iter()
-            .any(|tag| text.contains(tag))
+        && [
+            "<html",
+            "<!doctype",
+            "<script",
+            "<svg",
+            "<?xml",
+            "<body",
+            "<iframe",
+            "<head",
+            "<object",
+            "<embed",
+        ]
+        .iter()
+        .any(|tag| text.contains(tag))
 }
 
 /// Types a browser shows without running anything; everything else is an attachment.
 fn is_inline_safe(media: &str) -> bool {
-    let base = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let base = media
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     matches!(
         base.as_str(),
-        "image/png" | "image/jpeg" | "image/gif" | "image/webp" | "image/avif" | "image/bmp"
-            | "image/x-icon" | "image/vnd.microsoft.icon" | "text/plain" | "application/pdf"
+        "image/png"
+            | "image/jpeg"
+            | "image/gif"
+            | "image/webp"
+            | "image/avif"
+            | "image/bmp"
+            | "image/x-icon"
+            | "image/vnd.microsoft.icon"
+            | "text/plain"
+            | "application/pdf"
             | "application/json"
     ) || base.starts_with("audio/")
         || base.starts_with("video/")
@@ -410,7 +517,10 @@ fn file_error(err: Error, method: &Method) -> Response {
         _ => StatusCode::BAD_REQUEST,
     };
     let mut res = reply::json_response(status, &reply::error_body(&err));
-    res.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    res.headers_mut().insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     if method == Method::HEAD {
         *res.body_mut() = Body::empty();
     }
@@ -418,9 +528,19 @@ fn file_error(err: Error, method: &Method) -> Response {
 }
 
 /// `GET|HEAD /files/PATH`
-pub async fn serve_files(State(state): State<AppState>, method: Method, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn serve_files(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     let raw = uri.path().strip_prefix("/files/").unwrap_or("").to_string();
-    let query = match uri.query().filter(|q| !q.is_empty()).map(params::pairs_to_map).transpose() {
+    let query = match uri
+        .query()
+        .filter(|q| !q.is_empty())
+        .map(params::pairs_to_map)
+        .transpose()
+    {
         Ok(q) => q.unwrap_or_default(),
         Err(e) => return file_error(e, &method),
     };
@@ -428,8 +548,18 @@ pub async fn serve_files(State(state): State<AppState>, method: Method, headers:
 }
 
 /// `GET|HEAD /api/app/file/v1?path=PATH` (and without `/v1`).
-pub async fn serve_api(State(state): State<AppState>, method: Method, headers: HeaderMap, uri: Uri) -> Response {
-    let query = match uri.query().filter(|q| !q.is_empty()).map(params::pairs_to_map).transpose() {
+pub async fn serve_api(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let query = match uri
+        .query()
+        .filter(|q| !q.is_empty())
+        .map(params::pairs_to_map)
+        .transpose()
+    {
         Ok(q) => q.unwrap_or_default(),
         Err(e) => return file_error(e, &method),
     };
@@ -441,7 +571,13 @@ pub async fn serve_api(State(state): State<AppState>, method: Method, headers: H
     serve(state, method, headers, query, path).await
 }
 
-async fn serve(state: AppState, method: Method, headers: HeaderMap, query: Map<String, Value>, raw_path: String) -> Response {
+async fn serve(
+    state: AppState,
+    method: Method,
+    headers: HeaderMap,
+    query: Map<String, Value>,
+    raw_path: String,
+) -> Response {
     if method != Method::GET && method != Method::HEAD {
         let err = Error::Api(format!("Method {method} is not allowed; use GET or HEAD"));
         return reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
@@ -459,7 +595,12 @@ async fn serve_inner(
     query: &Map<String, Value>,
     raw_path: &str,
 ) -> Result<Response, Error> {
-    let call = Call { params: query.clone(), file_parts: 0, headers: headers.clone(), auth: None };
+    let call = Call {
+        params: query.clone(),
+        file_parts: 0,
+        headers: headers.clone(),
+        auth: None,
+    };
     // A bad key is `api` on API calls; for a download every credential failure is a 403.
     let auth = authenticate(&state.docket, &call, false)
         .await
@@ -473,7 +614,11 @@ async fn serve_inner(
     let etag = format!("\"{}-{:x}\"", file.id, file.size);
     let modified = UNIX_EPOCH + Duration::from_secs(file.date.max(0) as u64);
     let last_modified = httpdate::fmt_http_date(modified);
-    let media = if file.media_type.is_empty() { media_type(&file.filename, &[]) } else { file.media_type.clone() };
+    let media = if file.media_type.is_empty() {
+        media_type(&file.filename, &[])
+    } else {
+        file.media_type.clone()
+    };
     let download = match query.get("download") {
         None | Some(Value::Null) | Some(Value::Bool(false)) => None,
         Some(Value::Number(n)) if n.as_i64() == Some(0) => None,
@@ -489,7 +634,10 @@ async fn serve_inner(
         .header(header::LAST_MODIFIED, &last_modified)
         .header(header::CACHE_CONTROL, "private, no-cache")
         .header("x-content-type-options", "nosniff")
-        .header(header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox")
+        .header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        )
         .header(header::ACCEPT_RANGES, "bytes");
 
     // Conditional requests: If-None-Match wins over If-Modified-Since.
@@ -501,7 +649,10 @@ async fn serve_inner(
             .is_some_and(|since| modified <= since),
     };
     if not_modified {
-        return res.status(StatusCode::NOT_MODIFIED).body(Body::empty()).map_err(Error::internal);
+        return res
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::empty())
+            .map_err(Error::internal);
     }
 
     let size = file.size;
@@ -540,7 +691,10 @@ async fn serve_inner(
         .header(header::CONTENT_DISPOSITION, disposition(attachment, &name));
     let (status, length) = match &range {
         Some(r) => {
-            res = res.header(header::CONTENT_RANGE, format!("bytes {}-{}/{size}", r.start, r.end - 1));
+            res = res.header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{size}", r.start, r.end - 1),
+            );
             (StatusCode::PARTIAL_CONTENT, r.end - r.start)
         }
         None => (StatusCode::OK, size),
@@ -557,13 +711,20 @@ async fn serve_inner(
         None => return Err(Error::NotFound(format!("File not found: {}", file.path))),
     };
     if read.range.end - read.range.start != length {
-        return Err(Error::Internal(format!("stored size of {} differs from its record", file.path)));
+        return Err(Error::Internal(format!(
+            "stored size of {} differs from its record",
+            file.path
+        )));
     }
-    res.body(Body::from_stream(read.body)).map_err(Error::internal)
+    res.body(Body::from_stream(read.body))
+        .map_err(Error::internal)
 }
 
 fn etag_matches(header: &str, etag: &str) -> bool {
-    header.split(',').map(str::trim).any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
 }
 
 enum RangeAsk {
@@ -574,23 +735,41 @@ enum RangeAsk {
 
 /// One `bytes=` range against a size; several ranges or another unit are served whole.
 fn parse_range(header: &str, size: u64) -> RangeAsk {
-    let Some(spec) = header.trim().strip_prefix("bytes=") else { return RangeAsk::Whole };
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return RangeAsk::Whole;
+    };
     if spec.contains(',') {
         return RangeAsk::Whole;
     }
-    let Some((a, b)) = spec.trim().split_once('-') else { return RangeAsk::Unsatisfiable };
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeAsk::Unsatisfiable;
+    };
     let (a, b) = (a.trim(), b.trim());
-    let num = |s: &str| if s.bytes().all(|c| c.is_ascii_digit()) && !s.is_empty() { s.parse::<u64>().ok() } else { None };
+    let num = |s: &str| {
+        if s.bytes().all(|c| c.is_ascii_digit()) && !s.is_empty() {
+            s.parse::<u64>().ok()
+        } else {
+            None
+        }
+    };
     match (a.is_empty(), b.is_empty()) {
         (true, false) => match num(b) {
             Some(n) if n > 0 && size > 0 => RangeAsk::Part(size - n.min(size), size),
             _ => RangeAsk::Unsatisfiable,
         },
         (false, _) => {
-            let Some(start) = num(a) else { return RangeAsk::Unsatisfiable };
-            let end = if b.is_empty() { Some(size.saturating_sub(1)) } else { num(b) };
+            let Some(start) = num(a) else {
+                return RangeAsk::Unsatisfiable;
+            };
+            let end = if b.is_empty() {
+                Some(size.saturating_sub(1))
+            } else {
+                num(b)
+            };
             match end {
-                Some(end) if start <= end && start < size => RangeAsk::Part(start, end.min(size - 1) + 1),
+                Some(end) if start <= end && start < size => {
+                    RangeAsk::Part(start, end.min(size - 1) + 1)
+                }
                 _ => RangeAsk::Unsatisfiable,
             }
         }
@@ -603,7 +782,13 @@ fn disposition(attachment: bool, name: &str) -> String {
     let kind = if attachment { "attachment" } else { "inline" };
     let ascii: String = name
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut encoded = String::new();
     for b in name.bytes() {
@@ -643,10 +828,26 @@ mod tests {
     #[test]
     fn media_types() {
         assert_eq!(media_type("a.txt", b"hello"), "text/plain");
-        assert_eq!(media_type("a.png", b"<html><script>alert(1)</script>"), "text/html");
-        assert_eq!(media_type("a.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>"), "image/svg+xml");
-        assert_eq!(media_type("x.bin", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), "image/png");
-        assert!(!is_inline_safe("image/svg+xml") && !is_inline_safe("text/html") && is_inline_safe("image/png"));
-        assert_eq!(disposition(true, "ré port.pdf"), "attachment; filename=\"r_ port.pdf\"; filename*=UTF-8''r%C3%A9%20port.pdf");
+        assert_eq!(
+            media_type("a.png", b"<html><script>alert(1)</script>"),
+            "text/html"
+        );
+        assert_eq!(
+            media_type("a.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>"),
+            "image/svg+xml"
+        );
+        assert_eq!(
+            media_type("x.bin", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            "image/png"
+        );
+        assert!(
+            !is_inline_safe("image/svg+xml")
+                && !is_inline_safe("text/html")
+                && is_inline_safe("image/png")
+        );
+        assert_eq!(
+            disposition(true, "ré port.pdf"),
+            "attachment; filename=\"r_ port.pdf\"; filename*=UTF-8''r%C3%A9%20port.pdf"
+        );
     }
 }

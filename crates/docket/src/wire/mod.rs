@@ -4,8 +4,8 @@
 mod accounts;
 mod automation;
 mod directory;
-mod notify;
 pub mod files;
+mod notify;
 pub mod params;
 pub mod reply;
 mod tickets;
@@ -59,8 +59,9 @@ pub enum Auth {
     Session {
         principal: Principal,
         session_id: String,
-        user: docket_core::model::User,
-        session: docket_core::model::Session,
+        // Boxed: a session carries whole records, an API key only its principal.
+        user: Box<docket_core::model::User>,
+        session: Box<docket_core::model::Session>,
     },
 }
 
@@ -79,7 +80,9 @@ impl Call {
         match &self.auth {
             Some(Ok(a)) => Ok(a),
             Some(Err(e)) => Err(clone_err(e)),
-            None => Err(Error::Session("No Session ID or API Key could be found".into())),
+            None => Err(Error::Session(
+                "No Session ID or API Key could be found".into(),
+            )),
         }
     }
 
@@ -100,16 +103,47 @@ fn clone_err(e: &Error) -> Error {
 
 /// Calls that change nothing: a cookie-authenticated request to any other needs the CSRF token.
 const READ_ONLY: [&str; 20] = [
-    "ping", "echo", "get_ticket", "get_tickets", "search_tickets", "get_job", "get_alert", "get_tags", "get_tag",
-    "get_categories", "get_category", "get_roles", "get_role", "get_api_keys", "get_api_key",
-    "admin_get_user", "admin_get_users", "resume_session", "login", "get_outbox",
+    "ping",
+    "echo",
+    "get_ticket",
+    "get_tickets",
+    "search_tickets",
+    "get_job",
+    "get_alert",
+    "get_tags",
+    "get_tag",
+    "get_categories",
+    "get_category",
+    "get_roles",
+    "get_role",
+    "get_api_keys",
+    "get_api_key",
+    "admin_get_user",
+    "admin_get_users",
+    "resume_session",
+    "login",
+    "get_outbox",
 ];
 
-async fn api_call(state: State<AppState>, path: Path<(String, String)>, method: Method, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+async fn api_call(
+    state: State<AppState>,
+    path: Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
     handle(state, path, method, headers, uri, body, false).await
 }
 
-async fn api_call_v1(state: State<AppState>, path: Path<(String, String)>, method: Method, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+async fn api_call_v1(
+    state: State<AppState>,
+    path: Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
     handle(state, path, method, headers, uri, body, true).await
 }
 
@@ -228,12 +262,25 @@ calls! {
 
 /// Finds the caller's credentials: an API key (header, query or body), else a session
 /// (header, or cookie plus CSRF token for calls that change state).
-async fn authenticate(docket: &Docket, call: &Call, changes_state: bool) -> Option<Result<Auth, Error>> {
-    let header = |name: &str| call.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    let key = header("x-api-key").map(str::to_string).or_else(|| match call.params.get("api_key") {
-        Some(Value::String(k)) if !k.is_empty() => Some(k.clone()),
-        _ => None,
-    });
+async fn authenticate(
+    docket: &Docket,
+    call: &Call,
+    changes_state: bool,
+) -> Option<Result<Auth, Error>> {
+    let header = |name: &str| {
+        call.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let key =
+        header("x-api-key")
+            .map(str::to_string)
+            .or_else(|| match call.params.get("api_key") {
+                Some(Value::String(k)) if !k.is_empty() => Some(k.clone()),
+                _ => None,
+            });
     if let Some(key) = key {
         return Some(docket.authenticate_key(&key).await.map(Auth::ApiKey));
     }
@@ -247,7 +294,7 @@ async fn authenticate(docket: &Docket, call: &Call, changes_state: bool) -> Opti
                 "Missing or wrong X-CSRF-Token header (required with cookie sessions for calls that change data)".into(),
             ));
         }
-        Ok(Auth::Session { principal, session_id, user, session })
+        Ok(Auth::Session { principal, session_id, user: Box::new(user), session: Box::new(session) })
     });
     Some(result)
 }

@@ -11,7 +11,12 @@ pub async fn get_outbox(s: &AppState, c: &Call) -> Result<Reply, Error> {
     c.who()?.can_admin()?;
     let all = matches!(c.params.get("all"), Some(Value::Bool(true)))
         || matches!(c.params.get("all"), Some(Value::String(v)) if v == "true" || v == "1");
-    let limit = c.params.get("limit").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())).unwrap_or(100).clamp(1, 10_000);
+    let limit = c
+        .params
+        .get("limit")
+        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+        .unwrap_or(100)
+        .clamp(1, 10_000);
     let rows = s.docket.store.outbox_list(!all, limit as u32).await?;
     let length = rows.len();
     let rows: Vec<Value> = rows
@@ -25,5 +30,7 @@ pub async fn get_outbox(s: &AppState, c: &Call) -> Result<Reply, Error> {
             })
         })
         .collect();
-    Ok(Reply::ok().with("rows", Value::Array(rows)).with("list", json!({ "length": length })))
+    Ok(Reply::ok()
+        .with("rows", Value::Array(rows))
+        .with("list", json!({ "length": length })))
 }

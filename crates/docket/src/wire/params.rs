@@ -21,10 +21,15 @@ pub fn typed(raw: &str) -> Value {
         _ => {
             let numeric = !raw.is_empty()
                 && raw.len() <= 15
-                && raw.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-' && raw.len() > 1))
+                && raw
+                    .bytes()
+                    .enumerate()
+                    .all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-' && raw.len() > 1))
                 && !(raw.len() > 1 && raw.starts_with('0'));
             if numeric {
-                raw.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(raw.to_string()))
+                raw.parse::<i64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| Value::String(raw.to_string()))
             } else {
                 Value::String(raw.to_string())
             }
@@ -49,9 +54,11 @@ fn check_decoded_utf8(text: &str) -> Result<(), Error> {
         decoded.push(bytes[i]);
         i += 1;
     }
-    std::str::from_utf8(&decoded)
-        .map(|_| ())
-        .map_err(|_| Error::Api("Malformed url-encoded parameters: a percent-encoded value is not valid UTF-8".into()))
+    std::str::from_utf8(&decoded).map(|_| ()).map_err(|_| {
+        Error::Api(
+            "Malformed url-encoded parameters: a percent-encoded value is not valid UTF-8".into(),
+        )
+    })
 }
 
 /// Pairs from a url-encoded text; a repeated key becomes an array.
@@ -80,30 +87,46 @@ pub fn pairs_to_map(text: &str) -> Result<Map<String, Value>, Error> {
 fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Error::Api("Malformed JSON: the request body must be a JSON object".into())),
+        Ok(_) => Err(Error::Api(
+            "Malformed JSON: the request body must be a JSON object".into(),
+        )),
         Err(e) => Err(Error::Api(format!("Malformed JSON in request body: {e}"))),
     }
 }
 
 /// Parses the body according to its content type, then merges the query string over it.
-pub async fn parse(headers: &HeaderMap, query: Option<&str>, body: axum::body::Bytes) -> Result<Params, Error> {
+pub async fn parse(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: axum::body::Bytes,
+) -> Result<Params, Error> {
     let raw_content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let content_type = raw_content_type.to_ascii_lowercase();
     let mut params = Params::default();
-    let trimmed = body.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &body[i..]).unwrap_or(&[]);
+    let trimmed = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map(|i| &body[i..])
+        .unwrap_or(&[]);
     if trimmed.is_empty() {
         // No body: parameters come from the query string alone.
     } else if content_type.starts_with("multipart/form-data") {
         // The boundary is case-sensitive (browsers send `----WebKitFormBoundaryAbC…`).
         params = parse_multipart(raw_content_type, body).await?;
-    } else if content_type.starts_with("application/json") || trimmed.first() == Some(&b'{') || trimmed.first() == Some(&b'[') {
+    } else if content_type.starts_with("application/json")
+        || trimmed.first() == Some(&b'{')
+        || trimmed.first() == Some(&b'[')
+    {
         // Many clients (curl -d) send JSON labelled as a form; a body that starts like JSON is JSON.
         params.map = json_object(trimmed)?;
-    } else if content_type.starts_with("application/x-www-form-urlencoded") || content_type.is_empty() {
-        let text = std::str::from_utf8(&body).map_err(|_| Error::Api("Request body is not valid UTF-8".into()))?;
+    } else if content_type.starts_with("application/x-www-form-urlencoded")
+        || content_type.is_empty()
+    {
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| Error::Api("Request body is not valid UTF-8".into()))?;
         params.map = pairs_to_map(text)?;
     } else {
         return Err(Error::Api(format!(
@@ -158,24 +181,45 @@ mod tests {
 
     #[test]
     fn query_values_are_typed_and_repeated_keys_become_arrays() {
-        let m = pairs_to_map("a=1&b=true&c=false&d=x&ids=a&ids=b&z=007&n=-3&big=12345678901234567890").unwrap();
-        assert_eq!(Value::Object(m), json!({
-            "a": 1, "b": true, "c": false, "d": "x", "ids": ["a", "b"], "z": "007", "n": -3,
-            "big": "12345678901234567890"
-        }));
-        assert_eq!(pairs_to_map("s=caf%C3%A9+%25%zz").unwrap()["s"], json!("café %%zz"));
-        assert!(pairs_to_map("s=%FF").unwrap_err().to_string().contains("not valid UTF-8"));
+        let m =
+            pairs_to_map("a=1&b=true&c=false&d=x&ids=a&ids=b&z=007&n=-3&big=12345678901234567890")
+                .unwrap();
+        assert_eq!(
+            Value::Object(m),
+            json!({
+                "a": 1, "b": true, "c": false, "d": "x", "ids": ["a", "b"], "z": "007", "n": -3,
+                "big": "12345678901234567890"
+            })
+        );
+        assert_eq!(
+            pairs_to_map("s=caf%C3%A9+%25%zz").unwrap()["s"],
+            json!("café %%zz")
+        );
+        assert!(pairs_to_map("s=%FF")
+            .unwrap_err()
+            .to_string()
+            .contains("not valid UTF-8"));
     }
 
     #[tokio::test]
     async fn query_wins_over_body() {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
-        let p = parse(&h, Some("limit=5"), axum::body::Bytes::from_static(br#"{"limit": 1, "query": "x"}"#)).await.unwrap();
+        let p = parse(
+            &h,
+            Some("limit=5"),
+            axum::body::Bytes::from_static(br#"{"limit": 1, "query": "x"}"#),
+        )
+        .await
+        .unwrap();
         assert_eq!(Value::Object(p.map), json!({"limit": 5, "query": "x"}));
-        let bad = parse(&h, None, axum::body::Bytes::from_static(b"{nope")).await.unwrap_err();
+        let bad = parse(&h, None, axum::body::Bytes::from_static(b"{nope"))
+            .await
+            .unwrap_err();
         assert!(bad.to_string().starts_with("Malformed JSON"));
-        let arr = parse(&h, None, axum::body::Bytes::from_static(b"[1]")).await.unwrap_err();
+        let arr = parse(&h, None, axum::body::Bytes::from_static(b"[1]"))
+            .await
+            .unwrap_err();
         assert!(arr.to_string().contains("JSON object"));
     }
 
@@ -183,8 +227,13 @@ mod tests {
     async fn multipart_json_field() {
         let body = "--XX\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n{\"subject\":\"hi\"}\r\n--XX\r\nContent-Disposition: form-data; name=\"file1\"; filename=\"a.txt\"\r\n\r\nhello\r\n--XX--\r\n";
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, "multipart/form-data; boundary=XX".parse().unwrap());
-        let p = parse(&h, None, axum::body::Bytes::from(body)).await.unwrap();
+        h.insert(
+            header::CONTENT_TYPE,
+            "multipart/form-data; boundary=XX".parse().unwrap(),
+        );
+        let p = parse(&h, None, axum::body::Bytes::from(body))
+            .await
+            .unwrap();
         assert_eq!(Value::Object(p.map), json!({"subject": "hi"}));
         assert_eq!(p.file_parts, 1);
     }

@@ -37,8 +37,12 @@ fn status_of(err: &Error) -> StatusCode {
 
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut res = (status, body.to_string()).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
@@ -54,7 +58,10 @@ pub fn render(result: Result<Reply, Error>, v1: bool) -> Response {
             body.insert("code".into(), Value::from(0));
             body.extend(reply.fields);
             let mut res = json_response(StatusCode::OK, &Value::Object(body));
-            if let Some(cookie) = reply.set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            if let Some(cookie) = reply
+                .set_cookie
+                .and_then(|c| HeaderValue::from_str(&c).ok())
+            {
                 res.headers_mut().insert(header::SET_COOKIE, cookie);
             }
             res

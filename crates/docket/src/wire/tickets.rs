@@ -61,7 +61,11 @@ pub async fn get_tickets(s: &AppState, c: &Call) -> Result<Reply, Error> {
 pub async fn search_tickets(s: &AppState, c: &Call) -> Result<Reply, Error> {
     let who = c.who()?;
     let search = SearchParams::from_params(&c.params)?;
-    let shape = if flag(&c.params, "compact")? { compact } else { full };
+    let shape = if flag(&c.params, "compact")? {
+        compact
+    } else {
+        full
+    };
     let page = s.docket.search_tickets(who, &search).await?;
     let rows = page.rows.iter().map(shape).collect::<Result<Vec<_>, _>>()?;
     Ok(Reply::ok()

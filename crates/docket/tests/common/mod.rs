@@ -1,6 +1,9 @@
 //! Test harness: runs the real `docket` binary on an ephemeral port with a temporary data
 //! directory and talks to it over HTTP.
-#![allow(dead_code, reason = "each test file uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the harness"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -74,7 +77,10 @@ impl Server {
             serve_args.push(file.to_string_lossy().into_owned());
         }
         let data = tmp.path().join("data");
-        let out = cli(&data, &["api-key", "create", "--title", "test admin", "--admin"]);
+        let out = cli(
+            &data,
+            &["api-key", "create", "--title", "test admin", "--admin"],
+        );
         let key = out.lines().last().expect("key line").trim().to_string();
         let mut server = Server {
             child: None,
@@ -83,7 +89,10 @@ impl Server {
             data,
             _tmp: Some(tmp),
             client: reqwest::Client::new(),
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             serve_args,
             log: Arc::new(Mutex::new(String::new())),
         };
@@ -147,8 +156,13 @@ impl Server {
     /// Sends `signal` (e.g. `-INT`) and waits up to 20 s for the process to exit; returns
     /// whether it exited successfully.
     pub fn signal_and_wait(&mut self, signal: &str) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        let _ = Command::new("kill").arg(signal).arg(child.id().to_string()).status();
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -270,7 +284,8 @@ impl Drop for Server {
 pub async fn decode(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();
     let text = res.text().await.expect("body");
-    let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    let value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, value)
 }
 
@@ -298,7 +313,13 @@ impl Multipart {
         self.field("json", &value.to_string())
     }
 
-    pub fn file(mut self, field: &str, filename: &str, content_type: &str, data: &[u8]) -> Multipart {
+    pub fn file(
+        mut self,
+        field: &str,
+        filename: &str,
+        content_type: &str,
+        data: &[u8],
+    ) -> Multipart {
         self.body.extend_from_slice(
             format!(
                 "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
@@ -325,13 +346,20 @@ impl Multipart {
 /// Every regular file under `dir`, recursively (relative paths, sorted).
 pub fn files_under(dir: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
                 walk(root, &p, out);
             } else {
-                out.push(p.strip_prefix(root).unwrap_or(&p).to_string_lossy().into_owned());
+                out.push(
+                    p.strip_prefix(root)
+                        .unwrap_or(&p)
+                        .to_string_lossy()
+                        .into_owned(),
+                );
             }
         }
     }

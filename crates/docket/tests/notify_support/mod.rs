@@ -29,7 +29,11 @@ pub fn aiosmtpd_available() -> bool {
 
 /// A free TCP port on loopback (bound and released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// The SMTP server process. Messages land in `dir` as `.json` summaries.
@@ -43,12 +47,17 @@ impl SmtpSink {
     /// A sink on `port`, not started yet.
     pub fn new(port: u16, dir: &Path) -> SmtpSink {
         std::fs::create_dir_all(dir).expect("mail dir");
-        SmtpSink { port, dir: dir.to_path_buf(), child: None }
+        SmtpSink {
+            port,
+            dir: dir.to_path_buf(),
+            child: None,
+        }
     }
 
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "sink already running");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/notify_support/smtp_sink.py");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/notify_support/smtp_sink.py");
         let mut child = Command::new("python3")
             .arg(&script)
             .arg(self.port.to_string())
@@ -59,7 +68,9 @@ impl SmtpSink {
             .expect("start the SMTP sink");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("sink output");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("sink output");
         assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
         self.child = Some(child);
     }
@@ -93,14 +104,21 @@ impl SmtpSink {
             if m.len() >= n {
                 return m;
             }
-            assert!(Instant::now() < deadline, "expected {n} emails, got {}: {m:#?}", m.len());
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} emails, got {}: {m:#?}",
+                m.len()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// Messages whose subject contains `needle`.
     pub fn with_subject(&self, needle: &str) -> Vec<Value> {
-        self.messages().into_iter().filter(|m| m["subject"].as_str().unwrap_or("").contains(needle)).collect()
+        self.messages()
+            .into_iter()
+            .filter(|m| m["subject"].as_str().unwrap_or("").contains(needle))
+            .collect()
     }
 }
 
@@ -112,7 +130,12 @@ impl Drop for SmtpSink {
 
 /// The envelope recipients of a message, sorted.
 pub fn rcpts(m: &Value) -> Vec<String> {
-    let mut r: Vec<String> = m["rcpt_tos"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    let mut r: Vec<String> = m["rcpt_tos"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
     r.sort();
     r
 }
