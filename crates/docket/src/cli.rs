@@ -159,7 +159,7 @@ enum BenchCommand {
     Run {
         #[command(flatten)]
         target: Target,
-        /// Comma-separated scenarios, or "all": ping, create, get-id, get-num, search-word,
+        /// Comma-separated scenarios, or "all": ping, upload, create, get-id, get-num, search-word,
         /// search-phrase, search-fields, search-pxql, search-half, comment, mixed.
         #[arg(long, default_value = "all", value_delimiter = ',')]
         scenario: Vec<String>,

@@ -26,6 +26,7 @@ pub struct RunOptions {
 /// The scenarios and the search query each search scenario runs.
 pub const SCENARIOS: &[&str] = &[
     "ping",
+    "upload",
     "create",
     "get-id",
     "get-num",
@@ -114,6 +115,52 @@ impl Client {
     }
 }
 
+/// Size of the file each `upload` request attaches.
+const UPLOAD_BYTES: usize = 256 * 1024;
+
+impl Client {
+    /// Attaches a generated file to a ticket with `upload_user_ticket_files` (multipart,
+    /// `json` = `{ticket, save: true}`), as the xyOps web UI does.
+    pub async fn upload(&self, ticket: &str, size: usize) -> Result<Value, String> {
+        let boundary = "docketbenchboundary7d1f";
+        let json_part = json!({"ticket": ticket, "save": true}).to_string();
+        let mut body = Vec::with_capacity(size + 512);
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n{json_part}\r\n").as_bytes(),
+        );
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file1\"; filename=\"bench.log\"\r\nContent-Type: text/plain\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend((0..size).map(|i| b"abcdefghijklmnopqrstuvwxyz\n"[i % 27]));
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let res = self
+            .http
+            .post(format!("{}/api/app/upload_user_ticket_files/v1", self.base))
+            .header("X-API-Key", &self.key)
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("upload: {e}"))?;
+        let v: Value = res
+            .json()
+            .await
+            .map_err(|e| format!("upload: bad JSON: {e}"))?;
+        if v["code"] == json!(0) {
+            Ok(v)
+        } else {
+            Err(format!(
+                "upload: {}",
+                v["description"].as_str().unwrap_or("error")
+            ))
+        }
+    }
+}
+
 /// Ids and numbers of existing tickets, for the read and comment scenarios.
 async fn sample(client: &Client) -> anyhow::Result<Vec<(String, i64)>> {
     let v = client
@@ -146,6 +193,7 @@ async fn one(
         "create" => client.call("create_ticket", &gen::ticket_params(rng, now)).await.map(drop),
         "get-id" => client.call("get_ticket", &json!({"id": pick(rng).0})).await.map(drop),
         "get-num" => client.call("get_ticket", &json!({"num": pick(rng).1})).await.map(drop),
+        "upload" => client.upload(&pick(rng).0, UPLOAD_BYTES).await.map(drop),
         "comment" => client
             .call("add_ticket_change", &json!({"id": pick(rng).0, "change": {"type": "comment", "body": gen::comment(rng)}}))
             .await
@@ -183,7 +231,7 @@ pub async fn run(opts: &RunOptions) -> anyhow::Result<Report> {
     }
     let client = Client::new(&opts.url, &opts.api_key)?;
     let tickets = match opts.scenario.as_str() {
-        "get-id" | "get-num" | "comment" | "mixed" => Arc::new(sample(&client).await?),
+        "get-id" | "get-num" | "comment" | "mixed" | "upload" => Arc::new(sample(&client).await?),
         _ => Arc::new(Vec::new()),
     };
     let query = opts.query.clone().or_else(|| default_query(&opts.scenario));
