@@ -881,3 +881,71 @@ async fn idempotent_creates() {
         "idempotency_key",
     );
 }
+
+/// Multipart creates (ticket + files) honor the Idempotency-Key header and `dedupe_key`: a
+/// retry returns the first ticket without attaching its files again; a storm adds files to
+/// the open ticket it lands on.
+#[tokio::test]
+async fn multipart_creates_are_idempotent_and_deduplicated() {
+    let s = common::Server::start().await;
+    let form = common::Multipart::new()
+        .json(&serde_json::json!({"subject": "Nightly backup failed"}))
+        .file("file1", "backup.log", "text/plain", b"disk full\n");
+    let send = |key: &'static str| {
+        let form = &form;
+        let s = &s;
+        async move {
+            let res = s
+                .client
+                .post(s.url("/api/app/create_ticket/v1"))
+                .header("X-API-Key", &s.key)
+                .header("Idempotency-Key", key)
+                .header("Content-Type", form.content_type())
+                .body(form.body())
+                .send()
+                .await
+                .expect("request");
+            common::decode(res).await
+        }
+    };
+    let (_, first) = send("retry-1").await;
+    assert_eq!(first["code"], 0, "{first}");
+    assert_eq!(
+        first["ticket"]["files"].as_array().unwrap().len(),
+        1,
+        "{first}"
+    );
+    let (_, again) = send("retry-1").await;
+    assert_eq!(again["ticket"]["id"], first["ticket"]["id"], "{again}");
+    assert_eq!(
+        again["ticket"]["files"].as_array().unwrap().len(),
+        1,
+        "files attached once: {again}"
+    );
+    let (_, v) = s
+        .call("search_tickets", serde_json::json!({"query": "*"}))
+        .await;
+    assert_eq!(v["list"]["length"], 1, "{v}");
+    let stored: Vec<String> = common::files_under(&s.data)
+        .into_iter()
+        .filter(|p| p.starts_with("files/"))
+        .collect();
+    assert_eq!(
+        stored.len(),
+        1,
+        "the retry's copy was discarded: {stored:?}"
+    );
+
+    // A multipart create with a dedupe key lands on the open ticket and reports it.
+    let storm = |n: u32| {
+        common::Multipart::new()
+            .json(&serde_json::json!({"subject": "Alert: disk", "dedupe_key": "disk-db1"}))
+            .file("file1", &format!("sample{n}.txt"), "text/plain", b"sample")
+    };
+    let (_, a) = s.upload("create_ticket", &storm(1)).await;
+    let (_, b) = s.upload("create_ticket", &storm(2)).await;
+    assert_eq!(a["code"], 0, "{a}");
+    assert_eq!(b["deduplicated"], true, "{b}");
+    assert_eq!(b["ticket"]["id"], a["ticket"]["id"]);
+    assert_eq!(b["ticket"]["files"].as_array().unwrap().len(), 2, "{b}");
+}

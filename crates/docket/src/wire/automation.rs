@@ -48,8 +48,17 @@ pub async fn get_alert(s: &AppState, c: &Call) -> Result<Reply, Error> {
 /// The `Idempotency-Key` header, passed to the service as the `idempotency_key` parameter
 /// (the header wins over a parameter of the same name).
 pub fn with_idempotency_header(c: &Call) -> Result<Option<serde_json::Map<String, Value>>, Error> {
-    let Some(v) = c.headers.get("idempotency-key") else {
-        return Ok(None);
+    let mut params = c.params.clone();
+    Ok(add_idempotency_header(&c.headers, &mut params)?.then_some(params))
+}
+
+/// Copies an `Idempotency-Key` header into `params` as `idempotency_key`; whether there was one.
+pub fn add_idempotency_header(
+    headers: &axum::http::HeaderMap,
+    params: &mut serde_json::Map<String, Value>,
+) -> Result<bool, Error> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(false);
     };
     let key = v
         .to_str()
@@ -58,11 +67,10 @@ pub fn with_idempotency_header(c: &Call) -> Result<Option<serde_json::Map<String
         })?
         .trim();
     if key.is_empty() {
-        return Ok(None);
+        return Ok(false);
     }
-    let mut params = c.params.clone();
     params.insert("idempotency_key".into(), Value::String(key.to_string()));
-    Ok(Some(params))
+    Ok(true)
 }
 
 /// The reply of `create_ticket`: `{ticket}`, and `deduplicated: true` (beside the ticket and

@@ -276,14 +276,26 @@ impl Upload {
                 if generated {
                     params.insert("id".into(), Value::from(id.clone()));
                 }
+                super::automation::add_idempotency_header(&self.headers, &mut params)?;
                 let can = who.can_create()?;
-                let created = self.state.docket.create_ticket(&who, &can, &params).await?;
+                let outcome = self
+                    .state
+                    .docket
+                    .create_ticket_outcome(&who, &can, &params)
+                    .await?;
+                if outcome.replayed {
+                    // The first request attached its files already; these copies go.
+                    let stored = std::mem::take(&mut self.stored);
+                    files.discard(&stored).await;
+                    return super::automation::created_reply(&outcome);
+                }
+                let created = &outcome.ticket;
                 let stored = std::mem::take(&mut self.stored);
                 let ticket = match files.attach(&who, &created.id, stored.clone()).await {
                     Ok(t) => t,
                     Err(e) => {
                         self.stored = stored;
-                        if created.id == id {
+                        if created.id == id && !outcome.deduplicated {
                             let _ = self
                                 .state
                                 .docket
@@ -297,10 +309,11 @@ impl Upload {
                 if let Err(e) = files.finalize(&stored, &ticket.id).await {
                     tracing::warn!(error = %e, "finalizing file records failed; the sweeper repairs them");
                 }
-                Ok(Reply::ok().with(
-                    "ticket",
-                    serde_json::to_value(&ticket).map_err(Error::internal)?,
-                ))
+                super::automation::created_reply(&docket_core::service::Created {
+                    ticket,
+                    deduplicated: outcome.deduplicated,
+                    replayed: false,
+                })
             }
             Some(Target::Upload { ticket, save }) => {
                 let stored = std::mem::take(&mut self.stored);
