@@ -344,36 +344,13 @@ impl Docket {
             Some(v) => Some(self.parse_due(v)?),
             None => None,
         };
-        let now = self.now();
-        let who2 = who.clone();
-        let id2 = id.clone();
-        let ns = self.notify.clone();
-        let send = super::sends(params);
-        let updated = self
-            .store
-            .update_ticket_out(
-                &id,
-                Box::new(move |t: &mut Ticket| {
-                    if !who2.sees(t) {
-                        return Err(not_found(&id2));
-                    }
-                    let before = t.clone();
-                    apply_patch(t, patch, due);
-                    record_changes(&before, t, &who2.username, now);
-                    t.modified = now;
-                    Ok(outbox_for(
-                        send,
-                        &ns,
-                        &before,
-                        t,
-                        &who2.username,
-                        Cause::Update,
-                        now,
-                    ))
-                }),
-            )
-            .await?;
-        updated.ok_or_else(|| not_found(&id))
+        self.edit_visible_ticket(who, &id, params, move |t, who, now| {
+            let before = t.clone();
+            apply_patch(t, patch, due);
+            record_changes(&before, t, &who.username, now);
+            Ok(Cause::Update)
+        })
+        .await
     }
 
     /// `add_ticket_change`: a comment (or other history entry) written by the caller.
@@ -399,43 +376,16 @@ impl Docket {
         entry.id = new_id(IdKind::Change);
         entry.username = who.username.clone();
         entry.date = now;
-        let who2 = who.clone();
-        let id2 = id.clone();
-        let ns = self.notify.clone();
-        let send = super::sends(params);
-        let updated = self
-            .store
-            .update_ticket_out(
-                &id,
-                Box::new(move |t: &mut Ticket| {
-                    if !who2.sees(t) {
-                        return Err(not_found(&id2));
-                    }
-                    let before = t.clone();
-                    let cause = if entry.kind == COMMENT {
-                        Cause::Comment
-                    } else {
-                        Cause::Update
-                    };
-                    if entry.kind == COMMENT {
-                        t.changes.push(entry);
-                    } else {
-                        push_collapsing(&mut t.changes, entry);
-                    }
-                    t.modified = now;
-                    Ok(outbox_for(
-                        send,
-                        &ns,
-                        &before,
-                        t,
-                        &who2.username,
-                        cause,
-                        now,
-                    ))
-                }),
-            )
-            .await?;
-        updated.ok_or_else(|| not_found(&id))
+        self.edit_visible_ticket(who, &id, params, move |t, _, _| {
+            if entry.kind == COMMENT {
+                t.changes.push(entry);
+                Ok(Cause::Comment)
+            } else {
+                push_collapsing(&mut t.changes, entry);
+                Ok(Cause::Update)
+            }
+        })
+        .await
     }
 
     /// Checks a client-written change entry: `{type, body?, key?, value?}`.
@@ -524,83 +474,54 @@ impl Docket {
                 }
             }
         };
-        let now = self.now();
-        let who2 = who.clone();
-        let id2 = id.clone();
-        let ns = self.notify.clone();
-        let send = super::sends(params);
-        let updated = self
-            .store
-            .update_ticket_out(
-                &id,
-                Box::new(move |t: &mut Ticket| {
-                    if !who2.sees(t) {
-                        return Err(not_found(&id2));
+        self.edit_visible_ticket(who, &id, params, move |t, who, now| {
+            let pos = t
+                .changes
+                .iter()
+                .position(|c| c.id == change_id)
+                .ok_or_else(|| Error::NotFound(format!("Change not found: {change_id}")))?;
+            if t.changes[pos].username != who.username && !who.is_admin() {
+                return Err(Error::Access(
+                    "Only the author of a change or an administrator may edit or delete it".into(),
+                ));
+            }
+            match merge {
+                None => {
+                    t.changes.remove(pos);
+                    if t.status != DRAFT {
+                        t.changes.push(Change {
+                            id: new_id(IdKind::Change),
+                            kind: CHANGE.to_string(),
+                            username: who.username.clone(),
+                            date: now,
+                            key: Some("delete".to_string()),
+                            ..Default::default()
+                        });
                     }
-                    let before = t.clone();
-                    let pos = t
-                        .changes
-                        .iter()
-                        .position(|c| c.id == change_id)
-                        .ok_or_else(|| Error::NotFound(format!("Change not found: {change_id}")))?;
-                    if t.changes[pos].username != who2.username && !who2.is_admin() {
-                        return Err(Error::Access(
-                            "Only the author of a change or an administrator may edit or delete it"
-                                .into(),
-                        ));
+                }
+                Some(m) => {
+                    let c = &mut t.changes[pos];
+                    if !m.kind.is_empty() {
+                        c.kind = m.kind;
                     }
-                    match merge {
-                        None => {
-                            t.changes.remove(pos);
-                            if t.status != DRAFT {
-                                t.changes.push(Change {
-                                    id: new_id(IdKind::Change),
-                                    kind: CHANGE.to_string(),
-                                    username: who2.username.clone(),
-                                    date: now,
-                                    key: Some("delete".to_string()),
-                                    ..Default::default()
-                                });
-                            }
-                        }
-                        Some(m) => {
-                            let c = &mut t.changes[pos];
-                            if !m.kind.is_empty() {
-                                c.kind = m.kind;
-                            }
-                            if m.body.is_some() {
-                                c.body = m.body;
-                            }
-                            if m.key.is_some() {
-                                c.key = m.key;
-                            }
-                            if m.value.is_some() {
-                                c.value = m.value;
-                            }
-                            if c.kind == COMMENT
-                                && c.body.as_deref().is_none_or(|b| b.trim().is_empty())
-                            {
-                                return Err(Error::Ticket(
-                                    "A comment needs a non-blank body".into(),
-                                ));
-                            }
-                            c.edited = Some(now);
-                        }
+                    if m.body.is_some() {
+                        c.body = m.body;
                     }
-                    t.modified = now;
-                    Ok(outbox_for(
-                        send,
-                        &ns,
-                        &before,
-                        t,
-                        &who2.username,
-                        Cause::Update,
-                        now,
-                    ))
-                }),
-            )
-            .await?;
-        updated.ok_or_else(|| not_found(&id))
+                    if m.key.is_some() {
+                        c.key = m.key;
+                    }
+                    if m.value.is_some() {
+                        c.value = m.value;
+                    }
+                    if c.kind == COMMENT && c.body.as_deref().is_none_or(|b| b.trim().is_empty()) {
+                        return Err(Error::Ticket("A comment needs a non-blank body".into()));
+                    }
+                    c.edited = Some(now);
+                }
+            }
+            Ok(Cause::Update)
+        })
+        .await
     }
 
     /// `delete_ticket`: the ticket, its history and its index entries.
@@ -638,6 +559,43 @@ impl Docket {
 }
 
 /// The outbox entries of a change, unless the request said `notify: false`.
+impl Docket {
+    /// Edits a ticket the caller may see, in one store transaction: a ticket they may not see
+    /// is `notfound`; `edit` changes it (given the caller and the time) and says why, which
+    /// decides its notifications; `modified` and the outbox entries are set here, once.
+    async fn edit_visible_ticket<F>(
+        &self,
+        who: &Principal,
+        id: &str,
+        params: &Map<String, Value>,
+        edit: F,
+    ) -> Result<Ticket>
+    where
+        F: FnOnce(&mut Ticket, &Principal, i64) -> Result<Cause> + Send + 'static,
+    {
+        let now = self.now();
+        let who = who.clone();
+        let missing = id.to_string();
+        let ns = self.notify.clone();
+        let send = super::sends(params);
+        self.store
+            .update_ticket_out(
+                id,
+                Box::new(move |t: &mut Ticket| {
+                    if !who.sees(t) {
+                        return Err(not_found(&missing));
+                    }
+                    let before = t.clone();
+                    let cause = edit(t, &who, now)?;
+                    t.modified = now;
+                    Ok(outbox_for(send, &ns, &before, t, &who.username, cause, now))
+                }),
+            )
+            .await?
+            .ok_or_else(|| not_found(id))
+    }
+}
+
 fn outbox_for(
     send: bool,
     ns: &NotifySettings,
