@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{flag, int_param, required_str, string_list, to_value, Docket};
+use super::{flag, int_param, required_str, set_if, string_list, to_value, Docket};
 use crate::auth::{hash_password, hash_secret, mask_secret, random_secret, CanAdmin, PRIVILEGES};
 use crate::error::{Error, Result};
 use crate::ids::{is_valid_id, new_id, IdKind};
@@ -183,27 +183,13 @@ impl Docket {
                 Box::new(move |v: &mut Value| {
                     let mut user: User =
                         serde_json::from_value(v.clone()).map_err(Error::internal)?;
-                    if let Some(x) = email {
-                        user.email = x;
-                    }
-                    if let Some(x) = full_name {
-                        user.full_name = x;
-                    }
-                    if let Some(x) = privileges {
-                        user.privileges = x;
-                    }
-                    if let Some(x) = roles {
-                        user.roles = x;
-                    }
-                    if let Some(x) = categories {
-                        user.categories = x;
-                    }
-                    if let Some(x) = active {
-                        user.active = x;
-                    }
-                    if let Some(x) = password {
-                        user.password = x;
-                    }
+                    set_if(&mut user.email, email);
+                    set_if(&mut user.full_name, full_name);
+                    set_if(&mut user.privileges, privileges);
+                    set_if(&mut user.roles, roles);
+                    set_if(&mut user.categories, categories);
+                    set_if(&mut user.active, active);
+                    set_if(&mut user.password, password);
                     user.modified = now;
                     *v = to_value(&user)?;
                     Ok(())
@@ -355,33 +341,17 @@ impl Docket {
                 Box::new(move |v: &mut Value| {
                     let mut k: ApiKey =
                         serde_json::from_value(v.clone()).map_err(Error::internal)?;
-                    if let Some(x) = title {
-                        k.title = x;
-                    }
-                    if let Some(x) = description {
-                        k.description = x;
-                    }
+                    set_if(&mut k.title, title);
+                    set_if(&mut k.description, description);
                     if let Some(x) = username {
                         k.username = if x.is_empty() { k.id.clone() } else { x };
                     }
-                    if let Some(x) = privileges {
-                        k.privileges = x;
-                    }
-                    if let Some(x) = roles {
-                        k.roles = x;
-                    }
-                    if let Some(x) = categories {
-                        k.categories = x;
-                    }
-                    if let Some(x) = active {
-                        k.active = x;
-                    }
-                    if let Some(x) = expires {
-                        k.expires = x;
-                    }
-                    if let Some(x) = max_per_sec {
-                        k.max_per_sec = x;
-                    }
+                    set_if(&mut k.privileges, privileges);
+                    set_if(&mut k.roles, roles);
+                    set_if(&mut k.categories, categories);
+                    set_if(&mut k.active, active);
+                    set_if(&mut k.expires, expires);
+                    set_if(&mut k.max_per_sec, max_per_sec);
                     k.modified = now;
                     *v = to_value(&k)?;
                     Ok(())

@@ -117,6 +117,13 @@ pub fn required_str(
     }
 }
 
+/// Overwrites `field` with `value` when a sparse update sent one.
+pub(crate) fn set_if<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
 /// Reads an optional boolean parameter (`true`/`false`, `1`/`0`).
 pub fn flag(params: &Map<String, Value>, name: &str) -> Result<bool> {
     match params.get(name) {

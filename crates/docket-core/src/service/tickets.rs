@@ -619,11 +619,7 @@ fn fill(target: &mut Option<Vec<String>>, default: &Option<Vec<String>>) {
 }
 
 fn apply_patch(t: &mut Ticket, p: TicketPatch, due: Option<i64>) {
-    fn set<T>(field: &mut T, value: Option<T>) {
-        if let Some(v) = value {
-            *field = v;
-        }
-    }
+    use super::set_if as set;
     set(&mut t.subject, p.subject);
     set(&mut t.body, p.body);
     set(&mut t.kind, p.kind);
