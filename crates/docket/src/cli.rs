@@ -228,6 +228,15 @@ async fn open(common: &Common) -> anyhow::Result<App> {
     Ok(app)
 }
 
+/// The password to set: read from standard input, or generated (then `true`: print it once).
+fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if from_stdin {
+        Ok((read_password_stdin()?, false))
+    } else {
+        Ok((docket_core::auth::random_secret(), true))
+    }
+}
+
 fn read_password_stdin() -> anyhow::Result<String> {
     let mut s = String::new();
     std::io::stdin()
@@ -301,11 +310,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let app = open(&common).await?;
-            let (password, generated) = if password_stdin {
-                (read_password_stdin()?, false)
-            } else {
-                (docket_core::auth::random_secret(), true)
-            };
+            let (password, generated) = new_password(password_stdin)?;
             let mut params = obj(json!({"username": name, "password": password}));
             if admin {
                 params.insert("privileges".into(), json!(["admin"]));
@@ -333,11 +338,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let app = open(&common).await?;
-            let (password, generated) = if password_stdin {
-                (read_password_stdin()?, false)
-            } else {
-                (docket_core::auth::random_secret(), true)
-            };
+            let (password, generated) = new_password(password_stdin)?;
             let params = obj(json!({"username": name, "password": password}));
             app.docket
                 .update_user(&system.can_admin()?, &params)
