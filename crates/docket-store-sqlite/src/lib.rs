@@ -7,6 +7,7 @@
 //! its own task, a client that hangs up cannot cancel a transaction half way.
 
 mod automation;
+mod matches;
 mod outbox;
 mod records;
 mod search;

@@ -7,7 +7,7 @@ use docket_core::{Error, Result};
 use docket_query::{Filter, RangeField};
 use sqlx::SqlitePool;
 
-use crate::db_err;
+use crate::{db_err, matches};
 
 /// A value bound to a `?` placeholder.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +43,7 @@ fn fts_query(column: &str, tokens: &[String], phrase: bool) -> String {
 /// it (FTS5 has no unary NOT: a negation must stand beside a positive term in an AND).
 /// One MATCH over the whole subtree lets FTS5 intersect its doclists itself instead of SQL
 /// materializing one row list per word.
-fn fts_expr(filter: &Filter) -> Option<String> {
+pub(crate) fn fts_expr(filter: &Filter) -> Option<String> {
     match filter {
         Filter::Text {
             field,
@@ -296,39 +296,91 @@ pub async fn search(db: &SqlitePool, request: &SearchRequest) -> Result<SearchPa
              narrow it down or split it into several searches"
         )));
     }
+    // One read transaction: the count and the page see the same snapshot.
+    let mut tx = db.begin().await.map_err(db_err)?;
     let (cond, binds) = where_clause(request);
-    let (count_sql, count_binds) = match count_shortcut(request) {
-        Some(fast) => fast,
-        None => (
-            format!("SELECT count(*) FROM tickets t WHERE {cond}"),
-            binds.clone(),
-        ),
+    let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(request.offset).unwrap_or(i64::MAX);
+    let total = match count_shortcut(request) {
+        Some((count_sql, count_binds)) => {
+            let (n,): (i64,) = bind_all!(sqlx::query_as(&count_sql), &count_binds)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            n.max(0) as u64
+        }
+        None => {
+            // Several terms: evaluate to the list of matches once; it gives the exact total
+            // and, in number order, the page itself.
+            let mut nums = matches::matching(&mut tx, &request.filter).await?;
+            if let Some(categories) = &request.categories {
+                let cats: Vec<String> = categories.iter().cloned().collect();
+                nums = matches::intersect(&nums, &matches::in_categories(&mut tx, &cats).await?);
+            }
+            if matches!(request.sort_by, SortField::Id | SortField::Num) {
+                let page: Vec<i64> = if request.descending {
+                    nums.iter()
+                        .rev()
+                        .skip(offset as usize)
+                        .take(limit as usize)
+                        .copied()
+                        .collect()
+                } else {
+                    nums.iter()
+                        .skip(offset as usize)
+                        .take(limit as usize)
+                        .copied()
+                        .collect()
+                };
+                let rows = fetch_in_order(&mut tx, &page).await?;
+                return Ok(SearchPage {
+                    rows,
+                    total: nums.len() as u64,
+                });
+            }
+            nums.len() as u64
+        }
     };
-    let (total,): (i64,) = bind_all!(sqlx::query_as(&count_sql), &count_binds)
-        .fetch_one(db)
-        .await
-        .map_err(db_err)?;
     let page_sql = format!(
         "SELECT t.data FROM tickets t WHERE {cond} ORDER BY {} LIMIT ? OFFSET ?",
         order_by(request.sort_by, request.descending)
     );
-    let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
-    let offset = i64::try_from(request.offset).unwrap_or(i64::MAX);
     let rows: Vec<(String,)> = bind_all!(sqlx::query_as(&page_sql), &binds)
         .bind(limit)
         .bind(offset)
-        .fetch_all(db)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
     let rows = rows
         .iter()
-        .map(|(d,)| {
-            serde_json::from_str::<Ticket>(d)
-                .map_err(|e| Error::Internal(format!("corrupt ticket record: {e}")))
-        })
+        .map(|(d,)| parse_ticket(d))
         .collect::<Result<Vec<_>>>()?;
-    Ok(SearchPage {
-        rows,
-        total: total.max(0) as u64,
-    })
+    Ok(SearchPage { rows, total })
+}
+
+fn parse_ticket(data: &str) -> Result<Ticket> {
+    serde_json::from_str::<Ticket>(data)
+        .map_err(|e| Error::Internal(format!("corrupt ticket record: {e}")))
+}
+
+/// The tickets with these numbers, in this order.
+async fn fetch_in_order(conn: &mut sqlx::SqliteConnection, nums: &[i64]) -> Result<Vec<Ticket>> {
+    if nums.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = String::from("SELECT num, data FROM tickets WHERE num IN (");
+    for i in 0..nums.len() {
+        sql.push_str(if i == 0 { "?" } else { ", ?" });
+    }
+    sql.push(')');
+    let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+    for n in nums {
+        q = q.bind(*n);
+    }
+    let rows = q.fetch_all(&mut *conn).await.map_err(db_err)?;
+    let mut by_num: std::collections::HashMap<i64, String> = rows.into_iter().collect();
+    nums.iter()
+        .filter_map(|n| by_num.remove(n))
+        .map(|d| parse_ticket(&d))
+        .collect()
 }
