@@ -433,6 +433,21 @@ struct JobCtx<'a> {
     record: &'a Map<String, Value>,
 }
 
+/// The record as an object, with its non-blank `id`; `noun` names it in the error.
+fn object_with_id<'a>(
+    record: &'a Value,
+    noun: &str,
+) -> Result<(&'a Map<String, Value>, String), String> {
+    let rec = record
+        .as_object()
+        .ok_or_else(|| format!("the {noun} record is not a JSON object"))?;
+    let id = text(rec, "id");
+    if id.trim().is_empty() {
+        return Err(format!("the {noun} record has no id"));
+    }
+    Ok((rec, id))
+}
+
 /// The report of a job record. The title of the job's event is read from `event_title`
 /// (or `title`), which Docket adds when it fetches the job; the reference's Job has none.
 pub fn job_report(
@@ -440,13 +455,7 @@ pub fn job_report(
     record: &Value,
     env: &ReportEnv<'_>,
 ) -> Result<Report, String> {
-    let rec = record
-        .as_object()
-        .ok_or("the job record is not a JSON object")?;
-    let id = text(rec, "id");
-    if id.trim().is_empty() {
-        return Err("the job record has no id".into());
-    }
+    let (rec, id) = object_with_id(record, "job")?;
     let event = text(rec, "event");
     let title = oneline(
         &[text(rec, "event_title"), text(rec, "title")]
@@ -564,13 +573,7 @@ pub fn alert_report(
     record: &Value,
     env: &ReportEnv<'_>,
 ) -> Result<Report, String> {
-    let rec = record
-        .as_object()
-        .ok_or("the alert record is not a JSON object")?;
-    let id = text(rec, "id");
-    if id.trim().is_empty() {
-        return Err("the alert record has no id".into());
-    }
+    let (rec, id) = object_with_id(record, "alert")?;
     let alert = text(rec, "alert");
     let title = oneline(
         &[text(rec, "title"), alert.clone(), id.clone()]
