@@ -288,6 +288,33 @@ fn count_shortcut(request: &SearchRequest) -> Option<(String, Vec<Bind>)> {
     }
 }
 
+/// The numbers of a one-index query's page in number order, read from that index alone:
+/// FTS5 and the keyword key walk their lists backwards and stop after the page, where
+/// `tickets.num IN (…)` would first build the whole list (250 ms vs 1 ms for a word in
+/// 30 % of a million tickets).
+fn direct_page(request: &SearchRequest) -> Option<(String, Vec<Bind>)> {
+    if request.categories.is_some() || !matches!(request.sort_by, SortField::Id | SortField::Num) {
+        return None;
+    }
+    let dir = if request.descending { "DESC" } else { "ASC" };
+    match &request.filter {
+        Filter::Keyword { field, value } => Some((
+            format!(
+                "SELECT num FROM ticket_keywords WHERE field = ? AND value = ? ORDER BY num {dir} LIMIT ? OFFSET ?"
+            ),
+            vec![Bind::Text(field.name().to_string()), Bind::Text(value.clone())],
+        )),
+        f => fts_expr(f).map(|expr| {
+            (
+                format!(
+                    "SELECT rowid FROM ticket_text WHERE ticket_text MATCH ? ORDER BY rowid {dir} LIMIT ? OFFSET ?"
+                ),
+                vec![Bind::Text(expr)],
+            )
+        }),
+    }
+}
+
 pub async fn search(db: &SqlitePool, request: &SearchRequest) -> Result<SearchPage> {
     let terms = count_terms(&request.filter);
     if terms > MAX_TERMS {
@@ -341,6 +368,17 @@ pub async fn search(db: &SqlitePool, request: &SearchRequest) -> Result<SearchPa
             nums.len() as u64
         }
     };
+    if let Some((page_sql, page_binds)) = direct_page(request) {
+        let nums: Vec<(i64,)> = bind_all!(sqlx::query_as(&page_sql), &page_binds)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let nums: Vec<i64> = nums.into_iter().map(|(n,)| n).collect();
+        let rows = fetch_in_order(&mut tx, &nums).await?;
+        return Ok(SearchPage { rows, total });
+    }
     let page_sql = format!(
         "SELECT t.data FROM tickets t WHERE {cond} ORDER BY {} LIMIT ? OFFSET ?",
         order_by(request.sort_by, request.descending)
