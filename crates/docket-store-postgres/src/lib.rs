@@ -1,0 +1,314 @@
+//! Docket's PostgreSQL store: tickets, history, search index and small records, for one or
+//! several server processes sharing one database. The same observable behaviour as the
+//! SQLite store (`docket-store-sqlite`), module by module; every value reaches SQL as a
+//! bound parameter.
+//!
+//! Every [`Store`] method is one transaction. Writes run on their own task, so a caller that
+//! goes away (a client hanging up) cannot cancel a transaction half way — as with the SQLite
+//! store's writer task. What the single SQLite writer gives for free is done with locks
+//! here: ticket numbers come from a sequence, mutations read their row `FOR UPDATE`, the
+//! automation create takes advisory locks on its idempotency and dedupe keys, and the outbox
+//! claim takes advisory try-locks on the groups it claims (see the modules).
+
+mod automation;
+mod index;
+mod outbox;
+mod records;
+mod search;
+mod tickets;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use docket_core::model::Ticket;
+use docket_core::notify::{OutboxItem, OutboxRow};
+use docket_core::store::{
+    CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store,
+    TicketCheck, TicketCheckOut, TicketMutation, TicketMutationOut,
+};
+use docket_core::{Error, Result};
+use serde_json::Value;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::PgConnection;
+
+pub use outbox::MAX_HOLD_SECS;
+pub use search::{render_filter, MAX_TERMS};
+
+/// A boxed future borrowing a connection inside a transaction.
+pub(crate) type BoxFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// How the connection pool is set up.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    pub max_connections: u32,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            max_connections: 16,
+        }
+    }
+}
+
+/// The PostgreSQL implementation of [`docket_core::store::Store`]. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> Error {
+    Error::Internal(format!("postgres: {e}"))
+}
+
+impl PgStore {
+    /// Connects and applies the migrations (sqlx takes an advisory lock while it migrates,
+    /// so two nodes starting at once are safe).
+    pub async fn connect(url: &str, options: &PgOptions) -> Result<PgStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await
+            .map_err(db_err)?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| Error::Internal(format!("postgres migration: {e}")))?;
+        Ok(PgStore { pool })
+    }
+
+    /// Closes the pool (waits for connections in use to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Runs `work` in one transaction on its own task: committed when it returns `Ok`,
+    /// rolled back when it returns `Err`.
+    async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await.map_err(db_err)?;
+            let out = work(&mut tx).await?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("postgres: the write task failed: {e}")))?
+    }
+
+    /// Exact copies of tickets (for `docket migrate`): each keeps its `num`; a ticket whose
+    /// id or number exists is skipped. Written with their search index; then the ticket
+    /// number sequence is moved to at least the highest number. Returns how many were
+    /// inserted (so running it twice inserts nothing the second time).
+    pub async fn copy_tickets(&self, tickets: Vec<Ticket>) -> Result<u64> {
+        self.write(move |c| Box::pin(tickets::copy(c, tickets)))
+            .await
+    }
+
+    /// Inserts raw record rows `(id, lookup, data)` of `kind`; a row whose id or lookup
+    /// exists is skipped. Returns how many were inserted.
+    pub async fn copy_records(
+        &self,
+        kind: RecordKind,
+        rows: Vec<(String, Option<String>, Value)>,
+    ) -> Result<u64> {
+        self.write(move |c| Box::pin(records::copy(c, kind, rows)))
+            .await
+    }
+
+    /// Inserts outbox rows keeping every column, the id too (`unique_keys[i]` belongs to
+    /// `rows[i]`); a row whose id or unique key exists is skipped. Then the outbox id
+    /// sequence is moved past the highest id. Returns how many were inserted.
+    pub async fn copy_outbox(
+        &self,
+        rows: Vec<OutboxRow>,
+        unique_keys: Vec<Option<String>>,
+    ) -> Result<u64> {
+        self.write(move |c| Box::pin(outbox::copy(c, rows, unique_keys)))
+            .await
+    }
+
+    /// How many records of `kind` there are.
+    pub async fn record_count(&self, kind: RecordKind) -> Result<u64> {
+        records::count(&self.pool, kind).await
+    }
+
+    /// How many outbox rows there are (sent or not).
+    pub async fn outbox_count(&self) -> Result<u64> {
+        outbox::count(&self.pool).await
+    }
+
+    /// Counts one request of API key `key` in the one-second window `second` and returns the
+    /// window's count so far, shared by every node on this database (what
+    /// `Store::count_request` asks of a shared store). A request stamped with an earlier
+    /// second than the stored window (clock skew between nodes) counts in the stored one.
+    pub async fn count_request(&self, key: &str, second: i64) -> Result<Option<u32>> {
+        let key = key.replace('\0', "");
+        let (n,): (i64,) = sqlx::query_as(
+            "INSERT INTO request_counts AS r (key, second, n) VALUES ($1, $2, 1) \
+             ON CONFLICT (key) DO UPDATE SET \
+               n = CASE WHEN EXCLUDED.second > r.second THEN 1 ELSE r.n + 1 END, \
+               second = GREATEST(r.second, EXCLUDED.second) \
+             RETURNING n",
+        )
+        .bind(key)
+        .bind(second)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(Some(u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    async fn create_ticket(&self, ticket: Ticket) -> Result<Option<Ticket>> {
+        self.write(move |c| Box::pin(tickets::insert(c, ticket)))
+            .await
+    }
+    async fn create_ticket_with(&self, request: CreateTicket) -> Result<CreateOutcome> {
+        self.write(move |c| Box::pin(automation::create_with(c, request)))
+            .await
+    }
+    async fn ticket_by_id(&self, id: &str) -> Result<Option<Ticket>> {
+        tickets::by_id(&self.pool, id).await
+    }
+    async fn ticket_by_num(&self, num: i64) -> Result<Option<Ticket>> {
+        tickets::by_num(&self.pool, num).await
+    }
+    async fn tickets_by_ids(&self, ids: &[String]) -> Result<Vec<Option<Ticket>>> {
+        tickets::by_ids(&self.pool, ids).await
+    }
+    async fn update_ticket(&self, id: &str, mutate: TicketMutation) -> Result<Option<Ticket>> {
+        let id = id.to_string();
+        let mutate: TicketMutationOut =
+            Box::new(move |t: &mut Ticket| mutate(t).map(|()| Vec::new()));
+        self.write(move |c| Box::pin(async move { tickets::update_out(c, &id, mutate).await }))
+            .await
+    }
+    async fn delete_ticket(&self, id: &str, check: TicketCheck) -> Result<Option<Ticket>> {
+        let id = id.to_string();
+        let check: TicketCheckOut = Box::new(move |t: &Ticket| check(t).map(|()| Vec::new()));
+        self.write(move |c| Box::pin(async move { tickets::delete_out(c, &id, check).await }))
+            .await
+    }
+    async fn update_ticket_out(
+        &self,
+        id: &str,
+        mutate: TicketMutationOut,
+    ) -> Result<Option<Ticket>> {
+        let id = id.to_string();
+        self.write(move |c| Box::pin(async move { tickets::update_out(c, &id, mutate).await }))
+            .await
+    }
+    async fn delete_ticket_out(&self, id: &str, check: TicketCheckOut) -> Result<Option<Ticket>> {
+        let id = id.to_string();
+        self.write(move |c| Box::pin(async move { tickets::delete_out(c, &id, check).await }))
+            .await
+    }
+    async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage> {
+        search::search(&self.pool, request).await
+    }
+
+    async fn outbox_enqueue(&self, items: Vec<OutboxItem>) -> Result<u64> {
+        self.write(move |c| {
+            Box::pin(async move { outbox::insert(c, &items, tickets::now_secs()).await })
+        })
+        .await
+    }
+    async fn outbox_claim(
+        &self,
+        now: i64,
+        lease_until: i64,
+        groups: u32,
+    ) -> Result<Vec<OutboxRow>> {
+        self.write(move |c| Box::pin(outbox::claim(c, now, lease_until, groups)))
+            .await
+    }
+    async fn outbox_next_due(&self) -> Result<Option<i64>> {
+        outbox::next_due(&self.pool).await
+    }
+    async fn outbox_sent(&self, ids: Vec<i64>, now: i64) -> Result<()> {
+        self.write(move |c| Box::pin(async move { outbox::sent(c, &ids, now).await }))
+            .await
+    }
+    async fn outbox_failed(&self, ids: Vec<i64>, error: String, retry_at: i64) -> Result<()> {
+        self.write(move |c| {
+            Box::pin(async move { outbox::failed(c, &ids, &error, retry_at).await })
+        })
+        .await
+    }
+    async fn outbox_list(&self, pending_only: bool, limit: u32) -> Result<Vec<OutboxRow>> {
+        outbox::list(&self.pool, pending_only, limit).await
+    }
+    async fn outbox_sent_since(&self, channel: &str, since: i64) -> Result<u64> {
+        outbox::sent_since(&self.pool, channel, since).await
+    }
+    async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64> {
+        self.write(move |c| Box::pin(tickets::import(c, tickets)))
+            .await
+    }
+    async fn ticket_count(&self) -> Result<u64> {
+        tickets::count(&self.pool).await
+    }
+    async fn reindex_batch(&self, after: i64, limit: u32) -> Result<Option<(i64, u64)>> {
+        self.write(move |c| Box::pin(tickets::reindex_batch(c, after, limit)))
+            .await
+    }
+
+    async fn get_record(&self, kind: RecordKind, id: &str) -> Result<Option<Value>> {
+        records::get(&self.pool, kind, id).await
+    }
+    async fn find_record(&self, kind: RecordKind, lookup: &str) -> Result<Option<Value>> {
+        records::find(&self.pool, kind, lookup).await
+    }
+    async fn list_records(&self, kind: RecordKind) -> Result<Vec<Value>> {
+        records::list(&self.pool, kind).await
+    }
+    async fn insert_record(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        lookup: Option<&str>,
+        data: &Value,
+    ) -> Result<bool> {
+        let (id, lookup, data) = (id.to_string(), lookup.map(str::to_string), data.clone());
+        self.write(move |c| {
+            Box::pin(async move { records::insert(c, kind, &id, lookup.as_deref(), &data).await })
+        })
+        .await
+    }
+    async fn update_record(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        mutate: RecordMutation,
+    ) -> Result<Option<Value>> {
+        let id = id.to_string();
+        self.write(move |c| Box::pin(async move { records::update(c, kind, &id, mutate).await }))
+            .await
+    }
+    async fn delete_record(&self, kind: RecordKind, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.write(move |c| Box::pin(async move { records::delete(c, kind, &id).await }))
+            .await
+    }
+    async fn purge_expired(&self, kind: RecordKind, now: i64) -> Result<u64> {
+        self.write(move |c| Box::pin(records::purge_expired(c, kind, now)))
+            .await
+    }
+    async fn expired_records(&self, kind: RecordKind, now: i64, limit: u32) -> Result<Vec<Value>> {
+        records::expired(&self.pool, kind, now, limit).await
+    }
+    async fn records_of_ticket(&self, kind: RecordKind, ticket: &str) -> Result<Vec<Value>> {
+        records::of_ticket(&self.pool, kind, ticket).await
+    }
+}

@@ -1,0 +1,407 @@
+//! Ticket rows. A row carries the record and its whole search index, so every write of a
+//! ticket writes its index in the same statement.
+
+use std::collections::{HashMap, HashSet};
+
+use docket_core::model::Ticket;
+use docket_core::store::{TicketCheckOut, TicketMutationOut};
+use docket_core::{Error, Result};
+use sqlx::{PgConnection, PgPool};
+
+use crate::db_err;
+use crate::index::TicketRow;
+
+pub fn parse(data: &str) -> Result<Ticket> {
+    serde_json::from_str(data).map_err(|e| Error::Internal(format!("corrupt ticket record: {e}")))
+}
+
+/// Epoch seconds now (the outbox `created` column).
+pub(crate) fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// PostgreSQL text cannot hold NUL, so no stored key has one: a key with NUL is simply not
+/// there (and binding it would be an error).
+pub(crate) fn impossible_key(key: &str) -> bool {
+    key.contains('\0')
+}
+
+/// Rows inserted per statement (20 array parameters each).
+const INSERT_CHUNK: usize = 500;
+
+/// What an insert does when the row's id (or number) exists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OnConflict {
+    /// Skip a row whose id exists (a number clash is an error: numbers come from the sequence).
+    Id,
+    /// Skip a row whose id or number exists (exact copies).
+    Any,
+}
+
+/// Inserts rows with one multi-row statement per chunk; returns the numbers inserted.
+pub async fn insert_rows(
+    c: &mut PgConnection,
+    rows: &[TicketRow],
+    on_conflict: OnConflict,
+) -> Result<Vec<i64>> {
+    let mut inserted = Vec::new();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let conflict = match on_conflict {
+            OnConflict::Id => "ON CONFLICT (id) DO NOTHING",
+            OnConflict::Any => "ON CONFLICT DO NOTHING",
+        };
+        let sql = format!(
+            "INSERT INTO tickets (num, id, created, modified, due, subject, subject_key, subject_rest, \
+               status, type, category, dedupe_key, data, keywords, subject_tsv, body_tsv, changes_tsv, \
+               subject_raw, body_raw, changes_raw) \
+             SELECT u.num, u.id, u.created, u.modified, u.due, u.subject, u.sk, u.sr, u.status, u.type, \
+               u.category, u.dk, u.data, ARRAY(SELECT json_array_elements_text(u.kw::json)), \
+               u.stsv::tsvector, u.btsv::tsvector, u.ctsv::tsvector, u.sraw, u.braw, u.craw \
+             FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], \
+               $7::bytea[], $8::bytea[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
+               $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) \
+               WITH ORDINALITY AS u(num, id, created, modified, due, subject, sk, sr, status, type, \
+               category, dk, data, kw, stsv, btsv, ctsv, sraw, braw, craw, ord) \
+             ORDER BY u.ord \
+             {conflict} RETURNING num"
+        );
+        let col = |f: &dyn Fn(&TicketRow) -> String| chunk.iter().map(f).collect::<Vec<String>>();
+        let nums: Vec<(i64,)> = sqlx::query_as(&sql)
+            .bind(chunk.iter().map(|r| r.num).collect::<Vec<_>>())
+            .bind(col(&|r| r.id.clone()))
+            .bind(chunk.iter().map(|r| r.created).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.modified).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.due).collect::<Vec<_>>())
+            .bind(col(&|r| r.subject.clone()))
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.subject_key.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.subject_rest.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(col(&|r| r.status.clone()))
+            .bind(col(&|r| r.kind.clone()))
+            .bind(col(&|r| r.category.clone()))
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.dedupe_key.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(col(&|r| r.data.clone()))
+            .bind(col(&|r| r.keywords.clone()))
+            .bind(col(&|r| r.subject_text.tsv.clone()))
+            .bind(col(&|r| r.body_text.tsv.clone()))
+            .bind(col(&|r| r.changes_text.tsv.clone()))
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.subject_text.raw.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.body_text.raw.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|r| r.changes_text.raw.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?;
+        inserted.extend(nums.into_iter().map(|(n,)| n));
+    }
+    Ok(inserted)
+}
+
+/// Inserts a new ticket with the next number. `None` when the id is taken. The id is
+/// checked before the number is drawn, so a normal create leaves no gap.
+pub async fn insert(c: &mut PgConnection, mut ticket: Ticket) -> Result<Option<Ticket>> {
+    if impossible_key(&ticket.id) {
+        return Err(Error::Ticket("a ticket id cannot contain NUL".into()));
+    }
+    let taken: Option<(i64,)> = sqlx::query_as("SELECT num FROM tickets WHERE id = $1")
+        .bind(&ticket.id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?;
+    if taken.is_some() {
+        return Ok(None);
+    }
+    let (num,): (i64,) = sqlx::query_as("SELECT nextval('ticket_num_seq')")
+        .fetch_one(&mut *c)
+        .await
+        .map_err(db_err)?;
+    ticket.num = num;
+    let row = TicketRow::new(&ticket)?;
+    // Another node may have inserted the same id since the check: then nothing is inserted
+    // (and that one number stays unused).
+    let done = insert_rows(c, std::slice::from_ref(&row), OnConflict::Id).await?;
+    Ok((!done.is_empty()).then_some(ticket))
+}
+
+/// Inserts whole records, each with the next number; ids that exist (or repeat within the
+/// batch) are skipped. Returns how many were inserted.
+pub async fn import(c: &mut PgConnection, tickets: Vec<Ticket>) -> Result<u64> {
+    let ids: Vec<String> = tickets
+        .iter()
+        .map(|t| t.id.clone())
+        .filter(|id| !impossible_key(id))
+        .collect();
+    let existing: Vec<(String,)> = sqlx::query_as("SELECT id FROM tickets WHERE id = ANY($1)")
+        .bind(&ids)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)?;
+    let mut seen: HashSet<String> = existing.into_iter().map(|(id,)| id).collect();
+    let mut fresh = Vec::new();
+    for t in tickets {
+        if impossible_key(&t.id) {
+            return Err(Error::Ticket("a ticket id cannot contain NUL".into()));
+        }
+        if seen.insert(t.id.clone()) {
+            fresh.push(t);
+        }
+    }
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+    let nums: Vec<(i64,)> =
+        sqlx::query_as("SELECT nextval('ticket_num_seq') FROM generate_series(1, $1) ORDER BY 1")
+            .bind(fresh.len() as i64)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?;
+    let mut rows = Vec::with_capacity(fresh.len());
+    for (mut t, (num,)) in fresh.into_iter().zip(nums) {
+        t.num = num;
+        rows.push(TicketRow::new(&t)?);
+    }
+    Ok(insert_rows(c, &rows, OnConflict::Id).await?.len() as u64)
+}
+
+/// Exact copies (numbers kept); then the number sequence is moved to at least the highest
+/// number, so new tickets continue after the copied ones.
+pub async fn copy(c: &mut PgConnection, tickets: Vec<Ticket>) -> Result<u64> {
+    let mut rows = Vec::with_capacity(tickets.len());
+    for t in &tickets {
+        if impossible_key(&t.id) {
+            return Err(Error::Ticket("a ticket id cannot contain NUL".into()));
+        }
+        rows.push(TicketRow::new(t)?);
+    }
+    let inserted = insert_rows(c, &rows, OnConflict::Any).await?.len() as u64;
+    // setval(n) makes the next nextval() return n + 1; never moved backwards.
+    sqlx::query(
+        "SELECT setval('ticket_num_seq', m) FROM ( \
+           SELECT max(num) AS m FROM tickets) t, ticket_num_seq s \
+         WHERE m IS NOT NULL AND m > CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END",
+    )
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?;
+    Ok(inserted)
+}
+
+pub async fn by_id(db: &PgPool, id: &str) -> Result<Option<Ticket>> {
+    if impossible_key(id) {
+        return Ok(None);
+    }
+    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM tickets WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .map_err(db_err)?;
+    row.map(|(d,)| parse(&d)).transpose()
+}
+
+pub async fn by_num(db: &PgPool, num: i64) -> Result<Option<Ticket>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM tickets WHERE num = $1")
+        .bind(num)
+        .fetch_optional(db)
+        .await
+        .map_err(db_err)?;
+    row.map(|(d,)| parse(&d)).transpose()
+}
+
+/// One statement (one snapshot) for all ids; one entry per id, in order.
+pub async fn by_ids(db: &PgPool, ids: &[String]) -> Result<Vec<Option<Ticket>>> {
+    let wanted: Vec<&String> = ids.iter().filter(|id| !impossible_key(id)).collect();
+    if wanted.is_empty() {
+        return Ok(vec![None; ids.len()]);
+    }
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, data FROM tickets WHERE id = ANY($1)")
+            .bind(wanted)
+            .fetch_all(db)
+            .await
+            .map_err(db_err)?;
+    let by_id: HashMap<String, String> = rows.into_iter().collect();
+    ids.iter()
+        .map(|id| by_id.get(id).map(|d| parse(d)).transpose())
+        .collect()
+}
+
+/// The ticket, its row locked until the transaction ends.
+async fn load_for_write(c: &mut PgConnection, id: &str) -> Result<Option<Ticket>> {
+    if impossible_key(id) {
+        return Ok(None);
+    }
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT data FROM tickets WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db_err)?;
+    row.map(|(d,)| parse(&d)).transpose()
+}
+
+/// Updates a ticket and writes the outbox entries the mutation returns, in the caller's
+/// transaction. The `created` column is not rewritten (as in the SQLite store).
+pub async fn update_out(
+    c: &mut PgConnection,
+    id: &str,
+    mutate: TicketMutationOut,
+) -> Result<Option<Ticket>> {
+    let Some(mut ticket) = load_for_write(c, id).await? else {
+        return Ok(None);
+    };
+    let (num, tid) = (ticket.num, ticket.id.clone());
+    let outbox = mutate(&mut ticket)?;
+    crate::outbox::insert(c, &outbox, now_secs()).await?;
+    // Identity is not the mutation's to change.
+    ticket.num = num;
+    ticket.id = tid;
+    let r = TicketRow::new(&ticket)?;
+    sqlx::query(
+        "UPDATE tickets SET modified = $2, due = $3, subject = $4, subject_key = $5, subject_rest = $6, \
+           status = $7, type = $8, category = $9, dedupe_key = $10, data = $11, \
+           keywords = ARRAY(SELECT json_array_elements_text($12::json)), \
+           subject_tsv = $13::tsvector, body_tsv = $14::tsvector, changes_tsv = $15::tsvector, \
+           subject_raw = $16, body_raw = $17, changes_raw = $18 \
+         WHERE num = $1",
+    )
+    .bind(num)
+    .bind(r.modified)
+    .bind(r.due)
+    .bind(&r.subject)
+    .bind(&r.subject_key)
+    .bind(&r.subject_rest)
+    .bind(&r.status)
+    .bind(&r.kind)
+    .bind(&r.category)
+    .bind(&r.dedupe_key)
+    .bind(&r.data)
+    .bind(&r.keywords)
+    .bind(&r.subject_text.tsv)
+    .bind(&r.body_text.tsv)
+    .bind(&r.changes_text.tsv)
+    .bind(&r.subject_text.raw)
+    .bind(&r.body_text.raw)
+    .bind(&r.changes_text.raw)
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?;
+    Ok(Some(ticket))
+}
+
+/// Deletes a ticket (its index goes with the row) and writes the outbox entries the check
+/// returns, in the caller's transaction.
+pub async fn delete_out(
+    c: &mut PgConnection,
+    id: &str,
+    check: TicketCheckOut,
+) -> Result<Option<Ticket>> {
+    let Some(ticket) = load_for_write(c, id).await? else {
+        return Ok(None);
+    };
+    let outbox = check(&ticket)?;
+    crate::outbox::insert(c, &outbox, now_secs()).await?;
+    sqlx::query("DELETE FROM tickets WHERE num = $1")
+        .bind(ticket.num)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(Some(ticket))
+}
+
+pub async fn count(db: &PgPool) -> Result<u64> {
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM tickets")
+        .fetch_one(db)
+        .await
+        .map_err(db_err)?;
+    Ok(n.max(0) as u64)
+}
+
+/// Rebuilds the index columns (from the JSON record) of up to `limit` tickets numbered
+/// above `after`, locking them for the transaction.
+pub async fn reindex_batch(
+    c: &mut PgConnection,
+    after: i64,
+    limit: u32,
+) -> Result<Option<(i64, u64)>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT data FROM tickets WHERE num > $1 ORDER BY num LIMIT $2 FOR UPDATE")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?;
+    let mut built = Vec::with_capacity(rows.len());
+    for (data,) in &rows {
+        built.push(TicketRow::new(&parse(data)?)?);
+    }
+    let Some(last) = built.last().map(|r| r.num) else {
+        return Ok(None);
+    };
+    for chunk in built.chunks(INSERT_CHUNK) {
+        let col = |f: &dyn Fn(&TicketRow) -> String| chunk.iter().map(f).collect::<Vec<String>>();
+        let raw = |f: &dyn Fn(&TicketRow) -> Option<String>| {
+            chunk.iter().map(f).collect::<Vec<Option<String>>>()
+        };
+        sqlx::query(
+            "UPDATE tickets t SET subject_key = u.sk, subject_rest = u.sr, dedupe_key = u.dk, \
+               keywords = ARRAY(SELECT json_array_elements_text(u.kw::json)), \
+               subject_tsv = u.stsv::tsvector, body_tsv = u.btsv::tsvector, changes_tsv = u.ctsv::tsvector, \
+               subject_raw = u.sraw, body_raw = u.braw, changes_raw = u.craw \
+             FROM UNNEST($1::bigint[], $2::bytea[], $3::bytea[], $4::text[], $5::text[], $6::text[], \
+               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) \
+               AS u(num, sk, sr, dk, kw, stsv, btsv, ctsv, sraw, braw, craw) \
+             WHERE t.num = u.num",
+        )
+        .bind(chunk.iter().map(|r| r.num).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|r| r.subject_key.clone()).collect::<Vec<_>>())
+        .bind(
+            chunk
+                .iter()
+                .map(|r| r.subject_rest.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(raw(&|r| r.dedupe_key.clone()))
+        .bind(col(&|r| r.keywords.clone()))
+        .bind(col(&|r| r.subject_text.tsv.clone()))
+        .bind(col(&|r| r.body_text.tsv.clone()))
+        .bind(col(&|r| r.changes_text.tsv.clone()))
+        .bind(raw(&|r| r.subject_text.raw.clone()))
+        .bind(raw(&|r| r.body_text.raw.clone()))
+        .bind(raw(&|r| r.changes_text.raw.clone()))
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(Some((last, built.len() as u64)))
+}
