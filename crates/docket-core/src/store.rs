@@ -50,6 +50,21 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
+    /// Every kind (what `docket migrate` copies).
+    pub const ALL: [RecordKind; 11] = [
+        RecordKind::User,
+        RecordKind::ApiKey,
+        RecordKind::Session,
+        RecordKind::Tag,
+        RecordKind::Category,
+        RecordKind::Role,
+        RecordKind::Meta,
+        RecordKind::Job,
+        RecordKind::Alert,
+        RecordKind::Idempotency,
+        RecordKind::File,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RecordKind::User => "user",
@@ -252,4 +267,11 @@ pub trait Store: Send + Sync + 'static {
     async fn expired_records(&self, kind: RecordKind, now: i64, limit: u32) -> Result<Vec<Value>>;
     /// The records of `kind` whose `ticket` field is `ticket` (files of a ticket).
     async fn records_of_ticket(&self, kind: RecordKind, ticket: &str) -> Result<Vec<Value>>;
+
+    /// Counts one request of API key `key` in the one-second window `second` and returns
+    /// the window's count so far, for a store that several nodes share (so the limit holds
+    /// across them). `None`, the default: the caller counts in its own process.
+    async fn count_request(&self, _key: &str, _second: i64) -> Result<Option<u32>> {
+        Ok(None)
+    }
 }

@@ -311,4 +311,7 @@ impl Store for PgStore {
     async fn records_of_ticket(&self, kind: RecordKind, ticket: &str) -> Result<Vec<Value>> {
         records::of_ticket(&self.pool, kind, ticket).await
     }
+    async fn count_request(&self, key: &str, second: i64) -> Result<Option<u32>> {
+        PgStore::count_request(self, key, second).await
+    }
 }

@@ -108,6 +108,31 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// Every record of `kind` with its id and lookup key, for copying to another store.
+    pub async fn export_records(
+        &self,
+        kind: RecordKind,
+    ) -> Result<Vec<(String, Option<String>, Value)>> {
+        records::export(&self.reader, kind).await
+    }
+
+    /// Up to `limit` outbox rows above id `after` with their unique keys, for copying.
+    pub async fn export_outbox(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(OutboxRow, Option<String>)>> {
+        outbox::export(&self.reader, after, limit).await
+    }
+
+    pub async fn record_count(&self, kind: RecordKind) -> Result<u64> {
+        records::count(&self.reader, kind).await
+    }
+
+    pub async fn outbox_count(&self) -> Result<u64> {
+        outbox::count(&self.reader).await
+    }
+
     /// Runs `work` in the writer's next group transaction.
     async fn write<T, F>(&self, work: F) -> Result<T>
     where

@@ -169,3 +169,35 @@ pub async fn next_due(db: &SqlitePool) -> Result<Option<i64>> {
             .map_err(db_err)?;
     Ok(due)
 }
+
+/// Up to `limit` rows with an id above `after`, in id order, each with its unique key (for
+/// `docket migrate`).
+pub async fn export(
+    db: &SqlitePool,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<(OutboxRow, Option<String>)>> {
+    let sql = format!("SELECT {COLUMNS}, unique_key FROM outbox WHERE id > ? ORDER BY id LIMIT ?");
+    let rows: Vec<sqlx::sqlite::SqliteRow> = sqlx::query(&sql)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(db)
+        .await
+        .map_err(db_err)?;
+    use sqlx::{FromRow, Row};
+    rows.iter()
+        .map(|r| {
+            let raw = Raw::from_row(r).map_err(db_err)?;
+            let key: Option<String> = r.try_get("unique_key").map_err(db_err)?;
+            Ok((row(raw)?, key))
+        })
+        .collect()
+}
+
+pub async fn count(db: &SqlitePool) -> Result<u64> {
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM outbox")
+        .fetch_one(db)
+        .await
+        .map_err(db_err)?;
+    Ok(n.max(0) as u64)
+}

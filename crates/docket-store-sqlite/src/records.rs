@@ -141,3 +141,28 @@ pub async fn of_ticket(db: &SqlitePool, kind: RecordKind, ticket: &str) -> Resul
             .map_err(db_err)?;
     rows.iter().map(|(d,)| parse(d)).collect()
 }
+
+/// Every record of `kind` as stored: (id, lookup, data), in id order (for `docket migrate`).
+pub async fn export(
+    db: &SqlitePool,
+    kind: RecordKind,
+) -> Result<Vec<(String, Option<String>, Value)>> {
+    let rows: Vec<(String, Option<String>, String)> =
+        sqlx::query_as("SELECT id, lookup, data FROM records WHERE kind = ? ORDER BY id")
+            .bind(kind.as_str())
+            .fetch_all(db)
+            .await
+            .map_err(db_err)?;
+    rows.into_iter()
+        .map(|(id, lookup, data)| Ok((id, lookup, parse(&data)?)))
+        .collect()
+}
+
+pub async fn count(db: &SqlitePool, kind: RecordKind) -> Result<u64> {
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM records WHERE kind = ?")
+        .bind(kind.as_str())
+        .fetch_one(db)
+        .await
+        .map_err(db_err)?;
+    Ok(n.max(0) as u64)
+}

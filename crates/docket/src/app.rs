@@ -6,15 +6,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use docket_core::rules::{Limits, TicketRules};
 use docket_core::Docket;
-use docket_store_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::config::Config;
+use crate::database::Database;
 use crate::wire::{router, AppState};
 
 /// An opened data directory: the store and the services on it.
 pub struct App {
     pub docket: Docket,
-    pub store: SqliteStore,
+    pub store: Database,
     pub config: Arc<Config>,
     /// Ticket files (object storage per `files`).
     pub files: docket_core::service::Files,
@@ -26,16 +26,7 @@ impl App {
     pub async fn open(data_dir: &Path, config: Config) -> anyhow::Result<App> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-        let db_path = config.sqlite_path(data_dir)?;
-        let store = SqliteStore::open(
-            &db_path,
-            &SqliteOptions {
-                synchronous_full: config.database.sync_commits,
-                ..SqliteOptions::default()
-            },
-        )
-        .await
-        .with_context(|| format!("opening database {}", db_path.display()))?;
+        let store = Database::open(&config, data_dir).await?;
         let rules = TicketRules {
             types: config.tickets.types.clone(),
             statuses: config.tickets.statuses.clone(),
@@ -43,7 +34,7 @@ impl App {
             timezone: config.time_zone()?,
             limits: Limits::default(),
         };
-        let docket = Docket::new(Arc::new(store.clone()), rules)
+        let docket = Docket::new(store.store(), rules)
             .with_automation(crate::automation::build(&config, data_dir)?)
             .with_notify(crate::notify::settings(&config));
         let blobs = crate::blobs::ObjectBlobs::from_config(&config.files, data_dir)?;

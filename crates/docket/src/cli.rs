@@ -78,6 +78,16 @@ enum Command {
         #[command(subcommand)]
         command: NotifyCommand,
     },
+    /// Copy a SQLite data directory's database into PostgreSQL and verify the counts
+    /// (safe to run again: what is there already is left alone).
+    Migrate {
+        /// The source: sqlite:DATA_DIR (or sqlite:FILE).
+        #[arg(long)]
+        from: String,
+        /// The target: postgres://USER@HOST[:PORT]/DATABASE (must exist).
+        #[arg(long)]
+        to: String,
+    },
     /// Show configuration.
     Config {
         #[command(subcommand)]
@@ -383,6 +393,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench(command).await,
+        Command::Migrate { from, to } => crate::migrate::migrate(&from, &to).await,
         Command::Config {
             command: ConfigCommand::PrintDefault,
         } => {

@@ -201,10 +201,14 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH` (default: `docket.db` inside the data directory).
+    /// `sqlite://PATH` (default: `docket.db` inside the data directory), or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` for several nodes on one database.
     pub url: String,
-    /// `true`: fsync every commit (survives power loss). `false`: survives process crashes.
+    /// SQLite: `true` fsyncs every commit (survives power loss), `false` survives process
+    /// crashes. PostgreSQL follows the server's own `synchronous_commit`.
     pub sync_commits: bool,
+    /// PostgreSQL: connections this node keeps open at most.
+    pub max_connections: u32,
 }
 
 impl Default for DatabaseConfig {
@@ -212,6 +216,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: String::new(),
             sync_commits: true,
+            max_connections: 16,
         }
     }
 }
@@ -395,26 +400,38 @@ impl Config {
             .with_context(|| format!("unknown server.timezone {:?}", self.server.timezone))
     }
 
-    /// The SQLite file this config points at, given the data directory.
-    pub fn sqlite_path(&self, data_dir: &Path) -> anyhow::Result<PathBuf> {
+    /// The database this config points at, given the data directory.
+    pub fn database_target(&self, data_dir: &Path) -> anyhow::Result<DatabaseTarget> {
         let url = self.database.url.trim();
         if url.is_empty() {
-            return Ok(data_dir.join("docket.db"));
+            return Ok(DatabaseTarget::Sqlite(data_dir.join("docket.db")));
         }
-        match url
+        if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
         {
-            Some(path) => Ok(PathBuf::from(path)),
-            None if url.starts_with("postgres") => {
-                bail!("database.url: PostgreSQL is not supported by this build yet; use sqlite://PATH")
+            if path.is_empty() {
+                bail!("database.url: sqlite:// needs a file path, e.g. sqlite:///var/lib/docket/docket.db");
             }
-            None => bail!(
-                "database.url: unknown scheme in {:?}; use sqlite://PATH",
-                redact(url)
-            ),
+            return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
         }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseTarget::Postgres(url.to_string()));
+        }
+        bail!(
+            "database.url: unknown scheme in {:?}; use sqlite://PATH or postgres://USER@HOST/DB",
+            redact(url)
+        )
     }
+}
+
+/// Where the records live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// The embedded default: one SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (several nodes may share it).
+    Postgres(String),
 }
 
 /// Overlays `DOCKET_SECTION__KEY=value` variables onto the config table. Values are read as
@@ -536,17 +553,25 @@ mod tests {
     #[test]
     fn database_urls() {
         let mut c = Config::default();
+        let d = Path::new("/d");
         assert_eq!(
-            c.sqlite_path(Path::new("/d")).unwrap(),
-            PathBuf::from("/d/docket.db")
+            c.database_target(d).unwrap(),
+            DatabaseTarget::Sqlite(PathBuf::from("/d/docket.db"))
         );
         c.database.url = "sqlite:///x/y.db".into();
         assert_eq!(
-            c.sqlite_path(Path::new("/d")).unwrap(),
-            PathBuf::from("/x/y.db")
+            c.database_target(d).unwrap(),
+            DatabaseTarget::Sqlite(PathBuf::from("/x/y.db"))
         );
+        c.database.url = "postgres://u@h/db".into();
+        assert_eq!(
+            c.database_target(d).unwrap(),
+            DatabaseTarget::Postgres("postgres://u@h/db".into())
+        );
+        c.database.url = "sqlite://".into();
+        assert!(c.database_target(d).is_err());
         c.database.url = "mysql://u:secret@h/db".into();
-        let err = c.sqlite_path(Path::new("/d")).unwrap_err().to_string();
+        let err = c.database_target(d).unwrap_err().to_string();
         assert!(
             err.contains("unknown scheme") && !err.contains("secret"),
             "{err}"

@@ -37,6 +37,8 @@ pub const TEMPLATE_FILES: [(&str, &str); 3] = [
 const GROUPS_PER_PASS: u32 = 20;
 /// The meta record remembering the last day overdue reminders were queued.
 const OVERDUE_META: &str = "overdue_reminders";
+/// How long a node holds the day's overdue run before another may take it over.
+const OVERDUE_CLAIM_SECS: i64 = 600;
 
 #[derive(Clone)]
 pub struct Notifier {
@@ -317,7 +319,7 @@ impl Notifier {
             }
         }
         let queued = self.docket.store.outbox_enqueue(items).await?;
-        let mark = json!({ "day": day, "queued": queued, "time": now() });
+        let mark = json!({ "day": day, "done": true, "queued": queued, "time": now() });
         if !self
             .docket
             .store
@@ -354,26 +356,60 @@ impl Notifier {
             let z = jiff::Timestamp::now().to_zoned(tz.clone());
             let today = z.strftime("%Y-%m-%d").to_string();
             if (z.hour(), z.minute()) >= (hour, minute) {
-                let done = match self
-                    .docket
-                    .store
-                    .get_record(RecordKind::Meta, OVERDUE_META)
-                    .await
-                {
-                    Ok(v) => {
-                        v.and_then(|v| v.get("day").and_then(Value::as_str).map(str::to_string))
-                            == Some(today)
+                match self.claim_overdue_day(&today).await {
+                    Ok(true) => {
+                        if let Err(e) = self.queue_overdue().await {
+                            tracing::warn!(error = %e, "overdue reminders failed");
+                        }
                     }
-                    Err(_) => true,
-                };
-                if !done {
-                    if let Err(e) = self.queue_overdue().await {
-                        tracing::warn!(error = %e, "overdue reminders failed");
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "overdue schedule: reading its state failed")
                     }
                 }
             }
             tokio::time::sleep(Duration::from_secs(30)).await;
         }
+    }
+
+    /// Takes today's overdue run for this node, in one transaction on the meta record:
+    /// true unless today's run is done or another node holds it. With several nodes on one
+    /// database exactly one of them runs it; a claim expires after `OVERDUE_CLAIM_SECS`, so
+    /// a node that dies half way is replaced (the per-ticket-and-day outbox key keeps the
+    /// second attempt from queueing anything twice).
+    async fn claim_overdue_day(&self, today: &str) -> anyhow::Result<bool> {
+        let now = now();
+        let claim =
+            json!({ "day": today, "done": false, "claimed_until": now + OVERDUE_CLAIM_SECS });
+        let store = &self.docket.store;
+        if store
+            .insert_record(RecordKind::Meta, OVERDUE_META, None, &claim)
+            .await?
+        {
+            return Ok(true);
+        }
+        let won = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = won.clone();
+        let today = today.to_string();
+        store
+            .update_record(
+                RecordKind::Meta,
+                OVERDUE_META,
+                Box::new(move |v| {
+                    let same_day = v.get("day").and_then(Value::as_str) == Some(today.as_str());
+                    // Records written before claims existed have no `done`: a mark of the day
+                    // meant the day was done.
+                    let done = v.get("done").and_then(Value::as_bool).unwrap_or(true);
+                    let held = v.get("claimed_until").and_then(Value::as_i64).unwrap_or(0) > now;
+                    if !(same_day && (done || held)) {
+                        *v = claim;
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Ok(())
+                }),
+            )
+            .await?;
+        Ok(won.load(std::sync::atomic::Ordering::SeqCst))
     }
 }
 

@@ -565,12 +565,11 @@ async fn template_overrides_from_the_config_directory() {
     let data = tmp.path().join("data");
     let key = common::cli(&data, &["api-key", "create", "--title", "t", "--admin"]);
     let key = key.lines().last().unwrap().trim().to_string();
-    let mut child = std::process::Command::new(common::bin())
+    let mut child = common::docket_command(&data)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(&data)
         .arg("--config")
         .arg(&cfg)
-        .env("DOCKET_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -605,7 +604,7 @@ async fn template_overrides_from_the_config_directory() {
 
     // A template that does not compile stops the server at start, naming the file.
     std::fs::write(tmp.path().join("templates/alert.md.j2"), "{% if %}").unwrap();
-    let out = std::process::Command::new(common::bin())
+    let out = common::docket_command(&data)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(&data)
         .arg("--config")

@@ -126,7 +126,7 @@ async fn generated_ndjson_imports_in_bulk_and_is_searchable() {
     // A malformed line stops the import with its line number.
     let bad = tmp.path().join("bad.ndjson");
     std::fs::write(&bad, "{\"subject\": \"ok\"}\n{\"subject\": 5.5}\n").unwrap();
-    let out = Command::new(bin())
+    let out = common::docket_command(&data)
         .args(["import", bad.to_str().unwrap(), "--data"])
         .arg(&data)
         .stdout(Stdio::piped())

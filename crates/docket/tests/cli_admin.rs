@@ -4,14 +4,14 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use common::{bin, cli, decode, Server};
+use common::{cli, decode, Server};
 use serde_json::{json, Value};
 
 /// Runs the CLI with `input` on standard input; returns (success, stdout, stderr).
 fn cli_stdin(data: &std::path::Path, args: &[&str], input: &str) -> (bool, String, String) {
-    let mut child = Command::new(bin())
+    let mut child = common::docket_command(data)
         .args(args)
         .arg("--data")
         .arg(data)
@@ -143,7 +143,7 @@ async fn users_and_keys_from_the_shell_while_serving() {
     );
 
     // Unknown privilege: a clear error, no key printed.
-    let out = Command::new(bin())
+    let out = common::docket_command(&s.data)
         .args(["api-key", "create", "--title", "bad", "--privileges", "fly"])
         .arg("--data")
         .arg(&s.data)
@@ -161,12 +161,14 @@ async fn sigint_stops_the_server_cleanly_and_keeps_its_data() {
         s.signal_and_wait("-INT"),
         "SIGINT should end the server with success"
     );
-    // A clean stop checkpoints the WAL into the database file.
-    let wal = s.data.join("docket.db-wal");
-    assert!(
-        !wal.exists() || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0,
-        "WAL left behind"
-    );
+    // A clean stop checkpoints SQLite's WAL into the database file.
+    if common::backend() == common::Backend::Sqlite {
+        let wal = s.data.join("docket.db-wal");
+        assert!(
+            !wal.exists() || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0,
+            "WAL left behind"
+        );
+    }
     s.restart();
     let (_, v) = s.call("get_ticket", json!({"id": t["id"]})).await;
     assert_eq!(v["ticket"]["subject"], "survives a clean stop");

@@ -8,7 +8,7 @@
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
-use crate::common::{decode, Server};
+use super::common::{decode, Server};
 
 /// HTTP status and JSON body of a reply.
 pub type Resp = (u16, Value);

@@ -35,13 +35,157 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_docket")
 }
 
+/// The database a suite runs against. Every suite file is also compiled into the `postgres`
+/// test target (tests/postgres.rs), which runs it unchanged on PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    // `postgres` (every suite) and `postgres_*` (PostgreSQL-only suites such as two nodes).
+    if env!("CARGO_CRATE_NAME").starts_with("postgres") {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
+/// The PostgreSQL server the `postgres` suite uses (`DOCKET_TEST_PG_HOST`, default 127.0.0.1;
+/// user postgres, trust auth, maintenance database `test`).
+pub fn pg_host() -> String {
+    std::env::var("DOCKET_TEST_PG_HOST").unwrap_or_else(|_| "127.0.0.1".into())
+}
+
+/// Runs SQL on the maintenance database with psql; true on success.
+pub fn psql(sql: &str) -> bool {
+    Command::new("psql")
+        .args([
+            "-h",
+            &pg_host(),
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qtAc",
+        ])
+        .arg(sql)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// When this test process started (epoch seconds): part of every database name it creates,
+/// so a later run can drop what a crashed run left behind.
+fn run_epoch() -> u64 {
+    static EPOCH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        drop_stale_databases(now);
+        now
+    })
+}
+
+/// Drops test databases of runs that started over two hours ago.
+fn drop_stale_databases(now: u64) {
+    let out = Command::new("psql")
+        .args(["-h", &pg_host(), "-U", "postgres", "-d", "test", "-qtAc"])
+        .arg("SELECT datname FROM pg_database WHERE datname LIKE 'docket\\_t\\_%'")
+        .output();
+    let Ok(out) = out else { return };
+    for name in String::from_utf8_lossy(&out.stdout).lines() {
+        let started = name
+            .split('_')
+            .nth(2)
+            .and_then(|e| e.parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        if started.saturating_add(7200) < now {
+            psql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+        }
+    }
+}
+
+/// The PostgreSQL database that stands for the data directory `data` (one per directory,
+/// created on first use).
+pub fn pg_database(data: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    static CREATED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut h);
+    let name = format!("docket_t_{}_{:016x}", run_epoch(), h.finish());
+    let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    if !created.contains(&name) {
+        assert!(
+            psql(&format!("CREATE DATABASE \"{name}\"")),
+            "creating test database {name} on {} failed (is PostgreSQL running?)",
+            pg_host()
+        );
+        created.push(name.clone());
+    }
+    name
+}
+
+/// The environment that points `docket` at the database of `data` for this suite's backend.
+pub fn db_env(data: &Path) -> Vec<(String, String)> {
+    match backend() {
+        Backend::Sqlite => Vec::new(),
+        Backend::Postgres => vec![(
+            "DOCKET_DATABASE__URL".to_string(),
+            format!(
+                "postgres://postgres@{}:5432/{}",
+                pg_host(),
+                pg_database(data)
+            ),
+        )],
+    }
+}
+
+/// A plain SQL dump of the PostgreSQL database of `data` (every byte the server stored there).
+pub fn pg_dump(data: &Path) -> Vec<u8> {
+    let out = Command::new("pg_dump")
+        .args(["-h", &pg_host(), "-U", "postgres", "--data-only"])
+        .arg(pg_database(data))
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        out.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Drops the PostgreSQL database of `data`, if the suite made one.
+pub fn drop_database(data: &Path) {
+    if backend() == Backend::Postgres {
+        let name = pg_database(data);
+        psql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+    }
+}
+
+/// `docket` with the admin password and the database environment of `data` (add the
+/// subcommand and `--data` yourself).
+pub fn docket_command(data: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env("DOCKET_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .envs(db_env(data));
+    cmd
+}
+
 /// Runs a CLI subcommand on a data directory; returns stdout. Panics on failure.
 pub fn cli(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin())
+    let out = docket_command(data)
         .args(args)
         .arg("--data")
         .arg(data)
-        .env("DOCKET_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .output()
         .expect("run docket cli");
     assert!(
@@ -100,12 +244,35 @@ impl Server {
         server
     }
 
+    /// Sets an environment variable for the next (re)start of the server.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    /// Another node: a second `docket serve` process on the same data directory (so the
+    /// same local file store), database, configuration and environment.
+    pub fn another_node(&self) -> Server {
+        let mut node = Server {
+            child: None,
+            base: String::new(),
+            key: self.key.clone(),
+            data: self.data.clone(),
+            _tmp: None,
+            client: reqwest::Client::new(),
+            env: self.env.clone(),
+            serve_args: self.serve_args.clone(),
+            log: Arc::new(Mutex::new(String::new())),
+        };
+        node.spawn();
+        node
+    }
+
     fn spawn(&mut self) {
-        let mut cmd = Command::new(bin());
+        let mut cmd = docket_command(&self.data);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(&self.data)
             .args(&self.serve_args)
-            .env("DOCKET_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("DOCKET_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
@@ -277,6 +444,9 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        if self._tmp.is_some() {
+            drop_database(&self.data);
+        }
     }
 }
 

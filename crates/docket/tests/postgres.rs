@@ -1,0 +1,44 @@
+//! Every integration suite again, unchanged, on PostgreSQL: the harness (`common::backend`)
+//! sees this target's name and gives each server and CLI call a fresh database of its own on
+//! the local PostgreSQL (127.0.0.1:5432, user postgres), dropped when the server goes.
+//!
+//! `cargo test --test postgres` runs just these; `cargo test` runs both backends.
+
+#[path = "api_access.rs"]
+mod api_access;
+#[path = "api_admin.rs"]
+mod api_admin;
+#[path = "api_conventions.rs"]
+mod api_conventions;
+#[path = "api_robustness.rs"]
+mod api_robustness;
+#[path = "api_tickets.rs"]
+mod api_tickets;
+#[path = "automation_api.rs"]
+mod automation_api;
+#[path = "bench_cli.rs"]
+mod bench_cli;
+#[path = "cli_admin.rs"]
+mod cli_admin;
+#[path = "files_api.rs"]
+mod files_api;
+#[path = "files_big.rs"]
+mod files_big;
+#[path = "files_s3.rs"]
+mod files_s3;
+#[path = "notify_email.rs"]
+mod notify_email;
+#[path = "notify_restart.rs"]
+mod notify_restart;
+#[path = "notify_webhooks.rs"]
+mod notify_webhooks;
+#[path = "reindex_cli.rs"]
+mod reindex_cli;
+#[path = "search_diff.rs"]
+mod search_diff;
+#[path = "search_errors.rs"]
+mod search_errors;
+#[path = "search_fresh.rs"]
+mod search_fresh;
+#[path = "smoke.rs"]
+mod smoke;

@@ -1,0 +1,243 @@
+//! Scale-out: two `docket serve` processes on one PostgreSQL database and one file store
+//! (the same data directory). Numbers stay unique and consecutive when creates are spread
+//! over both, a write on one node is visible on the other at once (search included), a
+//! file uploaded through one is served by the other, each notification is mailed once
+//! although both nodes run delivery workers, and a node killed mid-burst loses no
+//! acknowledged write.
+
+mod common;
+mod notify_support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Multipart, Server};
+use notify_support::{aiosmtpd_available, free_port, smtp_config, SmtpSink};
+use serde_json::{json, Value};
+
+fn ok(r: &(u16, Value)) -> &Value {
+    assert_eq!((r.0, &r.1["code"]), (200, &json!(0)), "{}", r.1);
+    &r.1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_over_two_nodes_get_distinct_consecutive_numbers_and_are_seen_by_both() {
+    let a = Arc::new(Server::start().await);
+    let b = Arc::new(a.another_node());
+
+    // 240 creates, 16 in flight, alternating between the nodes.
+    let mut tasks = Vec::new();
+    let gate = Arc::new(tokio::sync::Semaphore::new(16));
+    for i in 0..240 {
+        let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let gate = gate.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = gate.acquire().await.unwrap();
+            let r = node
+                .call(
+                    "create_ticket",
+                    json!({"subject": format!("burst ticket {i}"), "tags": ["flag"]}),
+                )
+                .await;
+            ok(&r)["ticket"]["num"].as_i64().unwrap()
+        }));
+    }
+    let mut nums = Vec::new();
+    for t in tasks {
+        nums.push(t.await.unwrap());
+    }
+    nums.sort_unstable();
+    assert_eq!(
+        nums,
+        (1..=240).collect::<Vec<_>>(),
+        "distinct and consecutive"
+    );
+
+    // A write on A is visible on B at once: by id, by number and in search.
+    let t = ok(&a
+        .call(
+            "create_ticket",
+            json!({"subject": "Quokka migration stalled", "body": "the zanzibar batch"}),
+        )
+        .await)["ticket"]
+        .clone();
+    let id = t["id"].as_str().unwrap();
+    let got = b.call("get_ticket", json!({"id": id})).await;
+    assert_eq!(ok(&got)["ticket"]["subject"], "Quokka migration stalled");
+    let got = b.call("get_ticket", json!({"num": t["num"]})).await;
+    assert_eq!(ok(&got)["ticket"]["id"], id);
+    let found = b
+        .call("search_tickets", json!({"query": "zanzibar quokka"}))
+        .await;
+    let rows = ok(&found)["rows"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 1, "{found:?}");
+    assert_eq!(rows[0]["id"], id);
+
+    // And the other way: B changes it, A sees the change and searches by it.
+    ok(&b
+        .call(
+            "update_ticket",
+            json!({"id": id, "status": "closed", "tags": ["important"]}),
+        )
+        .await);
+    let got = a.call("get_ticket", json!({"id": id})).await;
+    assert_eq!(ok(&got)["ticket"]["status"], "closed");
+    let found = a
+        .call(
+            "search_tickets",
+            json!({"query": "status:closed tags:important"}),
+        )
+        .await;
+    assert_eq!(ok(&found)["list"]["length"], 1);
+    let all = a
+        .call("search_tickets", json!({"query": "tags:flag", "limit": 1}))
+        .await;
+    assert_eq!(ok(&all)["list"]["length"], 240);
+
+    // A file uploaded through A is served by B (one file store).
+    let form = Multipart::new()
+        .json(&json!({"subject": "with a file"}))
+        .file("file1", "notes.txt", "text/plain", b"shared bytes");
+    let up = a.upload("create_ticket", &form).await;
+    let path = ok(&up)["ticket"]["files"][0]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = b
+        .client
+        .get(b.url(&format!("/{path}")))
+        .header("X-API-Key", &b.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "shared bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_comment_is_mailed_once_although_both_nodes_deliver() {
+    if !aiosmtpd_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sink = SmtpSink::new(free_port(), &tmp.path().join("mail"));
+    sink.start();
+    let a = Server::start_with_config(
+        &smtp_config(sink.port),
+        &[("DOCKET_TICKETS__EMAIL_DEBOUNCE_SEC", "1")],
+    )
+    .await;
+    let b = a.another_node();
+    ok(&a
+        .user_call(
+            "admin_create",
+            json!({"username": "ann", "password": "password-123456", "email": "ann@example.com", "full_name": "Ann"}),
+        )
+        .await);
+
+    // Ten tickets assigned to ann, each commented on the other node than it was made on.
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let (make, comment) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let t = ok(&make
+            .call(
+                "create_ticket",
+                json!({"subject": format!("Mail once {i}"), "assignees": ["ann"]}),
+            )
+            .await)["ticket"]
+            .clone();
+        let id = t["id"].as_str().unwrap().to_string();
+        ok(&comment
+            .call(
+                "add_ticket_change",
+                json!({"id": id, "change": {"type": "comment", "body": format!("comment-marker-{i}")}}),
+            )
+            .await);
+        ids.push(id);
+    }
+    // Every comment reaches ann; then, once all is quiet, none has gone out twice.
+    let marked = |i: usize| {
+        let marker = format!("comment-marker-{i}");
+        sink.messages()
+            .iter()
+            .filter(|m| m["text"].as_str().unwrap_or("").contains(&marker))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while (0..10).any(|i| marked(i) == 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "comments not mailed: {:#?}",
+            sink.messages()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for i in 0..10 {
+        assert_eq!(marked(i), 1, "comment {i} mailed {} times", marked(i));
+    }
+    // At most one "new" and one "updated" message a ticket.
+    let messages = sink.messages();
+    assert!(messages.len() <= 20, "{messages:#?}");
+    let (_, v) = a.call("get_ticket", json!({"id": ids[0]})).await;
+    assert_eq!(v["code"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_burst_loses_no_acknowledged_write() {
+    let a = Server::start().await;
+    let mut b = a.another_node();
+    let base = b.base.clone();
+    let key = b.key.clone();
+
+    // 16 writers hammer B; B is killed with SIGKILL while they run.
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<(String, i64)>::new()));
+    let mut writers = Vec::new();
+    for w in 0..16 {
+        let (base, key, acked) = (base.clone(), key.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for i in 0.. {
+                let res = client
+                    .post(format!("{base}/api/app/create_ticket/v1"))
+                    .header("X-API-Key", &key)
+                    .json(&json!({"subject": format!("kill test {w}-{i}")}))
+                    .send()
+                    .await;
+                let Ok(res) = res else { break };
+                let Ok(v) = res.json::<Value>().await else {
+                    break;
+                };
+                if v["code"] == 0 {
+                    let t = &v["ticket"];
+                    acked.lock().unwrap().push((
+                        t["id"].as_str().unwrap().to_string(),
+                        t["num"].as_i64().unwrap(),
+                    ));
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    b.kill9();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 20, "the burst was too short: {}", acked.len());
+
+    // Every acknowledged create is on A, with the number B reported.
+    let mut nums = BTreeSet::new();
+    for (id, num) in &acked {
+        let r = a.call("get_ticket", json!({"id": id})).await;
+        assert_eq!(ok(&r)["ticket"]["num"], *num, "ticket {id}");
+        assert!(nums.insert(*num), "number {num} given twice");
+    }
+    // A keeps numbering after the highest number B handed out.
+    let t = ok(&a
+        .call("create_ticket", json!({"subject": "after the kill"}))
+        .await)["ticket"]
+        .clone();
+    assert!(t["num"].as_i64().unwrap() > *nums.last().unwrap());
+}
