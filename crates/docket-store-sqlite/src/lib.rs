@@ -7,6 +7,10 @@
 //! its own task, a client that hangs up cannot cancel a transaction half way.
 
 mod automation;
+mod bitmap_search;
+#[cfg(test)]
+mod index_tests;
+mod keyword_index;
 mod matches;
 mod outbox;
 mod records;
@@ -16,6 +20,7 @@ mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use docket_core::model::Ticket;
@@ -60,6 +65,8 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: writer::Writer,
+    /// Keyword terms and all ticket numbers as bitmaps, kept by the writer.
+    index: Arc<keyword_index::KeywordIndex>,
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
@@ -91,7 +98,11 @@ impl SqliteStore {
             .run(&mut conn)
             .await
             .map_err(|e| Error::Internal(format!("sqlite migration: {e}")))?;
-        let writer = writer::Writer::start(conn);
+        keyword_index::install_capture(&mut conn).await?;
+        let index = Arc::new(keyword_index::KeywordIndex::new(
+            keyword_index::build(&mut conn).await?,
+        ));
+        let writer = writer::Writer::start(conn, index.clone());
         let reader = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             .idle_timeout(None)
@@ -99,7 +110,11 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(db_err)?;
-        Ok(SqliteStore { reader, writer })
+        Ok(SqliteStore {
+            reader,
+            writer,
+            index,
+        })
     }
 
     /// Finishes queued writes, checkpoints the WAL and closes the connections.
@@ -223,7 +238,7 @@ impl Store for SqliteStore {
         outbox::sent_since(&self.reader, channel, since).await
     }
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage> {
-        search::search(&self.reader, request).await
+        search::search(&self.reader, &self.index, &self.writer, request).await
     }
     async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64> {
         self.write(move |c| {

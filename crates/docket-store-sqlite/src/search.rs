@@ -7,7 +7,9 @@ use docket_core::{Error, Result};
 use docket_query::{Filter, RangeField};
 use sqlx::SqlitePool;
 
-use crate::{db_err, matches};
+use crate::keyword_index::KeywordIndex;
+use crate::writer::Writer;
+use crate::{bitmap_search, db_err, matches};
 
 /// A value bound to a `?` placeholder.
 #[derive(Debug, Clone, PartialEq)]
@@ -232,7 +234,7 @@ fn count_terms(filter: &Filter) -> usize {
     }
 }
 
-fn order_by(sort: SortField, descending: bool) -> String {
+pub(crate) fn order_by(sort: SortField, descending: bool) -> String {
     let dir = if descending { "DESC" } else { "ASC" };
     let col = match sort {
         SortField::Id | SortField::Num => return format!("t.num {dir}"),
@@ -330,13 +332,28 @@ fn direct_page(request: &SearchRequest) -> Option<(String, Vec<Bind>)> {
     }
 }
 
-pub async fn search(db: &SqlitePool, request: &SearchRequest) -> Result<SearchPage> {
+pub async fn search(
+    db: &SqlitePool,
+    index: &KeywordIndex,
+    writer: &Writer,
+    request: &SearchRequest,
+) -> Result<SearchPage> {
     let terms = count_terms(&request.filter);
     if terms > MAX_TERMS {
         return Err(Error::Ticket(format!(
             "Invalid search query: it has {terms} search terms, more than the limit of {MAX_TERMS}; \
              narrow it down or split it into several searches"
         )));
+    }
+    // A text-only query is one FTS5 index: its count and its number-ordered page come from
+    // that index alone (below), cheaper than building its set. Everything else goes through
+    // the keyword index; SQL alone answers only when that index cannot (see
+    // `bitmap_search::search`).
+    let text_only = request.categories.is_none() && fts_expr(&request.filter).is_some();
+    if !text_only {
+        if let Some(page) = bitmap_search::search(db, index, writer, request).await? {
+            return Ok(page);
+        }
     }
     // One read transaction: the count and the page see the same snapshot.
     let mut tx = db.begin().await.map_err(db_err)?;
@@ -417,7 +434,10 @@ fn parse_ticket(data: &str) -> Result<Ticket> {
 }
 
 /// The tickets with these numbers, in this order.
-async fn fetch_in_order(conn: &mut sqlx::SqliteConnection, nums: &[i64]) -> Result<Vec<Ticket>> {
+pub(crate) async fn fetch_in_order(
+    conn: &mut sqlx::SqliteConnection,
+    nums: &[i64],
+) -> Result<Vec<Ticket>> {
     if nums.is_empty() {
         return Ok(Vec::new());
     }

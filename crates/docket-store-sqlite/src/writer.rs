@@ -5,11 +5,19 @@
 //! [`MAX_BATCH`]) into one transaction: each write runs inside its own SAVEPOINT (a failed
 //! write is rolled back alone), then one COMMIT — one fsync — makes the whole batch durable.
 //! Nobody is answered before that commit, so an acknowledged write is always on disk.
+//!
+//! The in-memory keyword index (`keyword_index.rs`) is kept here: the changes a batch made to
+//! the indexed tables (recorded by TEMP triggers, rolled back with a failed write) are taken
+//! before the COMMIT and applied after it succeeded, before anyone is answered; a failed
+//! COMMIT rebuilds the index from the database instead.
+
+use std::sync::Arc;
 
 use docket_core::{Error, Result};
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::keyword_index::{self, KeywordIndex};
 use crate::{db_err, BoxFuture};
 
 /// Writes committed together at most.
@@ -23,7 +31,17 @@ type Job =
 
 enum Msg {
     Write(Job),
+    /// Keep this keyword term (field, value) in memory from now on.
+    Promote(String, String),
+    /// Check the index against the database's epoch and rebuild it if another process wrote.
+    Refresh,
     Close(oneshot::Sender<()>),
+}
+
+/// Work done between batches.
+enum Control {
+    Promote(String, String),
+    Refresh,
 }
 
 /// A handle to the writer task. Cheap to clone.
@@ -40,10 +58,22 @@ fn closed() -> Error {
 }
 
 impl Writer {
-    pub fn start(conn: SqliteConnection) -> Writer {
+    pub fn start(conn: SqliteConnection, index: Arc<KeywordIndex>) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(conn, rx));
+        tokio::spawn(run(conn, index, rx));
         Writer { tx }
+    }
+
+    /// Asks the writer to load a keyword term that has grown past the memory threshold.
+    pub fn promote(&self, field: &str, value: &str) {
+        let _ = self
+            .tx
+            .send(Msg::Promote(field.to_string(), value.to_string()));
+    }
+
+    /// Asks the writer to check the keyword index against the database.
+    pub fn refresh(&self) {
+        let _ = self.tx.send(Msg::Refresh);
     }
 
     /// Runs `work` in the next group transaction and returns its result after the commit.
@@ -84,24 +114,47 @@ async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<()> {
         .map_err(db_err)
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::UnboundedReceiver<Msg>) {
+async fn run(
+    mut conn: SqliteConnection,
+    index: Arc<KeywordIndex>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+) {
     let mut closing = None;
     while closing.is_none() {
         let Some(first) = rx.recv().await else { break };
         let mut batch = Vec::new();
-        match first {
+        let mut control = Vec::new();
+        let take = |msg: Msg,
+                    batch: &mut Vec<Job>,
+                    control: &mut Vec<Control>,
+                    closing: &mut Option<oneshot::Sender<()>>| match msg {
             Msg::Write(job) => batch.push(job),
-            Msg::Close(done) => closing = Some(done),
-        }
+            Msg::Promote(field, value) => control.push(Control::Promote(field, value)),
+            Msg::Refresh => control.push(Control::Refresh),
+            Msg::Close(done) => *closing = Some(done),
+        };
+        take(first, &mut batch, &mut control, &mut closing);
         while batch.len() < MAX_BATCH && closing.is_none() {
             match rx.try_recv() {
-                Ok(Msg::Write(job)) => batch.push(job),
-                Ok(Msg::Close(done)) => closing = Some(done),
+                Ok(msg) => take(msg, &mut batch, &mut control, &mut closing),
                 Err(_) => break,
             }
         }
         if !batch.is_empty() {
-            commit_batch(&mut conn, batch).await;
+            commit_batch(&mut conn, &index, batch).await;
+        }
+        for c in control {
+            match c {
+                Control::Promote(field, value) => {
+                    keyword_index::promote(&mut conn, &index, &field, &value).await
+                }
+                Control::Refresh => {
+                    let current = keyword_index::read_epoch(&mut conn).await.ok();
+                    if current.is_none() || current != index.epoch() {
+                        keyword_index::rebuild(&mut conn, &index).await;
+                    }
+                }
+            }
         }
     }
     let _ = exec(&mut conn, "PRAGMA wal_checkpoint(TRUNCATE)").await;
@@ -111,7 +164,7 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::UnboundedReceiver<Msg>) {
     }
 }
 
-async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
+async fn commit_batch(conn: &mut SqliteConnection, index: &KeywordIndex, batch: Vec<Job>) {
     let mut finishes = Vec::with_capacity(batch.len());
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
         // Dropping the jobs answers their callers with an error; nothing was written.
@@ -139,9 +192,29 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
             }
         }
     }
+    // The committed writes' changes to the keyword index, and the epoch they make.
+    let delta = match take_index_delta(conn).await {
+        Ok(delta) => delta,
+        Err(e) => {
+            // Without the delta the index could not follow: write nothing.
+            tracing::error!(error = %e, "cannot read the keyword index changes");
+            let _ = exec(conn, "ROLLBACK").await;
+            for finish in finishes {
+                finish(Err(Error::Internal(e.to_string())));
+            }
+            return;
+        }
+    };
     let committed = exec(conn, "COMMIT").await;
     if committed.is_err() {
         let _ = exec(conn, "ROLLBACK").await;
+        // Whatever the failed COMMIT left, the database is the truth.
+        keyword_index::rebuild(conn, index).await;
+    } else if let Some((epoch, changes)) = delta {
+        if !index.apply(epoch, &changes) {
+            // Another process wrote tickets (or a number outgrew 32 bits): read it all again.
+            keyword_index::rebuild(conn, index).await;
+        }
     }
     let failure = committed.err().map(|e| e.to_string());
     for finish in finishes {
@@ -150,6 +223,19 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
             Some(msg) => Err(Error::Internal(msg.clone())),
         });
     }
+}
+
+/// Takes the batch's index changes and, if there are any, bumps the index epoch (both inside
+/// the transaction).
+async fn take_index_delta(
+    conn: &mut SqliteConnection,
+) -> Result<Option<(i64, Vec<keyword_index::Change>)>> {
+    let changes = keyword_index::take_delta(conn).await?;
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let epoch = keyword_index::bump_epoch(conn).await?;
+    Ok(Some((epoch, changes)))
 }
 
 /// Runs one job inside a savepoint, undoing its writes if it fails. `None` when the

@@ -1,0 +1,410 @@
+//! Search with the in-memory keyword index (`keyword_index.rs`).
+//!
+//! A filter is split into leaves: keyword terms (from memory, or from `ticket_keywords` for
+//! rare terms), text subtrees (one FTS5 MATCH each) and date ranges (one index range of
+//! `tickets`). Each leaf becomes a bitmap of ticket numbers; AND / OR / NOT and number ranges
+//! are bitmap operations. The result gives the exact total, and the page: by number, straight
+//! from the bitmap; by another field, from that field's index (walked in order, keeping the
+//! numbers in the result) or, for small results, by sorting the result's rows in SQL.
+//!
+//! Everything a search reads — the epoch, the FTS and range leaves, the rows — comes from one
+//! read transaction, and the memory sets are taken at that transaction's epoch, so totals and
+//! rows always agree.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use docket_core::store::{SearchPage, SearchRequest, SortField};
+use docket_core::Result;
+use docket_query::{normalize_keyword, Filter, KeywordField, RangeField};
+use roaring::RoaringBitmap;
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::db_err;
+use crate::keyword_index::{self, KeywordIndex, Take, MEMORY_MIN};
+use crate::search::{fetch_in_order, fts_expr, order_by};
+use crate::writer::Writer;
+
+/// How long a search waits for the writer to apply a commit its snapshot already sees
+/// (normally microseconds) before it answers from SQL alone.
+const WAIT_FOR_WRITER: Duration = Duration::from_millis(500);
+/// Snapshots tried before giving up on the index for one search (each retry means a write
+/// landed between two statements, so this is rarely more than 1).
+const ATTEMPTS: usize = 8;
+
+/// A part of a filter answered as one set.
+enum Leaf<'f> {
+    /// An FTS5 expression.
+    Text(String),
+    Keyword(&'static str, &'f str),
+    /// A date column range: min <= column < max.
+    Range(&'static str, Option<i64>, Option<i64>),
+}
+
+fn leaf(filter: &Filter) -> Option<Leaf<'_>> {
+    if let Some(expr) = fts_expr(filter) {
+        return Some(Leaf::Text(expr));
+    }
+    match filter {
+        Filter::Keyword { field, value } => Some(Leaf::Keyword(field.name(), value)),
+        Filter::Range { field, min, max } if min.is_some() || max.is_some() => {
+            let column = match field {
+                RangeField::Num => return None, // from the set of all numbers
+                RangeField::Created => "created",
+                RangeField::Modified => "modified",
+                RangeField::Due => "due",
+            };
+            Some(Leaf::Range(column, *min, *max))
+        }
+        _ => None,
+    }
+}
+
+/// The leaves of `filter` in the order [`combine`] consumes them.
+fn plan<'f>(filter: &'f Filter, out: &mut Vec<Leaf<'f>>) {
+    if let Some(l) = leaf(filter) {
+        out.push(l);
+        return;
+    }
+    match filter {
+        Filter::And(items) | Filter::Or(items) => items.iter().for_each(|f| plan(f, out)),
+        Filter::Not(inner) => plan(inner, out),
+        _ => {}
+    }
+}
+
+/// Evaluates `filter` from the leaves' sets (in plan order) and the set of all tickets.
+fn combine(
+    filter: &Filter,
+    sets: &mut impl Iterator<Item = Arc<RoaringBitmap>>,
+    all: &RoaringBitmap,
+) -> RoaringBitmap {
+    if leaf(filter).is_some() {
+        return sets.next().map(Arc::unwrap_or_clone).unwrap_or_default();
+    }
+    match filter {
+        Filter::None => RoaringBitmap::new(),
+        Filter::Range {
+            field: RangeField::Num,
+            min,
+            max,
+        } => {
+            // Numbers are 1..=u32::MAX here; clamp the bounds into that domain.
+            let lo = min.unwrap_or(0).clamp(0, i64::from(u32::MAX) + 1) as u64;
+            let hi = max.unwrap_or(i64::MAX).clamp(0, i64::from(u32::MAX) + 1) as u64;
+            let mut out = all.clone();
+            if lo > 0 {
+                out.remove_range(..(lo.min(u64::from(u32::MAX)) as u32));
+                if lo > u64::from(u32::MAX) {
+                    out.clear();
+                }
+            }
+            if hi <= u64::from(u32::MAX) {
+                out.remove_range(hi as u32..);
+            }
+            out
+        }
+        // Everything: `*`, a range without bounds, a text term without tokens.
+        Filter::All | Filter::Range { .. } | Filter::Text { .. } | Filter::Keyword { .. } => {
+            all.clone()
+        }
+        Filter::And(items) => {
+            let mut acc: Option<RoaringBitmap> = None;
+            let mut excluded = Vec::new();
+            for item in items {
+                match item {
+                    Filter::Not(inner) => excluded.push(combine(inner, sets, all)),
+                    _ => {
+                        let set = combine(item, sets, all);
+                        acc = Some(match acc {
+                            None => set,
+                            Some(mut acc) => {
+                                acc &= &set;
+                                acc
+                            }
+                        });
+                    }
+                }
+            }
+            let mut acc = acc.unwrap_or_else(|| all.clone());
+            for set in &excluded {
+                acc -= set;
+            }
+            acc
+        }
+        Filter::Or(items) => {
+            let mut acc = RoaringBitmap::new();
+            for item in items {
+                acc |= &combine(item, sets, all);
+            }
+            acc
+        }
+        Filter::Not(inner) => all - &combine(inner, sets, all),
+    }
+}
+
+/// Runs a `SELECT group_concat(…)` of ticket numbers into a set (None: a number beyond 32
+/// bits, so the index cannot answer).
+async fn sql_set(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    binds: &[Bind<'_>],
+) -> Result<Option<RoaringBitmap>> {
+    let mut q = sqlx::query_as::<_, (Option<String>,)>(sql);
+    for b in binds {
+        q = match b {
+            Bind::Int(i) => q.bind(*i),
+            Bind::Text(s) => q.bind(*s),
+        };
+    }
+    let (text,) = q.fetch_one(&mut *conn).await.map_err(db_err)?;
+    keyword_index::parse_set(text.as_deref())
+}
+
+enum Bind<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+/// The search, or None when the index cannot answer it (the caller then uses SQL alone).
+pub async fn search(
+    db: &SqlitePool,
+    index: &KeywordIndex,
+    writer: &Writer,
+    request: &SearchRequest,
+) -> Result<Option<SearchPage>> {
+    let filter = match &request.categories {
+        None => Cow::Borrowed(&request.filter),
+        Some(categories) => Cow::Owned(Filter::And(vec![
+            request.filter.clone(),
+            Filter::Or(
+                categories
+                    .iter()
+                    .map(|c| Filter::Keyword {
+                        field: KeywordField::Category,
+                        value: normalize_keyword(c),
+                    })
+                    .collect(),
+            ),
+        ])),
+    };
+    let mut leaves = Vec::new();
+    plan(&filter, &mut leaves);
+    let keywords: Vec<(&str, &str)> = leaves
+        .iter()
+        .filter_map(|l| match l {
+            Leaf::Keyword(field, value) => Some((*field, *value)),
+            _ => None,
+        })
+        .collect();
+    for _ in 0..ATTEMPTS {
+        // One read transaction; its first read (the epoch) fixes its snapshot.
+        let mut tx = db.begin().await.map_err(db_err)?;
+        let epoch = keyword_index::read_epoch(&mut tx).await?;
+        let (all, in_memory) = match index.take(epoch, &keywords) {
+            Take::Ready { all, terms } => (all, terms),
+            Take::Ahead => continue,
+            Take::Behind => {
+                if index.wait_for(epoch, WAIT_FOR_WRITER).await {
+                    continue;
+                }
+                // Not ours to apply: another process wrote. Let the writer rebuild.
+                writer.refresh();
+                return Ok(None);
+            }
+            Take::Unusable => return Ok(None),
+        };
+        let mut in_memory = in_memory.into_iter();
+        let mut sets = Vec::with_capacity(leaves.len());
+        for leaf in &leaves {
+            let set = match leaf {
+                Leaf::Keyword(field, value) => match in_memory.next().flatten() {
+                    Some(set) => Some(set),
+                    None => {
+                        let set = keyword_index::read_term(&mut tx, field, value).await?;
+                        if set.as_ref().is_some_and(|s| s.len() >= MEMORY_MIN) {
+                            writer.promote(field, value);
+                        }
+                        set.map(Arc::new)
+                    }
+                },
+                Leaf::Text(expr) => sql_set(
+                    &mut tx,
+                    "SELECT group_concat(rowid) FROM ticket_text WHERE ticket_text MATCH ?",
+                    &[Bind::Text(expr)],
+                )
+                .await?
+                .map(Arc::new),
+                Leaf::Range(column, min, max) => {
+                    let mut sql = String::from("SELECT group_concat(num) FROM tickets WHERE 1");
+                    let mut binds = Vec::new();
+                    if let Some(min) = min {
+                        sql.push_str(&format!(" AND {column} >= ?"));
+                        binds.push(Bind::Int(*min));
+                    }
+                    if let Some(max) = max {
+                        sql.push_str(&format!(" AND {column} < ?"));
+                        binds.push(Bind::Int(*max));
+                    }
+                    sql_set(&mut tx, &sql, &binds).await?.map(Arc::new)
+                }
+            };
+            let Some(set) = set else { return Ok(None) };
+            sets.push(set);
+        }
+        let result = combine(&filter, &mut sets.into_iter(), &all);
+        let nums = match request.sort_by {
+            SortField::Id | SortField::Num => {
+                page_by_num(&result, request.descending, request.offset, request.limit)
+            }
+            sort => page_sorted(&mut tx, &result, all.len(), sort, request).await?,
+        };
+        let rows = fetch_in_order(&mut tx, &nums).await?;
+        return Ok(Some(SearchPage {
+            rows,
+            total: result.len(),
+        }));
+    }
+    Ok(None)
+}
+
+/// A page of `set` in number order.
+pub fn page_by_num(set: &RoaringBitmap, descending: bool, offset: u64, limit: u64) -> Vec<i64> {
+    let len = set.len();
+    if offset >= len || limit == 0 {
+        return Vec::new();
+    }
+    let take = limit.min(len - offset) as usize;
+    let rank = if descending { len - 1 - offset } else { offset };
+    let Some(start) = u32::try_from(rank).ok().and_then(|r| set.select(r)) else {
+        return Vec::new();
+    };
+    if descending {
+        set.range(..=start)
+            .rev()
+            .take(take)
+            .map(i64::from)
+            .collect()
+    } else {
+        set.range(start..).take(take).map(i64::from).collect()
+    }
+}
+
+/// Most numbers handed to SQL to sort by another field; larger results walk that field's
+/// index instead.
+const SORT_IN_SQL_MAX: u64 = 50_000;
+
+/// A page of `set` sorted by another field than the number (ties by number, as
+/// `search::order_by` says).
+async fn page_sorted(
+    conn: &mut SqliteConnection,
+    set: &RoaringBitmap,
+    all: u64,
+    sort: SortField,
+    request: &SearchRequest,
+) -> Result<Vec<i64>> {
+    let n = set.len();
+    let (offset, limit) = (request.offset, request.limit);
+    if offset >= n || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let order = order_by(sort, request.descending);
+    let want = offset.saturating_add(limit);
+    // Rows the index walk is expected to read before it has `want` matches, against the
+    // rows the SQL sort must look up (each lookup costs about as much as a few index steps).
+    let walk = want as f64 * all.max(1) as f64 / n as f64;
+    if n <= SORT_IN_SQL_MAX && (n as f64) * 2.0 <= walk.max(4_000.0) {
+        let mut list = String::with_capacity(n as usize * 8 + 2);
+        list.push('[');
+        for (i, num) in set.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            list.push_str(&num.to_string());
+        }
+        list.push(']');
+        let sql = format!(
+            "SELECT t.num FROM tickets t WHERE t.num IN (SELECT value FROM json_each(?)) \
+             ORDER BY {order} LIMIT ? OFFSET ?"
+        );
+        let rows: Vec<(i64,)> = sqlx::query_as(&sql)
+            .bind(list)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        return Ok(rows.into_iter().map(|(n,)| n).collect());
+    }
+    // Walk the sort field's index in order, in growing chunks, keeping the result's numbers.
+    let sql = format!("SELECT t.num FROM tickets t ORDER BY {order} LIMIT ? OFFSET ?");
+    let mut out = Vec::new();
+    let mut matched = 0u64;
+    let mut position = 0i64;
+    let mut chunk = (walk * 1.25).clamp(256.0, 1_000_000.0) as i64;
+    loop {
+        let rows: Vec<(i64,)> = sqlx::query_as(&sql)
+            .bind(chunk)
+            .bind(position)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        for (num,) in &rows {
+            if u32::try_from(*num).is_ok_and(|n| set.contains(n)) {
+                if matched >= offset {
+                    out.push(*num);
+                    if out.len() as u64 >= limit {
+                        return Ok(out);
+                    }
+                }
+                matched += 1;
+            }
+        }
+        if (rows.len() as i64) < chunk {
+            return Ok(out);
+        }
+        position += chunk;
+        chunk = chunk.saturating_mul(4).min(1_000_000);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_by_number() {
+        let set = RoaringBitmap::from_iter([2u32, 3, 5, 7, 11, 13]);
+        assert_eq!(page_by_num(&set, true, 0, 2), vec![13, 11]);
+        assert_eq!(page_by_num(&set, true, 4, 5), vec![3, 2]);
+        assert_eq!(page_by_num(&set, false, 1, 2), vec![3, 5]);
+        assert_eq!(page_by_num(&set, false, 5, 9), vec![13]);
+        assert!(page_by_num(&set, false, 6, 9).is_empty());
+        assert!(page_by_num(&set, true, 0, 0).is_empty());
+    }
+
+    #[test]
+    fn number_ranges_clamp_into_the_set() {
+        let all = RoaringBitmap::from_iter(1u32..=10);
+        let range = |min, max| {
+            combine(
+                &Filter::Range {
+                    field: RangeField::Num,
+                    min,
+                    max,
+                },
+                &mut std::iter::empty(),
+                &all,
+            )
+            .iter()
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(range(Some(3), Some(6)), vec![3, 4, 5]);
+        assert_eq!(range(Some(-5), Some(2)), vec![1]);
+        assert_eq!(range(Some(9), None), vec![9, 10]);
+        assert!(range(Some(i64::MAX), None).is_empty());
+        assert!(range(None, Some(i64::MIN)).is_empty());
+        assert_eq!(range(None, None).len(), 10);
+    }
+}
