@@ -155,7 +155,8 @@ enum UserCommand {
 
 #[derive(Args, Debug, Clone)]
 struct Target {
-    /// Base URL of the server, e.g. http://127.0.0.1:5580
+    /// Base URL of the server, e.g. http://127.0.0.1:5580; several nodes of one cluster
+    /// comma-separated (requests go to them in turn).
     #[arg(long)]
     url: String,
     /// API key with the privileges the scenario needs.

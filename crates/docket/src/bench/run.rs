@@ -69,11 +69,13 @@ pub struct Report {
     pub first_error: Option<String>,
 }
 
-/// A client bound to one server and key.
+/// A client bound to a key and one server, or several nodes of one cluster (`url` holds
+/// comma-separated base URLs; requests go to them in turn).
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
-    base: String,
+    bases: std::sync::Arc<Vec<String>>,
+    turn: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     key: String,
 }
 
@@ -83,18 +85,31 @@ impl Client {
             .pool_max_idle_per_host(256)
             .timeout(Duration::from_secs(60))
             .build()?;
+        let bases: Vec<String> = url
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty())
+            .collect();
+        anyhow::ensure!(!bases.is_empty(), "--url is empty");
         Ok(Client {
             http,
-            base: url.trim_end_matches('/').to_string(),
+            bases: std::sync::Arc::new(bases),
+            turn: Default::default(),
             key: key.to_string(),
         })
+    }
+
+    /// The base URL of the next request (round robin over the nodes).
+    fn base(&self) -> &str {
+        let i = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.bases[i % self.bases.len()]
     }
 
     /// Calls `/api/app/NAME/v1`; an HTTP failure or a non-zero `code` is an error.
     pub async fn call(&self, name: &str, params: &Value) -> Result<Value, String> {
         let res = self
             .http
-            .post(format!("{}/api/app/{name}/v1", self.base))
+            .post(format!("{}/api/app/{name}/v1", self.base()))
             .header("X-API-Key", &self.key)
             .json(params)
             .send()
@@ -136,7 +151,10 @@ impl Client {
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         let res = self
             .http
-            .post(format!("{}/api/app/upload_user_ticket_files/v1", self.base))
+            .post(format!(
+                "{}/api/app/upload_user_ticket_files/v1",
+                self.base()
+            ))
             .header("X-API-Key", &self.key)
             .header(
                 "Content-Type",
