@@ -238,6 +238,9 @@ impl KeywordIndex {
 pub async fn install_capture(conn: &mut SqliteConnection) -> Result<()> {
     const SQL: &[&str] = &[
         "INSERT OR IGNORE INTO counters (name, value) VALUES ('index_epoch', 0)",
+        // Idle merges (writer.rs, `tidy_text_step`) pair segments of a level as soon as
+        // there are two.
+        "INSERT INTO ticket_text (ticket_text, rank) VALUES ('usermerge', 2)",
         "CREATE TEMP TABLE IF NOT EXISTS index_delta (
             add_row INTEGER NOT NULL, field TEXT, value TEXT, num INTEGER NOT NULL)",
         "CREATE TEMP TRIGGER IF NOT EXISTS index_delta_kw_insert AFTER INSERT ON main.ticket_keywords
@@ -308,8 +311,14 @@ pub async fn read_epoch(conn: &mut SqliteConnection) -> Result<i64> {
 /// Parses a `group_concat` of ticket numbers into a set; None if one does not fit in 32
 /// bits.
 pub fn parse_set(text: Option<&str>) -> Result<Option<RoaringBitmap>> {
+    let mut set = RoaringBitmap::new();
+    Ok(extend_set(&mut set, text)?.then_some(set))
+}
+
+/// Adds the numbers of a `group_concat` to `set` (appending while they ascend, as index
+/// scans give them); false if one does not fit in 32 bits.
+pub fn extend_set(set: &mut RoaringBitmap, text: Option<&str>) -> Result<bool> {
     let text = text.unwrap_or_default().as_bytes();
-    let mut nums: Vec<u32> = Vec::with_capacity(text.len() / 6 + 1);
     let (mut cur, mut digits) = (0u64, 0);
     for &b in text.iter().chain(std::iter::once(&b',')) {
         match b {
@@ -317,11 +326,14 @@ pub fn parse_set(text: Option<&str>) -> Result<Option<RoaringBitmap>> {
                 cur = cur * 10 + u64::from(b - b'0');
                 digits += 1;
                 if cur > u64::from(u32::MAX) {
-                    return Ok(None);
+                    return Ok(false);
                 }
             }
             b',' if digits > 0 => {
-                nums.push(cur as u32);
+                let num = cur as u32;
+                if set.try_push(num).is_err() {
+                    set.insert(num);
+                }
                 (cur, digits) = (0, 0);
             }
             b',' => {}
@@ -332,13 +344,7 @@ pub fn parse_set(text: Option<&str>) -> Result<Option<RoaringBitmap>> {
             }
         }
     }
-    if !nums.is_sorted() {
-        nums.sort_unstable();
-    }
-    nums.dedup();
-    RoaringBitmap::from_sorted_iter(nums)
-        .map(Some)
-        .map_err(|e| Error::Internal(format!("ticket numbers out of order: {e}")))
+    Ok(true)
 }
 
 /// Reads the whole index from the database at one snapshot; None if it cannot hold the
