@@ -136,6 +136,17 @@ impl PgStore {
             .await
     }
 
+    /// Refreshes the planner's statistics. After a bulk load the tables hold many rows the
+    /// statistics do not know of yet (autovacuum catches up within minutes), and until then
+    /// the planner may pick scans that are orders of magnitude slower.
+    pub async fn analyze(&self) -> Result<()> {
+        sqlx::query("ANALYZE")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     /// How many records of `kind` there are.
     pub async fn record_count(&self, kind: RecordKind) -> Result<u64> {
         records::count(&self.pool, kind).await

@@ -376,6 +376,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .with_context(|| format!("opening {}", file.display()))?;
                 crate::bench::import_ndjson(&app.docket, std::io::BufReader::new(f), None).await?
             };
+            app.store.after_bulk_load().await?;
             println!(
                 "Imported {n} tickets in {secs:.1}s ({:.0}/s)",
                 n as f64 / secs.max(1e-9)
@@ -465,6 +466,7 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
                     .join("\n");
                 let (n, secs) =
                     import_ndjson(&app.docket, std::io::Cursor::new(text), Some(tickets)).await?;
+                app.store.after_bulk_load().await?;
                 println!(
                     "Imported {n} tickets in {secs:.1}s ({:.0}/s)",
                     n as f64 / secs.max(1e-9)

@@ -52,6 +52,15 @@ impl Database {
         }
     }
 
+    /// After a bulk load: lets the database catch up with the new rows (PostgreSQL's planner
+    /// statistics; nothing to do on SQLite).
+    pub async fn after_bulk_load(&self) -> anyhow::Result<()> {
+        if let Database::Postgres(s) = self {
+            s.analyze().await?;
+        }
+        Ok(())
+    }
+
     /// Finishes queued writes and closes the connections.
     pub async fn close(&self) {
         match self {

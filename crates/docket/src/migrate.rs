@@ -124,6 +124,7 @@ async fn copy_all(source: &SqliteStore, target: &PgStore) -> anyhow::Result<()> 
     }
     println!("outbox: {inserted} copied of {seen}");
 
+    target.analyze().await?;
     verify(source, target).await?;
     println!(
         "Migrated and verified in {:.1}s",
