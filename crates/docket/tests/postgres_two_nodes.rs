@@ -2,8 +2,8 @@
 //! (the same data directory). Numbers stay unique and consecutive when creates are spread
 //! over both, a write on one node is visible on the other at once (search included), a
 //! file uploaded through one is served by the other, each notification is mailed once
-//! although both nodes run delivery workers, and a node killed mid-burst loses no
-//! acknowledged write.
+//! although both nodes run delivery workers, a node killed mid-burst loses no
+//! acknowledged write, and sessions and API-key rate limits are one for the cluster.
 
 mod common;
 mod notify_support;
@@ -240,4 +240,95 @@ async fn a_node_killed_mid_burst_loses_no_acknowledged_write() {
         .await)["ticket"]
         .clone();
     assert!(t["num"].as_i64().unwrap() > *nums.last().unwrap());
+}
+
+/// POSTs `params` to `/api/app/NAME/v1` on `node` with the session id.
+async fn with_session(node: &Server, sid: &str, name: &str, params: Value) -> Value {
+    let res = node
+        .client
+        .post(node.url(&format!("/api/app/{name}/v1")))
+        .header("X-Session-ID", sid)
+        .json(&params)
+        .send()
+        .await
+        .unwrap();
+    common::decode(res).await.1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_and_rate_limits_hold_across_nodes() {
+    let a = Server::start().await;
+    let b = a.another_node();
+
+    // A session made on A works on B; logging out on B ends it on A too.
+    let res = a
+        .client
+        .post(a.url("/api/user/login/v1"))
+        .json(&json!({"username": "admin", "password": common::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let v = common::decode(res).await.1;
+    let sid = v["session_id"].as_str().expect("session id").to_string();
+    let on_b = with_session(&b, &sid, "search_tickets", json!({"query": "*"})).await;
+    assert_eq!(on_b["code"], 0, "{on_b}");
+    let res = b
+        .client
+        .post(b.url("/api/user/logout/v1"))
+        .header("X-Session-ID", &sid)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(common::decode(res).await.1["code"], 0);
+    let on_a = with_session(&a, &sid, "search_tickets", json!({"query": "*"})).await;
+    assert_ne!(
+        on_a["code"], 0,
+        "the session ended on B still works on A: {on_a}"
+    );
+
+    // A key limited to 3 requests a second gets 3 in one second from both nodes together,
+    // not 3 from each.
+    let key = ok(&a
+        .call(
+            "create_api_key",
+            json!({"title": "slow", "max_per_sec": 3, "privileges": ["create_tickets"]}),
+        )
+        .await)["plain_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    for attempt in 0..5 {
+        // Start just after a second begins so the burst falls in one window.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        tokio::time::sleep(Duration::from_nanos(
+            1_000_000_000 - u64::from(now.subsec_nanos()) + 20_000_000,
+        ))
+        .await;
+        let started = std::time::Instant::now();
+        let mut burst = Vec::new();
+        for i in 0..8 {
+            let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let key = key.clone();
+            burst.push(tokio::spawn(async move {
+                node.call_as(&key, "create_ticket", json!({"subject": "rate"}))
+                    .await
+                    .1["code"]
+                    == 0
+            }));
+        }
+        let mut passed = 0;
+        for t in burst {
+            passed += usize::from(t.await.unwrap());
+        }
+        if started.elapsed() < Duration::from_millis(900) {
+            assert_eq!(passed, 3, "8 requests in one second over two nodes");
+            return;
+        }
+        eprintln!("attempt {attempt}: the burst took too long to fall in one second, again");
+    }
+    panic!("no burst fitted in one second");
 }
