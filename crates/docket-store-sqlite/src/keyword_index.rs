@@ -261,6 +261,12 @@ pub async fn install_capture(conn: &mut SqliteConnection) -> Result<()> {
              INSERT INTO index_delta VALUES (0, NULL, NULL, old.num);
              INSERT INTO index_delta VALUES (1, NULL, NULL, new.num);
          END",
+        // Any other change of a ticket row changes no set, but it still moves the epoch:
+        // the epoch then names a state of every ticket, its text included (a search that
+        // reads count and page on two connections checks both saw the same epoch).
+        "CREATE TEMP TRIGGER IF NOT EXISTS index_delta_ticket_touch AFTER UPDATE ON main.tickets
+         WHEN old.num = new.num
+         BEGIN INSERT INTO index_delta VALUES (2, NULL, NULL, new.num); END",
     ];
     for sql in SQL {
         sqlx::query(sql).execute(&mut *conn).await.map_err(db_err)?;
@@ -268,8 +274,9 @@ pub async fn install_capture(conn: &mut SqliteConnection) -> Result<()> {
     Ok(())
 }
 
-/// Takes (reads and empties) the changes recorded in the current transaction, in order.
-pub async fn take_delta(conn: &mut SqliteConnection) -> Result<Vec<Change>> {
+/// Takes (reads and empties) the changes recorded in the current transaction, in order, and
+/// whether any ticket changed at all.
+pub async fn take_delta(conn: &mut SqliteConnection) -> Result<(bool, Vec<Change>)> {
     type Row = (i64, i64, Option<String>, Option<String>, i64);
     let mut rows: Vec<Row> =
         sqlx::query_as("DELETE FROM temp.index_delta RETURNING rowid, add_row, field, value, num")
@@ -277,14 +284,17 @@ pub async fn take_delta(conn: &mut SqliteConnection) -> Result<Vec<Change>> {
             .await
             .map_err(db_err)?;
     rows.sort_unstable_by_key(|r| r.0);
-    Ok(rows
+    let touched = !rows.is_empty();
+    let changes = rows
         .into_iter()
+        .filter(|r| r.1 != 2) // a touch: no set changes
         .map(|(_, add, field, value, num)| Change {
             add: add != 0,
             term: field.zip(value),
             num,
         })
-        .collect())
+        .collect();
+    Ok((touched, changes))
 }
 
 /// Bumps the epoch in the current write transaction and returns the new value.

@@ -105,6 +105,8 @@ impl SqliteStore {
         let writer = writer::Writer::start(conn, index.clone());
         let reader = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
+            // All open from the start: a text search uses two at once when two are idle.
+            .min_connections(options.read_connections.max(1))
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(base.read_only(true))

@@ -7,7 +7,7 @@ use docket_core::{Error, Result};
 use docket_query::{Filter, RangeField};
 use sqlx::SqlitePool;
 
-use crate::keyword_index::KeywordIndex;
+use crate::keyword_index::{self, KeywordIndex};
 use crate::writer::Writer;
 use crate::{bitmap_search, db_err, matches};
 
@@ -354,6 +354,10 @@ pub async fn search(
         if let Some(page) = bitmap_search::search(db, index, writer, request).await? {
             return Ok(page);
         }
+    } else if db.num_idle() >= 2 {
+        if let Some(page) = text_page_in_parallel(db, request).await? {
+            return Ok(page);
+        }
     }
     // One read transaction: the count and the page see the same snapshot.
     let mut tx = db.begin().await.map_err(db_err)?;
@@ -426,6 +430,48 @@ pub async fn search(
         .map(|(d,)| parse_ticket(d))
         .collect::<Result<Vec<_>>>()?;
     Ok(SearchPage { rows, total })
+}
+
+/// A text-only query's count and number-ordered page on two idle read connections at once
+/// (the count walks the whole FTS5 list, the page only its end; on two cores this takes the
+/// page and its rows off the critical path). Both read `index_epoch` first: equal epochs mean
+/// both snapshots hold the same tickets (every ticket write moves the epoch, see
+/// `keyword_index::install_capture`), else None and the caller uses one transaction.
+async fn text_page_in_parallel(
+    db: &SqlitePool,
+    request: &SearchRequest,
+) -> Result<Option<SearchPage>> {
+    let (Some((count_sql, count_binds)), Some((page_sql, page_binds))) =
+        (count_shortcut(request), direct_page(request))
+    else {
+        return Ok(None);
+    };
+    let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(request.offset).unwrap_or(i64::MAX);
+    let count = async {
+        let mut tx = db.begin().await.map_err(db_err)?;
+        let epoch = keyword_index::read_epoch(&mut tx).await?;
+        let (n,): (i64,) = bind_all!(sqlx::query_as(&count_sql), &count_binds)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        Ok::<_, Error>((epoch, n.max(0) as u64))
+    };
+    let page = async {
+        let mut tx = db.begin().await.map_err(db_err)?;
+        let epoch = keyword_index::read_epoch(&mut tx).await?;
+        let nums: Vec<(i64,)> = bind_all!(sqlx::query_as(&page_sql), &page_binds)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let nums: Vec<i64> = nums.into_iter().map(|(n,)| n).collect();
+        Ok::<_, Error>((epoch, fetch_in_order(&mut tx, &nums).await?))
+    };
+    let (count, page) = tokio::join!(count, page);
+    let ((counted_at, total), (paged_at, rows)) = (count?, page?);
+    Ok((counted_at == paged_at).then_some(SearchPage { rows, total }))
 }
 
 fn parse_ticket(data: &str) -> Result<Ticket> {

@@ -319,8 +319,8 @@ async fn tidy_text_step(conn: &mut SqliteConnection) -> Result<bool> {
 async fn take_index_delta(
     conn: &mut SqliteConnection,
 ) -> Result<Option<(i64, Vec<keyword_index::Change>)>> {
-    let changes = keyword_index::take_delta(conn).await?;
-    if changes.is_empty() {
+    let (touched, changes) = keyword_index::take_delta(conn).await?;
+    if !touched {
         return Ok(None);
     }
     let epoch = keyword_index::bump_epoch(conn).await?;
