@@ -233,8 +233,11 @@ impl KeywordIndex {
     }
 }
 
-/// Makes sure the epoch counter exists and installs the TEMP delta table and triggers on the
-/// write connection (TEMP objects live only on this connection).
+/// Prepares the write connection: makes sure the epoch counter exists, installs the TEMP
+/// delta table and triggers (TEMP objects live only on this connection; every insert or
+/// delete of a ticket or keyword row is a change, any other update of a ticket row a
+/// "touch" that moves the epoch only), and sets FTS5 `usermerge` for the writer's idle
+/// merges.
 pub async fn install_capture(conn: &mut SqliteConnection) -> Result<()> {
     const SQL: &[&str] = &[
         "INSERT OR IGNORE INTO counters (name, value) VALUES ('index_epoch', 0)",
