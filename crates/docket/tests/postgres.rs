@@ -4,6 +4,11 @@
 //!
 //! `cargo test --test postgres` runs just these; `cargo test` runs both backends.
 
+#![allow(
+    clippy::duplicate_mod,
+    reason = "each suite brings its own `mod common;`, so the harness is compiled once per suite here"
+)]
+
 #[path = "api_access.rs"]
 mod api_access;
 #[path = "api_admin.rs"]
