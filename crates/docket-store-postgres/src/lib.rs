@@ -136,11 +136,12 @@ impl PgStore {
             .await
     }
 
-    /// Refreshes the planner's statistics. After a bulk load the tables hold many rows the
-    /// statistics do not know of yet (autovacuum catches up within minutes), and until then
-    /// the planner may pick scans that are orders of magnitude slower.
+    /// Brings the tables up to date after a bulk load: fresh planner statistics (until
+    /// autovacuum catches up the planner may pick scans orders of magnitude slower) and the
+    /// visibility map and hint bits set (otherwise the first searches over each page pay for
+    /// that; measured 3-4x slower keyword searches right after a 100k load).
     pub async fn analyze(&self) -> Result<()> {
-        sqlx::query("ANALYZE")
+        sqlx::query("VACUUM (ANALYZE)")
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
