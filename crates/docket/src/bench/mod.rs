@@ -32,9 +32,36 @@ pub async fn import_ndjson(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let mut batch: Vec<Ticket> = Vec::with_capacity(IMPORT_BATCH);
+    // One batch is written while the next one is parsed and checked (the two use different
+    // cores); at most one is in flight, so batches commit in order.
+    let mut lines = input.lines().enumerate();
+    let mut writing: Option<tokio::task::JoinHandle<docket_core::Result<u64>>> = None;
     let mut inserted = 0;
-    for (i, line) in input.lines().enumerate() {
+    loop {
+        let next = next_batch(docket, &refs, &mut lines);
+        // A bad line stops the import; the batches before it are still committed.
+        if let Some(previous) = writing.take() {
+            inserted += previous.await??;
+            bar.set_position(inserted);
+        }
+        let Some(batch) = next? else { break };
+        let store = docket.store.clone();
+        writing = Some(tokio::spawn(
+            async move { store.import_tickets(batch).await },
+        ));
+    }
+    bar.finish_and_clear();
+    Ok((inserted, started.elapsed().as_secs_f64()))
+}
+
+/// Parses and checks up to [`IMPORT_BATCH`] lines; `None` at the end of the input.
+fn next_batch(
+    docket: &Docket,
+    refs: &docket_core::service::ImportRefs,
+    lines: &mut impl Iterator<Item = (usize, std::io::Result<String>)>,
+) -> anyhow::Result<Option<Vec<Ticket>>> {
+    let mut batch: Vec<Ticket> = Vec::with_capacity(IMPORT_BATCH);
+    for (i, line) in lines.by_ref() {
         let line = line.with_context(|| format!("reading line {}", i + 1))?;
         if line.trim().is_empty() {
             continue;
@@ -42,22 +69,14 @@ pub async fn import_ndjson(
         let value: serde_json::Value = serde_json::from_str(&line)
             .with_context(|| format!("line {}: malformed JSON", i + 1))?;
         let ticket = docket
-            .prepare_import(value, &refs)
+            .prepare_import(value, refs)
             .with_context(|| format!("line {}", i + 1))?;
         batch.push(ticket);
         if batch.len() >= IMPORT_BATCH {
-            inserted += docket
-                .store
-                .import_tickets(std::mem::take(&mut batch))
-                .await?;
-            bar.set_position(inserted);
+            break;
         }
     }
-    if !batch.is_empty() {
-        inserted += docket.store.import_tickets(batch).await?;
-    }
-    bar.finish_and_clear();
-    Ok((inserted, started.elapsed().as_secs_f64()))
+    Ok((!batch.is_empty()).then_some(batch))
 }
 
 /// Generated records as NDJSON lines, for `bench gen` and `bench load --data`.
