@@ -243,18 +243,8 @@ impl Store for SqliteStore {
         search::search(&self.reader, &self.index, &self.writer, request).await
     }
     async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64> {
-        self.write(move |c| {
-            Box::pin(async move {
-                let mut inserted = 0;
-                for t in tickets {
-                    if tickets::insert(c, t).await?.is_some() {
-                        inserted += 1;
-                    }
-                }
-                Ok(inserted)
-            })
-        })
-        .await
+        self.write(move |c| Box::pin(tickets::insert_many(c, tickets)))
+            .await
     }
     async fn ticket_count(&self) -> Result<u64> {
         tickets::count(&self.reader).await
@@ -523,6 +513,49 @@ mod tests {
         assert_eq!(done, 2);
         assert_eq!(find(&store, "disk").await, vec!["a", "c"]);
         assert_eq!(find(&store, "status:open").await, vec!["a", "c"]);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn bulk_import_skips_known_and_repeated_ids_and_indexes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default())
+            .await
+            .unwrap();
+        store
+            .create_ticket(ticket("a", "disk full"))
+            .await
+            .unwrap()
+            .unwrap();
+        // More than one multi-row statement's worth, with a known id and a repeat inside.
+        let mut batch = vec![ticket("a", "again"), ticket("b", "network down")];
+        batch.push(ticket("b", "repeated id"));
+        for i in 0..1200 {
+            let mut t = ticket(&format!("bulk{i}"), &format!("bulk ticket {i}"));
+            t.tags = vec!["flag".into()];
+            batch.push(t);
+        }
+        assert_eq!(store.import_tickets(batch).await.unwrap(), 1201);
+        assert_eq!(store.ticket_count().await.unwrap(), 1202);
+        assert_eq!(
+            store.ticket_by_id("a").await.unwrap().unwrap().subject,
+            "disk full"
+        );
+        let b = store.ticket_by_id("b").await.unwrap().unwrap();
+        assert_eq!((b.num, b.subject.as_str()), (2, "network down"));
+        assert_eq!(
+            store.ticket_by_num(1202).await.unwrap().unwrap().id,
+            "bulk1199"
+        );
+        assert_eq!(find(&store, "network").await, vec!["b"]);
+        assert_eq!(find(&store, "tags:flag bulk").await.len(), 100);
+        // Numbers go on after the bulk ones.
+        let next = store
+            .create_ticket(ticket("z", "after"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.num, 1203);
         store.close().await;
     }
 
