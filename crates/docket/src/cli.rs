@@ -461,11 +461,11 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
             }
             (None, Some(data)) => {
                 let app = open(&Common { data, config: None }).await?;
-                let text = generated_lines(tickets, seed)
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                let (n, secs) =
-                    import_ndjson(&app.docket, std::io::Cursor::new(text), Some(tickets)).await?;
+                // Streamed: 1M generated records would be gigabytes as one text.
+                let input = std::io::BufReader::new(crate::bench::LinesReader::new(
+                    generated_lines(tickets, seed),
+                ));
+                let (n, secs) = import_ndjson(&app.docket, input, Some(tickets)).await?;
                 app.store.after_bulk_load().await?;
                 println!(
                     "Imported {n} tickets in {secs:.1}s ({:.0}/s)",

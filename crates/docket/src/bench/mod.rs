@@ -79,6 +79,40 @@ fn next_batch(
     Ok((!batch.is_empty()).then_some(batch))
 }
 
+/// Reads an iterator of lines as one NDJSON text, a line at a time.
+pub struct LinesReader<I> {
+    lines: I,
+    line: Vec<u8>,
+    at: usize,
+}
+
+impl<I: Iterator<Item = String>> LinesReader<I> {
+    pub fn new(lines: I) -> LinesReader<I> {
+        LinesReader {
+            lines,
+            line: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl<I: Iterator<Item = String>> std::io::Read for LinesReader<I> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at >= self.line.len() {
+            let Some(next) = self.lines.next() else {
+                return Ok(0);
+            };
+            self.line = next.into_bytes();
+            self.line.push(b'\n');
+            self.at = 0;
+        }
+        let n = out.len().min(self.line.len() - self.at);
+        out[..n].copy_from_slice(&self.line[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// Generated records as NDJSON lines, for `bench gen` and `bench load --data`.
 pub fn generated_lines(count: u64, seed: u64) -> impl Iterator<Item = String> {
     let mut rng = gen::Rng::new(seed);
