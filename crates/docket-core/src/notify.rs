@@ -81,6 +81,47 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
+/// An outbox row's columns in the order both stores select them (`id, channel, kind,
+/// ticket, grp, target, payload, created, not_before, attempts, claimed_until, sent_at,
+/// last_error`), the payload still JSON text.
+pub type OutboxColumns = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+impl OutboxRow {
+    /// The row of `columns`; a payload that is not JSON is a corrupt row.
+    pub fn from_columns(c: OutboxColumns) -> crate::Result<OutboxRow> {
+        Ok(OutboxRow {
+            id: c.0,
+            channel: c.1,
+            kind: c.2,
+            ticket: c.3,
+            grp: c.4,
+            target: c.5,
+            payload: serde_json::from_str(&c.6)
+                .map_err(|e| crate::Error::Internal(format!("corrupt outbox row: {e}")))?,
+            created: c.7,
+            not_before: c.8,
+            attempts: c.9,
+            claimed_until: c.10,
+            sent_at: c.11,
+            last_error: c.12,
+        })
+    }
+}
+
 /// A configured webhook endpoint as the rules see it (the secret stays in the binary).
 #[derive(Debug, Clone, Default)]
 pub struct WebhookTarget {

@@ -1,7 +1,7 @@
 //! The notification outbox: rows written in the transaction of their cause, claimed with a
 //! lease by the delivery workers (several nodes may run one), marked sent after delivery.
 
-use docket_core::notify::{OutboxItem, OutboxRow};
+use docket_core::notify::{OutboxColumns, OutboxItem, OutboxRow};
 use docket_core::{Error, Result};
 use sqlx::{PgConnection, PgPool};
 
@@ -19,41 +19,6 @@ pub const MAX_HOLD_SECS: i64 = 600;
 /// Advisory lock class of a group being claimed (`pg_try_advisory_xact_lock(class, hash)`);
 /// the create locks use classes 1 and 2.
 const GROUP_LOCK: i32 = 3;
-
-type Raw = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
-
-fn row(r: Raw) -> Result<OutboxRow> {
-    Ok(OutboxRow {
-        id: r.0,
-        channel: r.1,
-        kind: r.2,
-        ticket: r.3,
-        grp: r.4,
-        target: r.5,
-        payload: serde_json::from_str(&r.6)
-            .map_err(|e| Error::Internal(format!("corrupt outbox row: {e}")))?,
-        created: r.7,
-        not_before: r.8,
-        attempts: r.9,
-        claimed_until: r.10,
-        sent_at: r.11,
-        last_error: r.12,
-    })
-}
 
 /// Inserts entries inside the caller's transaction, in order (ids ascend with it); an entry
 /// whose `unique_key` exists (or came earlier in `items`) is skipped. Returns how many
@@ -274,7 +239,7 @@ pub async fn claim(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let claimed: Vec<Raw> = sqlx::query_as(&format!(
+    let claimed: Vec<OutboxColumns> = sqlx::query_as(&format!(
         "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 WHERE id = ANY($2) \
          RETURNING {COLUMNS}"
     ))
@@ -283,7 +248,10 @@ pub async fn claim(
     .fetch_all(&mut *c)
     .await
     .map_err(db_err)?;
-    let mut out = claimed.into_iter().map(row).collect::<Result<Vec<_>>>()?;
+    let mut out = claimed
+        .into_iter()
+        .map(OutboxRow::from_columns)
+        .collect::<Result<Vec<_>>>()?;
     out.sort_by_key(|r| r.id);
     Ok(out)
 }
@@ -322,12 +290,12 @@ pub async fn list(db: &PgPool, pending_only: bool, limit: u32) -> Result<Vec<Out
         ""
     };
     let sql = format!("SELECT {COLUMNS} FROM outbox {filter} ORDER BY id DESC LIMIT $1");
-    let rows: Vec<Raw> = sqlx::query_as(&sql)
+    let rows: Vec<OutboxColumns> = sqlx::query_as(&sql)
         .bind(i64::from(limit))
         .fetch_all(db)
         .await
         .map_err(db_err)?;
-    rows.into_iter().map(row).collect()
+    rows.into_iter().map(OutboxRow::from_columns).collect()
 }
 
 pub async fn sent_since(db: &PgPool, channel: &str, since: i64) -> Result<u64> {

@@ -1,49 +1,14 @@
 //! The notification outbox: rows written in the transaction of their cause, claimed with a
 //! lease by the delivery worker, marked sent after delivery.
 
-use docket_core::notify::{OutboxItem, OutboxRow};
-use docket_core::{Error, Result};
+use docket_core::notify::{OutboxColumns, OutboxItem, OutboxRow};
+use docket_core::Result;
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::db_err;
 
 const COLUMNS: &str =
     "id, channel, kind, ticket, grp, target, payload, created, not_before, attempts, claimed_until, sent_at, last_error";
-
-type Raw = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
-
-fn row(r: Raw) -> Result<OutboxRow> {
-    Ok(OutboxRow {
-        id: r.0,
-        channel: r.1,
-        kind: r.2,
-        ticket: r.3,
-        grp: r.4,
-        target: r.5,
-        payload: serde_json::from_str(&r.6)
-            .map_err(|e| Error::Internal(format!("corrupt outbox row: {e}")))?,
-        created: r.7,
-        not_before: r.8,
-        attempts: r.9,
-        claimed_until: r.10,
-        sent_at: r.11,
-        last_error: r.12,
-    })
-}
 
 /// Inserts entries inside the caller's transaction. Returns how many were new.
 pub async fn insert(c: &mut SqliteConnection, items: &[OutboxItem], now: i64) -> Result<u64> {
@@ -89,14 +54,17 @@ pub async fn claim(
            ORDER BY min(id) LIMIT ?3) \
          RETURNING {COLUMNS}"
     );
-    let rows: Vec<Raw> = sqlx::query_as(&sql)
+    let rows: Vec<OutboxColumns> = sqlx::query_as(&sql)
         .bind(lease_until)
         .bind(now)
         .bind(i64::from(groups))
         .fetch_all(&mut *c)
         .await
         .map_err(db_err)?;
-    let mut out = rows.into_iter().map(row).collect::<Result<Vec<_>>>()?;
+    let mut out = rows
+        .into_iter()
+        .map(OutboxRow::from_columns)
+        .collect::<Result<Vec<_>>>()?;
     out.sort_by_key(|r| r.id);
     Ok(out)
 }
@@ -138,12 +106,12 @@ pub async fn list(db: &SqlitePool, pending_only: bool, limit: u32) -> Result<Vec
         ""
     };
     let sql = format!("SELECT {COLUMNS} FROM outbox {filter} ORDER BY id DESC LIMIT ?");
-    let rows: Vec<Raw> = sqlx::query_as(&sql)
+    let rows: Vec<OutboxColumns> = sqlx::query_as(&sql)
         .bind(i64::from(limit))
         .fetch_all(db)
         .await
         .map_err(db_err)?;
-    rows.into_iter().map(row).collect()
+    rows.into_iter().map(OutboxRow::from_columns).collect()
 }
 
 pub async fn sent_since(db: &SqlitePool, channel: &str, since: i64) -> Result<u64> {
@@ -187,9 +155,9 @@ pub async fn export(
     use sqlx::{FromRow, Row};
     rows.iter()
         .map(|r| {
-            let raw = Raw::from_row(r).map_err(db_err)?;
+            let raw = OutboxColumns::from_row(r).map_err(db_err)?;
             let key: Option<String> = r.try_get("unique_key").map_err(db_err)?;
-            Ok((row(raw)?, key))
+            Ok((OutboxRow::from_columns(raw)?, key))
         })
         .collect()
 }
