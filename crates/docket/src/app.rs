@@ -84,6 +84,10 @@ impl App {
             docket: self.docket.clone(),
             config: self.config.clone(),
             files: self.files.clone(),
+            views: Arc::new(
+                crate::web::Views::new(self.docket.rules.timezone.clone())
+                    .context("compiling the web page templates")?,
+            ),
         };
         let sweeper = tokio::spawn(sweep_sessions(self.docket.clone()));
         let file_sweeper = tokio::spawn(sweep_files(

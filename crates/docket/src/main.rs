@@ -12,6 +12,7 @@ mod mailer;
 mod migrate;
 mod notify;
 mod upstream;
+mod web;
 mod webhooks;
 mod wire;
 

@@ -7,6 +7,8 @@ mod automation;
 mod directory;
 mod files;
 mod import;
+mod live;
+mod people;
 mod tickets;
 
 use std::sync::Arc;
@@ -23,6 +25,7 @@ pub use automation::{
 pub use directory::{DirectoryKind, CATEGORIES, ROLES, TAGS};
 pub use files::{Download, FileSettings, Files, UploadFailure, PENDING_GRACE_SECS};
 pub use import::ImportRefs;
+pub use people::{Person, MIN_PASSWORD_CHARS};
 pub use tickets::{SearchParams, TicketOrError};
 
 use crate::error::{Error, Result};

@@ -145,18 +145,7 @@ impl Docket {
         who: &Principal,
         search: &SearchParams,
     ) -> Result<SearchPage> {
-        let ctx = docket_query::LowerCtx {
-            tz: self.rules.timezone.clone(),
-            now: jiff::Timestamp::now(),
-        };
-        let filter = docket_query::compile(&search.query, &ctx).map_err(|e| {
-            let hint = e
-                .hint
-                .as_deref()
-                .map(|h| format!(" ({h})"))
-                .unwrap_or_default();
-            Error::Ticket(format!("Invalid search query: {e}{hint}"))
-        })?;
+        let filter = self.compile_query(&search.query)?;
         self.store
             .search_tickets(&SearchRequest {
                 filter,

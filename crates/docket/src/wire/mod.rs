@@ -31,6 +31,8 @@ pub struct AppState {
     pub docket: Docket,
     pub config: Arc<Config>,
     pub files: docket_core::service::Files,
+    /// The web desk's compiled page templates.
+    pub views: Arc<crate::web::Views>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -40,7 +42,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/app/file", any(files::serve_api))
         .route("/api/app/file/v1", any(files::serve_api))
         .route("/files/{*path}", any(files::serve_files))
+        .merge(crate::web::routes())
         .fallback(unknown_route)
+        // Compressed when the client accepts it (event streams and images are left alone).
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }
 

@@ -1,0 +1,51 @@
+//! Questions a live view asks when a ticket changes: does this ticket, as the caller may
+//! see it, match the query they are looking at?
+
+use docket_query::{Filter, RangeField};
+
+use super::Docket;
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::store::{SearchRequest, SortField};
+
+impl Docket {
+    /// Parses and lowers a search query in the server's time zone, now.
+    pub fn compile_query(&self, query: &str) -> Result<Filter> {
+        let ctx = docket_query::LowerCtx {
+            tz: self.rules.timezone.clone(),
+            now: jiff::Timestamp::now(),
+        };
+        docket_query::compile(query, &ctx).map_err(|e| {
+            let hint = e
+                .hint
+                .as_deref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            Error::Ticket(format!("Invalid search query: {e}{hint}"))
+        })
+    }
+
+    /// Whether ticket `num` exists, is visible to `who`, and matches `filter`.
+    pub async fn ticket_matches(&self, who: &Principal, filter: &Filter, num: i64) -> Result<bool> {
+        let one = Filter::And(vec![
+            filter.clone(),
+            Filter::Range {
+                field: RangeField::Num,
+                min: Some(num),
+                max: num.checked_add(1),
+            },
+        ]);
+        let page = self
+            .store
+            .search_tickets(&SearchRequest {
+                filter: one,
+                categories: who.categories.clone(),
+                sort_by: SortField::Num,
+                descending: true,
+                offset: 0,
+                limit: 1,
+            })
+            .await?;
+        Ok(page.total > 0)
+    }
+}
