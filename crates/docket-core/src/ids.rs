@@ -10,6 +10,7 @@ pub enum IdKind {
     Change,
     File,
     ApiKey,
+    SavedSearch,
 }
 
 impl IdKind {
@@ -19,6 +20,7 @@ impl IdKind {
             IdKind::Change => 'c',
             IdKind::File => 'f',
             IdKind::ApiKey => 'k',
+            IdKind::SavedSearch => 's',
         }
     }
 }

@@ -174,6 +174,24 @@ pub struct Category {
     pub modified: i64,
 }
 
+/// A search a user saved, listed only to that user (`service/saved_searches.rs`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct SavedSearch {
+    pub id: String,
+    /// The owner: the principal's username (for an API key without a user, the key id).
+    pub username: String,
+    pub name: String,
+    /// Search language text, as `search_tickets` takes it.
+    pub query: String,
+    /// A `search_tickets` sort field; "" = the default order.
+    pub sort_by: String,
+    /// 1 ascending, -1 descending, 0 = the default.
+    pub sort_dir: i64,
+    pub created: i64,
+    pub modified: i64,
+}
+
 /// A login session. The store keeps it under the SHA-256 of its id.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]

@@ -47,11 +47,13 @@ pub enum RecordKind {
     Idempotency,
     /// A stored ticket file's bookkeeping (`files::FileRecord`; lookup = its path).
     File,
+    /// A user's saved search (`model::SavedSearch`; found by its `username` field).
+    SavedSearch,
 }
 
 impl RecordKind {
     /// Every kind (what `docket migrate` copies).
-    pub const ALL: [RecordKind; 11] = [
+    pub const ALL: [RecordKind; 12] = [
         RecordKind::User,
         RecordKind::ApiKey,
         RecordKind::Session,
@@ -63,6 +65,7 @@ impl RecordKind {
         RecordKind::Alert,
         RecordKind::Idempotency,
         RecordKind::File,
+        RecordKind::SavedSearch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +81,68 @@ impl RecordKind {
             RecordKind::Alert => "alert",
             RecordKind::Idempotency => "idempotency",
             RecordKind::File => "file",
+            RecordKind::SavedSearch => "saved_search",
+        }
+    }
+}
+
+/// How many ticket events a store's channel holds for a receiver that has not read them; a
+/// receiver further behind gets `RecvError::Lagged` (and should then refresh everything).
+pub const TICKET_EVENT_CAPACITY: usize = 1024;
+
+/// A ticket was written (published after the transaction committed).
+///
+/// Every ticket write publishes one: a create, an automation create (a dedupe hit is an
+/// `Updated` of the ticket that absorbed it; an idempotent replay writes nothing and
+/// publishes nothing), an update, a comment added or edited, a file attached or removed,
+/// and a delete. Bulk writes that are not ticket edits publish nothing: `import_tickets`,
+/// `reindex_batch` and the exact copies of `docket migrate` (a consumer refreshes after an
+/// import). A rolled-back write never publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketEvent {
+    pub id: String,
+    pub num: i64,
+    pub kind: TicketEventKind,
+    /// The ticket's `modified` after the write; for `Deleted`, the time of the delete
+    /// (epoch seconds).
+    pub modified: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketEventKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl TicketEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketEventKind::Created => "created",
+            TicketEventKind::Updated => "updated",
+            TicketEventKind::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<TicketEventKind> {
+        Some(match name {
+            "created" => TicketEventKind::Created,
+            "updated" => TicketEventKind::Updated,
+            "deleted" => TicketEventKind::Deleted,
+            _ => return None,
+        })
+    }
+}
+
+impl TicketEvent {
+    /// The event of a write that left `ticket` (for `Deleted`, the ticket as it was, with
+    /// `modified` the time of the delete).
+    pub fn of(ticket: &Ticket, kind: TicketEventKind, modified: i64) -> TicketEvent {
+        TicketEvent {
+            id: ticket.id.clone(),
+            num: ticket.num,
+            kind,
+            modified,
         }
     }
 }
@@ -274,4 +339,9 @@ pub trait Store: Send + Sync + 'static {
     async fn count_request(&self, _key: &str, _second: i64) -> Result<Option<u32>> {
         Ok(None)
     }
+
+    /// A receiver of every ticket write committed from now on (see [`TicketEvent`]), in
+    /// commit order. PostgreSQL: the writes of every node on the database, this one's
+    /// included; events made while the node's listening connection was down are lost.
+    fn ticket_events(&self) -> tokio::sync::broadcast::Receiver<TicketEvent>;
 }

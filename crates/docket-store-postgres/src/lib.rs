@@ -11,6 +11,7 @@
 //! claim takes advisory try-locks on the groups it claims (see the modules).
 
 mod automation;
+mod events;
 mod index;
 mod outbox;
 mod records;
@@ -20,18 +21,21 @@ mod tickets;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use docket_core::model::Ticket;
 use docket_core::notify::{OutboxItem, OutboxRow};
 use docket_core::store::{
     CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store,
-    TicketCheck, TicketCheckOut, TicketMutation, TicketMutationOut,
+    TicketCheck, TicketCheckOut, TicketEvent, TicketMutation, TicketMutationOut,
+    TICKET_EVENT_CAPACITY,
 };
 use docket_core::{Error, Result};
 use serde_json::Value;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::PgConnection;
+use tokio::sync::broadcast;
 
 pub use outbox::MAX_HOLD_SECS;
 pub use search::{render_filter, MAX_TERMS};
@@ -58,6 +62,8 @@ impl Default for PgOptions {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Ticket events of every node, heard through LISTEN (see `events.rs`).
+    events: Arc<events::Events>,
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
@@ -78,11 +84,17 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| Error::Internal(format!("postgres migration: {e}")))?;
-        Ok(PgStore { pool })
+        let events = events::Events::start(url, pool.clone(), TICKET_EVENT_CAPACITY).await;
+        Ok(PgStore {
+            pool,
+            events: Arc::new(events),
+        })
     }
 
-    /// Closes the pool (waits for connections in use to be returned).
+    /// Stops the event listener and closes the pool (waits for connections in use to be
+    /// returned).
     pub async fn close(&self) {
+        self.events.stop();
         self.pool.close().await;
     }
 
@@ -264,6 +276,7 @@ impl Store for PgStore {
     async fn outbox_sent_since(&self, channel: &str, since: i64) -> Result<u64> {
         outbox::sent_since(&self.pool, channel, since).await
     }
+    /// Publishes no ticket events (a bulk load, not edits; see `TicketEvent`).
     async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64> {
         self.write(move |c| Box::pin(tickets::import(c, tickets)))
             .await
@@ -325,5 +338,8 @@ impl Store for PgStore {
     }
     async fn count_request(&self, key: &str, second: i64) -> Result<Option<u32>> {
         PgStore::count_request(self, key, second).await
+    }
+    fn ticket_events(&self) -> broadcast::Receiver<TicketEvent> {
+        self.events.sender.subscribe()
     }
 }

@@ -154,9 +154,20 @@ pub async fn insert(c: &mut PgConnection, mut ticket: Ticket) -> Result<Option<T
     Ok((!done.is_empty()).then_some(ticket))
 }
 
+/// Makes the current transaction's ticket writes announce nothing (bulk loads are not
+/// edits; a NOTIFY per row would flood every node's listener).
+async fn quiet(c: &mut PgConnection) -> Result<()> {
+    sqlx::query(crate::events::QUIET_SQL)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
 /// Inserts whole records, each with the next number; ids that exist (or repeat within the
 /// batch) are skipped. Returns how many were inserted.
 pub async fn import(c: &mut PgConnection, tickets: Vec<Ticket>) -> Result<u64> {
+    quiet(c).await?;
     let ids: Vec<String> = tickets
         .iter()
         .map(|t| t.id.clone())
@@ -197,6 +208,7 @@ pub async fn import(c: &mut PgConnection, tickets: Vec<Ticket>) -> Result<u64> {
 /// Exact copies (numbers kept); then the number sequence is moved to at least the highest
 /// number, so new tickets continue after the copied ones.
 pub async fn copy(c: &mut PgConnection, tickets: Vec<Ticket>) -> Result<u64> {
+    quiet(c).await?;
     let mut rows = Vec::with_capacity(tickets.len());
     for t in &tickets {
         if impossible_key(&t.id) {

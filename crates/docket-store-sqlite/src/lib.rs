@@ -27,7 +27,8 @@ use docket_core::model::Ticket;
 use docket_core::notify::{OutboxItem, OutboxRow};
 use docket_core::store::{
     CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store,
-    TicketCheck, TicketCheckOut, TicketMutation, TicketMutationOut,
+    TicketCheck, TicketCheckOut, TicketEvent, TicketEventKind, TicketMutation, TicketMutationOut,
+    TICKET_EVENT_CAPACITY,
 };
 use docket_core::{Error, Result};
 use serde_json::Value;
@@ -35,6 +36,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, SqliteConnection};
+use tokio::sync::broadcast;
 
 pub use search::render_filter;
 
@@ -67,6 +69,8 @@ pub struct SqliteStore {
     writer: writer::Writer,
     /// Keyword terms and all ticket numbers as bitmaps, kept by the writer.
     index: Arc<keyword_index::KeywordIndex>,
+    /// Ticket events, sent by the writer task after each COMMIT (see `ticket_write`).
+    events: broadcast::Sender<TicketEvent>,
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
@@ -116,6 +120,7 @@ impl SqliteStore {
             reader,
             writer,
             index,
+            events: broadcast::channel(TICKET_EVENT_CAPACITY).0,
         })
     }
 
@@ -158,17 +163,70 @@ impl SqliteStore {
     {
         self.writer.write(work).await
     }
+
+    /// A ticket write: `work` in the writer's next group transaction; once it committed, the
+    /// events `announce` derives from its result are published (in commit order, before the
+    /// caller is answered). With nobody subscribed the send fails, which is fine.
+    async fn ticket_write<T, F>(
+        &self,
+        work: F,
+        announce: fn(&T) -> Option<TicketEvent>,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        let events = self.events.clone();
+        self.writer
+            .write_then(work, move |out: &T| {
+                if let Some(event) = announce(out) {
+                    let _ = events.send(event);
+                }
+            })
+            .await
+    }
+}
+
+/// The event of a create's result.
+fn created(out: &Option<Ticket>) -> Option<TicketEvent> {
+    out.as_ref()
+        .map(|t| TicketEvent::of(t, TicketEventKind::Created, t.modified))
+}
+
+/// The event of an automation create: a dedupe hit updated an existing ticket; a replay
+/// wrote nothing.
+fn created_with(out: &CreateOutcome) -> Option<TicketEvent> {
+    match out {
+        CreateOutcome::Created(t) => Some(TicketEvent::of(t, TicketEventKind::Created, t.modified)),
+        CreateOutcome::Deduplicated(t) => {
+            Some(TicketEvent::of(t, TicketEventKind::Updated, t.modified))
+        }
+        CreateOutcome::Replayed { .. } | CreateOutcome::IdTaken => None,
+    }
+}
+
+fn updated(out: &Option<Ticket>) -> Option<TicketEvent> {
+    out.as_ref()
+        .map(|t| TicketEvent::of(t, TicketEventKind::Updated, t.modified))
+}
+
+fn deleted(out: &Option<Ticket>) -> Option<TicketEvent> {
+    out.as_ref()
+        .map(|t| TicketEvent::of(t, TicketEventKind::Deleted, tickets::now_secs()))
 }
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn create_ticket(&self, ticket: Ticket) -> Result<Option<Ticket>> {
-        self.write(move |c| Box::pin(tickets::insert(c, ticket)))
+        self.ticket_write(move |c| Box::pin(tickets::insert(c, ticket)), created)
             .await
     }
     async fn create_ticket_with(&self, request: CreateTicket) -> Result<CreateOutcome> {
-        self.write(move |c| Box::pin(automation::create_with(c, request)))
-            .await
+        self.ticket_write(
+            move |c| Box::pin(automation::create_with(c, request)),
+            created_with,
+        )
+        .await
     }
     async fn ticket_by_id(&self, id: &str) -> Result<Option<Ticket>> {
         tickets::by_id(&self.reader, id).await
@@ -181,13 +239,19 @@ impl Store for SqliteStore {
     }
     async fn update_ticket(&self, id: &str, mutate: TicketMutation) -> Result<Option<Ticket>> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { tickets::update(c, &id, mutate).await }))
-            .await
+        self.ticket_write(
+            move |c| Box::pin(async move { tickets::update(c, &id, mutate).await }),
+            updated,
+        )
+        .await
     }
     async fn delete_ticket(&self, id: &str, check: TicketCheck) -> Result<Option<Ticket>> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { tickets::delete(c, &id, check).await }))
-            .await
+        self.ticket_write(
+            move |c| Box::pin(async move { tickets::delete(c, &id, check).await }),
+            deleted,
+        )
+        .await
     }
     async fn update_ticket_out(
         &self,
@@ -195,13 +259,19 @@ impl Store for SqliteStore {
         mutate: TicketMutationOut,
     ) -> Result<Option<Ticket>> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { tickets::update_out(c, &id, mutate).await }))
-            .await
+        self.ticket_write(
+            move |c| Box::pin(async move { tickets::update_out(c, &id, mutate).await }),
+            updated,
+        )
+        .await
     }
     async fn delete_ticket_out(&self, id: &str, check: TicketCheckOut) -> Result<Option<Ticket>> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { tickets::delete_out(c, &id, check).await }))
-            .await
+        self.ticket_write(
+            move |c| Box::pin(async move { tickets::delete_out(c, &id, check).await }),
+            deleted,
+        )
+        .await
     }
     async fn outbox_enqueue(&self, items: Vec<OutboxItem>) -> Result<u64> {
         self.write(move |c| {
@@ -242,6 +312,7 @@ impl Store for SqliteStore {
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage> {
         search::search(&self.reader, &self.index, &self.writer, request).await
     }
+    /// Publishes no ticket events (a bulk load, not edits; see `TicketEvent`).
     async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64> {
         self.write(move |c| Box::pin(tickets::insert_many(c, tickets)))
             .await
@@ -300,6 +371,9 @@ impl Store for SqliteStore {
     }
     async fn records_of_ticket(&self, kind: RecordKind, ticket: &str) -> Result<Vec<Value>> {
         records::of_ticket(&self.reader, kind, ticket).await
+    }
+    fn ticket_events(&self) -> broadcast::Receiver<TicketEvent> {
+        self.events.subscribe()
     }
 }
 
@@ -614,6 +688,234 @@ mod tests {
         );
         assert!(find(&store, "poisoned").await.is_empty());
         assert_eq!(find(&store, "grouped").await.len(), 40);
+        store.close().await;
+    }
+    async fn next_event(rx: &mut broadcast::Receiver<TicketEvent>) -> TicketEvent {
+        tokio::time::timeout(Duration::from_secs(2), rx.recv())
+            .await
+            .expect("an event within 2 s")
+            .expect("a ticket event")
+    }
+
+    fn summary(e: &TicketEvent) -> (String, i64, TicketEventKind) {
+        (e.id.clone(), e.num, e.kind)
+    }
+
+    #[tokio::test]
+    async fn ticket_writes_publish_events_in_commit_order() {
+        use TicketEventKind::{Created, Deleted, Updated};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default())
+            .await
+            .unwrap();
+        // Nobody subscribed: writes work all the same.
+        store
+            .create_ticket(ticket("early", "before anyone listens"))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut rx = store.ticket_events();
+        let mut a = ticket("a", "disk full");
+        a.modified = 1000;
+        store.create_ticket(a).await.unwrap().unwrap();
+        store
+            .update_ticket(
+                "a",
+                Box::new(|t| {
+                    t.modified = 2000;
+                    t.subject = "disk very full".into();
+                    Ok(())
+                }),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        // A comment is an update with outbox entries.
+        store
+            .update_ticket_out(
+                "a",
+                Box::new(|t| {
+                    t.modified = 3000;
+                    t.changes.push(docket_core::model::Change {
+                        kind: "comment".into(),
+                        body: Some("looking".into()),
+                        ..Default::default()
+                    });
+                    Ok(vec![item("g", 0, None)])
+                }),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        // Writes that do not happen announce nothing: a failed mutation, a missing ticket,
+        // a taken id, a failed delete check, a record write.
+        assert!(store
+            .update_ticket("a", Box::new(|_| Err(Error::Ticket("no".into()))))
+            .await
+            .is_err());
+        assert!(store
+            .update_ticket("missing", Box::new(|_| Ok(())))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store.create_ticket(ticket("a", "dup")).await.unwrap().is_none());
+        assert!(store
+            .delete_ticket("a", Box::new(|_| Err(Error::Ticket("kept".into()))))
+            .await
+            .is_err());
+        store
+            .insert_record(RecordKind::Tag, "x", None, &serde_json::json!({"id": "x"}))
+            .await
+            .unwrap();
+        let before = tickets::now_secs();
+        store
+            .delete_ticket_out("a", Box::new(|_| Ok(Vec::new())))
+            .await
+            .unwrap()
+            .unwrap();
+
+        let events = [
+            next_event(&mut rx).await,
+            next_event(&mut rx).await,
+            next_event(&mut rx).await,
+            next_event(&mut rx).await,
+        ];
+        assert_eq!(
+            events.iter().map(summary).collect::<Vec<_>>(),
+            vec![
+                ("a".to_string(), 2, Created),
+                ("a".to_string(), 2, Updated),
+                ("a".to_string(), 2, Updated),
+                ("a".to_string(), 2, Deleted),
+            ]
+        );
+        assert_eq!(
+            events[..3].iter().map(|e| e.modified).collect::<Vec<_>>(),
+            vec![1000, 2000, 3000]
+        );
+        assert!(events[3].modified >= before, "a delete is stamped with its time");
+        assert!(rx.try_recv().is_err(), "nothing else was published");
+
+        // A bulk import announces nothing.
+        store
+            .import_tickets(vec![ticket("bulk1", "x"), ticket("bulk2", "y")])
+            .await
+            .unwrap();
+        store.update_ticket("bulk1", Box::new(|_| Ok(()))).await.unwrap();
+        let e = next_event(&mut rx).await;
+        assert_eq!(summary(&e), ("bulk1".to_string(), 3, Updated));
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn an_automation_create_publishes_created_then_updated_on_a_dedupe_hit() {
+        use docket_core::store::{Dedupe, IdempotencyClaim};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default())
+            .await
+            .unwrap();
+        let mut rx = store.ticket_events();
+        let request = |id: &str, key: &str| {
+            let mut t = ticket(id, "alert");
+            t.dedupe_key = "disk".into();
+            CreateTicket {
+                ticket: t,
+                dedupe: Some(Dedupe {
+                    key: "disk".into(),
+                    closed_statuses: vec!["closed".into()],
+                    categories: None,
+                    on_duplicate: Box::new(|t| {
+                        t.modified += 1;
+                        Ok(Vec::new())
+                    }),
+                }),
+                idempotency: Some(IdempotencyClaim {
+                    id: key.into(),
+                    now: 1,
+                    expires: i64::MAX,
+                }),
+                outbox: Vec::new(),
+            }
+        };
+        let first = store.create_ticket_with(request("a", "k1")).await.unwrap();
+        assert!(matches!(first, CreateOutcome::Created(_)));
+        let hit = store.create_ticket_with(request("b", "k2")).await.unwrap();
+        assert!(matches!(hit, CreateOutcome::Deduplicated(_)));
+        // A replay writes no ticket and announces nothing.
+        let replay = store.create_ticket_with(request("c", "k1")).await.unwrap();
+        assert!(matches!(replay, CreateOutcome::Replayed { .. }));
+        store.update_ticket("a", Box::new(|_| Ok(()))).await.unwrap();
+        let got: Vec<_> = [
+            next_event(&mut rx).await,
+            next_event(&mut rx).await,
+            next_event(&mut rx).await,
+        ]
+        .iter()
+        .map(summary)
+        .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a".to_string(), 1, TicketEventKind::Created),
+                ("a".to_string(), 1, TicketEventKind::Updated),
+                ("a".to_string(), 1, TicketEventKind::Updated),
+            ]
+        );
+        assert!(rx.try_recv().is_err());
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_write_rolled_back_in_a_group_commit_publishes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default())
+            .await
+            .unwrap();
+        store
+            .create_ticket(ticket("base", "base ticket"))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut rx = store.ticket_events();
+        let mut tasks = Vec::new();
+        for i in 0..60 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                if i % 3 == 0 {
+                    // Writes the ticket row, then fails: rolled back to its savepoint.
+                    let _ = store
+                        .update_ticket(
+                            "base",
+                            Box::new(|t| {
+                                t.subject = "poisoned".into();
+                                Err(Error::Ticket("rejected".into()))
+                            }),
+                        )
+                        .await;
+                    None
+                } else {
+                    let t = store
+                        .create_ticket(ticket(&format!("t{i}"), "grouped write"))
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    Some((t.id, t.num))
+                }
+            }));
+        }
+        let mut created = Vec::new();
+        for task in tasks {
+            created.extend(task.await.unwrap());
+        }
+        created.sort_by_key(|c| c.1);
+        let mut heard = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            assert_eq!(e.kind, TicketEventKind::Created, "{e:?}");
+            heard.push((e.id, e.num));
+        }
+        // Published in commit order, which is number order here.
+        assert_eq!(heard, created);
+        assert_eq!(heard.len(), 40);
         store.close().await;
     }
 }

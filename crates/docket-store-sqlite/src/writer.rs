@@ -9,7 +9,8 @@
 //! The in-memory keyword index (`keyword_index.rs`) is kept here: the changes a batch made to
 //! the indexed tables (recorded by TEMP triggers, rolled back with a failed write) are taken
 //! before the COMMIT and applied after it succeeded, before anyone is answered; a failed
-//! COMMIT rebuilds the index from the database instead.
+//! COMMIT rebuilds the index from the database instead. Ticket events are published at the
+//! same point, from each committed write's result ([`Writer::write_then`]).
 
 use std::sync::Arc;
 
@@ -82,12 +83,30 @@ impl Writer {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
+        self.write_then(work, |_: &T| ()).await
+    }
+
+    /// [`Writer::write`], calling `committed` with the result once the group's COMMIT
+    /// succeeded — on the writer task, in commit order, before any caller of the group is
+    /// answered (where ticket events are published). Never called for a write that failed,
+    /// was rolled back to its savepoint, or whose group did not commit.
+    pub async fn write_then<T, F, C>(&self, work: F, committed: C) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |c| {
             Box::pin(async move {
                 let out = work(c).await;
                 let ok = out.is_ok();
                 let finish: Finish = Box::new(move |commit: Result<()>| {
+                    // `commit` is Ok also when this write alone failed (and was rolled
+                    // back): then `out` is its error and nothing is announced.
+                    if let (Ok(()), Ok(value)) = (&commit, &out) {
+                        committed(value);
+                    }
                     let _ = reply.send(commit.and(out));
                 });
                 (ok, finish)

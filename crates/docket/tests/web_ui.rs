@@ -9,7 +9,7 @@ mod web_support;
 
 use common::{Server, ADMIN_PASSWORD};
 use serde_json::{json, Value};
-use web_support::{browser_available, Browser, Driver};
+use web_support::{browser_available, Driver};
 
 const PASSWORD: &str = "correct-horse-battery";
 

@@ -5,26 +5,10 @@ use docket_query::{Filter, RangeField};
 
 use super::Docket;
 use crate::auth::Principal;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::{SearchRequest, SortField};
 
 impl Docket {
-    /// Parses and lowers a search query in the server's time zone, now.
-    pub fn compile_query(&self, query: &str) -> Result<Filter> {
-        let ctx = docket_query::LowerCtx {
-            tz: self.rules.timezone.clone(),
-            now: jiff::Timestamp::now(),
-        };
-        docket_query::compile(query, &ctx).map_err(|e| {
-            let hint = e
-                .hint
-                .as_deref()
-                .map(|h| format!(" ({h})"))
-                .unwrap_or_default();
-            Error::Ticket(format!("Invalid search query: {e}{hint}"))
-        })
-    }
-
     /// Whether ticket `num` exists, is visible to `who`, and matches `filter`.
     pub async fn ticket_matches(&self, who: &Principal, filter: &Filter, num: i64) -> Result<bool> {
         let one = Filter::And(vec![

@@ -9,6 +9,7 @@ mod files;
 mod import;
 mod live;
 mod people;
+mod saved_searches;
 mod tickets;
 
 use std::sync::Arc;
@@ -26,11 +27,12 @@ pub use directory::{DirectoryKind, CATEGORIES, ROLES, TAGS};
 pub use files::{Download, FileSettings, Files, UploadFailure, PENDING_GRACE_SECS};
 pub use import::ImportRefs;
 pub use people::{Person, MIN_PASSWORD_CHARS};
+pub use saved_searches::{MAX_SAVED_SEARCHES, MAX_SAVED_SEARCH_NAME, MAX_SAVED_SEARCH_QUERY};
 pub use tickets::{SearchParams, TicketOrError};
 
 use crate::error::{Error, Result};
 use crate::rules::TicketRules;
-use crate::store::{RecordKind, Store};
+use crate::store::{RecordKind, Store, TicketEvent};
 
 /// The application: a store plus the configured rules. Cheap to clone.
 #[derive(Clone)]
@@ -65,6 +67,12 @@ impl Docket {
     pub fn with_automation(mut self, automation: Automation) -> Self {
         self.automation = Arc::new(automation);
         self
+    }
+
+    /// A receiver of every ticket write committed from now on, for live updates (see
+    /// [`TicketEvent`]). A receiver that falls behind gets `RecvError::Lagged`: refresh all.
+    pub fn ticket_events(&self) -> tokio::sync::broadcast::Receiver<TicketEvent> {
+        self.store.ticket_events()
     }
 
     /// The current time in epoch seconds.

@@ -1,5 +1,6 @@
 //! The ticket calls: get, get many, search, create, update, comment, edit a comment, delete.
 
+use docket_query::Filter;
 use serde_json::{Map, Value};
 use tracing::instrument;
 
@@ -138,6 +139,23 @@ impl Docket {
             .collect())
     }
 
+    /// Parses and lowers search language text as `search_tickets` does (dates in the
+    /// configured time zone); the error is the parser's message with its hint.
+    pub fn compile_query(&self, query: &str) -> std::result::Result<Filter, String> {
+        let ctx = docket_query::LowerCtx {
+            tz: self.rules.timezone.clone(),
+            now: jiff::Timestamp::now(),
+        };
+        docket_query::compile(query, &ctx).map_err(|e| {
+            let hint = e
+                .hint
+                .as_deref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            format!("Invalid search query: {e}{hint}")
+        })
+    }
+
     /// `search_tickets`: the query language over tickets the caller may see.
     #[instrument(skip_all)]
     pub async fn search_tickets(
@@ -145,7 +163,7 @@ impl Docket {
         who: &Principal,
         search: &SearchParams,
     ) -> Result<SearchPage> {
-        let filter = self.compile_query(&search.query)?;
+        let filter = self.compile_query(&search.query).map_err(Error::Ticket)?;
         self.store
             .search_tickets(&SearchRequest {
                 filter,

@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod differential;
+mod events;
 mod ported;
 mod records_and_copy;
 

@@ -131,8 +131,8 @@ pub async fn events(State(state): State<AppState>, viewer: Viewer, Query(watch):
             let q = if q.trim().is_empty() { "*".to_string() } else { q };
             match state.docket.compile_query(&q) {
                 Ok(f) => Target::Search(f),
-                Err(e) => {
-                    return (axum::http::StatusCode::BAD_REQUEST, e.description()).into_response()
+                Err(message) => {
+                    return (axum::http::StatusCode::BAD_REQUEST, message).into_response()
                 }
             }
         }

@@ -54,10 +54,6 @@ impl Views {
     }
 
     /// Renders template `name` with `ctx` into a page response.
-    pub fn page(&self, name: &str, ctx: &Value) -> Response {
-        self.page_with_status(StatusCode::OK, name, ctx)
-    }
-
     pub fn page_with_status(&self, status: StatusCode, name: &str, ctx: &Value) -> Response {
         let rendered = self
             .env
