@@ -107,7 +107,9 @@ pub struct Browser {
 
 impl Browser {
     pub async fn goto(&self, url: &str) {
+        let t = Instant::now();
         self.client.goto(url).await.expect("navigate");
+        eprintln!("goto {url}: {:?}", t.elapsed());
     }
 
     pub async fn find(&self, css: &str) -> Element {
@@ -139,7 +141,9 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
+        let t = Instant::now();
         self.find(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        eprintln!("click {css}: {:?}", t.elapsed());
     }
 
     /// Runs `script` in the page (arguments as `arguments[i]`) and returns its value.
@@ -164,7 +168,12 @@ impl Browser {
             if v == json!(true) {
                 return;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what} ({check})");
+            if Instant::now() >= deadline {
+                let page = self
+                    .js("return location.href + '\\n' + document.body.innerText.slice(0, 1500)", vec![])
+                    .await;
+                panic!("timed out waiting for {what} ({check}); the page:\n{}", page.as_str().unwrap_or(""));
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

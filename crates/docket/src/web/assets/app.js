@@ -198,7 +198,21 @@
     });
   });
 
-  // ---- Live updates over Server-Sent Events.
+  // ---- Live updates over Server-Sent Events. A stream is closed when the page is left:
+  // browsers keep few connections per server, and a page in the back/forward cache must not
+  // hold one.
+  var streams = [];
+  function stream(url) {
+    var es = new EventSource(url);
+    streams.push(es);
+    return es;
+  }
+  window.addEventListener("pagehide", function () {
+    streams.forEach(function (es) { es.close(); });
+  });
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted) location.reload();
+  });
   function banner(scope, text) {
     var b = $(".live-banner", scope);
     if (!b) return;
@@ -224,7 +238,7 @@
   }
   var ticketEl = $("#ticket[data-ticket-id]");
   if (ticketEl && window.EventSource) {
-    var es = new EventSource("/events?ticket=" + encodeURIComponent(ticketEl.getAttribute("data-ticket-id")));
+    var es = stream("/events?ticket=" + encodeURIComponent(ticketEl.getAttribute("data-ticket-id")));
     es.addEventListener("ticket", function (e) {
       var d = JSON.parse(e.data);
       if (d.kind === "deleted") { banner(ticketEl, "This ticket was deleted."); es.close(); return; }
@@ -236,7 +250,7 @@
   }
   var results = $("#results[data-live-query]");
   if (results && window.EventSource) {
-    var rs = new EventSource("/events?q=" + encodeURIComponent(results.getAttribute("data-live-query")));
+    var rs = stream("/events?q=" + encodeURIComponent(results.getAttribute("data-live-query")));
     var update = function () {
       if ($$("input[name=ids]:checked").length) { banner(results, "Tickets changed. Reload to see them."); return; }
       reloadParts(["results"], function () { results = $("#results"); bindRows(); banner(results, "Updated just now."); });
