@@ -124,10 +124,7 @@ fn parse(value: Value) -> Result<UserSearches> {
 }
 
 /// Runs `change` on the list stored in `doc` and writes the list back.
-fn edit<T>(
-    doc: &mut Value,
-    change: impl FnOnce(&mut UserSearches) -> Result<T>,
-) -> Result<T> {
+fn edit<T>(doc: &mut Value, change: impl FnOnce(&mut UserSearches) -> Result<T>) -> Result<T> {
     let mut list = parse(doc.clone())?;
     let out = change(&mut list)?;
     *doc = to_value(&list)?;

@@ -69,7 +69,10 @@ async fn a_write_on_one_node_reaches_the_other_nodes_subscribers() {
         .unwrap();
     let e = next(&mut on_b).await;
     assert_eq!(summary(&e), ("t1", t.num, Deleted));
-    assert!(e.modified >= before - 1, "a delete is stamped with its time");
+    assert!(
+        e.modified >= before - 1,
+        "a delete is stamped with its time"
+    );
 
     // The writing node hears its own writes by the same path, in the same order.
     let mine: Vec<_> = [
@@ -84,7 +87,11 @@ async fn a_write_on_one_node_reaches_the_other_nodes_subscribers() {
     silent(&mut on_b).await;
 
     // And the other way round.
-    let u = b.create_ticket(ticket("t2", "from b")).await.unwrap().unwrap();
+    let u = b
+        .create_ticket(ticket("t2", "from b"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(summary(&next(&mut on_a).await), ("t2", u.num, Created));
     assert_eq!(summary(&next(&mut on_b).await), ("t2", u.num, Created));
 }
