@@ -297,13 +297,14 @@ pub trait Store: Send + Sync + 'static {
     /// How many rows of `channel` were delivered at or after `since`.
     async fn outbox_sent_since(&self, channel: &str, since: i64) -> Result<u64>;
     /// Inserts whole records in one transaction, each with the next number; records whose
-    /// id exists already are skipped. Returns how many were inserted.
+    /// id exists already are skipped. Returns how many were inserted. Publishes no
+    /// [`TicketEvent`]s (a bulk load; consumers refresh after an import).
     async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64>;
     /// How many tickets there are.
     async fn ticket_count(&self) -> Result<u64>;
     /// Rebuilds the search index of up to `limit` tickets numbered above `after`, in one
     /// transaction. Returns the last number done and how many were done, or `None` when none
-    /// were left.
+    /// were left. Publishes no [`TicketEvent`]s (the tickets themselves do not change).
     async fn reindex_batch(&self, after: i64, limit: u32) -> Result<Option<(i64, u64)>>;
 
     async fn get_record(&self, kind: RecordKind, id: &str) -> Result<Option<Value>>;

@@ -758,7 +758,11 @@ mod tests {
             .await
             .unwrap()
             .is_none());
-        assert!(store.create_ticket(ticket("a", "dup")).await.unwrap().is_none());
+        assert!(store
+            .create_ticket(ticket("a", "dup"))
+            .await
+            .unwrap()
+            .is_none());
         assert!(store
             .delete_ticket("a", Box::new(|_| Err(Error::Ticket("kept".into()))))
             .await
@@ -793,7 +797,10 @@ mod tests {
             events[..3].iter().map(|e| e.modified).collect::<Vec<_>>(),
             vec![1000, 2000, 3000]
         );
-        assert!(events[3].modified >= before, "a delete is stamped with its time");
+        assert!(
+            events[3].modified >= before,
+            "a delete is stamped with its time"
+        );
         assert!(rx.try_recv().is_err(), "nothing else was published");
 
         // A bulk import announces nothing.
@@ -801,7 +808,10 @@ mod tests {
             .import_tickets(vec![ticket("bulk1", "x"), ticket("bulk2", "y")])
             .await
             .unwrap();
-        store.update_ticket("bulk1", Box::new(|_| Ok(()))).await.unwrap();
+        store
+            .update_ticket("bulk1", Box::new(|_| Ok(())))
+            .await
+            .unwrap();
         let e = next_event(&mut rx).await;
         assert_eq!(summary(&e), ("bulk1".to_string(), 3, Updated));
         store.close().await;
@@ -844,7 +854,10 @@ mod tests {
         // A replay writes no ticket and announces nothing.
         let replay = store.create_ticket_with(request("c", "k1")).await.unwrap();
         assert!(matches!(replay, CreateOutcome::Replayed { .. }));
-        store.update_ticket("a", Box::new(|_| Ok(()))).await.unwrap();
+        store
+            .update_ticket("a", Box::new(|_| Ok(())))
+            .await
+            .unwrap();
         let got: Vec<_> = [
             next_event(&mut rx).await,
             next_event(&mut rx).await,

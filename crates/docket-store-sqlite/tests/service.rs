@@ -61,7 +61,11 @@ async fn every_ticket_write_of_the_service_publishes_one_event() {
 
     let edit = admin.can_edit().unwrap();
     docket
-        .update_ticket(&admin, &edit, &params(json!({"id": t.id, "status": "closed"})))
+        .update_ticket(
+            &admin,
+            &edit,
+            &params(json!({"id": t.id, "status": "closed"})),
+        )
         .await
         .unwrap();
     assert_eq!(next(&mut rx).await.kind, TicketEventKind::Updated);
@@ -75,7 +79,10 @@ async fn every_ticket_write_of_the_service_publishes_one_event() {
         .await
         .unwrap();
     let e = next(&mut rx).await;
-    assert_eq!((e.id.as_str(), e.kind), (t.id.as_str(), TicketEventKind::Updated));
+    assert_eq!(
+        (e.id.as_str(), e.kind),
+        (t.id.as_str(), TicketEventKind::Updated)
+    );
     let change_id = commented
         .changes
         .iter()
@@ -95,7 +102,11 @@ async fn every_ticket_write_of_the_service_publishes_one_event() {
 
     // A rejected edit writes nothing and announces nothing.
     assert!(docket
-        .update_ticket(&admin, &edit, &params(json!({"id": t.id, "status": "nonsense"})))
+        .update_ticket(
+            &admin,
+            &edit,
+            &params(json!({"id": t.id, "status": "nonsense"}))
+        )
         .await
         .is_err());
 
@@ -108,7 +119,10 @@ async fn every_ticket_write_of_the_service_publishes_one_event() {
         .await
         .unwrap();
     let e = next(&mut rx).await;
-    assert_eq!((e.id.as_str(), e.num, e.kind), (t.id.as_str(), t.num, TicketEventKind::Deleted));
+    assert_eq!(
+        (e.id.as_str(), e.num, e.kind),
+        (t.id.as_str(), t.num, TicketEventKind::Deleted)
+    );
     assert!(rx.try_recv().is_err(), "nothing else was published");
 }
 
@@ -123,7 +137,12 @@ async fn saved_searches_are_per_user_sorted_and_validated() {
         .await
         .unwrap();
     assert_eq!(
-        (open.name.as_str(), open.username.as_str(), open.sort_by.as_str(), open.sort_dir),
+        (
+            open.name.as_str(),
+            open.username.as_str(),
+            open.sort_by.as_str(),
+            open.sort_dir
+        ),
         ("Open bugs", "ann", "", 0)
     );
     assert!(!open.id.is_empty() && open.created > 0 && open.modified == open.created);
@@ -149,8 +168,14 @@ async fn saved_searches_are_per_user_sorted_and_validated() {
         .save_search(&ann, Some(&open.id), "bugs", "type:bug")
         .await
         .unwrap();
-    assert_eq!((renamed.id.as_str(), renamed.created), (open.id.as_str(), open.created));
-    assert_eq!((renamed.name.as_str(), renamed.query.as_str()), ("bugs", "type:bug"));
+    assert_eq!(
+        (renamed.id.as_str(), renamed.created),
+        (open.id.as_str(), open.created)
+    );
+    assert_eq!(
+        (renamed.name.as_str(), renamed.query.as_str()),
+        ("bugs", "type:bug")
+    );
     assert_eq!(
         names(docket.saved_searches(&ann).await.unwrap()),
         vec!["alerts", "bugs", "Zebra"]
@@ -174,12 +199,18 @@ async fn saved_searches_are_per_user_sorted_and_validated() {
         .save_search(&ann, Some(&open.id), "zebra", "x")
         .await
         .unwrap_err();
-    assert!(matches!(&dup, Error::Api(m) if m.contains("\"Zebra\"")), "{dup:?}");
+    assert!(
+        matches!(&dup, Error::Api(m) if m.contains("\"Zebra\"")),
+        "{dup:?}"
+    );
     let bobs = docket
         .save_search(&bob, None, "alerts", "tags:alert")
         .await
         .unwrap();
-    assert_eq!(names(docket.saved_searches(&bob).await.unwrap()), vec!["alerts"]);
+    assert_eq!(
+        names(docket.saved_searches(&bob).await.unwrap()),
+        vec!["alerts"]
+    );
 
     // Own only: another user's id is not found, for update and delete alike.
     for result in [
@@ -218,7 +249,11 @@ async fn saved_searches_are_per_user_sorted_and_validated() {
         .unwrap_err()
         .to_string();
     assert!(parser_message.starts_with("Invalid search query: "));
-    assert_eq!(bad_query.to_string(), parser_message, "the parser's own message");
+    assert_eq!(
+        bad_query.to_string(),
+        parser_message,
+        "the parser's own message"
+    );
     for (name, query) in [
         ("", "x"),
         ("   ", "x"),
@@ -228,7 +263,10 @@ async fn saved_searches_are_per_user_sorted_and_validated() {
         ("blank", "   "),
         ("long", &*"x".repeat(2001)),
     ] {
-        let e = docket.save_search(&ann, None, name, query).await.unwrap_err();
+        let e = docket
+            .save_search(&ann, None, name, query)
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::Api(_)), "{name:?} {query:?}: {e:?}");
     }
     // The limits themselves are allowed.
@@ -248,7 +286,10 @@ async fn saved_searches_are_per_user_sorted_and_validated() {
         .save_search(&ann, None, "one more", "x")
         .await
         .unwrap_err();
-    assert!(matches!(&full, Error::Api(m) if m.contains("at most 50")), "{full:?}");
+    assert!(
+        matches!(&full, Error::Api(m) if m.contains("at most 50")),
+        "{full:?}"
+    );
     // Updating one is still fine when full; deleting makes room.
     docket
         .save_search(&ann, Some(&open.id), "bugs", "type:bug status:open")

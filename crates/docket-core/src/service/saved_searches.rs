@@ -9,7 +9,7 @@
 //! The owner is `Principal::username`: a session's user, or for an API key its user, else
 //! the key id (see `access.rs`), so a key without a user has saved searches of its own.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -124,10 +124,7 @@ fn parse(value: Value) -> Result<UserSearches> {
 }
 
 /// Runs `change` on the list stored in `doc` and writes the list back.
-fn edit<T>(
-    doc: &mut Value,
-    change: impl FnOnce(&mut UserSearches) -> Result<T>,
-) -> Result<T> {
+fn edit<T>(doc: &mut Value, change: impl FnOnce(&mut UserSearches) -> Result<T>) -> Result<T> {
     let mut list = parse(doc.clone())?;
     let out = change(&mut list)?;
     *doc = to_value(&list)?;
@@ -208,29 +205,26 @@ impl Docket {
     /// Applies `save` to the user's record in one store transaction; `None` when the user
     /// has no record.
     async fn save_into_record(&self, save: Arc<Save>) -> Result<Option<SavedSearch>> {
-        // The entry the mutation saved, handed out of the store's transaction.
-        let saved = Arc::new(Mutex::new(None));
-        let slot = saved.clone();
         let username = save.username.clone();
+        let id = save.id.clone().unwrap_or_else(|| save.new_id.clone());
         let updated = self
             .store
             .update_record(
                 RecordKind::SavedSearch,
                 &username,
-                Box::new(move |doc| {
-                    let entry = edit(doc, |list| save.apply(list))?;
-                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(entry);
-                    Ok(())
-                }),
+                Box::new(move |doc| edit(doc, |list| save.apply(list).map(drop))),
             )
             .await?;
-        if updated.is_none() {
+        let Some(doc) = updated else {
             return Ok(None);
-        }
-        let entry = saved.lock().unwrap_or_else(PoisonError::into_inner).take();
-        entry
+        };
+        // The record as written, with the entry just saved.
+        parse(doc)?
+            .searches
+            .into_iter()
+            .find(|s| s.id == id)
             .map(Some)
-            .ok_or_else(|| Error::Internal("the saved search was not returned".into()))
+            .ok_or_else(|| Error::Internal("the saved search was not written".into()))
     }
 
     /// Deletes one of the caller's saved searches (another user's id answers `notfound`).

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use docket_core::store::{Store, TicketEvent, TicketEventKind};
 use docket_core::Error;
+use sqlx::Connection;
 use tokio::sync::broadcast;
 
 use super::{ticket, TestDb};
@@ -69,7 +70,10 @@ async fn a_write_on_one_node_reaches_the_other_nodes_subscribers() {
         .unwrap();
     let e = next(&mut on_b).await;
     assert_eq!(summary(&e), ("t1", t.num, Deleted));
-    assert!(e.modified >= before - 1, "a delete is stamped with its time");
+    assert!(
+        e.modified >= before - 1,
+        "a delete is stamped with its time"
+    );
 
     // The writing node hears its own writes by the same path, in the same order.
     let mine: Vec<_> = [
@@ -84,7 +88,11 @@ async fn a_write_on_one_node_reaches_the_other_nodes_subscribers() {
     silent(&mut on_b).await;
 
     // And the other way round.
-    let u = b.create_ticket(ticket("t2", "from b")).await.unwrap().unwrap();
+    let u = b
+        .create_ticket(ticket("t2", "from b"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(summary(&next(&mut on_a).await), ("t2", u.num, Created));
     assert_eq!(summary(&next(&mut on_b).await), ("t2", u.num, Created));
 }
@@ -106,4 +114,70 @@ async fn bulk_loads_and_reindexing_announce_nothing() {
     a.update_ticket("i2", Box::new(|_| Ok(()))).await.unwrap();
     let e = next(&mut on_b).await;
     assert_eq!((e.id.as_str(), e.kind), ("i2", TicketEventKind::Updated));
+}
+
+/// Terminates every listening connection of database `db` (both nodes'); returns how many.
+async fn kill_listeners(admin: &mut sqlx::PgConnection, db: &str) -> usize {
+    let killed: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND query ILIKE 'LISTEN%'",
+    )
+    .bind(db)
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap();
+    killed.len()
+}
+
+/// Writes until B hears one (writes made before its listener is back are lost).
+async fn heard_again(a: &crate::PgStore, on_b: &mut broadcast::Receiver<TicketEvent>) {
+    for _ in 0..30 {
+        a.update_ticket("t1", Box::new(|_| Ok(()))).await.unwrap();
+        if let Ok(got) = tokio::time::timeout(Duration::from_millis(500), on_b.recv()).await {
+            let e = got.unwrap();
+            assert_eq!((e.id.as_str(), e.kind), ("t1", TicketEventKind::Updated));
+            return;
+        }
+    }
+    panic!("the listener did not come back within 15 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_comes_back_after_its_connection_is_lost() {
+    let db = TestDb::new().await;
+    let (a, b) = (db.store().await, db.store().await);
+    let mut on_b = b.ticket_events();
+    a.create_ticket(ticket("t1", "x")).await.unwrap().unwrap();
+    assert_eq!(next(&mut on_b).await.kind, TicketEventKind::Created);
+    // From another database: the test database itself will refuse connections below.
+    let mut admin = sqlx::PgConnection::connect(&super::admin_url())
+        .await
+        .unwrap();
+
+    // A dropped connection: sqlx's listener connects again at once.
+    assert_eq!(
+        kill_listeners(&mut admin, &db.name).await,
+        2,
+        "one listener per node"
+    );
+    heard_again(&a, &mut on_b).await;
+
+    // Dropped while the database refuses connections: reconnecting fails, and the store's
+    // task tries again with backoff until the database takes connections again.
+    let name = &db.name;
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS false"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(kill_listeners(&mut admin, &db.name).await, 2);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS true"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    heard_again(&a, &mut on_b).await;
 }

@@ -7,6 +7,7 @@ mod differential;
 mod events;
 mod ported;
 mod records_and_copy;
+mod saved_searches;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
