@@ -171,7 +171,7 @@ async fn comment_with_a_dropped_file_change_status_and_create() {
     b.js("const s = document.querySelector('#m-status'); s.value = 'in_progress'; s.dispatchEvent(new Event('change'));", vec![]).await;
     b.wait_js("document.querySelector('.flash-ok') && document.querySelector('#m-status').value === 'in_progress'", 5, "the status change").await;
     let timeline = b.text("#timeline").await;
-    assert!(timeline.contains("alice changed status from Open to In Progress"), "{timeline}");
+    assert!(timeline.contains("alice set status to In Progress"), "{timeline}");
     b.screenshot("ticket").await;
 
     // Edit the comment, then check the API sees the same ticket.
