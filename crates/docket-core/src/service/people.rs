@@ -34,6 +34,19 @@ impl Docket {
             .collect())
     }
 
+    /// Names for authors that are not people: an API key writes history under its id, which
+    /// pages show as the key's title. Titles are not secret; nothing else of a key is given.
+    pub async fn key_titles(&self) -> Result<std::collections::HashMap<String, String>> {
+        let keys: Vec<crate::model::ApiKey> = self.load_all(RecordKind::ApiKey).await?;
+        Ok(keys
+            .into_iter()
+            .map(|k| {
+                let title = if k.title.is_empty() { "API key".to_string() } else { format!("{} (API key)", k.title) };
+                (k.id, title)
+            })
+            .collect())
+    }
+
     /// Sets a new password for `username` after checking the current one. Other sessions
     /// of the user stay valid (as with an administrator's reset).
     pub async fn change_own_password(&self, username: &str, current: &str, new: &str) -> Result<()> {

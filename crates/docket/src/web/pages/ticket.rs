@@ -184,11 +184,16 @@ pub async fn show(
         Ok(d) => d,
         Err(e) => return service_error(&state, &viewer, &headers, &e),
     };
+    let names = match state.docket.key_titles().await {
+        Ok(n) => n,
+        Err(e) => return service_error(&state, &viewer, &headers, &e),
+    };
     let title = format!("#{} {}", t.num, t.subject);
     Page::new(&state, Some(&viewer), &headers, &title)
         .set("nav", "tickets")
         .set("t", ticket_json(&t, &state))
         .set("timeline", timeline(&t, &viewer, &state))
+        .set("names", json!(names))
         .set("choices", choices(&state))
         .set("dir_lists", dir)
         .set("now", jiff::Timestamp::now().as_second())
