@@ -332,3 +332,79 @@ async fn sessions_and_rate_limits_hold_across_nodes() {
     }
     panic!("no burst fitted in one second");
 }
+
+/// A session on A with the login page's cookie: (client, cookie header).
+async fn web_session(node: &Server) -> (reqwest::Client, String) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = http
+        .post(node.url("/login"))
+        .form(&[("username", "admin"), ("password", common::ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("session_id="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    (http, cookie)
+}
+
+/// Reads an event stream until `want` appears (or panics after `limit`); returns the wait.
+async fn wait_for_event(res: &mut reqwest::Response, want: &str, limit: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    let mut got = String::new();
+    while !got.contains(want) {
+        let chunk = tokio::time::timeout(limit.saturating_sub(started.elapsed()), res.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {want} within {limit:?}; got {got}"));
+        got.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_one_node_hears_changes_made_through_the_other_within_a_second() {
+    let a = Server::start().await;
+    let b = a.another_node();
+    let t = ok(&a.call("create_ticket", json!({"subject": "Watched on A"})).await)["ticket"].clone();
+    let (http, cookie) = web_session(&a).await;
+
+    // A ticket page on A: a comment made through B arrives.
+    let mut page = http
+        .get(a.url(&format!("/events?ticket={}", t["id"].as_str().unwrap())))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ok(&b
+        .call("add_ticket_change", json!({"id": t["id"], "change": {"type": "comment", "body": "from B"}}))
+        .await);
+    let took = wait_for_event(&mut page, "\"kind\":\"updated\"", Duration::from_secs(5)).await;
+    assert!(took < Duration::from_secs(1), "the ticket event took {took:?}");
+
+    // A list page on A: a matching ticket created through B arrives.
+    let mut list = http
+        .get(a.url("/events?q=tags%3Aflag"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let created = ok(&b.call("create_ticket", json!({"subject": "New on B", "tags": ["flag"]})).await)["ticket"].clone();
+    let want = format!("\"kind\":\"created\",\"matches\":true,\"num\":{}", created["num"]);
+    let took = wait_for_event(&mut list, &want, Duration::from_secs(5)).await;
+    assert!(took < Duration::from_secs(1), "the search event took {took:?}");
+}
