@@ -10,6 +10,7 @@ pub mod error;
 pub mod files;
 pub mod history;
 pub mod ids;
+pub mod index_version;
 pub mod model;
 pub mod notify;
 pub mod report;

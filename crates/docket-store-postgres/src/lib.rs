@@ -66,7 +66,8 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
 
 impl PgStore {
     /// Connects and applies the migrations (sqlx takes an advisory lock while it migrates,
-    /// so two nodes starting at once are safe).
+    /// so two nodes starting at once are safe); when the index was built by another
+    /// analyzer version, reindexes every ticket.
     pub async fn connect(url: &str, options: &PgOptions) -> Result<PgStore> {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
@@ -78,7 +79,10 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| Error::Internal(format!("postgres migration: {e}")))?;
-        Ok(PgStore { pool })
+        let store = PgStore { pool };
+        // After an analyzer change the stored tokens are stale: rebuild them now.
+        docket_core::index_version::upgrade_index(&store).await?;
+        Ok(store)
     }
 
     /// Closes the pool (waits for connections in use to be returned).

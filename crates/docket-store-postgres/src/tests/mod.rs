@@ -6,6 +6,7 @@ mod concurrency;
 mod differential;
 mod ported;
 mod records_and_copy;
+mod upgrade;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
