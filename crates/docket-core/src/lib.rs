@@ -13,6 +13,7 @@ pub mod ids;
 pub mod index_version;
 pub mod model;
 pub mod notify;
+pub mod privileges;
 pub mod report;
 pub mod rules;
 pub mod sanitize;

@@ -435,7 +435,8 @@ fn split_words(text: &str) -> Vec<String> {
 /// Whether a dot after `word` and before `next` stands between two digits (a version or an
 /// address), so that it joins rather than separates.
 fn joins_digits(word: &str, next: Option<u8>) -> bool {
-    word.as_bytes().last().is_some_and(u8::is_ascii_digit) && next.is_some_and(|n| n.is_ascii_digit())
+    word.as_bytes().last().is_some_and(u8::is_ascii_digit)
+        && next.is_some_and(|n| n.is_ascii_digit())
 }
 
 fn finish_word(word: &str) -> String {
@@ -534,7 +535,10 @@ mod tests {
                 "HTTP://User:pw@Host.Example.org:8080/path",
                 &["host", "exampl", "org"],
             ),
-            ("ftp://files.my-site.net/pub.", &["file", "my", "site", "net"]),
+            (
+                "ftp://files.my-site.net/pub.",
+                &["file", "my", "site", "net"],
+            ),
             ("(https://a.io/x)", &["a", "io"]),
             ("www.example.com", &["www", "exampl", "com"]),
             (

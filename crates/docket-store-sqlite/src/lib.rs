@@ -565,7 +565,12 @@ mod tests {
         let store = SqliteStore::open(&path, &SqliteOptions::default())
             .await
             .unwrap();
-        for query in ["grafana", "example", "grafana.example.com", "\"grafana example\""] {
+        for query in [
+            "grafana",
+            "example",
+            "grafana.example.com",
+            "\"grafana example\"",
+        ] {
             assert_eq!(find(&store, query).await, vec!["a"], "{query}");
         }
         assert_eq!(

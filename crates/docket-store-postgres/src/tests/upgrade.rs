@@ -29,7 +29,12 @@ async fn an_index_of_an_older_analyzer_is_rebuilt_at_connect() {
     store.close().await;
 
     let store = db.store().await;
-    for query in ["grafana", "example", "grafana.example.com", "\"grafana example\""] {
+    for query in [
+        "grafana",
+        "example",
+        "grafana.example.com",
+        "\"grafana example\"",
+    ] {
         assert_eq!(find(&store, query).await, vec!["a"], "{query}");
     }
     assert_eq!(

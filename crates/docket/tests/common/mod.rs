@@ -422,7 +422,12 @@ impl Server {
     }
 
     /// Creates an API key with the given privileges (and categories); returns the plain key.
+    /// The privileges are sent as xyOps sends them: an object of `name: true` pairs.
     pub async fn key_with(&self, privileges: &[&str], categories: &[&str]) -> String {
+        let privileges: serde_json::Map<String, Value> = privileges
+            .iter()
+            .map(|p| (p.to_string(), json!(true)))
+            .collect();
         let (_, v) = self
             .call(
                 "create_api_key",
@@ -537,4 +542,52 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// The store of a data directory, opened directly (the server must be stopped): for writing
+/// what the API cannot, such as records in the shape an older version stored.
+pub enum RawStore {
+    Sqlite(docket_store_sqlite::SqliteStore),
+    Postgres(docket_store_postgres::PgStore),
+}
+
+impl RawStore {
+    pub async fn open(data: &Path) -> RawStore {
+        match backend() {
+            Backend::Sqlite => RawStore::Sqlite(
+                docket_store_sqlite::SqliteStore::open(
+                    &data.join("docket.db"),
+                    &docket_store_sqlite::SqliteOptions::default(),
+                )
+                .await
+                .expect("open the SQLite store"),
+            ),
+            Backend::Postgres => RawStore::Postgres(
+                docket_store_postgres::PgStore::connect(
+                    &format!(
+                        "postgres://postgres@{}:5432/{}",
+                        pg_host(),
+                        pg_database(data)
+                    ),
+                    &docket_store_postgres::PgOptions::default(),
+                )
+                .await
+                .expect("connect the PostgreSQL store"),
+            ),
+        }
+    }
+
+    pub fn store(&self) -> &dyn docket_core::store::Store {
+        match self {
+            RawStore::Sqlite(s) => s,
+            RawStore::Postgres(s) => s,
+        }
+    }
+
+    pub async fn close(self) {
+        match self {
+            RawStore::Sqlite(s) => s.close().await,
+            RawStore::Postgres(s) => s.close().await,
+        }
+    }
 }
