@@ -163,6 +163,35 @@ pub fn pg_dump(data: &Path) -> Vec<u8> {
     out.stdout
 }
 
+/// Runs SQL directly on the database of `data` (sqlite3 or psql, by backend), for putting
+/// the database into a state the API cannot make. Panics on failure.
+pub fn raw_sql(data: &Path, sqlite: &str, postgres: &str) {
+    let out = match backend() {
+        Backend::Sqlite => Command::new("sqlite3")
+            .arg(data.join("docket.db"))
+            .arg(sqlite)
+            .output(),
+        Backend::Postgres => Command::new("psql")
+            .args([
+                "-h",
+                &pg_host(),
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qtA",
+            ])
+            .args(["-d", &pg_database(data), "-c", postgres])
+            .output(),
+    }
+    .expect("run the database shell");
+    assert!(
+        out.status.success(),
+        "raw SQL failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Drops the PostgreSQL database of `data`, if the suite made one.
 pub fn drop_database(data: &Path) {
     if backend() == Backend::Postgres {
