@@ -102,10 +102,14 @@ fn drop_stale_databases(now: u64) {
         .output();
     let Ok(out) = out else { return };
     for name in String::from_utf8_lossy(&out.stdout).lines() {
+        // Only names this harness makes (`docket_t_EPOCH_HASH`): the store crates' own tests
+        // name theirs `docket_t_PID_N_RAND`, and a process id is no epoch — reading it as one
+        // dropped their databases mid-test when suites ran side by side.
         let started = name
             .split('_')
             .nth(2)
             .and_then(|e| e.parse::<u64>().ok())
+            .filter(|&e| e >= 1_000_000_000)
             .unwrap_or(u64::MAX);
         if started.saturating_add(7200) < now {
             psql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
