@@ -99,31 +99,36 @@ impl DirectoryKind {
                     names.join(", ")
                 )));
             };
-            if *ty == FieldType::Privileges {
-                let granted = Privileges::parse(value, key).map_err(|e| self.err(e))?;
-                record.insert(key.clone(), granted.to_value());
-                continue;
-            }
-            let ok = match ty {
-                FieldType::Text => value.as_str().is_some_and(|s| s.len() <= 10_000),
-                FieldType::Int => value.as_i64().is_some(),
-                FieldType::StrList => value
-                    .as_array()
-                    .is_some_and(|a| a.iter().all(|v| v.as_str().is_some_and(is_valid_id))),
-                FieldType::Privileges => true,
-            };
-            if !ok {
-                let what = match ty {
-                    FieldType::Text => "must be a string",
-                    FieldType::Int => "must be a whole number",
-                    FieldType::StrList => "must be an array of ids",
-                    FieldType::Privileges => "must be an object of name: true pairs",
-                };
-                return Err(self.err(format!("Malformed parameter: {key} ({what})")));
-            }
-            record.insert(key.clone(), value.clone());
+            let stored = self.checked(*ty, key, value)?;
+            record.insert(key.clone(), stored);
         }
         Ok(())
+    }
+
+    /// The value to store for field `key` of type `ty`, or an error naming the field.
+    fn checked(&self, ty: FieldType, key: &str, value: &Value) -> Result<Value> {
+        let what = match ty {
+            FieldType::Privileges => {
+                return Privileges::parse(value, key)
+                    .map(|granted| granted.to_value())
+                    .map_err(|e| self.err(e))
+            }
+            FieldType::Text if value.as_str().is_some_and(|s| s.len() <= 10_000) => {
+                return Ok(value.clone())
+            }
+            FieldType::Int if value.as_i64().is_some() => return Ok(value.clone()),
+            FieldType::StrList
+                if value
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(|v| v.as_str().is_some_and(is_valid_id))) =>
+            {
+                return Ok(value.clone())
+            }
+            FieldType::Text => "must be a string of at most 10000 bytes",
+            FieldType::Int => "must be a whole number",
+            FieldType::StrList => "must be an array of ids",
+        };
+        Err(self.err(format!("Malformed parameter: {key} ({what})")))
     }
 
     fn upgrade(&self, record: &mut Value) {
