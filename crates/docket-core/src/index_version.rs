@@ -37,6 +37,15 @@ pub async fn upgrade_index(store: &dyn Store) -> Result<Option<u64>> {
     if stored == Some(current) {
         return Ok(None);
     }
+    let tickets = store.ticket_count().await?;
+    if tickets > 0 {
+        tracing::info!(
+            from = ?stored,
+            to = current,
+            tickets,
+            "the analyzer changed: rebuilding the search index before serving"
+        );
+    }
     let started = std::time::Instant::now();
     let (mut after, mut done) = (0i64, 0u64);
     while let Some((last, n)) = store.reindex_batch(after, BATCH).await? {
