@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
-use crate::model::{Role, Ticket};
+use crate::model::{Privileges, Role, Ticket};
 
 /// Every privilege name the server knows.
 pub const PRIVILEGES: [&str; 11] = [
@@ -35,14 +35,14 @@ impl Principal {
     /// Builds a principal from its own privileges and categories plus those of its roles.
     pub fn new(
         username: &str,
-        privileges: &[String],
+        privileges: &Privileges,
         categories: &[String],
         roles: &[Role],
     ) -> Self {
-        let mut privs: BTreeSet<String> = privileges.iter().cloned().collect();
+        let mut privs: BTreeSet<String> = privileges.iter().map(str::to_string).collect();
         let mut cats: BTreeSet<String> = categories.iter().cloned().collect();
         for role in roles {
-            privs.extend(role.privileges.iter().cloned());
+            privs.extend(role.privileges.iter().map(str::to_string));
             cats.extend(role.categories.iter().cloned());
         }
         let admin = privs.contains("admin");
@@ -59,7 +59,7 @@ impl Principal {
 
     /// A principal with every right, for administration from the shell.
     pub fn system(username: &str) -> Self {
-        Principal::new(username, &["admin".to_string()], &[], &[])
+        Principal::new(username, &Privileges::from_names(["admin"]), &[], &[])
     }
 
     pub fn is_admin(&self) -> bool {
@@ -183,11 +183,16 @@ mod tests {
     fn roles_add_privileges_and_categories() {
         let role = Role {
             id: "ops".into(),
-            privileges: vec!["edit_tickets".into()],
+            privileges: Privileges::from_names(["edit_tickets"]),
             categories: vec!["prod".into()],
             ..Default::default()
         };
-        let p = Principal::new("bob", &["create_tickets".into()], &[], &[role]);
+        let p = Principal::new(
+            "bob",
+            &Privileges::from_names(["create_tickets"]),
+            &[],
+            &[role],
+        );
         assert!(p.can_create().is_ok());
         assert!(p.can_edit().is_ok());
         assert!(p.can_delete().is_err());

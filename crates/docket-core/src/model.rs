@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::privileges::Privileges;
+
 /// A ticket: the xyOps Ticket record.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -86,7 +88,7 @@ pub struct User {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub password: String,
     pub active: bool,
-    pub privileges: Vec<String>,
+    pub privileges: Privileges,
     pub roles: Vec<String>,
     pub categories: Vec<String>,
     pub created: i64,
@@ -118,7 +120,7 @@ pub struct ApiKey {
     pub active: bool,
     pub expires: i64,
     pub max_per_sec: u32,
-    pub privileges: Vec<String>,
+    pub privileges: Privileges,
     pub roles: Vec<String>,
     pub categories: Vec<String>,
     pub created: i64,
@@ -140,7 +142,7 @@ impl ApiKey {
 pub struct Role {
     pub id: String,
     pub title: String,
-    pub privileges: Vec<String>,
+    pub privileges: Privileges,
     pub categories: Vec<String>,
     pub created: i64,
     pub modified: i64,

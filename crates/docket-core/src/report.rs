@@ -448,6 +448,15 @@ fn object_with_id<'a>(
     Ok((rec, id))
 }
 
+/// The captured output of a job: xyOps keeps it in `output`; `log` is read too (records
+/// written for older Docket versions, other producers). The first non-blank text wins.
+fn job_log(rec: &Map<String, Value>) -> Option<&str> {
+    ["output", "log"]
+        .into_iter()
+        .filter_map(|name| rec.get(name).and_then(Value::as_str))
+        .find(|s| !s.trim().is_empty())
+}
+
 /// The report of a job record. The title of the job's event is read from `event_title`
 /// (or `title`), which Docket adds when it fetches the job; the reference's Job has none.
 pub fn job_report(
@@ -472,10 +481,7 @@ pub fn job_report(
     };
     let elapsed = seconds(rec, "elapsed").or(span);
     let description = text(rec, "description").trim().to_string();
-    let (log, log_snipped) = match rec.get("log") {
-        Some(Value::String(s)) if !s.trim().is_empty() => log_excerpt(s),
-        _ => (String::new(), false),
-    };
+    let (log, log_snipped) = job_log(rec).map(log_excerpt).unwrap_or_default();
     let server = text(rec, "server");
     let ctx = JobCtx {
         link: link(env, "Job", &id),
@@ -688,6 +694,28 @@ mod tests {
         assert_eq!(r.jobs, vec!["jmdzer6zrju"]);
         assert_eq!(r.category.as_deref(), Some("general"));
         assert_eq!(r.server.as_deref(), Some("db01"));
+    }
+
+    #[test]
+    fn job_output_is_the_log() {
+        let t = ReportTemplates::default();
+        let output: String = (1..=1000).map(|i| format!("out {i}\n")).collect();
+        let job = json!({"id": "j2", "code": 0, "output": output});
+        let r = job_report(&t, &job, &env()).unwrap();
+        assert!(r.body.contains("### Log (excerpt"), "{}", r.body);
+        assert!(r.body.contains("out 1\n"), "{}", r.body);
+        assert!(r.body.contains("out 1000\n"), "{}", r.body);
+        assert!(!r.body.contains("out 500\n"), "{}", r.body);
+        // Both present: `output` wins; a blank `output` falls back to `log`.
+        let both = json!({"id": "j3", "output": "from output", "log": "from log"});
+        let r = job_report(&t, &both, &env()).unwrap();
+        assert!(r.body.contains("from output") && !r.body.contains("from log"));
+        let blank = json!({"id": "j4", "output": "  \n", "log": "from log"});
+        let r = job_report(&t, &blank, &env()).unwrap();
+        assert!(r.body.contains("from log"), "{}", r.body);
+        let odd = json!({"id": "j5", "output": 7, "log": "from log"});
+        let r = job_report(&t, &odd, &env()).unwrap();
+        assert!(r.body.contains("from log"), "{}", r.body);
     }
 
     #[test]

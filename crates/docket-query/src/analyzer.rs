@@ -9,25 +9,39 @@
 //! 2. Unicode is folded to ASCII with `deunicode` (Café → Cafe, 木 → Mu).
 //! 3. Everything is lowercased.
 //! 4. URLs (`http://`, `https://`, `ftp://`) are replaced by their host name, without user
-//!    info or port. The host keeps its dots, so step 5 turns `www.example.com` into the one
-//!    token `www_example_com`; a hyphen in a host name separates words as anywhere else.
+//!    info or port. Step 5 then splits the host at its dots, so each part of
+//!    `grafana.example.com` is a token of its own; a hyphen separates words as anywhere else.
 //! 5. Words are runs of `[a-z0-9_]`. An apostrophe between two word characters is dropped
-//!    (`nancy's` → `nancys`); a dot between two word characters becomes `_` (`2.5.1` →
-//!    `2_5_1`, `e.g.` → `e_g`); any other character separates words, so a sentence-final
-//!    dot is just a separator.
+//!    (`nancy's` → `nancys`). A dot between two digits joins them with `_` (`2.5.1` →
+//!    `2_5_1`, `10.0.0.1` → `10_0_0_1`: versions and addresses stay one token); any other
+//!    dot separates words like a space, so every part of a dotted word (`db1.prod.acme.io`,
+//!    `e.g.`, `main.rs`) is a token at the position where it stands. A dotted word in a
+//!    query therefore becomes a phrase of its parts, which finds the same dotted word in a
+//!    ticket, while a single part (`grafana`) finds it too.
 //! 6. A word of only letters is stemmed with the English (Porter 2) Snowball stemmer
-//!    (`jumps`, `jumping` → `jump`). Words with digits or underscores (versions, host
-//!    names, identifiers) are left as they are.
+//!    (`jumps`, `jumping` → `jump`). Words with digits or underscores (versions,
+//!    identifiers) are left as they are.
 //! 7. A word longer than [`MAX_WORD_LEN`] characters is truncated to that length and not
 //!    stemmed (long words are hashes, identifiers or junk, where stemming means nothing).
 //!
 //! There are no stop words and no minimum length. Tokens come out in text order, so that
 //! their positions can answer phrase queries.
+//!
+//! Changing any rule changes the tokens of stored tickets: bump [`ANALYZER_VERSION`], and
+//! stores rebuild their index when they are next opened.
 
 use std::sync::OnceLock;
 
 use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};
 use rust_stemmers::{Algorithm, Stemmer};
+
+/// The version of the rules above. Stores record the version their index was built with
+/// and reindex every ticket on open when it differs (`docket_core::index_version`).
+///
+/// 1. The first rules: a dotted word was one token (`grafana.example.com` →
+///    `grafana_example_com`).
+/// 2. Only digit-dot-digit runs are joined; the parts of other dotted words are tokens.
+pub const ANALYZER_VERSION: u32 = 2;
 
 /// Longest token the analyzer emits; longer words are truncated to this many characters.
 pub const MAX_WORD_LEN: usize = 32;
@@ -397,9 +411,12 @@ fn split_words(text: &str) -> Vec<String> {
             word.push(b as char);
             continue;
         }
-        let joins = (b == b'\'' || b == b'.')
-            && !word.is_empty()
-            && bytes.get(i + 1).copied().is_some_and(is_word_byte);
+        let next = bytes.get(i + 1).copied();
+        let joins = match b {
+            b'\'' => !word.is_empty() && next.is_some_and(is_word_byte),
+            b'.' => joins_digits(&word, next),
+            _ => false,
+        };
         if joins {
             if b == b'.' {
                 word.push('_');
@@ -413,6 +430,13 @@ fn split_words(text: &str) -> Vec<String> {
         tokens.push(finish_word(&word));
     }
     tokens
+}
+
+/// Whether a dot after `word` and before `next` stands between two digits (a version or an
+/// address), so that it joins rather than separates.
+fn joins_digits(word: &str, next: Option<u8>) -> bool {
+    word.as_bytes().last().is_some_and(u8::is_ascii_digit)
+        && next.is_some_and(|n| n.is_ascii_digit())
 }
 
 fn finish_word(word: &str) -> String {
@@ -488,9 +512,14 @@ mod tests {
             // dots between word characters join with `_`
             ("version 2.5.1 released.", &["version", "2_5_1", "releas"]),
             ("2.5", &["2_5"]),
-            ("e.g. this", &["e_g", "this"]),
+            ("e.g. this", &["e", "g", "this"]),
             ("end. Next", &["end", "next"]),
-            ("main.rs", &["main_rs"]),
+            ("main.rs", &["main", "rs"]),
+            // ... but only between digits: other dotted words are split into their parts
+            ("db1.prod.acme.io", &["db1", "prod", "acm", "io"]),
+            ("v1.2.3-rc1 web01.prod", &["v1_2_3", "rc1", "web01", "prod"]),
+            ("10.0.0.1:8080", &["10_0_0_1", "8080"]),
+            ("1.x file2.txt", &["1", "x", "file2", "txt"]),
             // Unicode folded to ASCII
             ("Café", &["cafe"]),
             ("El Niño Doppelgänger", &["el", "nino", "doppelgang"]),
@@ -500,15 +529,22 @@ mod tests {
             // URLs reduced to their host
             (
                 "see https://www.example.com/a/b?x=1 now",
-                &["see", "www_example_com", "now"],
+                &["see", "www", "exampl", "com", "now"],
             ),
             (
                 "HTTP://User:pw@Host.Example.org:8080/path",
-                &["host_example_org"],
+                &["host", "exampl", "org"],
             ),
-            ("ftp://files.my-site.net/pub.", &["files_my", "site_net"]),
-            ("(https://a.io/x)", &["a_io"]),
-            ("www.example.com", &["www_example_com"]),
+            (
+                "ftp://files.my-site.net/pub.",
+                &["file", "my", "site", "net"],
+            ),
+            ("(https://a.io/x)", &["a", "io"]),
+            ("www.example.com", &["www", "exampl", "com"]),
+            (
+                "see https://grafana.example.com/d/x",
+                &["see", "grafana", "exampl", "com"],
+            ),
             // Markdown reduced to text
             (
                 "# Title\n\nSome *emphasis* and **bold**text",
@@ -524,13 +560,13 @@ mod tests {
             // Markdown links: destination → host, text kept
             (
                 "[the docs](https://docs.rs/jiff/latest) here",
-                &["docs_rs", "the", "doc", "here"],
+                &["doc", "rs", "the", "doc", "here"],
             ),
             ("[local](/wiki/page)", &["local"]),
-            ("<https://github.com/foo/bar>", &["github_com"]),
+            ("<https://github.com/foo/bar>", &["github", "com"]),
             (
                 "![diagram](http://img.example.com/x.png)",
-                &["img_example_com", "diagram"],
+                &["img", "exampl", "com", "diagram"],
             ),
             // code blocks and inline code are kept
             (
@@ -578,7 +614,7 @@ mod tests {
             analyze_plain("Jumping 2.5 Café"),
             analyze("Jumping 2.5 Café")
         );
-        assert_eq!(analyze_plain("https://x.org/y"), ["x_org"]);
+        assert_eq!(analyze_plain("https://x.org/y"), ["x", "org"]);
     }
 
     #[test]

@@ -51,7 +51,8 @@
 //! * Field names are case-insensitive; an unknown one is an error listing the valid ones.
 //! * Text fields (`subject`, `body`, `changes`): the value goes through the analyzer
 //!   ([`analyze_plain`]); one token is a word match, several (a quoted phrase, `foo-bar`,
-//!   `2.5`) an exact phrase; no token at all is an error.
+//!   a dotted name like `grafana.example.com`) an exact phrase; no token at all is an
+//!   error. Digit-dot-digit runs (`2.5`) are one token.
 //! * Keyword fields: the whole value, [`normalize_keyword`]ed, must equal one of the field's
 //!   values. `=`, `==`, `=~` and the simple `field:value` all mean this (`=~` is equality,
 //!   not substring: keyword values are whole values).
@@ -99,7 +100,7 @@ mod lower;
 mod parser;
 mod schema;
 
-pub use analyzer::{analyze, analyze_plain, normalize_keyword, MAX_WORD_LEN};
+pub use analyzer::{analyze, analyze_plain, normalize_keyword, ANALYZER_VERSION, MAX_WORD_LEN};
 pub use ast::{Ast, AstKind, CompareOp, Ident, Span, Term, Value};
 pub use error::QueryError;
 pub use eval::{matches, Doc};

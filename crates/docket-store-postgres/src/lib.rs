@@ -72,7 +72,8 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
 
 impl PgStore {
     /// Connects and applies the migrations (sqlx takes an advisory lock while it migrates,
-    /// so two nodes starting at once are safe).
+    /// so two nodes starting at once are safe); when the index was built by another
+    /// analyzer version, reindexes every ticket.
     pub async fn connect(url: &str, options: &PgOptions) -> Result<PgStore> {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
@@ -85,10 +86,13 @@ impl PgStore {
             .await
             .map_err(|e| Error::Internal(format!("postgres migration: {e}")))?;
         let events = events::Events::start(url, pool.clone(), TICKET_EVENT_CAPACITY).await;
-        Ok(PgStore {
+        let store = PgStore {
             pool,
             events: Arc::new(events),
-        })
+        };
+        // After an analyzer change the stored tokens are stale: rebuild them now.
+        docket_core::index_version::upgrade_index(&store).await?;
+        Ok(store)
     }
 
     /// Stops the event listener and closes the pool (waits for connections in use to be

@@ -78,7 +78,8 @@ pub(crate) fn db_err(e: sqlx::Error) -> Error {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies migrations.
+    /// Opens (creating if needed) the database at `path`, applies migrations and, when the
+    /// index was built by another analyzer version, reindexes every ticket.
     pub async fn open(path: &Path, options: &SqliteOptions) -> Result<SqliteStore> {
         let base = SqliteConnectOptions::from_str("sqlite://")
             .map_err(db_err)?
@@ -116,12 +117,15 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(db_err)?;
-        Ok(SqliteStore {
+        let store = SqliteStore {
             reader,
             writer,
             index,
             events: broadcast::channel(TICKET_EVENT_CAPACITY).0,
-        })
+        };
+        // After an analyzer change the stored tokens are stale: rebuild them now.
+        docket_core::index_version::upgrade_index(&store).await?;
+        Ok(store)
     }
 
     /// Finishes queued writes, checkpoints the WAL and closes the connections.
@@ -587,6 +591,67 @@ mod tests {
         assert_eq!(done, 2);
         assert_eq!(find(&store, "disk").await, vec!["a", "c"]);
         assert_eq!(find(&store, "status:open").await, vec!["a", "c"]);
+        store.close().await;
+    }
+
+    /// A database indexed by an older analyzer (a dotted host as one token) is reindexed
+    /// when it is opened, once.
+    #[tokio::test]
+    async fn an_index_of_an_older_analyzer_is_rebuilt_at_open() {
+        use docket_core::index_version::{stored_version, upgrade_index, ANALYZER_META};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path, &SqliteOptions::default())
+            .await
+            .unwrap();
+        let mut t = ticket("a", "dashboards");
+        t.body = "see https://grafana.example.com/d/x".into();
+        let a = store.create_ticket(t).await.unwrap().unwrap();
+        // What version 1 wrote: the host as one token; and no version recorded.
+        store
+            .write(move |c| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM ticket_text WHERE rowid = ?")
+                        .bind(a.num)
+                        .execute(&mut *c)
+                        .await
+                        .map_err(db_err)?;
+                    sqlx::query(
+                        "INSERT INTO ticket_text (rowid, subject, body, changes) \
+                         VALUES (?, 'dashboard', 'see grafana_example_com', '')",
+                    )
+                    .bind(a.num)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        store
+            .delete_record(RecordKind::Meta, ANALYZER_META)
+            .await
+            .unwrap();
+        assert!(find(&store, "grafana").await.is_empty());
+        store.close().await;
+
+        let store = SqliteStore::open(&path, &SqliteOptions::default())
+            .await
+            .unwrap();
+        for query in [
+            "grafana",
+            "example",
+            "grafana.example.com",
+            "\"grafana example\"",
+        ] {
+            assert_eq!(find(&store, query).await, vec!["a"], "{query}");
+        }
+        assert_eq!(
+            stored_version(&store).await.unwrap(),
+            Some(docket_query::ANALYZER_VERSION)
+        );
+        assert_eq!(upgrade_index(&store).await.unwrap(), None, "only once");
         store.close().await;
     }
 

@@ -27,7 +27,7 @@ fn params(v: Value) -> Map<String, Value> {
 }
 
 fn user(name: &str) -> Principal {
-    Principal::new(name, &["create_tickets".to_string()], &[], &[])
+    Principal::new(name, &docket_core::privileges::Privileges::from_names(["create_tickets"]), &[], &[])
 }
 
 /// The next event, failing the test if none comes.

@@ -296,8 +296,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if privileges.is_empty() {
                 bail!("give --admin or --privileges p1,p2");
             }
+            let granted = docket_core::model::Privileges::from_names(privileges).to_value();
             let mut params =
-                obj(json!({"title": title, "privileges": privileges, "categories": categories}));
+                obj(json!({"title": title, "privileges": granted, "categories": categories}));
             if let Some(u) = username {
                 params.insert("username".into(), json!(u));
             }
@@ -324,7 +325,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (password, generated) = new_password(password_stdin)?;
             let mut params = obj(json!({"username": name, "password": password}));
             if admin {
-                params.insert("privileges".into(), json!(["admin"]));
+                params.insert("privileges".into(), json!({"admin": true}));
             }
             if let Some(e) = email {
                 params.insert("email".into(), json!(e));

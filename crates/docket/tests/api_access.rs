@@ -423,3 +423,281 @@ async fn user_sessions_are_scoped_too() {
     let r = send(as_user("get_api_keys", json!({}))).await;
     assert_err(&r, 403, "access", "admin");
 }
+
+/// Privileges as xyOps writes them — objects of `name: true` pairs — on keys, roles and
+/// users: created with objects, read back as objects, and granting exactly the true ones.
+#[tokio::test]
+async fn xyops_shaped_privileges_round_trip() {
+    let s = Server::start().await;
+    let granted = json!({"create_tickets": true, "edit_tickets": true});
+
+    // An API key: `false` is not granted, and the reply carries the object form.
+    let r = s
+        .call(
+            "create_api_key",
+            json!({"title": "CI", "privileges": {"create_tickets": true, "edit_tickets": true, "delete_tickets": false}}),
+        )
+        .await;
+    let v = assert_ok(&r);
+    assert_eq!(v["api_key"]["privileges"], granted, "{v}");
+    let id = v["api_key"]["id"].as_str().expect("key id").to_string();
+    let key = v["plain_key"].as_str().expect("plain key").to_string();
+    let r = s.call("get_api_key", json!({"id": id})).await;
+    assert_eq!(assert_ok(&r)["api_key"]["privileges"], granted, "{}", r.1);
+    let r = s.call("get_api_keys", json!({})).await;
+    let rows = assert_ok(&r)["rows"].as_array().expect("rows").clone();
+    let row = rows.iter().find(|k| k["id"] == json!(id)).expect("the key");
+    assert_eq!(row["privileges"], granted);
+    let t = assert_ok(
+        &s.call_as(&key, "create_ticket", json!({"subject": "from CI"}))
+            .await,
+    )["ticket"]
+        .clone();
+    assert_ok(
+        &s.call_as(
+            &key,
+            "update_ticket",
+            json!({"id": t["id"], "status": "closed"}),
+        )
+        .await,
+    );
+    assert_err(
+        &s.call_as(&key, "delete_ticket", json!({"id": t["id"]}))
+            .await,
+        403,
+        "access",
+        "delete_tickets",
+    );
+
+    // A value that is neither true nor falsy: an error naming the field; nothing changes.
+    let r = s
+        .call(
+            "update_api_key",
+            json!({"id": id, "title": "renamed", "privileges": {"create_tickets": true, "admin": "yes"}}),
+        )
+        .await;
+    assert_err(&r, 400, "api", "privileges.admin");
+    let r = s.call("get_api_key", json!({"id": id})).await;
+    let k = &assert_ok(&r)["api_key"];
+    assert_eq!((&k["title"], &k["privileges"]), (&json!("CI"), &granted));
+    let r = s
+        .call(
+            "create_api_key",
+            json!({"title": "bad", "privileges": {"admin": [true]}}),
+        )
+        .await;
+    assert_err(&r, 400, "api", "privileges.admin");
+    let r = s
+        .call(
+            "update_api_key",
+            json!({"id": id, "privileges": {"delete_tickets": 1, "create_tickets": 0}}),
+        )
+        .await;
+    assert_eq!(
+        assert_ok(&r)["api_key"]["privileges"],
+        json!({"delete_tickets": true})
+    );
+
+    // A role.
+    let r = s
+        .call(
+            "create_role",
+            json!({"id": "deleter", "title": "Deleter", "privileges": {"delete_tickets": true, "admin": false}}),
+        )
+        .await;
+    assert_eq!(
+        assert_ok(&r)["role"]["privileges"],
+        json!({"delete_tickets": true}),
+        "{}",
+        r.1
+    );
+    let r = s.call("get_role", json!({"id": "deleter"})).await;
+    assert_eq!(
+        assert_ok(&r)["role"]["privileges"],
+        json!({"delete_tickets": true})
+    );
+    let r = s
+        .call(
+            "update_role",
+            json!({"id": "deleter", "privileges": {"delete_tickets": "sure"}}),
+        )
+        .await;
+    assert_err(&r, 400, "role", "privileges.delete_tickets");
+    // The array form is still understood, and answered as an object.
+    let r = s
+        .call(
+            "update_role",
+            json!({"id": "deleter", "privileges": ["delete_tickets", "edit_tickets"]}),
+        )
+        .await;
+    let both = json!({"delete_tickets": true, "edit_tickets": true});
+    assert_eq!(assert_ok(&r)["role"]["privileges"], both, "{}", r.1);
+    let r = s.call("get_roles", json!({})).await;
+    assert_eq!(assert_ok(&r)["rows"][0]["privileges"], both);
+
+    // A user with the role: own privileges plus the role's.
+    let r = s
+        .user_call(
+            "admin_create",
+            json!({"username": "xy", "password": "xy-password-1", "privileges": {"create_tickets": true, "edit_tickets": false}, "roles": ["deleter"]}),
+        )
+        .await;
+    assert_eq!(
+        assert_ok(&r)["user"]["privileges"],
+        json!({"create_tickets": true}),
+        "{}",
+        r.1
+    );
+    let r = s
+        .user_call(
+            "admin_update",
+            json!({"username": "xy", "privileges": {"create_tickets": {}}}),
+        )
+        .await;
+    assert_err(&r, 400, "user", "privileges.create_tickets");
+    let r = s
+        .user_call("admin_get_user", json!({"username": "xy"}))
+        .await;
+    assert_eq!(
+        assert_ok(&r)["user"]["privileges"],
+        json!({"create_tickets": true})
+    );
+    let (status, _, v) = login(&s, "xy", "xy-password-1").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["user"]["privileges"],
+        json!({"create_tickets": true}),
+        "{v}"
+    );
+    let sid = v["session_id"].as_str().expect("session").to_string();
+    let csrf = v["csrf_token"].as_str().unwrap_or_default().to_string();
+    let r = send(
+        s.client
+            .post(s.url("/api/app/delete_ticket/v1"))
+            .header("X-Session-ID", &sid)
+            .header("X-CSRF-Token", &csrf)
+            .json(&json!({"id": t["id"]})),
+    )
+    .await;
+    assert_ok(&r);
+}
+
+/// Keys, roles and users stored before privileges were objects (arrays of names) keep
+/// working, and are answered in the object form.
+#[tokio::test]
+async fn privileges_stored_as_arrays_still_work() {
+    use docket_core::store::RecordKind;
+    let mut s = Server::start().await;
+    let t = s.create(json!({"subject": "old records"})).await;
+    let (id, key) = create_key(
+        &s,
+        json!({"title": "old", "privileges": {"create_tickets": true}}),
+    )
+    .await;
+    assert_ok(
+        &s.call(
+            "create_role",
+            json!({"id": "old_role", "title": "Old role"}),
+        )
+        .await,
+    );
+    assert_ok(
+        &s.user_call(
+            "admin_create",
+            json!({"username": "olduser", "password": "old-password-1"}),
+        )
+        .await,
+    );
+    assert!(s.terminate());
+
+    // Rewrite the three records as an older version stored them.
+    let raw = common::RawStore::open(&s.data).await;
+    for (kind, rid, privileges) in [
+        (RecordKind::ApiKey, id.as_str(), json!(["edit_tickets"])),
+        (RecordKind::Role, "old_role", json!(["delete_tickets"])),
+        (RecordKind::User, "olduser", json!(["create_tickets"])),
+    ] {
+        let changed = raw
+            .store()
+            .update_record(
+                kind,
+                rid,
+                Box::new(move |v: &mut Value| {
+                    v["privileges"] = privileges;
+                    Ok(())
+                }),
+            )
+            .await
+            .expect("rewrite the record");
+        assert!(changed.is_some(), "{rid} exists");
+    }
+    raw.close().await;
+    s.restart();
+
+    let r = s.call("get_api_key", json!({"id": id})).await;
+    assert_eq!(
+        assert_ok(&r)["api_key"]["privileges"],
+        json!({"edit_tickets": true})
+    );
+    let r = s.call("get_role", json!({"id": "old_role"})).await;
+    assert_eq!(
+        assert_ok(&r)["role"]["privileges"],
+        json!({"delete_tickets": true})
+    );
+    let r = s.call("get_roles", json!({})).await;
+    assert_eq!(
+        assert_ok(&r)["rows"][0]["privileges"],
+        json!({"delete_tickets": true})
+    );
+    let r = s
+        .user_call("admin_get_user", json!({"username": "olduser"}))
+        .await;
+    assert_eq!(
+        assert_ok(&r)["user"]["privileges"],
+        json!({"create_tickets": true})
+    );
+
+    // The key grants what its array said (edit, no longer create).
+    assert_ok(
+        &s.call_as(
+            &key,
+            "update_ticket",
+            json!({"id": t["id"], "status": "closed"}),
+        )
+        .await,
+    );
+    assert_err(
+        &s.call_as(&key, "create_ticket", json!({"subject": "x"}))
+            .await,
+        403,
+        "access",
+        "create_tickets",
+    );
+    // The role's array grants too, once a key carries the role.
+    let r = s
+        .call("update_api_key", json!({"id": id, "roles": ["old_role"]}))
+        .await;
+    assert_eq!(
+        assert_ok(&r)["api_key"]["privileges"],
+        json!({"edit_tickets": true})
+    );
+    assert_ok(
+        &s.call_as(&key, "delete_ticket", json!({"id": t["id"]}))
+            .await,
+    );
+    // An update of an old role writes it in the new form.
+    let r = s
+        .call("update_role", json!({"id": "old_role", "title": "Renamed"}))
+        .await;
+    assert_eq!(
+        assert_ok(&r)["role"]["privileges"],
+        json!({"delete_tickets": true})
+    );
+    let (status, _, v) = login(&s, "olduser", "old-password-1").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["user"]["privileges"],
+        json!({"create_tickets": true}),
+        "{v}"
+    );
+}

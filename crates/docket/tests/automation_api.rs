@@ -151,6 +151,44 @@ async fn job_reports_from_local_records() {
     );
 }
 
+/// xyOps keeps a job's captured output in `output`; the report shows it like `log`, with the
+/// same excerpt rule, and prefers it when a record has both.
+#[tokio::test]
+async fn job_reports_show_the_output_field() {
+    let s = Server::start_with_config(&config(""), &[]).await;
+    let output: String = (1..=5_000).map(|i| format!("output line {i}\n")).collect();
+    let mut job = failed_job("jout1", "");
+    job.as_object_mut().expect("object").remove("log");
+    job["output"] = json!(output);
+    assert_ok(&s.call("put_job", json!({"job": job})).await);
+    let t = s.create(json!({"template": "job", "job": "jout1"})).await;
+    let body = str_of(&t, "body");
+    assert!(body.contains("### Log (excerpt"), "{body}");
+    assert!(
+        body.contains("output line 1\n") && body.contains("output line 5000\n"),
+        "{body}"
+    );
+    assert!(!body.contains("output line 2500\n"), "{body}");
+    // The report is searchable like any ticket text.
+    let (_, v) = s
+        .call(
+            "search_tickets",
+            json!({"query": "\"output line 5000\"", "limit": 10}),
+        )
+        .await;
+    assert_eq!(v["list"]["length"], 1, "{v}");
+
+    let mut both = failed_job("jout2", "from the log field");
+    both["output"] = json!("from the output field");
+    assert_ok(&s.call("put_job", json!({"job": both})).await);
+    let t = s.create(json!({"template": "job", "job": "jout2"})).await;
+    let body = str_of(&t, "body");
+    assert!(
+        body.contains("from the output field") && !body.contains("from the log field"),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn alert_reports_from_local_records() {
     let s = Server::start_with_config(&config(""), &[]).await;

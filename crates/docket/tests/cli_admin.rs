@@ -100,7 +100,7 @@ async fn users_and_keys_from_the_shell_while_serving() {
         .expect("generated password line")
         .to_string();
     let v = login(&s, "bob", &generated).await;
-    assert_eq!(v["user"]["privileges"], json!(["admin"]), "{v}");
+    assert_eq!(v["user"]["privileges"], json!({"admin": true}), "{v}");
 
     // A limited key: the plain key alone on the last line; it works at once and is limited.
     let out = cli(

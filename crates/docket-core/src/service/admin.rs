@@ -6,7 +6,7 @@ use super::{flag, int_param, required_str, set_if, string_list, to_value, Docket
 use crate::auth::{hash_password, hash_secret, mask_secret, random_secret, CanAdmin, PRIVILEGES};
 use crate::error::{Error, Result};
 use crate::ids::{is_valid_id, new_id, IdKind};
-use crate::model::{ApiKey, Category, Role, Tag, User};
+use crate::model::{ApiKey, Category, Privileges, Role, Tag, User};
 use crate::store::RecordKind;
 use crate::ticket_input::{check_email, check_username};
 
@@ -70,17 +70,31 @@ fn opt_string(
     }
 }
 
+/// The `privileges` parameter in any accepted form (see [`Privileges::parse`]);
+/// `None` when it was not sent.
+pub(super) fn privileges_param(
+    params: &Map<String, Value>,
+    code: fn(String) -> Error,
+) -> Result<Option<Privileges>> {
+    match params.get("privileges") {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => Privileges::parse(value, "privileges")
+            .map(Some)
+            .map_err(code),
+    }
+}
+
 impl Docket {
     /// Privileges must be known names; roles and categories must exist.
     async fn check_grants(
         &self,
-        privileges: &Option<Vec<String>>,
+        privileges: &Option<Privileges>,
         roles: &Option<Vec<String>>,
         categories: &Option<Vec<String>>,
         code: fn(String) -> Error,
     ) -> Result<()> {
-        for p in privileges.iter().flatten() {
-            if !PRIVILEGES.contains(&p.as_str()) {
+        for p in privileges.iter().flat_map(Privileges::iter) {
+            if !PRIVILEGES.contains(&p) {
                 return Err(code(format!(
                     "Unknown privilege: {p:?}; privileges are: {}",
                     PRIVILEGES.join(", ")
@@ -119,7 +133,7 @@ impl Docket {
         if !email.is_empty() {
             check_email(&email).map_err(Error::User)?;
         }
-        let privileges = string_list(params, "privileges", Error::User)?;
+        let privileges = privileges_param(params, Error::User)?;
         let roles = string_list(params, "roles", Error::User)?;
         let categories = string_list(params, "categories", Error::User)?;
         self.check_grants(&privileges, &roles, &categories, Error::User)
@@ -133,7 +147,7 @@ impl Docket {
             password: hash_password_blocking(password).await?,
             active: params.get("active").is_none() || flag(params, "active")?,
             privileges: privileges
-                .unwrap_or_else(|| vec!["create_tickets".into(), "edit_tickets".into()]),
+                .unwrap_or_else(|| Privileges::from_names(["create_tickets", "edit_tickets"])),
             roles: roles.unwrap_or_default(),
             categories: categories.unwrap_or_default(),
             created: now,
@@ -158,7 +172,7 @@ impl Docket {
             check_email(e).map_err(Error::User)?;
         }
         let full_name = opt_string(params, "full_name", 200, Error::User)?;
-        let privileges = string_list(params, "privileges", Error::User)?;
+        let privileges = privileges_param(params, Error::User)?;
         let roles = string_list(params, "roles", Error::User)?;
         let categories = string_list(params, "categories", Error::User)?;
         self.check_grants(&privileges, &roles, &categories, Error::User)
@@ -263,7 +277,7 @@ impl Docket {
         if let Some(u) = &username {
             check_username(u).map_err(Error::Api)?;
         }
-        let privileges = string_list(params, "privileges", Error::Api)?;
+        let privileges = privileges_param(params, Error::Api)?;
         let roles = string_list(params, "roles", Error::Api)?;
         let categories = string_list(params, "categories", Error::Api)?;
         self.check_grants(&privileges, &roles, &categories, Error::Api)
@@ -315,7 +329,7 @@ impl Docket {
         if let Some(u) = username.as_deref().filter(|u| !u.is_empty()) {
             check_username(u).map_err(Error::Api)?;
         }
-        let privileges = string_list(params, "privileges", Error::Api)?;
+        let privileges = privileges_param(params, Error::Api)?;
         let roles = string_list(params, "roles", Error::Api)?;
         let categories = string_list(params, "categories", Error::Api)?;
         self.check_grants(&privileges, &roles, &categories, Error::Api)
@@ -438,7 +452,7 @@ impl Docket {
         params.insert("username".into(), json!("admin"));
         params.insert("password".into(), json!(password));
         params.insert("full_name".into(), json!("Administrator"));
-        params.insert("privileges".into(), json!(["admin"]));
+        params.insert("privileges".into(), json!({"admin": true}));
         let can = crate::auth::Principal::system("admin").can_admin()?;
         match self.create_user(&can, &params).await {
             Ok(_) | Err(Error::User(_)) => {}

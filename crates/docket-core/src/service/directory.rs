@@ -9,6 +9,7 @@ use super::Docket;
 use crate::auth::{Principal, PRIVILEGES};
 use crate::error::{Error, Result};
 use crate::ids::is_valid_id;
+use crate::model::Privileges;
 use crate::store::{RecordKind, SearchRequest, SortField};
 
 #[derive(Clone, Copy, PartialEq)]
@@ -16,6 +17,8 @@ enum FieldType {
     Text,
     Int,
     StrList,
+    /// Object of `name: true` pairs (or an array of names); stored in the object form.
+    Privileges,
 }
 
 /// How one kind of directory record is checked and who may change it.
@@ -55,7 +58,7 @@ pub const ROLES: DirectoryKind = DirectoryKind {
     privileges: ["admin", "admin", "admin"],
     fields: &[
         ("notes", FieldType::Text),
-        ("privileges", FieldType::StrList),
+        ("privileges", FieldType::Privileges),
         ("categories", FieldType::StrList),
     ],
 };
@@ -96,24 +99,57 @@ impl DirectoryKind {
                     names.join(", ")
                 )));
             };
-            let ok = match ty {
-                FieldType::Text => value.as_str().is_some_and(|s| s.len() <= 10_000),
-                FieldType::Int => value.as_i64().is_some(),
-                FieldType::StrList => value
-                    .as_array()
-                    .is_some_and(|a| a.iter().all(|v| v.as_str().is_some_and(is_valid_id))),
-            };
-            if !ok {
-                let what = match ty {
-                    FieldType::Text => "must be a string",
-                    FieldType::Int => "must be a whole number",
-                    FieldType::StrList => "must be an array of ids",
-                };
-                return Err(self.err(format!("Malformed parameter: {key} ({what})")));
-            }
-            record.insert(key.clone(), value.clone());
+            let stored = self.checked(*ty, key, value)?;
+            record.insert(key.clone(), stored);
         }
         Ok(())
+    }
+
+    /// The value to store for field `key` of type `ty`, or an error naming the field.
+    fn checked(&self, ty: FieldType, key: &str, value: &Value) -> Result<Value> {
+        let what = match ty {
+            FieldType::Privileges => {
+                return Privileges::parse(value, key)
+                    .map(|granted| granted.to_value())
+                    .map_err(|e| self.err(e))
+            }
+            FieldType::Text if value.as_str().is_some_and(|s| s.len() <= 10_000) => {
+                return Ok(value.clone())
+            }
+            FieldType::Int if value.as_i64().is_some() => return Ok(value.clone()),
+            FieldType::StrList
+                if value
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(|v| v.as_str().is_some_and(is_valid_id))) =>
+            {
+                return Ok(value.clone())
+            }
+            FieldType::Text => "must be a string of at most 10000 bytes",
+            FieldType::Int => "must be a whole number",
+            FieldType::StrList => "must be an array of ids",
+        };
+        Err(self.err(format!("Malformed parameter: {key} ({what})")))
+    }
+
+    fn upgrade(&self, record: &mut Value) {
+        upgrade_record(self.fields, record);
+    }
+}
+
+/// Brings a stored record to the current shape: roles written before privileges were
+/// objects carry an array of names, which is read and sent as the object form.
+fn upgrade_record(fields: &[(&str, FieldType)], record: &mut Value) {
+    for (name, ty) in fields {
+        if *ty != FieldType::Privileges {
+            continue;
+        }
+        if let Some(value) = record.get_mut(*name) {
+            // A stored value that cannot be read grants nothing rather than failing
+            // every read of the directory.
+            *value = Privileges::parse(value, name)
+                .unwrap_or_default()
+                .to_value();
+        }
     }
 }
 
@@ -142,6 +178,7 @@ fn id_from_title(title: &str) -> String {
 impl Docket {
     pub async fn list_directory(&self, dir: &DirectoryKind) -> Result<Vec<Value>> {
         let mut rows = self.store.list_records(dir.kind).await?;
+        rows.iter_mut().for_each(|row| dir.upgrade(row));
         rows.sort_by(|a, b| a["title"].as_str().cmp(&b["title"].as_str()));
         Ok(rows)
     }
@@ -152,10 +189,12 @@ impl Docket {
         params: &Map<String, Value>,
     ) -> Result<Value> {
         let id = super::required_str(params, "id", dir.code)?;
-        self.store
-            .get_record(dir.kind, &id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("{} not found: {id}", capitalize(dir.noun))))
+        let mut record =
+            self.store.get_record(dir.kind, &id).await?.ok_or_else(|| {
+                Error::NotFound(format!("{} not found: {id}", capitalize(dir.noun)))
+            })?;
+        dir.upgrade(&mut record);
+        Ok(record)
     }
 
     pub async fn create_directory(
@@ -187,6 +226,7 @@ impl Docket {
                 FieldType::Text => json!(""),
                 FieldType::Int => json!(0),
                 FieldType::StrList => json!([]),
+                FieldType::Privileges => json!({}),
             };
             record.insert((*name).into(), empty);
         }
@@ -221,6 +261,7 @@ impl Docket {
         dir.merge(&mut probe, params)?;
         self.check_role_grants(dir, &probe).await?;
         let now = self.now();
+        let fields = dir.fields;
         self.store
             .update_record(
                 dir.kind,
@@ -230,6 +271,7 @@ impl Docket {
                         record.extend(probe);
                         record.insert("modified".into(), json!(now));
                     }
+                    upgrade_record(fields, v);
                     Ok(())
                 }),
             )
@@ -286,13 +328,11 @@ impl Docket {
         if dir.kind != RecordKind::Role {
             return Ok(());
         }
-        for p in record
-            .get("privileges")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let p = p.as_str().unwrap_or_default();
+        let granted = match record.get("privileges") {
+            Some(value) => Privileges::parse(value, "privileges").map_err(|e| dir.err(e))?,
+            None => Privileges::default(),
+        };
+        for p in granted.iter() {
             if !PRIVILEGES.contains(&p) {
                 return Err(dir.err(format!("Unknown privilege: {p:?}")));
             }

@@ -8,6 +8,7 @@ mod events;
 mod ported;
 mod records_and_copy;
 mod saved_searches;
+mod upgrade;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};

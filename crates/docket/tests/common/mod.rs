@@ -102,10 +102,14 @@ fn drop_stale_databases(now: u64) {
         .output();
     let Ok(out) = out else { return };
     for name in String::from_utf8_lossy(&out.stdout).lines() {
+        // Only names this harness makes (`docket_t_EPOCH_HASH`): the store crates' own tests
+        // name theirs `docket_t_PID_N_RAND`, and a process id is no epoch — reading it as one
+        // dropped their databases mid-test when suites ran side by side.
         let started = name
             .split('_')
             .nth(2)
             .and_then(|e| e.parse::<u64>().ok())
+            .filter(|&e| e >= 1_000_000_000)
             .unwrap_or(u64::MAX);
         if started.saturating_add(7200) < now {
             psql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
@@ -161,6 +165,35 @@ pub fn pg_dump(data: &Path) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// Runs SQL directly on the database of `data` (sqlite3 or psql, by backend), for putting
+/// the database into a state the API cannot make. Panics on failure.
+pub fn raw_sql(data: &Path, sqlite: &str, postgres: &str) {
+    let out = match backend() {
+        Backend::Sqlite => Command::new("sqlite3")
+            .arg(data.join("docket.db"))
+            .arg(sqlite)
+            .output(),
+        Backend::Postgres => Command::new("psql")
+            .args([
+                "-h",
+                &pg_host(),
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qtA",
+            ])
+            .args(["-d", &pg_database(data), "-c", postgres])
+            .output(),
+    }
+    .expect("run the database shell");
+    assert!(
+        out.status.success(),
+        "raw SQL failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Drops the PostgreSQL database of `data`, if the suite made one.
@@ -422,7 +455,12 @@ impl Server {
     }
 
     /// Creates an API key with the given privileges (and categories); returns the plain key.
+    /// The privileges are sent as xyOps sends them: an object of `name: true` pairs.
     pub async fn key_with(&self, privileges: &[&str], categories: &[&str]) -> String {
+        let privileges: serde_json::Map<String, Value> = privileges
+            .iter()
+            .map(|p| (p.to_string(), json!(true)))
+            .collect();
         let (_, v) = self
             .call(
                 "create_api_key",
@@ -537,4 +575,52 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// The store of a data directory, opened directly (the server must be stopped): for writing
+/// what the API cannot, such as records in the shape an older version stored.
+pub enum RawStore {
+    Sqlite(docket_store_sqlite::SqliteStore),
+    Postgres(docket_store_postgres::PgStore),
+}
+
+impl RawStore {
+    pub async fn open(data: &Path) -> RawStore {
+        match backend() {
+            Backend::Sqlite => RawStore::Sqlite(
+                docket_store_sqlite::SqliteStore::open(
+                    &data.join("docket.db"),
+                    &docket_store_sqlite::SqliteOptions::default(),
+                )
+                .await
+                .expect("open the SQLite store"),
+            ),
+            Backend::Postgres => RawStore::Postgres(
+                docket_store_postgres::PgStore::connect(
+                    &format!(
+                        "postgres://postgres@{}:5432/{}",
+                        pg_host(),
+                        pg_database(data)
+                    ),
+                    &docket_store_postgres::PgOptions::default(),
+                )
+                .await
+                .expect("connect the PostgreSQL store"),
+            ),
+        }
+    }
+
+    pub fn store(&self) -> &dyn docket_core::store::Store {
+        match self {
+            RawStore::Sqlite(s) => s,
+            RawStore::Postgres(s) => s,
+        }
+    }
+
+    pub async fn close(self) {
+        match self {
+            RawStore::Sqlite(s) => s.close().await,
+            RawStore::Postgres(s) => s.close().await,
+        }
+    }
 }
