@@ -3,6 +3,7 @@
 
 use docket_query::{
     analyze, analyze_plain, normalize_keyword, Doc, KeywordField, RangeField, TextField,
+    NONE_KEYWORD,
 };
 use serde_json::Value;
 
@@ -61,15 +62,22 @@ pub fn ticket_doc(t: &Ticket) -> Doc {
     };
     doc.keywords.insert(KeywordField::Status, single(&t.status));
     doc.keywords.insert(KeywordField::Type, single(&t.kind));
+    // Empty values that people search for ("unassigned", "untagged") get a keyword too.
+    let or_none = |mut values: Vec<String>| {
+        if values.is_empty() {
+            values.push(NONE_KEYWORD.to_string());
+        }
+        values
+    };
     doc.keywords
-        .insert(KeywordField::Category, single(&t.category));
+        .insert(KeywordField::Category, or_none(single(&t.category)));
     doc.keywords
         .insert(KeywordField::Username, single(&t.username));
     doc.keywords.insert(KeywordField::Server, single(&t.server));
     doc.keywords
-        .insert(KeywordField::Assignees, many(&t.assignees));
+        .insert(KeywordField::Assignees, or_none(many(&t.assignees)));
     doc.keywords.insert(KeywordField::Cc, many(&t.cc));
-    doc.keywords.insert(KeywordField::Tags, many(&t.tags));
+    doc.keywords.insert(KeywordField::Tags, or_none(many(&t.tags)));
     doc.keywords.insert(KeywordField::Jobs, many(&t.jobs));
 
     doc.ranges.insert(RangeField::Num, t.num);

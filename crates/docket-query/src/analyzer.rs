@@ -41,7 +41,12 @@ use rust_stemmers::{Algorithm, Stemmer};
 /// 1. The first rules: a dotted word was one token (`grafana.example.com` →
 ///    `grafana_example_com`).
 /// 2. Only digit-dot-digit runs are joined; the parts of other dotted words are tokens.
-pub const ANALYZER_VERSION: u32 = 2;
+/// 3. An empty `assignees`, `tags` or `category` is indexed as [`NONE_KEYWORD`].
+pub const ANALYZER_VERSION: u32 = 3;
+
+/// The keyword value of an empty list or field, so `assignees:_none` finds unassigned
+/// tickets (and `tags:_none` untagged ones, `category:_none` uncategorized ones).
+pub const NONE_KEYWORD: &str = "_none";
 
 /// Longest token the analyzer emits; longer words are truncated to this many characters.
 pub const MAX_WORD_LEN: usize = 32;

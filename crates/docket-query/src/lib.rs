@@ -100,7 +100,9 @@ mod lower;
 mod parser;
 mod schema;
 
-pub use analyzer::{analyze, analyze_plain, normalize_keyword, ANALYZER_VERSION, MAX_WORD_LEN};
+pub use analyzer::{
+    analyze, analyze_plain, normalize_keyword, ANALYZER_VERSION, MAX_WORD_LEN, NONE_KEYWORD,
+};
 pub use ast::{Ast, AstKind, CompareOp, Ident, Span, Term, Value};
 pub use error::QueryError;
 pub use eval::{matches, Doc};

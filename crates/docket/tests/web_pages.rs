@@ -450,3 +450,39 @@ async fn assets_are_cached_and_pages_compressed() {
     assert_eq!(gz.headers().get("content-encoding").and_then(|v| v.to_str().ok()), Some("gzip"));
     assert_eq!(admin.get("/assets/nope.js").await.status, 404);
 }
+
+#[tokio::test]
+async fn the_built_in_views_show_what_they_say() {
+    let s = Server::start().await;
+    add_user(&s, "alice", &["create_tickets", "edit_tickets"], &[]).await;
+    s.create(json!({"subject": "Mine and open", "assignees": ["alice"], "status": "open"})).await;
+    s.create(json!({"subject": "Mine but closed", "assignees": ["alice"], "status": "closed"})).await;
+    s.create(json!({"subject": "Nobody's", "status": "open"})).await;
+    s.create(json!({"subject": "Late one", "status": "open", "assignees": ["bob"], "due": "2020-01-01"})).await;
+    let alice = Person::signed_in(&s, "alice", PASSWORD).await;
+    let token = alice.get("/tickets").await.csrf();
+    alice.post("/tickets/new", &[("csrf", &token), ("subject", "Alice's draft"), ("status", "draft")]).await;
+    alice.post("/tickets/new", &[("csrf", &token), ("subject", "Alice's open one"), ("status", "open")]).await;
+    let rows = |body: &str| -> Vec<String> {
+        body.split("<td class=\"subject\"><a href=\"/tickets/")
+            .skip(1)
+            .filter_map(|part| part.split_once("\">").and_then(|(_, rest)| rest.split_once("</a>")).map(|(s, _)| s.replace("&#x27;", "'").replace("&#39;", "'")))
+            .collect()
+    };
+    let seen = |view: &'static str| {
+        let alice = &alice;
+        async move {
+            let mut r = rows(&alice.get(&format!("/tickets?view={view}")).await.body);
+            r.sort();
+            r
+        }
+    };
+    assert_eq!(seen("mine").await, ["Mine and open"]);
+    assert_eq!(seen("created").await, ["Alice's draft", "Alice's open one"]);
+    assert_eq!(seen("drafts").await, ["Alice's draft"]);
+    assert_eq!(seen("overdue").await, ["Late one"]);
+    assert_eq!(seen("unassigned").await, ["Alice's draft", "Alice's open one", "Nobody's"]);
+    assert_eq!(seen("all").await.len(), 6);
+    let recent = rows(&alice.get("/tickets?view=recent").await.body);
+    assert_eq!(recent.first().map(String::as_str), Some("Alice's open one"), "newest change first");
+}
