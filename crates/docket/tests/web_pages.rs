@@ -486,3 +486,23 @@ async fn the_built_in_views_show_what_they_say() {
     let recent = rows(&alice.get("/tickets?view=recent").await.body);
     assert_eq!(recent.first().map(String::as_str), Some("Alice's open one"), "newest change first");
 }
+
+#[tokio::test]
+async fn the_new_ticket_form_starts_from_the_template() {
+    let s = Server::start_with_config(
+        "[tickets.new_ticket_template]\ntype = \"incident\"\ndue = \"3 days\"\ntags = [\"flag\"]\n",
+        &[],
+    )
+    .await;
+    let admin = Person::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let form = admin.get("/tickets/new").await.body;
+    assert!(form.contains("<option value=\"incident\" selected>"), "the template's type");
+    assert!(form.contains("<option value=\"flag\" selected>"), "the template's tag");
+    let in_three_days = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .checked_add(jiff::Span::new().days(3))
+        .expect("date")
+        .strftime("%Y-%m-%d")
+        .to_string();
+    assert!(form.contains(&format!("name=\"due\" type=\"date\" value=\"{in_three_days}\"")), "{in_three_days}");
+}

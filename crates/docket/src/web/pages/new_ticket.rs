@@ -20,11 +20,16 @@ pub async fn form(State(state): State<AppState>, viewer: Viewer, headers: Header
         Err(e) => return service_error(&state, &viewer, &headers, &e),
     };
     let tpl = &state.docket.rules.template;
-    let due = match &tpl.due {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    };
+    // The template's due ("3 days", a date, seconds) as the date the picker shows.
+    let tz = state.docket.rules.timezone.clone();
+    let due = tpl
+        .due
+        .as_ref()
+        .and_then(|v| docket_core::due::parse_due(v, jiff::Timestamp::now(), &tz).ok())
+        .filter(|secs| *secs > 0)
+        .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+        .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%d").to_string())
+        .unwrap_or_default();
     let defaults = json!({
         "type": tpl.kind.clone().unwrap_or_else(|| state.docket.rules.types.first().map(|t| t.id.clone()).unwrap_or_default()),
         "status": tpl.status.clone().unwrap_or_else(|| "open".into()),
