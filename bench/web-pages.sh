@@ -16,13 +16,12 @@ PORT=${PORT:-5611}; BASE="http://127.0.0.1:$PORT"; DUR=${DUR:-8}
 if [ ! -e "$DATA/docket.db" ]; then
   "$B" bench load --data "$DATA" --tickets "$N" >/dev/null
 fi
+echo bench-password | "$B" user passwd --data "$DATA" admin --password-stdin >/dev/null
 DOCKET_ADMIN_PASSWORD=bench-password "$B" serve --data "$DATA" --listen "127.0.0.1:$PORT" >/tmp/docket-web-bench.log 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "$BASE/api/app/ping/v1" >/dev/null && break; sleep 0.1; done
 
-# The admin exists after the first start; its password is set again for a loaded directory.
-"$B" user passwd --data "$DATA" admin --password bench-password >/dev/null 2>&1 || true
 COOKIE=$(curl -s -D - -o /dev/null --data "username=admin&password=bench-password" "$BASE/login" \
   | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(session_id=[^;]*\).*/\1/p')
 [ -n "$COOKIE" ] || { echo "login failed" >&2; exit 1; }
