@@ -506,3 +506,38 @@ async fn the_new_ticket_form_starts_from_the_template() {
         .to_string();
     assert!(form.contains(&format!("name=\"due\" type=\"date\" value=\"{in_three_days}\"")), "{in_three_days}");
 }
+
+#[tokio::test]
+async fn forms_sent_from_another_site_are_refused() {
+    let s = Server::start().await;
+    let anon = Person::anonymous(&s);
+    let res = anon
+        .http
+        .post(format!("{}/login", s.base))
+        .header("Origin", "https://evil.example")
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status().as_u16(), 403);
+    assert!(res.headers().get(SET_COOKIE).is_none(), "no session for a cross-site login");
+    let res = anon
+        .http
+        .post(format!("{}/login", s.base))
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status().as_u16(), 403);
+    let host = s.base.trim_start_matches("http://").to_string();
+    let res = anon
+        .http
+        .post(format!("{}/login", s.base))
+        .header("Origin", format!("http://{host}"))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status().as_u16(), 303, "the same site may sign in");
+}

@@ -51,7 +51,60 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/categories", post(pages::admin::save_category))
         .route("/events", get(live::events))
         .route("/assets/{name}", get(assets::serve))
+        .layer(middleware::from_fn(same_origin_posts))
         .layer(middleware::from_fn(security_headers))
+}
+
+/// Refuses a form post that another site made a browser send (the browser says so in
+/// `Sec-Fetch-Site`, or its `Origin` names another host). CSRF tokens protect the forms of
+/// a signed-in session; this also covers the login form, which has no session yet.
+async fn same_origin_posts(request: Request, next: Next) -> Response {
+    if request.method() == axum::http::Method::POST && is_cross_site(request.headers()) {
+        return pages::error_page(
+            axum::http::StatusCode::FORBIDDEN,
+            "This form was sent from another site, so it was refused.",
+        );
+    }
+    next.run(request).await
+}
+
+fn is_cross_site(headers: &axum::http::HeaderMap) -> bool {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if text(header::HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
+        return true;
+    }
+    match (text(header::ORIGIN), text(header::HOST)) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => {
+            let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or(origin);
+            !origin_host.eq_ignore_ascii_case(host)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_cross_site;
+    use axum::http::HeaderMap;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("header value"));
+        }
+        h
+    }
+
+    #[test]
+    fn cross_site_posts_are_recognised() {
+        assert!(!is_cross_site(&headers(&[])));
+        assert!(!is_cross_site(&headers(&[("host", "desk:5580"), ("origin", "http://desk:5580")])));
+        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(is_cross_site(&headers(&[("host", "desk:5580"), ("origin", "https://evil.example")])));
+        assert!(is_cross_site(&headers(&[("host", "desk:5580"), ("origin", "null")])));
+    }
 }
 
 /// Headers every UI response carries: what may run, be framed or be sniffed.
