@@ -129,6 +129,25 @@ async fn kill_listeners(admin: &mut sqlx::PgConnection, db: &str) -> usize {
     killed.len()
 }
 
+/// Waits until `n` listener connections are open on `db` (each node reconnects on its own
+/// schedule, so hearing one node again says nothing of the other).
+async fn wait_listeners(admin: &mut sqlx::PgConnection, db: &str, n: i64) {
+    for _ in 0..150 {
+        let (open,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'",
+        )
+        .bind(db)
+        .fetch_one(&mut *admin)
+        .await
+        .unwrap();
+        if open == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{n} listeners did not come back within 15 s");
+}
+
 /// Writes until B hears one (writes made before its listener is back are lost).
 async fn heard_again(a: &crate::PgStore, on_b: &mut broadcast::Receiver<TicketEvent>) {
     for _ in 0..30 {
@@ -161,6 +180,7 @@ async fn the_listener_comes_back_after_its_connection_is_lost() {
         "one listener per node"
     );
     heard_again(&a, &mut on_b).await;
+    wait_listeners(&mut admin, &db.name, 2).await;
 
     // Dropped while the database refuses connections: reconnecting fails, and the store's
     // task tries again with backoff until the database takes connections again.
