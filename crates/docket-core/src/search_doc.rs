@@ -77,7 +77,8 @@ pub fn ticket_doc(t: &Ticket) -> Doc {
     doc.keywords
         .insert(KeywordField::Assignees, or_none(many(&t.assignees)));
     doc.keywords.insert(KeywordField::Cc, many(&t.cc));
-    doc.keywords.insert(KeywordField::Tags, or_none(many(&t.tags)));
+    doc.keywords
+        .insert(KeywordField::Tags, or_none(many(&t.tags)));
     doc.keywords.insert(KeywordField::Jobs, many(&t.jobs));
 
     doc.ranges.insert(RangeField::Num, t.num);

@@ -229,7 +229,9 @@ fn list_field(
 /// Usernames: letters, digits, `_`, `-`, `.`, up to 64 characters.
 pub fn check_username(s: &str) -> std::result::Result<(), String> {
     if s == docket_query::NONE_KEYWORD {
-        return Err(format!("{s:?} is reserved (it finds unassigned tickets in searches)"));
+        return Err(format!(
+            "{s:?} is reserved (it finds unassigned tickets in searches)"
+        ));
     }
     let ok = !s.is_empty()
         && s.len() <= 64

@@ -27,7 +27,12 @@ fn params(v: Value) -> Map<String, Value> {
 }
 
 fn user(name: &str) -> Principal {
-    Principal::new(name, &docket_core::privileges::Privileges::from_names(["create_tickets"]), &[], &[])
+    Principal::new(
+        name,
+        &docket_core::privileges::Privileges::from_names(["create_tickets"]),
+        &[],
+        &[],
+    )
 }
 
 /// The next event, failing the test if none comes.

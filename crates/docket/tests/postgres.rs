@@ -45,9 +45,9 @@ mod reindex_cli;
 mod search_diff;
 #[path = "search_errors.rs"]
 mod search_errors;
-#[path = "web_pages.rs"]
-mod web_pages;
 #[path = "search_fresh.rs"]
 mod search_fresh;
 #[path = "smoke.rs"]
 mod smoke;
+#[path = "web_pages.rs"]
+mod web_pages;

@@ -377,7 +377,10 @@ async fn wait_for_event(res: &mut reqwest::Response, want: &str, limit: Duration
 async fn a_page_on_one_node_hears_changes_made_through_the_other_within_a_second() {
     let a = Server::start().await;
     let b = a.another_node();
-    let t = ok(&a.call("create_ticket", json!({"subject": "Watched on A"})).await)["ticket"].clone();
+    let t = ok(&a
+        .call("create_ticket", json!({"subject": "Watched on A"}))
+        .await)["ticket"]
+        .clone();
     let (http, cookie) = web_session(&a).await;
 
     // A ticket page on A: a comment made through B arrives.
@@ -390,10 +393,16 @@ async fn a_page_on_one_node_hears_changes_made_through_the_other_within_a_second
     assert_eq!(page.status().as_u16(), 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     ok(&b
-        .call("add_ticket_change", json!({"id": t["id"], "change": {"type": "comment", "body": "from B"}}))
+        .call(
+            "add_ticket_change",
+            json!({"id": t["id"], "change": {"type": "comment", "body": "from B"}}),
+        )
         .await);
     let took = wait_for_event(&mut page, "\"kind\":\"updated\"", Duration::from_secs(5)).await;
-    assert!(took < Duration::from_secs(1), "the ticket event took {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "the ticket event took {took:?}"
+    );
 
     // A list page on A: a matching ticket created through B arrives.
     let mut list = http
@@ -403,8 +412,20 @@ async fn a_page_on_one_node_hears_changes_made_through_the_other_within_a_second
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let created = ok(&b.call("create_ticket", json!({"subject": "New on B", "tags": ["flag"]})).await)["ticket"].clone();
-    let want = format!("\"kind\":\"created\",\"matches\":true,\"num\":{}", created["num"]);
+    let created = ok(&b
+        .call(
+            "create_ticket",
+            json!({"subject": "New on B", "tags": ["flag"]}),
+        )
+        .await)["ticket"]
+        .clone();
+    let want = format!(
+        "\"kind\":\"created\",\"matches\":true,\"num\":{}",
+        created["num"]
+    );
     let took = wait_for_event(&mut list, &want, Duration::from_secs(5)).await;
-    assert!(took < Duration::from_secs(1), "the search event took {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "the search event took {took:?}"
+    );
 }

@@ -39,14 +39,21 @@ impl Page {
     fn csrf(&self) -> String {
         let marker = "name=\"csrf\" value=\"";
         let start = self.body.find(marker).expect("a csrf field") + marker.len();
-        self.body[start..].split('"').next().unwrap_or("").to_string()
+        self.body[start..]
+            .split('"')
+            .next()
+            .unwrap_or("")
+            .to_string()
     }
 }
 
 impl Person {
     fn anonymous(s: &Server) -> Person {
         Person {
-            http: reqwest::Client::builder().redirect(Policy::none()).build().expect("client"),
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .expect("client"),
             base: s.base.clone(),
             cookie: String::new(),
         }
@@ -54,7 +61,9 @@ impl Person {
 
     async fn signed_in(s: &Server, user: &str, password: &str) -> Person {
         let mut p = Person::anonymous(s);
-        let page = p.post("/login", &[("username", user), ("password", password)]).await;
+        let page = p
+            .post("/login", &[("username", user), ("password", password)])
+            .await;
         assert_eq!(page.status, 303, "login of {user}: {}", page.body);
         let cookie = page
             .headers
@@ -63,7 +72,10 @@ impl Person {
             .filter_map(|v| v.to_str().ok())
             .find(|c| c.starts_with("session_id="))
             .expect("a session cookie");
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
         p.cookie = cookie.split(';').next().unwrap_or("").to_string();
         p
     }
@@ -72,7 +84,11 @@ impl Person {
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let body = res.text().await.expect("body");
-        Page { status, headers, body }
+        Page {
+            status,
+            headers,
+            body,
+        }
     }
 
     async fn get(&self, path: &str) -> Page {
@@ -121,17 +137,37 @@ async fn pages_need_a_session_and_logout_ends_it() {
     let anon = Person::anonymous(&s);
     let home = anon.get("/").await;
     assert_eq!((home.status, home.location().as_str()), (303, "/tickets"));
-    for path in ["/tickets", "/tickets/1", "/tickets/new", "/admin", "/account", "/events?q=x"] {
+    for path in [
+        "/tickets",
+        "/tickets/1",
+        "/tickets/new",
+        "/admin",
+        "/account",
+        "/events?q=x",
+    ] {
         let page = anon.get(path).await;
         assert_eq!(page.status, 303, "{path}");
-        assert!(page.location().starts_with("/login?next="), "{path}: {}", page.location());
+        assert!(
+            page.location().starts_with("/login?next="),
+            "{path}: {}",
+            page.location()
+        );
     }
     // A login page never sends anyone to another site afterwards.
     let evil = anon
-        .post("/login", &[("username", "admin"), ("password", ADMIN_PASSWORD), ("next", "//evil.example/")])
+        .post(
+            "/login",
+            &[
+                ("username", "admin"),
+                ("password", ADMIN_PASSWORD),
+                ("next", "//evil.example/"),
+            ],
+        )
         .await;
     assert_eq!(evil.location(), "/tickets");
-    let wrong = anon.post("/login", &[("username", "admin"), ("password", "nope")]).await;
+    let wrong = anon
+        .post("/login", &[("username", "admin"), ("password", "nope")])
+        .await;
     assert_eq!(wrong.status, 401);
     assert!(wrong.body.contains("Incorrect username or password"));
     assert!(!wrong.body.contains("nope"), "the password is never echoed");
@@ -139,10 +175,20 @@ async fn pages_need_a_session_and_logout_ends_it() {
     let admin = Person::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let list = admin.get("/tickets").await;
     assert_eq!(list.status, 200);
-    let csp = list.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("");
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let csp = list
+        .headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-    assert!(!list.body.contains("<script>") && !list.body.contains(" style=\""), "no inline script or style");
+    assert!(
+        !list.body.contains("<script>") && !list.body.contains(" style=\""),
+        "no inline script or style"
+    );
 
     // Logging out needs the token; then the session is gone for the API too.
     let no_token = admin.post("/logout", &[]).await;
@@ -156,7 +202,9 @@ async fn pages_need_a_session_and_logout_ends_it() {
 #[tokio::test]
 async fn forms_need_the_csrf_token_and_change_nothing_without_it() {
     let s = Server::start().await;
-    let t = s.create(json!({"subject": "Printer on fire", "status": "open"})).await;
+    let t = s
+        .create(json!({"subject": "Printer on fire", "status": "open"}))
+        .await;
     let num = t["num"].as_i64().expect("num");
     let admin = Person::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let page = admin.get(&format!("/tickets/{num}")).await;
@@ -176,25 +224,55 @@ async fn forms_need_the_csrf_token_and_change_nothing_without_it() {
     }
     let after = ticket(&s, num).await;
     assert_eq!(after["status"], "open");
-    assert_eq!(after["changes"].as_array().map(Vec::len), t["changes"].as_array().map(Vec::len));
+    assert_eq!(
+        after["changes"].as_array().map(Vec::len),
+        t["changes"].as_array().map(Vec::len)
+    );
     let (_, v) = s.call("search_tickets", json!({"query": "sneaky"})).await;
     assert_eq!(v["list"]["length"], 0);
 
     // With the token: a comment, a field change, then the delete (only with the box ticked).
-    let res = admin.post(&format!("/tickets/{num}/comment"), &[("csrf", &token), ("body", "**Fire** is out")]).await;
+    let res = admin
+        .post(
+            &format!("/tickets/{num}/comment"),
+            &[("csrf", &token), ("body", "**Fire** is out")],
+        )
+        .await;
     assert_eq!(res.status, 303);
-    let res = admin.post(&format!("/tickets/{num}/update"), &[("csrf", &token), ("status", "resolved"), ("due", "2031-02-03")]).await;
+    let res = admin
+        .post(
+            &format!("/tickets/{num}/update"),
+            &[
+                ("csrf", &token),
+                ("status", "resolved"),
+                ("due", "2031-02-03"),
+            ],
+        )
+        .await;
     assert_eq!(res.status, 303);
     let after = ticket(&s, num).await;
     assert_eq!(after["status"], "resolved");
     assert!(after["due"].as_i64().unwrap_or(0) > 0);
     let shown = admin.get(&format!("/tickets/{num}")).await.body;
-    assert!(shown.contains("<strong>Fire</strong> is out"), "the comment is rendered Markdown");
-    assert!(shown.contains("changed status from") || shown.contains("set status to Resolved"), "{shown}");
-    let unticked = admin.post(&format!("/tickets/{num}/delete"), &[("csrf", &token)]).await;
+    assert!(
+        shown.contains("<strong>Fire</strong> is out"),
+        "the comment is rendered Markdown"
+    );
+    assert!(
+        shown.contains("changed status from") || shown.contains("set status to Resolved"),
+        "{shown}"
+    );
+    let unticked = admin
+        .post(&format!("/tickets/{num}/delete"), &[("csrf", &token)])
+        .await;
     assert_eq!(unticked.status, 303);
     assert_eq!(ticket(&s, num).await["num"], num);
-    admin.post(&format!("/tickets/{num}/delete"), &[("csrf", &token), ("confirm", "yes")]).await;
+    admin
+        .post(
+            &format!("/tickets/{num}/delete"),
+            &[("csrf", &token), ("confirm", "yes")],
+        )
+        .await;
     let (_, v) = s.call("get_ticket", json!({"num": num})).await;
     assert_eq!(v["code"], "notfound");
 }
@@ -203,29 +281,75 @@ async fn forms_need_the_csrf_token_and_change_nothing_without_it() {
 async fn a_hidden_ticket_does_not_exist_in_the_ui() {
     let s = Server::start().await;
     for id in ["ops", "sec"] {
-        s.call("create_category", json!({"id": id, "title": id})).await;
+        s.call("create_category", json!({"id": id, "title": id}))
+            .await;
     }
-    add_user(&s, "carol", &["create_tickets", "edit_tickets", "delete_tickets"], &["ops"]).await;
-    let seen = s.create(json!({"subject": "Visible outage", "category": "ops"})).await;
-    let hidden = s.create(json!({"subject": "Secret audit", "category": "sec", "body": "classified"})).await;
-    let (hid, hnum) = (hidden["id"].as_str().expect("id"), hidden["num"].as_i64().expect("num"));
+    add_user(
+        &s,
+        "carol",
+        &["create_tickets", "edit_tickets", "delete_tickets"],
+        &["ops"],
+    )
+    .await;
+    let seen = s
+        .create(json!({"subject": "Visible outage", "category": "ops"}))
+        .await;
+    let hidden = s
+        .create(json!({"subject": "Secret audit", "category": "sec", "body": "classified"}))
+        .await;
+    let (hid, hnum) = (
+        hidden["id"].as_str().expect("id"),
+        hidden["num"].as_i64().expect("num"),
+    );
     let carol = Person::signed_in(&s, "carol", PASSWORD).await;
 
     let list = carol.get("/tickets").await;
     assert!(list.body.contains("Visible outage"));
     assert!(!list.body.contains("Secret audit"));
-    assert!(!carol.get("/tickets?q=classified").await.body.contains("Secret audit"));
+    assert!(!carol
+        .get("/tickets?q=classified")
+        .await
+        .body
+        .contains("Secret audit"));
     let token = list.csrf();
     for path in [format!("/tickets/{hnum}"), format!("/tickets/id/{hid}")] {
         let page = carol.get(&path).await;
         assert_eq!(page.status, 404, "{path}");
-        assert!(!page.body.contains("Secret audit") && !page.body.contains("classified"), "{path}");
+        assert!(
+            !page.body.contains("Secret audit") && !page.body.contains("classified"),
+            "{path}"
+        );
     }
     // Her forms cannot touch it either, and a category she may not use is refused.
-    carol.post(&format!("/tickets/{hnum}/comment"), &[("csrf", &token), ("body", "peek")]).await;
-    carol.post(&format!("/tickets/{hnum}/update"), &[("csrf", &token), ("status", "closed")]).await;
-    carol.post(&format!("/tickets/{hnum}/delete"), &[("csrf", &token), ("confirm", "yes")]).await;
-    carol.post("/tickets/bulk", &[("csrf", &token), ("ids", hid), ("action", "status"), ("value", "closed")]).await;
+    carol
+        .post(
+            &format!("/tickets/{hnum}/comment"),
+            &[("csrf", &token), ("body", "peek")],
+        )
+        .await;
+    carol
+        .post(
+            &format!("/tickets/{hnum}/update"),
+            &[("csrf", &token), ("status", "closed")],
+        )
+        .await;
+    carol
+        .post(
+            &format!("/tickets/{hnum}/delete"),
+            &[("csrf", &token), ("confirm", "yes")],
+        )
+        .await;
+    carol
+        .post(
+            "/tickets/bulk",
+            &[
+                ("csrf", &token),
+                ("ids", hid),
+                ("action", "status"),
+                ("value", "closed"),
+            ],
+        )
+        .await;
     let after = ticket(&s, hnum).await;
     assert_eq!(after["status"], hidden["status"]);
     assert_eq!(after["changes"], hidden["changes"]);
@@ -244,13 +368,22 @@ async fn a_hidden_ticket_does_not_exist_in_the_ui() {
     assert_eq!(stream.status().as_u16(), 200);
     let mut stream = stream;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    s.call("update_ticket", json!({"id": hid, "status": "closed"})).await;
-    s.call("update_ticket", json!({"id": seen["id"], "status": "in_progress"})).await;
+    s.call("update_ticket", json!({"id": hid, "status": "closed"}))
+        .await;
+    s.call(
+        "update_ticket",
+        json!({"id": seen["id"], "status": "in_progress"}),
+    )
+    .await;
     let mut got = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !got.contains("\"num\"") {
-        let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.expect("an event within 5 s");
-        got.push_str(&String::from_utf8_lossy(&chunk.expect("stream").expect("chunk")));
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("an event within 5 s");
+        got.push_str(&String::from_utf8_lossy(
+            &chunk.expect("stream").expect("chunk"),
+        ));
     }
     assert!(got.contains(&format!("\"num\":{}", seen["num"])), "{got}");
     assert!(!got.contains(&format!("\"num\":{hnum}")), "{got}");
@@ -265,7 +398,12 @@ async fn controls_follow_privileges() {
     let viewer = Person::signed_in(&s, "viewer", PASSWORD).await;
     let page = viewer.get(&format!("/tickets/{num}")).await;
     assert_eq!(page.status, 200);
-    for control in ["comment-form", "/update\"", "Delete ticket", "href=\"/tickets/new\""] {
+    for control in [
+        "comment-form",
+        "/update\"",
+        "Delete ticket",
+        "href=\"/tickets/new\"",
+    ] {
         assert!(!page.body.contains(control), "a viewer sees {control}");
     }
     assert!(!viewer.get("/tickets").await.body.contains("With selected"));
@@ -274,13 +412,28 @@ async fn controls_follow_privileges() {
     assert!(!admin_page.body.contains("API keys"));
     assert_eq!(viewer.get("/tickets/new").await.status, 403);
     let token = page.csrf();
-    let res = viewer.post(&format!("/tickets/{num}/comment"), &[("csrf", &token), ("body", "hi")]).await;
+    let res = viewer
+        .post(
+            &format!("/tickets/{num}/comment"),
+            &[("csrf", &token), ("body", "hi")],
+        )
+        .await;
     assert_eq!(res.status, 303);
-    assert_eq!(ticket(&s, num).await["changes"], t["changes"], "no privilege, no change");
-    let res = viewer.post("/admin/keys", &[("csrf", &token), ("title", "mine")]).await;
+    assert_eq!(
+        ticket(&s, num).await["changes"],
+        t["changes"],
+        "no privilege, no change"
+    );
+    let res = viewer
+        .post("/admin/keys", &[("csrf", &token), ("title", "mine")])
+        .await;
     assert_eq!(res.status, 403);
     let (_, keys) = s.call("get_api_keys", json!({})).await;
-    assert_eq!(keys["rows"].as_array().map(Vec::len), Some(1), "only the harness's key");
+    assert_eq!(
+        keys["rows"].as_array().map(Vec::len),
+        Some(1),
+        "only the harness's key"
+    );
 }
 
 #[tokio::test]
@@ -298,8 +451,14 @@ async fn user_content_is_escaped_and_sanitized() {
     let escaped = "Disk &lt; 5% &amp; load &gt; 9";
     for path in [format!("/tickets/{}", t["num"]), "/tickets".to_string()] {
         let body = admin.get(&path).await.body;
-        assert!(body.contains(&escaped), "{path}: {escaped}");
-        for bad in ["<script>alert", "onerror", "javascript:", "onclick", "<iframe"] {
+        assert!(body.contains(escaped), "{path}: {escaped}");
+        for bad in [
+            "<script>alert",
+            "onerror",
+            "javascript:",
+            "onclick",
+            "<iframe",
+        ] {
             assert!(!body.contains(bad), "{path} contains {bad}");
         }
     }
@@ -315,7 +474,10 @@ async fn user_content_is_escaped_and_sanitized() {
         .await
         .expect("preview");
     let html = res.text().await.expect("html");
-    assert!(html.contains("<strong>hi</strong>") && !html.contains("<script"), "{html}");
+    assert!(
+        html.contains("<strong>hi</strong>") && !html.contains("<script"),
+        "{html}"
+    );
     let res = admin
         .http
         .post(format!("{}/preview", s.base))
@@ -347,11 +509,19 @@ async fn searching_filtering_and_bulk_work_without_javascript() {
     assert!(second.body.contains("51–60 of 60 tickets"));
 
     // A filter becomes part of the query.
-    let filtered = alice.get("/tickets?q=batch&status=open&tag=important").await;
+    let filtered = alice
+        .get("/tickets?q=batch&status=open&tag=important")
+        .await;
     assert_eq!(filtered.status, 303);
-    assert_eq!(filtered.location(), "/tickets?q=batch+status%3Aopen+tags%3Aimportant");
+    assert_eq!(
+        filtered.location(),
+        "/tickets?q=batch+status%3Aopen+tags%3Aimportant"
+    );
     let shown = alice.get(&filtered.location()).await;
-    assert!(shown.body.contains("1–2 of 2 tickets"), "tickets 0 and 2 are open and important");
+    assert!(
+        shown.body.contains("1–2 of 2 tickets"),
+        "tickets 0 and 2 are open and important"
+    );
 
     // A bad query says where it is wrong.
     let bad = alice.get("/tickets?q=status%3Aopen+(").await;
@@ -367,18 +537,54 @@ async fn searching_filtering_and_bulk_work_without_javascript() {
     // Bulk: close two tickets and tag them.
     let token = page.csrf();
     let ids: Vec<String> = {
-        let (_, v) = s.call("search_tickets", json!({"query": "subject:\"batch job 00\" | subject:\"batch job 02\"", "limit": 5})).await;
-        v["rows"].as_array().expect("rows").iter().map(|r| r["id"].as_str().unwrap_or("").to_string()).collect()
+        let (_, v) = s
+            .call(
+                "search_tickets",
+                json!({"query": "subject:\"batch job 00\" | subject:\"batch job 02\"", "limit": 5}),
+            )
+            .await;
+        v["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["id"].as_str().unwrap_or("").to_string())
+            .collect()
     };
     assert_eq!(ids.len(), 2);
-    let form: Vec<(&str, &str)> = vec![("csrf", &token), ("action", "status"), ("value", "on_hold"), ("ids", &ids[0]), ("ids", &ids[1]), ("back", "/tickets?q=batch")];
+    let form: Vec<(&str, &str)> = vec![
+        ("csrf", &token),
+        ("action", "status"),
+        ("value", "on_hold"),
+        ("ids", &ids[0]),
+        ("ids", &ids[1]),
+        ("back", "/tickets?q=batch"),
+    ];
     let res = alice.post("/tickets/bulk", &form).await;
-    assert_eq!((res.status, res.location().as_str()), (303, "/tickets?q=batch"));
-    let form: Vec<(&str, &str)> = vec![("csrf", &token), ("action", "tag"), ("value", "flag"), ("ids", &ids[0]), ("ids", &ids[1])];
+    assert_eq!(
+        (res.status, res.location().as_str()),
+        (303, "/tickets?q=batch")
+    );
+    let form: Vec<(&str, &str)> = vec![
+        ("csrf", &token),
+        ("action", "tag"),
+        ("value", "flag"),
+        ("ids", &ids[0]),
+        ("ids", &ids[1]),
+    ];
     alice.post("/tickets/bulk", &form).await;
-    let (_, v) = s.call("search_tickets", json!({"query": "status:on_hold tags:flag", "limit": 5})).await;
+    let (_, v) = s
+        .call(
+            "search_tickets",
+            json!({"query": "status:on_hold tags:flag", "limit": 5}),
+        )
+        .await;
     assert_eq!(v["list"]["length"], 2, "{v}");
-    let (_, v) = s.call("search_tickets", json!({"query": "tags:important tags:flag", "limit": 5})).await;
+    let (_, v) = s
+        .call(
+            "search_tickets",
+            json!({"query": "tags:important tags:flag", "limit": 5}),
+        )
+        .await;
     assert_eq!(v["list"]["length"], 2, "the existing tag stays: {v}");
 }
 
@@ -389,33 +595,106 @@ async fn saved_searches_and_the_own_password() {
     add_user(&s, "bob", &["create_tickets"], &[]).await;
     let alice = Person::signed_in(&s, "alice", PASSWORD).await;
     let token = alice.get("/tickets").await.csrf();
-    let res = alice.post("/searches", &[("csrf", &token), ("name", "Mine"), ("query", "assignees:alice")]).await;
+    let res = alice
+        .post(
+            "/searches",
+            &[
+                ("csrf", &token),
+                ("name", "Mine"),
+                ("query", "assignees:alice"),
+            ],
+        )
+        .await;
     assert_eq!(res.status, 303);
-    let bad = alice.post("/searches", &[("csrf", &token), ("name", "Broken"), ("query", "stauts:open")]).await;
+    let bad = alice
+        .post(
+            "/searches",
+            &[
+                ("csrf", &token),
+                ("name", "Broken"),
+                ("query", "stauts:open"),
+            ],
+        )
+        .await;
     assert_eq!(bad.status, 303);
     let list = alice.get("/tickets").await.body;
-    assert!(list.contains(">Mine</a>") && !list.contains("Broken"), "a bad query is not saved");
-    let id_start = list.find("name=\"id\" value=\"").expect("an id field") + "name=\"id\" value=\"".len();
+    assert!(
+        list.contains(">Mine</a>") && !list.contains("Broken"),
+        "a bad query is not saved"
+    );
+    let id_start =
+        list.find("name=\"id\" value=\"").expect("an id field") + "name=\"id\" value=\"".len();
     let id = list[id_start..].split('"').next().unwrap_or("").to_string();
     let bob = Person::signed_in(&s, "bob", PASSWORD).await;
     let bob_token = bob.get("/tickets").await.csrf();
-    assert!(!bob.get("/tickets").await.body.contains(">Mine</a>"), "saved searches are per user");
-    bob.post(&format!("/searches/{id}/delete"), &[("csrf", &bob_token)]).await;
-    assert!(alice.get("/tickets").await.body.contains(">Mine</a>"), "bob cannot delete it");
-    alice.post("/searches", &[("csrf", &token), ("id", &id), ("name", "My work"), ("query", "assignees:alice status:open")]).await;
+    assert!(
+        !bob.get("/tickets").await.body.contains(">Mine</a>"),
+        "saved searches are per user"
+    );
+    bob.post(&format!("/searches/{id}/delete"), &[("csrf", &bob_token)])
+        .await;
+    assert!(
+        alice.get("/tickets").await.body.contains(">Mine</a>"),
+        "bob cannot delete it"
+    );
+    alice
+        .post(
+            "/searches",
+            &[
+                ("csrf", &token),
+                ("id", &id),
+                ("name", "My work"),
+                ("query", "assignees:alice status:open"),
+            ],
+        )
+        .await;
     assert!(alice.get("/tickets").await.body.contains(">My work</a>"));
-    alice.post(&format!("/searches/{id}/delete"), &[("csrf", &token)]).await;
+    alice
+        .post(&format!("/searches/{id}/delete"), &[("csrf", &token)])
+        .await;
     assert!(!alice.get("/tickets").await.body.contains(">My work</a>"));
 
     // A new password: the current one is checked, the confirmation must match.
-    let wrong = alice.post("/account", &[("csrf", &token), ("current", "nope"), ("new", "another-password"), ("confirm", "another-password")]).await;
+    let wrong = alice
+        .post(
+            "/account",
+            &[
+                ("csrf", &token),
+                ("current", "nope"),
+                ("new", "another-password"),
+                ("confirm", "another-password"),
+            ],
+        )
+        .await;
     assert_eq!(wrong.status, 303);
-    let short = alice.post("/account", &[("csrf", &token), ("current", PASSWORD), ("new", "short"), ("confirm", "short")]).await;
+    let short = alice
+        .post(
+            "/account",
+            &[
+                ("csrf", &token),
+                ("current", PASSWORD),
+                ("new", "short"),
+                ("confirm", "short"),
+            ],
+        )
+        .await;
     assert_eq!(short.status, 303);
     Person::signed_in(&s, "alice", PASSWORD).await;
-    alice.post("/account", &[("csrf", &token), ("current", PASSWORD), ("new", "another-password"), ("confirm", "another-password")]).await;
+    alice
+        .post(
+            "/account",
+            &[
+                ("csrf", &token),
+                ("current", PASSWORD),
+                ("new", "another-password"),
+                ("confirm", "another-password"),
+            ],
+        )
+        .await;
     Person::signed_in(&s, "alice", "another-password").await;
-    let old = Person::anonymous(&s).post("/login", &[("username", "alice"), ("password", PASSWORD)]).await;
+    let old = Person::anonymous(&s)
+        .post("/login", &[("username", "alice"), ("password", PASSWORD)])
+        .await;
     assert_eq!(old.status, 401);
 }
 
@@ -425,12 +704,25 @@ async fn assets_are_cached_and_pages_compressed() {
     let admin = Person::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let page = admin.get("/tickets").await;
     let start = page.body.find("/assets/app.css?v=").expect("css link");
-    let href = page.body[start..].split('"').next().unwrap_or("").to_string();
+    let href = page.body[start..]
+        .split('"')
+        .next()
+        .unwrap_or("")
+        .to_string();
     let css = admin.get(&href).await;
     assert_eq!(css.status, 200);
-    let cache = css.headers.get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let cache = css
+        .headers
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     assert!(cache.contains("immutable"), "{cache}");
-    let etag = css.headers.get("etag").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let etag = css
+        .headers
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let again = admin
         .http
         .get(format!("{}{href}", s.base))
@@ -447,7 +739,12 @@ async fn assets_are_cached_and_pages_compressed() {
         .send()
         .await
         .expect("gzip");
-    assert_eq!(gz.headers().get("content-encoding").and_then(|v| v.to_str().ok()), Some("gzip"));
+    assert_eq!(
+        gz.headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("gzip")
+    );
     assert_eq!(admin.get("/assets/nope.js").await.status, 404);
 }
 
@@ -455,18 +752,46 @@ async fn assets_are_cached_and_pages_compressed() {
 async fn the_built_in_views_show_what_they_say() {
     let s = Server::start().await;
     add_user(&s, "alice", &["create_tickets", "edit_tickets"], &[]).await;
-    s.create(json!({"subject": "Mine and open", "assignees": ["alice"], "status": "open"})).await;
-    s.create(json!({"subject": "Mine but closed", "assignees": ["alice"], "status": "closed"})).await;
-    s.create(json!({"subject": "Nobody's", "status": "open"})).await;
-    s.create(json!({"subject": "Late one", "status": "open", "assignees": ["bob"], "due": "2020-01-01"})).await;
+    s.create(json!({"subject": "Mine and open", "assignees": ["alice"], "status": "open"}))
+        .await;
+    s.create(json!({"subject": "Mine but closed", "assignees": ["alice"], "status": "closed"}))
+        .await;
+    s.create(json!({"subject": "Nobody's", "status": "open"}))
+        .await;
+    s.create(
+        json!({"subject": "Late one", "status": "open", "assignees": ["bob"], "due": "2020-01-01"}),
+    )
+    .await;
     let alice = Person::signed_in(&s, "alice", PASSWORD).await;
     let token = alice.get("/tickets").await.csrf();
-    alice.post("/tickets/new", &[("csrf", &token), ("subject", "Alice's draft"), ("status", "draft")]).await;
-    alice.post("/tickets/new", &[("csrf", &token), ("subject", "Alice's open one"), ("status", "open")]).await;
+    alice
+        .post(
+            "/tickets/new",
+            &[
+                ("csrf", &token),
+                ("subject", "Alice's draft"),
+                ("status", "draft"),
+            ],
+        )
+        .await;
+    alice
+        .post(
+            "/tickets/new",
+            &[
+                ("csrf", &token),
+                ("subject", "Alice's open one"),
+                ("status", "open"),
+            ],
+        )
+        .await;
     let rows = |body: &str| -> Vec<String> {
         body.split("<td class=\"subject\"><a href=\"/tickets/")
             .skip(1)
-            .filter_map(|part| part.split_once("\">").and_then(|(_, rest)| rest.split_once("</a>")).map(|(s, _)| s.replace("&#x27;", "'").replace("&#39;", "'")))
+            .filter_map(|part| {
+                part.split_once("\">")
+                    .and_then(|(_, rest)| rest.split_once("</a>"))
+                    .map(|(s, _)| s.replace("&#x27;", "'").replace("&#39;", "'"))
+            })
             .collect()
     };
     let seen = |view: &'static str| {
@@ -481,10 +806,17 @@ async fn the_built_in_views_show_what_they_say() {
     assert_eq!(seen("created").await, ["Alice's draft", "Alice's open one"]);
     assert_eq!(seen("drafts").await, ["Alice's draft"]);
     assert_eq!(seen("overdue").await, ["Late one"]);
-    assert_eq!(seen("unassigned").await, ["Alice's draft", "Alice's open one", "Nobody's"]);
+    assert_eq!(
+        seen("unassigned").await,
+        ["Alice's draft", "Alice's open one", "Nobody's"]
+    );
     assert_eq!(seen("all").await.len(), 6);
     let recent = rows(&alice.get("/tickets?view=recent").await.body);
-    assert_eq!(recent.first().map(String::as_str), Some("Alice's open one"), "newest change first");
+    assert_eq!(
+        recent.first().map(String::as_str),
+        Some("Alice's open one"),
+        "newest change first"
+    );
 }
 
 #[tokio::test]
@@ -496,15 +828,26 @@ async fn the_new_ticket_form_starts_from_the_template() {
     .await;
     let admin = Person::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let form = admin.get("/tickets/new").await.body;
-    assert!(form.contains("<option value=\"incident\" selected>"), "the template's type");
-    assert!(form.contains("<option value=\"flag\" selected>"), "the template's tag");
+    assert!(
+        form.contains("<option value=\"incident\" selected>"),
+        "the template's type"
+    );
+    assert!(
+        form.contains("<option value=\"flag\" selected>"),
+        "the template's tag"
+    );
     let in_three_days = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .checked_add(jiff::Span::new().days(3))
         .expect("date")
         .strftime("%Y-%m-%d")
         .to_string();
-    assert!(form.contains(&format!("name=\"due\" type=\"date\" value=\"{in_three_days}\"")), "{in_three_days}");
+    assert!(
+        form.contains(&format!(
+            "name=\"due\" type=\"date\" value=\"{in_three_days}\""
+        )),
+        "{in_three_days}"
+    );
 }
 
 #[tokio::test]
@@ -520,7 +863,10 @@ async fn forms_sent_from_another_site_are_refused() {
         .await
         .expect("post");
     assert_eq!(res.status().as_u16(), 403);
-    assert!(res.headers().get(SET_COOKIE).is_none(), "no session for a cross-site login");
+    assert!(
+        res.headers().get(SET_COOKIE).is_none(),
+        "no session for a cross-site login"
+    );
     let res = anon
         .http
         .post(format!("{}/login", s.base))

@@ -17,11 +17,15 @@ const PASSWORD: &str = "correct-horse-battery";
 async fn seeded() -> Server {
     let s = Server::start().await;
     for (id, title) in [("ops", "Operations"), ("sec", "Security")] {
-        let (_, v) = s.call("create_category", json!({"id": id, "title": title})).await;
+        let (_, v) = s
+            .call("create_category", json!({"id": id, "title": title}))
+            .await;
         assert_eq!(v["code"], 0, "{v}");
     }
     for (id, title) in [("db", "Database"), ("net", "Network")] {
-        let (_, v) = s.call("create_tag", json!({"id": id, "title": title})).await;
+        let (_, v) = s
+            .call("create_tag", json!({"id": id, "title": title}))
+            .await;
         assert_eq!(v["code"], 0, "{v}");
     }
     for (user, name, cats) in [
@@ -44,16 +48,24 @@ async fn seeded() -> Server {
         "type": "issue", "status": "open", "assignees": ["alice"], "tags": ["db"], "category": "ops"})).await;
     s.create(json!({"subject": "Rotate TLS certificates", "body": "Certificates expire next month.",
         "type": "change", "status": "in_progress", "assignees": ["bob"], "tags": ["net"], "category": "ops"})).await;
-    s.create(json!({"subject": "Audit SSH keys", "body": "Secret audit of the bastion hosts.",
-        "type": "task", "status": "open", "category": "sec"})).await;
+    s.create(
+        json!({"subject": "Audit SSH keys", "body": "Secret audit of the bastion hosts.",
+        "type": "task", "status": "open", "category": "sec"}),
+    )
+    .await;
     s
 }
 
 async fn ticket_num(s: &Server, subject: &str) -> i64 {
     let (_, v) = s
-        .call("search_tickets", json!({"query": format!("subject:\"{subject}\""), "limit": 1}))
+        .call(
+            "search_tickets",
+            json!({"query": format!("subject:\"{subject}\""), "limit": 1}),
+        )
         .await;
-    v["rows"][0]["num"].as_i64().unwrap_or_else(|| panic!("no ticket {subject}: {v}"))
+    v["rows"][0]["num"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no ticket {subject}: {v}"))
 }
 
 #[tokio::test]
@@ -67,14 +79,25 @@ async fn sign_in_search_filter_save_and_open() {
 
     // A page needs a session: the list sends us to the login page, a wrong password says so.
     b.goto(&s.url("/tickets")).await;
-    b.wait_js("location.pathname === '/login'", 5, "the login page").await;
+    b.wait_js("location.pathname === '/login'", 5, "the login page")
+        .await;
     b.fill("#username", "alice").await;
     b.fill("#password", "wrong").await;
     b.click("button[type=submit]").await;
-    assert!(b.text(".error").await.contains("Incorrect username or password"));
+    assert!(b
+        .text(".error")
+        .await
+        .contains("Incorrect username or password"));
     b.login(&s.base, "alice", PASSWORD).await;
     assert!(b.text(".whoami").await.contains("Alice Archer"));
-    assert_eq!(b.js("return document.querySelectorAll('table.tickets tbody tr').length", vec![]).await, json!(3));
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('table.tickets tbody tr').length",
+            vec![]
+        )
+        .await,
+        json!(3)
+    );
 
     // A query error is shown with its span highlighted, and nothing else breaks.
     b.fill("#q", "stauts:open").await;
@@ -87,45 +110,105 @@ async fn sign_in_search_filter_save_and_open() {
     // A filter writes into the query.
     b.fill("#q", "disk").await;
     b.click("#search-form button[type=submit]").await;
-    b.wait_js("document.querySelectorAll('table.tickets tbody tr').length === 1", 5, "one result for disk").await;
+    b.wait_js(
+        "document.querySelectorAll('table.tickets tbody tr').length === 1",
+        5,
+        "one result for disk",
+    )
+    .await;
     b.js("const s = document.querySelector('select[name=status]'); s.value = 'open'; s.dispatchEvent(new Event('change'));", vec![]).await;
-    b.wait_js("document.querySelector('#q').value === 'disk status:open'", 5, "the filter in the query").await;
+    b.wait_js(
+        "document.querySelector('#q').value === 'disk status:open'",
+        5,
+        "the filter in the query",
+    )
+    .await;
     assert!(b.text(".count").await.starts_with("1–1 of 1 ticket"));
 
     // Sorting by a column header.
     b.goto(&s.url("/tickets")).await;
     b.click("th.col-subject a").await;
-    b.wait_js("location.search.includes('sort=subject')", 5, "sorted by subject").await;
-    let subjects = b.js("return [...document.querySelectorAll('td.subject a')].map(a => a.textContent)", vec![]).await;
-    assert_eq!(subjects, json!(["Audit SSH keys", "Disk full on db1", "Rotate TLS certificates"]));
+    b.wait_js(
+        "location.search.includes('sort=subject')",
+        5,
+        "sorted by subject",
+    )
+    .await;
+    let subjects = b
+        .js(
+            "return [...document.querySelectorAll('td.subject a')].map(a => a.textContent)",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        subjects,
+        json!([
+            "Audit SSH keys",
+            "Disk full on db1",
+            "Rotate TLS certificates"
+        ])
+    );
 
     // Save a search, then use it from the sidebar.
     b.goto(&s.url("/tickets?q=tags%3Anet")).await;
     b.fill("#save-name", "Network work").await;
     b.click("form.save-search button").await;
-    b.wait_js("document.querySelector('.flash-ok') !== null", 5, "the saved notice").await;
+    b.wait_js(
+        "document.querySelector('.flash-ok') !== null",
+        5,
+        "the saved notice",
+    )
+    .await;
     b.goto(&s.url("/tickets")).await;
     b.click("ul.saved a").await;
-    b.wait_js("document.querySelectorAll('table.tickets tbody tr').length === 1", 5, "the saved search's result").await;
+    b.wait_js(
+        "document.querySelectorAll('table.tickets tbody tr').length === 1",
+        5,
+        "the saved search's result",
+    )
+    .await;
     assert_eq!(b.text("td.subject a").await, "Rotate TLS certificates");
     b.goto(&s.url("/tickets")).await;
     b.screenshot("search").await;
 
     // Open a ticket from the list: the rendered Markdown and the details are there.
     b.click("td.subject a").await;
-    b.wait_js("location.pathname.startsWith('/tickets/')", 5, "a ticket page").await;
-    b.goto(&s.url(&format!("/tickets/{}", ticket_num(&s, "Disk full on db1").await))).await;
+    b.wait_js(
+        "location.pathname.startsWith('/tickets/')",
+        5,
+        "a ticket page",
+    )
+    .await;
+    b.goto(&s.url(&format!(
+        "/tickets/{}",
+        ticket_num(&s, "Disk full on db1").await
+    )))
+    .await;
     assert_eq!(b.text("#subject-text").await, "Disk full on db1");
     assert_eq!(b.text("#ticket-body .markdown strong").await, "db1");
     assert!(b.exists("#ticket-body .markdown table").await);
-    assert_eq!(b.js("return document.querySelector('#m-status').value", vec![]).await, json!("open"));
+    assert_eq!(
+        b.js("return document.querySelector('#m-status').value", vec![])
+            .await,
+        json!("open")
+    );
 
     // Old xyOps links (#Tickets?id=ID) land on the ticket's page.
-    let (_, v) = s.call("search_tickets", json!({"query": "subject:rotate", "limit": 1})).await;
+    let (_, v) = s
+        .call(
+            "search_tickets",
+            json!({"query": "subject:rotate", "limit": 1}),
+        )
+        .await;
     let id = v["rows"][0]["id"].as_str().expect("id").to_string();
     let num = v["rows"][0]["num"].as_i64().expect("num");
     b.goto(&s.url(&format!("/#Tickets?id={id}"))).await;
-    b.wait_js(&format!("location.pathname === '/tickets/{num}'"), 5, "the redirect of an old link").await;
+    b.wait_js(
+        &format!("location.pathname === '/tickets/{num}'"),
+        5,
+        "the redirect of an old link",
+    )
+    .await;
 
     b.close().await;
 }
@@ -152,7 +235,12 @@ async fn comment_with_a_dropped_file_change_status_and_create() {
         vec![],
     )
     .await;
-    b.wait_js("document.querySelector('#comment-body').value.includes('[cleanup.log](/files/')", 10, "the file link in the comment").await;
+    b.wait_js(
+        "document.querySelector('#comment-body').value.includes('[cleanup.log](/files/')",
+        10,
+        "the file link in the comment",
+    )
+    .await;
     b.click("#comment-form button[type=submit]").await;
     b.wait_js("document.querySelector('.flash-ok') && document.querySelector('.flash-ok').textContent.includes('Comment added')", 5, "the comment notice").await;
     let last = b.text("#timeline li.comment:last-of-type .markdown").await;
@@ -163,7 +251,10 @@ async fn comment_with_a_dropped_file_change_status_and_create() {
     assert!(b.text("#ticket-files").await.contains("cleanup.log"));
     // The link works for this signed-in person (the session cookie is enough to read).
     let body = b
-        .js("return fetch(arguments[0]).then(r => r.text())", vec![json!(href)])
+        .js(
+            "return fetch(arguments[0]).then(r => r.text())",
+            vec![json!(href)],
+        )
         .await;
     assert_eq!(body, json!("line 1\nline 2\n"));
 
@@ -171,7 +262,10 @@ async fn comment_with_a_dropped_file_change_status_and_create() {
     b.js("const s = document.querySelector('#m-status'); s.value = 'in_progress'; s.dispatchEvent(new Event('change'));", vec![]).await;
     b.wait_js("document.querySelector('.flash-ok') && document.querySelector('#m-status').value === 'in_progress'", 5, "the status change").await;
     let timeline = b.text("#timeline").await;
-    assert!(timeline.contains("alice set status to In Progress"), "{timeline}");
+    assert!(
+        timeline.contains("alice set status to In Progress"),
+        "{timeline}"
+    );
     b.screenshot("ticket").await;
 
     // Edit the comment, then check the API sees the same ticket.
@@ -183,19 +277,34 @@ async fn comment_with_a_dropped_file_change_status_and_create() {
     b.goto(&s.url("/tickets/new")).await;
     b.fill("#n-subject", "Replace failing fan in rack 4").await;
     b.fill("#n-body", "Fan **3** reports 0 RPM.").await;
-    b.js("document.querySelector('#n-assignees option[value=bob]').selected = true;
+    b.js(
+        "document.querySelector('#n-assignees option[value=bob]').selected = true;
           document.querySelector('#n-tags option[value=db]').selected = true;
-          document.querySelector('#n-category').value = 'ops';", vec![]).await;
+          document.querySelector('#n-category').value = 'ops';",
+        vec![],
+    )
+    .await;
     b.click("[data-due-presets] button[data-days='7']").await;
-    let due = b.js("return document.querySelector('#n-due').value", vec![]).await;
+    let due = b
+        .js("return document.querySelector('#n-due').value", vec![])
+        .await;
     assert!(due.as_str().is_some_and(|d| d.len() == 10), "{due}");
     b.screenshot("new-ticket").await;
     let file = s.data.join("../fan.txt");
     std::fs::write(&file, "rpm=0\n").expect("write upload file");
-    b.find("#n-files").await.send_keys(&file.canonicalize().expect("path").to_string_lossy()).await.expect("choose file");
+    b.find("#n-files")
+        .await
+        .send_keys(&file.canonicalize().expect("path").to_string_lossy())
+        .await
+        .expect("choose file");
     b.click("#new-ticket button[type=submit]").await;
     b.wait_js("document.querySelector('#subject-text') && document.querySelector('#subject-text').textContent === 'Replace failing fan in rack 4'", 10, "the new ticket's page").await;
-    let (_, v) = s.call("search_tickets", json!({"query": "subject:fan", "limit": 1})).await;
+    let (_, v) = s
+        .call(
+            "search_tickets",
+            json!({"query": "subject:fan", "limit": 1}),
+        )
+        .await;
     let t = &v["rows"][0];
     assert_eq!(t["assignees"], json!(["bob"]));
     assert_eq!(t["tags"], json!(["db"]));
@@ -209,8 +318,17 @@ async fn comment_with_a_dropped_file_change_status_and_create() {
     b.fill("#n-subject", "Bad due").await;
     b.js("document.querySelector('#n-due').type = 'text'; document.querySelector('#n-due').value = 'someday';", vec![]).await;
     b.click("#new-ticket button[type=submit]").await;
-    b.wait_js("document.querySelector('#new-error') !== null", 5, "the create error").await;
-    assert_eq!(b.js("return document.querySelector('#n-subject').value", vec![]).await, json!("Bad due"));
+    b.wait_js(
+        "document.querySelector('#new-error') !== null",
+        5,
+        "the create error",
+    )
+    .await;
+    assert_eq!(
+        b.js("return document.querySelector('#n-subject').value", vec![])
+            .await,
+        json!("Bad due")
+    );
     b.close().await;
 }
 
@@ -232,26 +350,46 @@ async fn live_updates_from_a_second_session() {
     watcher.js("window.__noReload = true;", vec![]).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     worker.goto(&s.url(&format!("/tickets/{num}"))).await;
-    worker.fill("#comment-body", "I am on it from the other session").await;
+    worker
+        .fill("#comment-body", "I am on it from the other session")
+        .await;
     let sent = std::time::Instant::now();
     worker.click("#comment-form button[type=submit]").await;
     watcher
         .wait_js("document.querySelector('#timeline').textContent.includes('I am on it from the other session')", 5, "the comment to arrive live")
         .await;
     let took = sent.elapsed();
-    assert_eq!(watcher.js("return window.__noReload === true", vec![]).await, json!(true));
-    assert!(took < std::time::Duration::from_millis(1500), "live comment took {took:?}");
+    assert_eq!(
+        watcher
+            .js("return window.__noReload === true", vec![])
+            .await,
+        json!(true)
+    );
+    assert!(
+        took < std::time::Duration::from_millis(1500),
+        "live comment took {took:?}"
+    );
     assert!(watcher.text(".live-banner").await.contains("Updated"));
 
     // A list page shows a new matching ticket without a reload; a non-matching one changes nothing.
     watcher.goto(&s.url("/tickets?q=tags%3Adb")).await;
     watcher.js("window.__noReload = true;", vec![]).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    s.create(json!({"subject": "Replica lag on db2", "tags": ["db"], "status": "open"})).await;
-    watcher
-        .wait_js("document.querySelector('#results').textContent.includes('Replica lag on db2')", 5, "the new ticket in the list")
+    s.create(json!({"subject": "Replica lag on db2", "tags": ["db"], "status": "open"}))
         .await;
-    assert_eq!(watcher.js("return window.__noReload === true", vec![]).await, json!(true));
+    watcher
+        .wait_js(
+            "document.querySelector('#results').textContent.includes('Replica lag on db2')",
+            5,
+            "the new ticket in the list",
+        )
+        .await;
+    assert_eq!(
+        watcher
+            .js("return window.__noReload === true", vec![])
+            .await,
+        json!(true)
+    );
     watcher.close().await;
     worker.close().await;
 }
@@ -268,11 +406,25 @@ async fn dark_mode_keyboard_and_a_category_limited_user() {
     b.login(&s.base, "alice", PASSWORD).await;
 
     // The theme switch: auto -> dark, remembered across pages.
-    let light_bg = b.js("return getComputedStyle(document.body).backgroundColor", vec![]).await;
+    let light_bg = b
+        .js(
+            "return getComputedStyle(document.body).backgroundColor",
+            vec![],
+        )
+        .await;
     b.click("#theme-toggle").await;
     b.goto(&s.url("/tickets")).await;
-    assert_eq!(b.js("return document.documentElement.dataset.theme", vec![]).await, json!("dark"));
-    let dark_bg = b.js("return getComputedStyle(document.body).backgroundColor", vec![]).await;
+    assert_eq!(
+        b.js("return document.documentElement.dataset.theme", vec![])
+            .await,
+        json!("dark")
+    );
+    let dark_bg = b
+        .js(
+            "return getComputedStyle(document.body).backgroundColor",
+            vec![],
+        )
+        .await;
     assert_ne!(light_bg, dark_bg);
     assert_eq!(dark_bg, json!("rgb(15, 18, 22)"));
     b.screenshot("search-dark").await;
@@ -283,18 +435,40 @@ async fn dark_mode_keyboard_and_a_category_limited_user() {
     // Keyboard only: / focuses search, j/k move, o opens, c focuses the comment box, ? helps.
     b.goto(&s.url("/tickets?sort=num&dir=asc")).await;
     b.keys("/").await;
-    assert_eq!(b.js("return document.activeElement.id", vec![]).await, json!("q"));
+    assert_eq!(
+        b.js("return document.activeElement.id", vec![]).await,
+        json!("q")
+    );
     b.js("document.activeElement.blur()", vec![]).await;
     b.keys("jjk").await;
-    assert_eq!(b.js("return document.querySelector('tr.current').dataset.num", vec![]).await, json!("1"));
+    assert_eq!(
+        b.js(
+            "return document.querySelector('tr.current').dataset.num",
+            vec![]
+        )
+        .await,
+        json!("1")
+    );
     b.js("document.activeElement.blur()", vec![]).await;
     b.keys("jo").await;
-    b.wait_js("location.pathname === '/tickets/2'", 5, "o to open the second ticket").await;
+    b.wait_js(
+        "location.pathname === '/tickets/2'",
+        5,
+        "o to open the second ticket",
+    )
+    .await;
     b.keys("c").await;
-    assert_eq!(b.js("return document.activeElement.id", vec![]).await, json!("comment-body"));
+    assert_eq!(
+        b.js("return document.activeElement.id", vec![]).await,
+        json!("comment-body")
+    );
     b.js("document.activeElement.blur()", vec![]).await;
     b.keys("?").await;
-    assert_eq!(b.js("return document.querySelector('#shortcuts').open", vec![]).await, json!(true));
+    assert_eq!(
+        b.js("return document.querySelector('#shortcuts').open", vec![])
+            .await,
+        json!(true)
+    );
     b.close().await;
 
     // Carol sees only "ops": the "sec" ticket is absent from lists, search and its own URL.
@@ -341,7 +515,11 @@ async fn every_page_passes_axe_in_light_and_dark() {
         "/tickets/999999".to_string(),
     ];
     for theme in ["light", "dark"] {
-        b.js(&format!("document.cookie = 'docket_theme={theme}; Path=/'"), vec![]).await;
+        b.js(
+            &format!("document.cookie = 'docket_theme={theme}; Path=/'"),
+            vec![],
+        )
+        .await;
         for path in &pages {
             b.goto(&s.url(path)).await;
             for v in b.axe().await {
@@ -351,7 +529,10 @@ async fn every_page_passes_axe_in_light_and_dark() {
     }
     b.goto(&s.url("/admin")).await;
     b.screenshot("admin").await;
-    assert!(findings.is_empty(), "serious or critical accessibility findings: {findings:#?}");
+    assert!(
+        findings.is_empty(),
+        "serious or critical accessibility findings: {findings:#?}"
+    );
     b.close().await;
 }
 
@@ -363,10 +544,18 @@ async fn phone_width_keeps_the_desk_usable() {
     let s = seeded().await;
     let driver = Driver::start().await;
     let b = driver.session().await;
-    b.client.set_window_size(390, 844).await.expect("phone size");
+    b.client
+        .set_window_size(390, 844)
+        .await
+        .expect("phone size");
     b.login(&s.base, "alice", PASSWORD).await;
     // Nothing wider than the screen but the table's own scroll area.
-    let overflow = b.js("return document.documentElement.scrollWidth <= window.innerWidth + 1", vec![]).await;
+    let overflow = b
+        .js(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1",
+            vec![],
+        )
+        .await;
     assert_eq!(overflow, json!(true));
     b.screenshot("search-phone").await;
     b.close().await;

@@ -41,7 +41,11 @@ impl Docket {
         Ok(keys
             .into_iter()
             .map(|k| {
-                let title = if k.title.is_empty() { "API key".to_string() } else { format!("{} (API key)", k.title) };
+                let title = if k.title.is_empty() {
+                    "API key".to_string()
+                } else {
+                    format!("{} (API key)", k.title)
+                };
                 (k.id, title)
             })
             .collect())
@@ -49,14 +53,21 @@ impl Docket {
 
     /// Sets a new password for `username` after checking the current one. Other sessions
     /// of the user stay valid (as with an administrator's reset).
-    pub async fn change_own_password(&self, username: &str, current: &str, new: &str) -> Result<()> {
+    pub async fn change_own_password(
+        &self,
+        username: &str,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
         if new.chars().count() < MIN_PASSWORD_CHARS {
             return Err(Error::User(format!(
                 "The new password is too short: use at least {MIN_PASSWORD_CHARS} characters"
             )));
         }
         if new.len() > 1024 {
-            return Err(Error::User("The new password is longer than 1024 bytes".into()));
+            return Err(Error::User(
+                "The new password is longer than 1024 bytes".into(),
+            ));
         }
         let user: User = self
             .load(RecordKind::User, username)

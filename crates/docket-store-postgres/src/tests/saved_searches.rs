@@ -17,7 +17,12 @@ async fn concurrent_saves_on_two_nodes_keep_every_search_and_the_limit() {
         Docket::new(Arc::new(db.store().await), TicketRules::default()),
         Docket::new(Arc::new(db.store().await), TicketRules::default()),
     ];
-    let ann = Principal::new("ann", &docket_core::privileges::Privileges::default(), &[], &[]);
+    let ann = Principal::new(
+        "ann",
+        &docket_core::privileges::Privileges::default(),
+        &[],
+        &[],
+    );
     // More than the limit, all at once, the user's first saves among them.
     let tasks: Vec<_> = (0..MAX_SAVED_SEARCHES + 10)
         .map(|i| {

@@ -49,16 +49,25 @@ impl Listener {
         };
         match &self.target {
             Target::Ticket(id) if *id != ev.id => None,
-            Target::Ticket(_) if ev.kind == TicketEventKind::Deleted => {
-                Some(Event::default().event("ticket").data(json!({"kind": kind}).to_string()))
-            }
+            Target::Ticket(_) if ev.kind == TicketEventKind::Deleted => Some(
+                Event::default()
+                    .event("ticket")
+                    .data(json!({"kind": kind}).to_string()),
+            ),
             Target::Ticket(id) => {
                 let mut params = Map::new();
                 params.insert("id".into(), json!(id));
-                let t = self.state.docket.get_ticket(&self.viewer.principal, &params).await.ok()?;
-                Some(Event::default().event("ticket").data(
-                    json!({"kind": kind, "modified": t.modified}).to_string(),
-                ))
+                let t = self
+                    .state
+                    .docket
+                    .get_ticket(&self.viewer.principal, &params)
+                    .await
+                    .ok()?;
+                Some(
+                    Event::default()
+                        .event("ticket")
+                        .data(json!({"kind": kind, "modified": t.modified}).to_string()),
+                )
             }
             // The page decides on a deleted number: it refreshes only if it shows that row.
             Target::Search(_) if ev.kind == TicketEventKind::Deleted => Some(
@@ -79,11 +88,17 @@ impl Listener {
                 if !matches {
                     let mut params = Map::new();
                     params.insert("id".into(), json!(ev.id));
-                    self.state.docket.get_ticket(&self.viewer.principal, &params).await.ok()?;
+                    self.state
+                        .docket
+                        .get_ticket(&self.viewer.principal, &params)
+                        .await
+                        .ok()?;
                 }
-                Some(Event::default().event("search").data(
-                    json!({"num": ev.num, "kind": kind, "matches": matches}).to_string(),
-                ))
+                Some(
+                    Event::default()
+                        .event("search")
+                        .data(json!({"num": ev.num, "kind": kind, "matches": matches}).to_string()),
+                )
             }
         }
     }
@@ -123,12 +138,20 @@ fn listen(listener: Listener) -> impl Stream<Item = Result<Event, Infallible>> {
 }
 
 // GET /events?ticket=ID | /events?q=QUERY
-pub async fn events(State(state): State<AppState>, viewer: Viewer, Query(watch): Query<Watch>) -> Response {
+pub async fn events(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(watch): Query<Watch>,
+) -> Response {
     let target = match (watch.ticket, watch.q) {
         (Some(id), _) => Target::Ticket(id),
         (None, q) => {
             let q = q.unwrap_or_default();
-            let q = if q.trim().is_empty() { "*".to_string() } else { q };
+            let q = if q.trim().is_empty() {
+                "*".to_string()
+            } else {
+                q
+            };
             match state.docket.compile_query(&q) {
                 Ok(f) => Target::Search(f),
                 Err(message) => {

@@ -35,7 +35,8 @@ mod tests {
 
     #[test]
     fn event_handlers_are_removed() {
-        let html = to_safe_html("<img src=x onerror=alert(1)> <a href=\"/x\" onclick=\"y()\">l</a>");
+        let html =
+            to_safe_html("<img src=x onerror=alert(1)> <a href=\"/x\" onclick=\"y()\">l</a>");
         assert!(!html.contains("onerror"), "{html}");
         assert!(!html.contains("onclick"), "{html}");
     }

@@ -27,17 +27,29 @@ pub use view::Views;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::tickets::home))
-        .route("/login", get(pages::auth::login_page).post(pages::auth::login))
+        .route(
+            "/login",
+            get(pages::auth::login_page).post(pages::auth::login),
+        )
         .route("/logout", post(pages::auth::logout))
-        .route("/account", get(pages::account::page).post(pages::account::change_password))
+        .route(
+            "/account",
+            get(pages::account::page).post(pages::account::change_password),
+        )
         .route("/tickets", get(pages::tickets::list))
         .route("/tickets/bulk", post(pages::tickets::bulk))
-        .route("/tickets/new", get(pages::new_ticket::form).post(pages::new_ticket::create))
+        .route(
+            "/tickets/new",
+            get(pages::new_ticket::form).post(pages::new_ticket::create),
+        )
         .route("/tickets/id/{id}", get(pages::ticket::by_id))
         .route("/tickets/{num}", get(pages::ticket::show))
         .route("/tickets/{num}/update", post(pages::ticket::update))
         .route("/tickets/{num}/comment", post(pages::ticket::comment))
-        .route("/tickets/{num}/comments/{change}", post(pages::ticket::edit_comment))
+        .route(
+            "/tickets/{num}/comments/{change}",
+            post(pages::ticket::edit_comment),
+        )
         .route("/tickets/{num}/delete", post(pages::ticket::delete))
         .route("/searches", post(pages::tickets::save_search))
         .route("/searches/{id}/delete", post(pages::tickets::delete_search))
@@ -76,11 +88,38 @@ fn is_cross_site(headers: &axum::http::HeaderMap) -> bool {
     match (text(header::ORIGIN), text(header::HOST)) {
         (Some("null"), _) => true,
         (Some(origin), Some(host)) => {
-            let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or(origin);
+            let origin_host = origin
+                .split_once("://")
+                .map(|(_, rest)| rest)
+                .unwrap_or(origin);
             !origin_host.eq_ignore_ascii_case(host)
         }
         _ => false,
     }
+}
+
+/// Headers every UI response carries: what may run, be framed or be sniffed.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+             connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+             base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
 }
 
 #[cfg(test)]
@@ -99,28 +138,22 @@ mod tests {
     #[test]
     fn cross_site_posts_are_recognised() {
         assert!(!is_cross_site(&headers(&[])));
-        assert!(!is_cross_site(&headers(&[("host", "desk:5580"), ("origin", "http://desk:5580")])));
-        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!is_cross_site(&headers(&[
+            ("host", "desk:5580"),
+            ("origin", "http://desk:5580")
+        ])));
+        assert!(!is_cross_site(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
-        assert!(is_cross_site(&headers(&[("host", "desk:5580"), ("origin", "https://evil.example")])));
-        assert!(is_cross_site(&headers(&[("host", "desk:5580"), ("origin", "null")])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "desk:5580"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "desk:5580"),
+            ("origin", "null")
+        ])));
     }
-}
-
-/// Headers every UI response carries: what may run, be framed or be sniffed.
-async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-             connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; \
-             base-uri 'none'",
-        ),
-    );
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    response
 }

@@ -20,7 +20,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("new_ticket.html", include_str!("templates/new_ticket.html")),
     ("account.html", include_str!("templates/account.html")),
     ("admin.html", include_str!("templates/admin.html")),
-    ("help_search.html", include_str!("templates/help_search.html")),
+    (
+        "help_search.html",
+        include_str!("templates/help_search.html"),
+    ),
 ];
 
 /// The compiled templates of the UI.
@@ -36,8 +39,12 @@ impl Views {
             env.add_template(name, source)?;
         }
         let tz_ago = tz.clone();
-        env.add_filter("markdown", |s: String| JValue::from_safe_string(super::markdown::to_safe_html(&s)));
-        env.add_filter("ago", move |secs: i64| ago(secs, jiff::Timestamp::now().as_second()));
+        env.add_filter("markdown", |s: String| {
+            JValue::from_safe_string(super::markdown::to_safe_html(&s))
+        });
+        env.add_filter("ago", move |secs: i64| {
+            ago(secs, jiff::Timestamp::now().as_second())
+        });
         env.add_filter("iso", |secs: i64| iso(secs));
         let tz_day = tz.clone();
         env.add_filter("day", move |secs: i64| day(secs, &tz_day));
@@ -69,7 +76,11 @@ impl Views {
             }
             Err(e) => {
                 tracing::error!(error = %e, template = name, "rendering a page failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be rendered.").into_response()
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The page could not be rendered.",
+                )
+                    .into_response()
             }
         }
     }
@@ -81,7 +92,11 @@ pub fn ago(secs: i64, now: i64) -> String {
         return String::new();
     }
     let delta = now - secs;
-    let (future, d) = if delta < 0 { (true, -delta) } else { (false, delta) };
+    let (future, d) = if delta < 0 {
+        (true, -delta)
+    } else {
+        (false, delta)
+    };
     let (n, unit) = match d {
         0..=44 => return "just now".to_string(),
         45..=89 => (1, "minute"),
@@ -118,7 +133,11 @@ fn day(secs: i64, tz: &TimeZone) -> String {
 
 fn local_time(secs: i64, tz: &TimeZone) -> String {
     jiff::Timestamp::from_second(secs)
-        .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string())
+        .map(|t| {
+            t.to_zoned(tz.clone())
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 

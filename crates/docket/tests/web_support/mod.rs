@@ -1,7 +1,10 @@
 //! Browser harness: Debian's chromium driven through chromedriver (WebDriver), headless, with
 //! a fresh profile per session. Without a browser the browser suite is skipped locally and
 //! fails under CI (`CI=true`), where `.ci/run` installs one.
-#![allow(dead_code, reason = "each browser test uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each browser test uses a different part of the harness"
+)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -84,7 +87,10 @@ impl Driver {
             .connect(&self.url)
             .await
             .expect("open a browser session");
-        client.set_window_size(1280, 900).await.expect("window size");
+        client
+            .set_window_size(1280, 900)
+            .await
+            .expect("window size");
         Browser {
             client,
             _profile: profile,
@@ -142,20 +148,29 @@ impl Browser {
 
     pub async fn click(&self, css: &str) {
         let t = Instant::now();
-        self.find(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
         eprintln!("click {css}: {:?}", t.elapsed());
     }
 
     /// Runs `script` in the page (arguments as `arguments[i]`) and returns its value.
     pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
-        self.client.execute(script, args).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
     /// Presses keys as a person would (to whatever has focus).
     pub async fn keys(&self, keys: &str) {
         let mut actions = KeyActions::new("keyboard".into());
         for c in keys.chars() {
-            actions = actions.then(KeyAction::Down { value: c }).then(KeyAction::Up { value: c });
+            actions = actions
+                .then(KeyAction::Down { value: c })
+                .then(KeyAction::Up { value: c });
         }
         self.client.perform_actions(actions).await.expect("keys");
     }
@@ -170,9 +185,15 @@ impl Browser {
             }
             if Instant::now() >= deadline {
                 let page = self
-                    .js("return location.href + '\\n' + document.body.innerText.slice(0, 1500)", vec![])
+                    .js(
+                        "return location.href + '\\n' + document.body.innerText.slice(0, 1500)",
+                        vec![],
+                    )
                     .await;
-                panic!("timed out waiting for {what} ({check}); the page:\n{}", page.as_str().unwrap_or(""));
+                panic!(
+                    "timed out waiting for {what} ({check}); the page:\n{}",
+                    page.as_str().unwrap_or("")
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -184,7 +205,12 @@ impl Browser {
         self.fill("#username", user).await;
         self.fill("#password", password).await;
         self.click("button[type=submit]").await;
-        self.wait_js("location.pathname === '/tickets'", 10, "the ticket list after login").await;
+        self.wait_js(
+            "location.pathname === '/tickets'",
+            10,
+            "the ticket list after login",
+        )
+        .await;
     }
 
     /// A PNG of the window, written to `docs/screenshots/NAME.png` of the repository.
@@ -200,7 +226,8 @@ impl Browser {
     /// Runs axe-core on the current page; returns the serious and critical violations.
     pub async fn axe(&self) -> Vec<Value> {
         let source = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules/axe-core/axe.min.js"),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/browser/node_modules/axe-core/axe.min.js"),
         )
         .expect("axe-core is installed (npm ci in crates/docket/tests/browser)");
         self.js(&source, vec![]).await;

@@ -13,8 +13,11 @@ use crate::wire::AppState;
 // GET /account
 pub async fn page(State(state): State<AppState>, viewer: Viewer, headers: HeaderMap) -> Response {
     let privileges: Vec<&String> = viewer.principal.privileges.iter().collect();
-    let categories: Option<Vec<&String>> =
-        viewer.principal.categories.as_ref().map(|c| c.iter().collect());
+    let categories: Option<Vec<&String>> = viewer
+        .principal
+        .categories
+        .as_ref()
+        .map(|c| c.iter().collect());
     Page::new(&state, Some(&viewer), &headers, "Your account")
         .set("privileges", serde_json::json!(privileges))
         .set("categories", serde_json::json!(categories))
@@ -44,7 +47,11 @@ pub async fn change_password(
         return r;
     }
     if form.new != form.confirm {
-        return redirect_with("/account", "error", "The new password and its confirmation differ");
+        return redirect_with(
+            "/account",
+            "error",
+            "The new password and its confirmation differ",
+        );
     }
     match state
         .docket

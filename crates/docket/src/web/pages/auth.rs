@@ -46,7 +46,11 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    match state.docket.login(form.username.trim(), &form.password).await {
+    match state
+        .docket
+        .login(form.username.trim(), &form.password)
+        .await
+    {
         Ok(login) => {
             let mut response = Redirect::to(&next).into_response();
             if let Ok(v) = HeaderValue::from_str(&session_cookie(&login.session_id, 30 * 86_400)) {
@@ -69,7 +73,11 @@ pub struct CsrfForm {
 }
 
 // POST /logout
-pub async fn logout(State(state): State<AppState>, viewer: Viewer, Form(form): Form<CsrfForm>) -> Response {
+pub async fn logout(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     if let Err(r) = viewer.check_csrf(&form.csrf) {
         return r;
     }

@@ -54,7 +54,12 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn new(state: &AppState, viewer: Option<&Viewer>, headers: &HeaderMap, title: &str) -> Page {
+    pub fn new(
+        state: &AppState,
+        viewer: Option<&Viewer>,
+        headers: &HeaderMap,
+        title: &str,
+    ) -> Page {
         let mut ctx = Map::new();
         ctx.insert("title".into(), json!(title));
         if let Some(v) = viewer {
@@ -91,7 +96,9 @@ impl Page {
         if self.shown_flash {
             response.headers_mut().append(
                 header::SET_COOKIE,
-                HeaderValue::from_static("docket_flash=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"),
+                HeaderValue::from_static(
+                    "docket_flash=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax",
+                ),
             );
         }
         response
@@ -116,17 +123,27 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
 }
 
 /// The page for a failed service call: what went wrong, in the service's own words.
-pub fn service_error(state: &AppState, viewer: &Viewer, headers: &HeaderMap, err: &Error) -> Response {
+pub fn service_error(
+    state: &AppState,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    err: &Error,
+) -> Response {
     let status = match err {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Access(_) => StatusCode::FORBIDDEN,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     };
-    Page::new(state, Some(viewer), headers, status.canonical_reason().unwrap_or("Error"))
-        .set("status", status.as_u16())
-        .set("message", err.description())
-        .render_status(state, status, "error.html")
+    Page::new(
+        state,
+        Some(viewer),
+        headers,
+        status.canonical_reason().unwrap_or("Error"),
+    )
+    .set("status", status.as_u16())
+    .set("message", err.description())
+    .render_status(state, status, "error.html")
 }
 
 /// The configured types and statuses, for pickers and labels.
@@ -149,7 +166,10 @@ pub fn all_of(pairs: &[(String, String)], name: &str) -> Vec<String> {
 
 /// A form's single field.
 pub fn one_of<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// A comma-separated list field ("a, b, c") as items.

@@ -47,7 +47,13 @@ pub async fn form(State(state): State<AppState>, viewer: Viewer, headers: Header
 }
 
 /// The form again, with what was typed and what was wrong with it.
-async fn form_again(state: &AppState, viewer: &Viewer, headers: &HeaderMap, pairs: &[(String, String)], error: &str) -> Response {
+async fn form_again(
+    state: &AppState,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+    error: &str,
+) -> Response {
     let dir = match directory(state, viewer).await {
         Ok(d) => d,
         Err(e) => return service_error(state, viewer, headers, &e),
@@ -69,7 +75,11 @@ async fn form_again(state: &AppState, viewer: &Viewer, headers: &HeaderMap, pair
         .set("error", error)
         .set("choices", choices(state))
         .set("dir_lists", dir)
-        .render_status(state, axum::http::StatusCode::BAD_REQUEST, "new_ticket.html")
+        .render_status(
+            state,
+            axum::http::StatusCode::BAD_REQUEST,
+            "new_ticket.html",
+        )
 }
 
 /// The create parameters of a submitted form (the same names the API takes).
@@ -82,7 +92,10 @@ pub fn create_params(pairs: &[(String, String)]) -> Map<String, Value> {
     }
     params.insert("assignees".into(), json!(all_of(pairs, "assignees")));
     params.insert("tags".into(), json!(all_of(pairs, "tags")));
-    params.insert("cc".into(), json!(split_list(one_of(pairs, "cc").unwrap_or(""))));
+    params.insert(
+        "cc".into(),
+        json!(split_list(one_of(pairs, "cc").unwrap_or(""))),
+    );
     if let Some(due) = one_of(pairs, "due").filter(|v| !v.trim().is_empty()) {
         params.insert("due".into(), json!(due.trim()));
     }
@@ -105,8 +118,16 @@ pub async fn create(
         Err(e) => return redirect_with("/tickets", "error", &e.description()),
     };
     let params = create_params(&pairs);
-    match state.docket.create_ticket(&viewer.principal, &can, &params).await {
-        Ok(t) => redirect_with(&format!("/tickets/{}", t.num), "ok", &format!("Ticket #{} created", t.num)),
+    match state
+        .docket
+        .create_ticket(&viewer.principal, &can, &params)
+        .await
+    {
+        Ok(t) => redirect_with(
+            &format!("/tickets/{}", t.num),
+            "ok",
+            &format!("Ticket #{} created", t.num),
+        ),
         Err(e) => form_again(&state, &viewer, &headers, &pairs, &e.description()).await,
     }
 }

@@ -37,7 +37,10 @@ fn title_of(choices: &[Choice], id: &str) -> String {
 
 fn as_list(v: &Value) -> Vec<String> {
     match v {
-        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
         Value::String(s) if !s.is_empty() => vec![s.clone()],
         _ => Vec::new(),
     }
@@ -54,7 +57,12 @@ fn shown(v: &Value) -> String {
 
 /// One history entry in words ("changed status from Open to In Progress"), given the value
 /// the same field had before (from the previous entry of that field, when there is one).
-fn describe(c: &Change, before: Option<&Value>, state: &AppState, tz_day: &dyn Fn(i64) -> String) -> String {
+fn describe(
+    c: &Change,
+    before: Option<&Value>,
+    state: &AppState,
+    tz_day: &dyn Fn(i64) -> String,
+) -> String {
     let rules = &state.docket.rules;
     let key = c.key.as_deref().unwrap_or("");
     let value = c.value.clone().unwrap_or(Value::Null);
@@ -90,13 +98,34 @@ fn describe(c: &Change, before: Option<&Value>, state: &AppState, tz_day: &dyn F
                 _ => key,
             };
             if !added.is_empty() {
-                parts.push(format!("added {noun} {}", added.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+                parts.push(format!(
+                    "added {noun} {}",
+                    added
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
             }
             if !removed.is_empty() {
-                parts.push(format!("removed {noun} {}", removed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+                parts.push(format!(
+                    "removed {noun} {}",
+                    removed
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
             }
             if parts.is_empty() {
-                format!("set {key} to {}", if now.is_empty() { "(none)".into() } else { now.join(", ") })
+                format!(
+                    "set {key} to {}",
+                    if now.is_empty() {
+                        "(none)".into()
+                    } else {
+                        now.join(", ")
+                    }
+                )
             } else {
                 parts.join(" and ")
             }
@@ -105,7 +134,11 @@ fn describe(c: &Change, before: Option<&Value>, state: &AppState, tz_day: &dyn F
         k => {
             let name = k.replace('_', " ");
             match before {
-                Some(prev) => format!("changed {name} from {} to {}", label(k, prev), label(k, &value)),
+                Some(prev) => format!(
+                    "changed {name} from {} to {}",
+                    label(k, prev),
+                    label(k, &value)
+                ),
                 None => format!("set {name} to {}", label(k, &value)),
             }
         }
@@ -138,7 +171,8 @@ fn timeline(t: &Ticket, viewer: &Viewer, state: &AppState) -> Vec<Value> {
                 if let Some(v) = &c.value {
                     last.insert(key, v.clone());
                 }
-                let text = if c.kind != "change" && c.body.as_deref().is_some_and(|b| !b.is_empty()) {
+                let text = if c.kind != "change" && c.body.as_deref().is_some_and(|b| !b.is_empty())
+                {
                     format!("{text}: {}", c.body.clone().unwrap_or_default())
                 } else {
                     text
@@ -210,7 +244,9 @@ pub async fn by_id(
     let mut params = Map::new();
     params.insert("id".into(), json!(id));
     match state.docket.get_ticket(&viewer.principal, &params).await {
-        Ok(t) => axum::response::Redirect::permanent(&format!("/tickets/{}", t.num)).into_response(),
+        Ok(t) => {
+            axum::response::Redirect::permanent(&format!("/tickets/{}", t.num)).into_response()
+        }
         Err(e) => service_error(&state, &viewer, &headers, &e),
     }
 }
@@ -228,7 +264,11 @@ pub async fn preview(viewer: Viewer, headers: HeaderMap, body: axum::body::Bytes
         return r;
     }
     if body.len() > PREVIEW_LIMIT {
-        return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "Too long to preview").into_response();
+        return (
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "Too long to preview",
+        )
+            .into_response();
     }
     let text = String::from_utf8_lossy(&body);
     axum::response::Html(crate::web::markdown::to_safe_html(&text)).into_response()
@@ -277,7 +317,11 @@ pub async fn update(
     if let Some(due) = one_of(&pairs, "due") {
         params.insert("due".into(), json!(due.trim()));
     }
-    match state.docket.update_ticket(&viewer.principal, &can, &params).await {
+    match state
+        .docket
+        .update_ticket(&viewer.principal, &can, &params)
+        .await
+    {
         Ok(_) => redirect_with(&here, "ok", "Ticket updated"),
         Err(e) => redirect_with(&here, "error", &e.description()),
     }
@@ -307,7 +351,11 @@ pub async fn comment(
     let mut params = Map::new();
     params.insert("id".into(), json!(t.id));
     params.insert("change".into(), json!({"type": "comment", "body": text}));
-    match state.docket.add_ticket_change(&viewer.principal, &can, &params).await {
+    match state
+        .docket
+        .add_ticket_change(&viewer.principal, &can, &params)
+        .await
+    {
         Ok(_) => redirect_with(&format!("{here}#latest"), "ok", "Comment added"),
         Err(e) => redirect_with(&here, "error", &e.description()),
     }
@@ -340,10 +388,25 @@ pub async fn edit_comment(
     if delete {
         params.insert("delete".into(), json!(true));
     } else {
-        params.insert("change".into(), json!({"body": one_of(&pairs, "body").unwrap_or("")}));
+        params.insert(
+            "change".into(),
+            json!({"body": one_of(&pairs, "body").unwrap_or("")}),
+        );
     }
-    match state.docket.update_ticket_change(&viewer.principal, &can, &params).await {
-        Ok(_) => redirect_with(&here, "ok", if delete { "Comment deleted" } else { "Comment updated" }),
+    match state
+        .docket
+        .update_ticket_change(&viewer.principal, &can, &params)
+        .await
+    {
+        Ok(_) => redirect_with(
+            &here,
+            "ok",
+            if delete {
+                "Comment deleted"
+            } else {
+                "Comment updated"
+            },
+        ),
         Err(e) => redirect_with(&here, "error", &e.description()),
     }
 }
@@ -361,7 +424,11 @@ pub async fn delete(
     }
     let here = format!("/tickets/{num}");
     if one_of(&pairs, "confirm") != Some("yes") {
-        return redirect_with(&here, "error", "Tick the confirmation box to delete the ticket");
+        return redirect_with(
+            &here,
+            "error",
+            "Tick the confirmation box to delete the ticket",
+        );
     }
     let t = match load(&state, &viewer, &num).await {
         Ok(t) => t,
@@ -373,7 +440,11 @@ pub async fn delete(
     };
     let mut params = Map::new();
     params.insert("id".into(), json!(t.id));
-    match state.docket.delete_ticket(&viewer.principal, &can, &params).await {
+    match state
+        .docket
+        .delete_ticket(&viewer.principal, &can, &params)
+        .await
+    {
         Ok(_) => redirect_with("/tickets", "ok", &format!("Ticket #{} deleted", t.num)),
         Err(e) => redirect_with(&here, "error", &e.description()),
     }

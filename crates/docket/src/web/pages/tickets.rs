@@ -18,7 +18,10 @@ use crate::wire::AppState;
 pub const PAGE_SIZE: u64 = 50;
 
 /// The built-in views of the sidebar: (id, label, query for `me`, default sort).
-fn builtin_views(me: &str, overdue: &str) -> Vec<(&'static str, &'static str, String, &'static str)> {
+fn builtin_views(
+    me: &str,
+    overdue: &str,
+) -> Vec<(&'static str, &'static str, String, &'static str)> {
     vec![
         ("all", "All tickets", String::new(), "num"),
         (
@@ -28,7 +31,12 @@ fn builtin_views(me: &str, overdue: &str) -> Vec<(&'static str, &'static str, St
             "modified",
         ),
         ("created", "Created by me", format!("username:{me}"), "num"),
-        ("drafts", "My drafts", format!("username:{me} status:draft"), "modified"),
+        (
+            "drafts",
+            "My drafts",
+            format!("username:{me} status:draft"),
+            "modified",
+        ),
         ("overdue", "Overdue", overdue.to_string(), "due"),
         (
             "unassigned",
@@ -163,7 +171,10 @@ pub async fn list(
         ("category", &lq.category),
         ("due", &lq.due),
     ];
-    if filters.iter().any(|(_, v)| v.as_deref().is_some_and(|v| !v.trim().is_empty())) {
+    if filters
+        .iter()
+        .any(|(_, v)| v.as_deref().is_some_and(|v| !v.trim().is_empty()))
+    {
         let mut merged = q.clone();
         for (field, value) in filters {
             if let Some(v) = value {
@@ -231,12 +242,20 @@ pub async fn list(
         sort_by: SortField::parse(&sort).unwrap_or(SortField::Num),
         descending: dir == "desc",
     };
-    let found = match state.docket.search_tickets(&viewer.principal, &search).await {
+    let found = match state
+        .docket
+        .search_tickets(&viewer.principal, &search)
+        .await
+    {
         Ok(f) => f,
         Err(e) => return service_error(&state, &viewer, &headers, &e),
     };
     let pages = found.total.div_ceil(PAGE_SIZE).max(1);
-    let first = if found.total == 0 { 0 } else { search.offset + 1 };
+    let first = if found.total == 0 {
+        0
+    } else {
+        search.offset + 1
+    };
     let last = search.offset + found.rows.len() as u64;
     // Column headers: a click sorts by the column, a second click flips the direction.
     let columns: Vec<Value> = [
@@ -271,8 +290,22 @@ pub async fn list(
         .set("pages", pages)
         .set("columns", columns)
         .set("here", here)
-        .set("prev_url", if page > 1 { list_url(&q, &view, &sort, dir, page - 1) } else { String::new() })
-        .set("next_url", if page < pages { list_url(&q, &view, &sort, dir, page + 1) } else { String::new() })
+        .set(
+            "prev_url",
+            if page > 1 {
+                list_url(&q, &view, &sort, dir, page - 1)
+            } else {
+                String::new()
+            },
+        )
+        .set(
+            "next_url",
+            if page < pages {
+                list_url(&q, &view, &sort, dir, page + 1)
+            } else {
+                String::new()
+            },
+        )
         .set("now", jiff::Timestamp::now().as_second())
         .render(&state, "tickets.html")
 }
@@ -286,7 +319,11 @@ fn back_to(pairs: &[(String, String)]) -> String {
 }
 
 // POST /tickets/bulk — one action on every selected ticket, each through `update_ticket`.
-pub async fn bulk(State(state): State<AppState>, viewer: Viewer, RawForm(body): RawForm) -> Response {
+pub async fn bulk(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    RawForm(body): RawForm,
+) -> Response {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     if let Err(r) = viewer.check_csrf(one_of(&pairs, "csrf").unwrap_or("")) {
         return r;
@@ -314,12 +351,28 @@ pub async fn bulk(State(state): State<AppState>, viewer: Viewer, RawForm(body): 
                 params.insert("status".into(), json!(value));
             }
             "assign" | "tag" => {
-                let field = if action == "assign" { "assignees" } else { "tags" };
+                let field = if action == "assign" {
+                    "assignees"
+                } else {
+                    "tags"
+                };
                 let mut get = Map::new();
                 get.insert("id".into(), json!(id));
                 let current = match state.docket.get_ticket(&viewer.principal, &get).await {
-                    Ok(t) => if action == "assign" { t.assignees } else { t.tags },
-                    Err(e) => return redirect_with(&back, "error", &format!("{done} updated; then: {}", e.description())),
+                    Ok(t) => {
+                        if action == "assign" {
+                            t.assignees
+                        } else {
+                            t.tags
+                        }
+                    }
+                    Err(e) => {
+                        return redirect_with(
+                            &back,
+                            "error",
+                            &format!("{done} updated; then: {}", e.description()),
+                        )
+                    }
                 };
                 let mut list = current;
                 if !list.contains(&value) {
@@ -329,8 +382,16 @@ pub async fn bulk(State(state): State<AppState>, viewer: Viewer, RawForm(body): 
             }
             _ => return redirect_with(&back, "error", "Unknown bulk action"),
         }
-        if let Err(e) = state.docket.update_ticket(&viewer.principal, &can, &params).await {
-            return redirect_with(&back, "error", &format!("{done} updated; then: {}", e.description()));
+        if let Err(e) = state
+            .docket
+            .update_ticket(&viewer.principal, &can, &params)
+            .await
+        {
+            return redirect_with(
+                &back,
+                "error",
+                &format!("{done} updated; then: {}", e.description()),
+            );
         }
         done += 1;
     }
@@ -339,7 +400,11 @@ pub async fn bulk(State(state): State<AppState>, viewer: Viewer, RawForm(body): 
 }
 
 // POST /searches — save (or rename) a search of the viewer's.
-pub async fn save_search(State(state): State<AppState>, viewer: Viewer, RawForm(body): RawForm) -> Response {
+pub async fn save_search(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    RawForm(body): RawForm,
+) -> Response {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     if let Err(r) = viewer.check_csrf(one_of(&pairs, "csrf").unwrap_or("")) {
         return r;
@@ -348,10 +413,18 @@ pub async fn save_search(State(state): State<AppState>, viewer: Viewer, RawForm(
     let query = one_of(&pairs, "query").unwrap_or("");
     let id = one_of(&pairs, "id").filter(|s| !s.is_empty());
     let back = back_to(&pairs);
-    match state.docket.save_search(&viewer.principal, id, name, query).await {
+    match state
+        .docket
+        .save_search(&viewer.principal, id, name, query)
+        .await
+    {
         Ok(saved) => {
             let url = list_url(&saved.query, "", "", "", 1);
-            redirect_with(&url, "ok", &format!("Saved search \u{201c}{}\u{201d}", saved.name))
+            redirect_with(
+                &url,
+                "ok",
+                &format!("Saved search \u{201c}{}\u{201d}", saved.name),
+            )
         }
         Err(e) => redirect_with(&back, "error", &e.description()),
     }
@@ -368,7 +441,11 @@ pub async fn delete_search(
     if let Err(r) = viewer.check_csrf(one_of(&pairs, "csrf").unwrap_or("")) {
         return r;
     }
-    match state.docket.delete_saved_search(&viewer.principal, &id).await {
+    match state
+        .docket
+        .delete_saved_search(&viewer.principal, &id)
+        .await
+    {
         Ok(()) => redirect_with("/tickets", "ok", "Saved search deleted"),
         Err(e) => redirect_with("/tickets", "error", &e.description()),
     }
@@ -384,8 +461,14 @@ mod tests {
         assert_eq!(add_term("*", "status", "open"), "status:open");
         assert_eq!(add_term("disk", "tags", "db"), "disk tags:db");
         assert_eq!(add_term("disk", "assignees", " "), "disk");
-        assert_eq!(add_term("x", "category", "two words"), "x category:\"two words\"");
-        assert_eq!(add_term("(status = open)", "type", "bug"), "(status = open)");
+        assert_eq!(
+            add_term("x", "category", "two words"),
+            "x category:\"two words\""
+        );
+        assert_eq!(
+            add_term("(status = open)", "type", "bug"),
+            "(status = open)"
+        );
     }
 
     #[test]
