@@ -18,7 +18,7 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer, headers: Header
         .categories
         .as_ref()
         .map(|c| c.iter().collect());
-    Page::new(&state, Some(&viewer), &headers, "Your account")
+    Page::new(Some(&viewer), &headers, "Your account")
         .set("privileges", serde_json::json!(privileges))
         .set("categories", serde_json::json!(categories))
         .set("min_password", docket_core::service::MIN_PASSWORD_CHARS)

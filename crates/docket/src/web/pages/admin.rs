@@ -36,7 +36,7 @@ async fn admin_page(
         Ok(x) => x,
         Err(e) => return service_error(state, viewer, headers, &e),
     };
-    let mut page = Page::new(state, Some(viewer), headers, "Administration")
+    let mut page = Page::new(Some(viewer), headers, "Administration")
         .set("nav", "admin")
         .set("users", json!(users))
         .set("keys", json!(keys))

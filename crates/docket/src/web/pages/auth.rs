@@ -25,7 +25,7 @@ pub async fn login_page(
     if viewer.is_some() {
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
     }
-    Page::new(&state, None, &headers, "Sign in")
+    Page::new(None, &headers, "Sign in")
         .set("next", safe_next(q.next.as_deref()))
         .render(&state, "login.html")
 }
@@ -58,7 +58,7 @@ pub async fn login(
             }
             response
         }
-        Err(e) => Page::new(&state, None, &headers, "Sign in")
+        Err(e) => Page::new(None, &headers, "Sign in")
             .set("next", next)
             .set("username", form.username)
             .set("error", e.description())

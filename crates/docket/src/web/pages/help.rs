@@ -13,7 +13,7 @@ pub async fn search(State(state): State<AppState>, viewer: Viewer, headers: Head
     let fields: Vec<serde_json::Value> = docket_query::Field::all()
         .map(|f| serde_json::json!({"name": f.name(), "kind": f.kind()}))
         .collect();
-    Page::new(&state, Some(&viewer), &headers, "Search syntax")
+    Page::new(Some(&viewer), &headers, "Search syntax")
         .set("fields", fields)
         .render(&state, "help_search.html")
 }

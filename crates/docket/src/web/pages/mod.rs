@@ -54,12 +54,7 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn new(
-        state: &AppState,
-        viewer: Option<&Viewer>,
-        headers: &HeaderMap,
-        title: &str,
-    ) -> Page {
+    pub fn new(viewer: Option<&Viewer>, headers: &HeaderMap, title: &str) -> Page {
         let mut ctx = Map::new();
         ctx.insert("title".into(), json!(title));
         if let Some(v) = viewer {
@@ -76,7 +71,6 @@ impl Page {
             _ => "auto",
         };
         ctx.insert("theme".into(), json!(theme));
-        let _ = state;
         Page { ctx, shown_flash }
     }
 
@@ -136,7 +130,6 @@ pub fn service_error(
         _ => StatusCode::BAD_REQUEST,
     };
     Page::new(
-        state,
         Some(viewer),
         headers,
         status.canonical_reason().unwrap_or("Error"),

@@ -38,7 +38,7 @@ pub async fn form(State(state): State<AppState>, viewer: Viewer, headers: Header
         "tags": tpl.tags.clone().unwrap_or_default(),
         "due": due,
     });
-    Page::new(&state, Some(&viewer), &headers, "New ticket")
+    Page::new(Some(&viewer), &headers, "New ticket")
         .set("nav", "new")
         .set("d", defaults)
         .set("choices", choices(&state))
@@ -69,7 +69,7 @@ async fn form_again(
         "cc": one_of(pairs, "cc").unwrap_or(""),
         "due": one_of(pairs, "due").unwrap_or(""),
     });
-    Page::new(state, Some(viewer), headers, "New ticket")
+    Page::new(Some(viewer), headers, "New ticket")
         .set("nav", "new")
         .set("d", typed)
         .set("error", error)

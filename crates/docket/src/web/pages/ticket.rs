@@ -223,7 +223,7 @@ pub async fn show(
         Err(e) => return service_error(&state, &viewer, &headers, &e),
     };
     let title = format!("#{} {}", t.num, t.subject);
-    Page::new(&state, Some(&viewer), &headers, &title)
+    Page::new(Some(&viewer), &headers, &title)
         .set("nav", "tickets")
         .set("t", ticket_json(&t, &state))
         .set("timeline", timeline(&t, &viewer, &state))

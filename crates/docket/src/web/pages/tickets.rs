@@ -200,7 +200,7 @@ pub async fn list(
     };
     let page = lq.page.unwrap_or(1).clamp(1, 100_000);
 
-    let mut p = Page::new(&state, Some(&viewer), &headers, "Tickets")
+    let mut p = Page::new(Some(&viewer), &headers, "Tickets")
         .set("nav", "tickets")
         .set("q", q.clone())
         .set("view", view.clone())
