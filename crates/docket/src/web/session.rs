@@ -3,7 +3,7 @@
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+
 use axum::response::{IntoResponse, Redirect, Response};
 use docket_core::auth::Principal;
 use docket_core::model::User;
@@ -40,6 +40,22 @@ impl Viewer {
         }
     }
 
+    /// The fields of a posted form, once its `csrf` field matched the session.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the error is the page answered at once, never carried further; boxing it buys nothing"
+    )]
+    pub fn signed_form(&self, body: &[u8]) -> Result<Vec<(String, String)>, Response> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+        let token = pairs
+            .iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        self.check_csrf(token)?;
+        Ok(pairs)
+    }
+
     /// What the page templates need to know about the viewer.
     pub fn context(&self) -> serde_json::Value {
         let p = &self.principal;
@@ -60,18 +76,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The value of cookie `name`, if the request carries it.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-        .filter(|v| !v.is_empty())
-}
+pub(crate) use crate::wire::cookie;
 
 async fn viewer_of(parts: &Parts, state: &AppState) -> Option<Viewer> {
     let session_id = cookie(&parts.headers, "session_id")?;

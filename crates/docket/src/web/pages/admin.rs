@@ -59,24 +59,21 @@ pub async fn overview(
     admin_page(&state, &viewer, &headers, None).await
 }
 
-fn pairs_of(body: &[u8]) -> Vec<(String, String)> {
-    serde_urlencoded::from_bytes(body).unwrap_or_default()
-}
-
 /// Checks the form's CSRF token and the admin privilege.
 #[allow(
     clippy::result_large_err,
     reason = "the error is the page answered at once, never carried further; boxing it buys nothing"
 )]
-fn guard(
+fn admin_form(
     viewer: &Viewer,
-    pairs: &[(String, String)],
-) -> Result<docket_core::auth::CanAdmin, Response> {
-    viewer.check_csrf(one_of(pairs, "csrf").unwrap_or(""))?;
-    viewer
+    body: &[u8],
+) -> Result<(Vec<(String, String)>, docket_core::auth::CanAdmin), Response> {
+    let pairs = viewer.signed_form(body)?;
+    let can = viewer
         .principal
         .can_admin()
-        .map_err(|e| super::error_page(StatusCode::FORBIDDEN, &e.description()))
+        .map_err(|e| super::error_page(StatusCode::FORBIDDEN, &e.description()))?;
+    Ok((pairs, can))
 }
 
 // POST /admin/users — create (mode=create) or update a user.
@@ -85,9 +82,8 @@ pub async fn save_user(
     viewer: Viewer,
     RawForm(body): RawForm,
 ) -> Response {
-    let pairs = pairs_of(&body);
-    let can = match guard(&viewer, &pairs) {
-        Ok(c) => c,
+    let (pairs, can) = match admin_form(&viewer, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let mut params = Map::new();
@@ -130,9 +126,8 @@ pub async fn create_key(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    let pairs = pairs_of(&body);
-    let can = match guard(&viewer, &pairs) {
-        Ok(c) => c,
+    let (pairs, can) = match admin_form(&viewer, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let mut params = Map::new();
@@ -159,9 +154,8 @@ pub async fn delete_key(
     Path(id): Path<String>,
     RawForm(body): RawForm,
 ) -> Response {
-    let pairs = pairs_of(&body);
-    let can = match guard(&viewer, &pairs) {
-        Ok(c) => c,
+    let can = match admin_form(&viewer, &body) {
+        Ok((_, can)) => can,
         Err(r) => return r,
     };
     let mut params = Map::new();
@@ -175,14 +169,16 @@ pub async fn delete_key(
 async fn save_directory(
     state: &AppState,
     viewer: &Viewer,
-    pairs: &[(String, String)],
+    body: &[u8],
     dir: &docket_core::service::DirectoryKind,
     fields: &[&str],
     anchor: &str,
 ) -> Response {
-    if let Err(r) = guard(viewer, pairs) {
-        return r;
-    }
+    let pairs = match admin_form(viewer, body) {
+        Ok((pairs, _)) => pairs,
+        Err(r) => return r,
+    };
+    let pairs = pairs.as_slice();
     let mut params = Map::new();
     for field in fields {
         if let Some(v) = one_of(pairs, field).filter(|v| !v.trim().is_empty()) {
@@ -219,11 +215,10 @@ pub async fn save_tag(
     viewer: Viewer,
     RawForm(body): RawForm,
 ) -> Response {
-    let pairs = pairs_of(&body);
     save_directory(
         &state,
         &viewer,
-        &pairs,
+        &body,
         &TAGS,
         &["id", "title", "notes"],
         "tags",
@@ -237,11 +232,10 @@ pub async fn save_category(
     viewer: Viewer,
     RawForm(body): RawForm,
 ) -> Response {
-    let pairs = pairs_of(&body);
     save_directory(
         &state,
         &viewer,
-        &pairs,
+        &body,
         &CATEGORIES,
         &["id", "title", "color", "notes"],
         "categories",

@@ -109,10 +109,10 @@ pub async fn create(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if let Err(r) = viewer.check_csrf(one_of(&pairs, "csrf").unwrap_or("")) {
-        return r;
-    }
+    let pairs = match viewer.signed_form(&body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let can = match viewer.principal.can_create() {
         Ok(c) => c,
         Err(e) => return redirect_with("/tickets", "error", &e.description()),

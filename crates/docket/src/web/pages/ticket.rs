@@ -274,8 +274,19 @@ pub async fn preview(viewer: Viewer, headers: HeaderMap, body: axum::body::Bytes
     axum::response::Html(crate::web::markdown::to_safe_html(&text)).into_response()
 }
 
-fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    serde_urlencoded::from_bytes(body).unwrap_or_default()
+/// A form posted on a ticket's page, checked: its fields and the ticket as the viewer may
+/// see it. A ticket that is gone (or hidden) sends the browser back to the list.
+async fn ticket_form(
+    state: &AppState,
+    viewer: &Viewer,
+    num: &str,
+    body: &[u8],
+) -> Result<(Vec<(String, String)>, Ticket), Response> {
+    let pairs = viewer.signed_form(body)?;
+    let ticket = load(state, viewer, num)
+        .await
+        .map_err(|e| redirect_with("/tickets", "error", &e.description()))?;
+    Ok((pairs, ticket))
 }
 
 // POST /tickets/{num}/update — the fields of the edit and metadata forms that were sent.
@@ -285,15 +296,11 @@ pub async fn update(
     Path(num): Path<String>,
     RawForm(body): RawForm,
 ) -> Response {
-    let pairs = form_pairs(&body);
-    if let Err(r) = viewer.check_csrf(one_of(&pairs, "csrf").unwrap_or("")) {
-        return r;
-    }
-    let here = format!("/tickets/{num}");
-    let t = match load(&state, &viewer, &num).await {
-        Ok(t) => t,
-        Err(e) => return redirect_with("/tickets", "error", &e.description()),
+    let (pairs, t) = match ticket_form(&state, &viewer, &num, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
+    let here = format!("/tickets/{num}");
     let can = match viewer.principal.can_edit() {
         Ok(c) => c,
         Err(e) => return redirect_with(&here, "error", &e.description()),
@@ -334,15 +341,11 @@ pub async fn comment(
     Path(num): Path<String>,
     RawForm(body): RawForm,
 ) -> Response {
-    let pairs = form_pairs(&body);
-    if let Err(r) = viewer.check_csrf(one_of(&pairs, "csrf").unwrap_or("")) {
-        return r;
-    }
-    let here = format!("/tickets/{num}");
-    let t = match load(&state, &viewer, &num).await {
-        Ok(t) => t,
-        Err(e) => return redirect_with("/tickets", "error", &e.description()),
+    let (pairs, t) = match ticket_form(&state, &viewer, &num, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
+    let here = format!("/tickets/{num}");
     let can = match viewer.principal.can_edit() {
         Ok(c) => c,
         Err(e) => return redirect_with(&here, "error", &e.description()),
@@ -368,15 +371,11 @@ pub async fn edit_comment(
     Path((num, change)): Path<(String, String)>,
     RawForm(body): RawForm,
 ) -> Response {
-    let pairs = form_pairs(&body);
-    if let Err(r) = viewer.check_csrf(one_of(&pairs, "csrf").unwrap_or("")) {
-        return r;
-    }
-    let here = format!("/tickets/{num}");
-    let t = match load(&state, &viewer, &num).await {
-        Ok(t) => t,
-        Err(e) => return redirect_with("/tickets", "error", &e.description()),
+    let (pairs, t) = match ticket_form(&state, &viewer, &num, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
+    let here = format!("/tickets/{num}");
     let can = match viewer.principal.can_edit() {
         Ok(c) => c,
         Err(e) => return redirect_with(&here, "error", &e.description()),
@@ -418,10 +417,10 @@ pub async fn delete(
     Path(num): Path<String>,
     RawForm(body): RawForm,
 ) -> Response {
-    let pairs = form_pairs(&body);
-    if let Err(r) = viewer.check_csrf(one_of(&pairs, "csrf").unwrap_or("")) {
-        return r;
-    }
+    let pairs = match viewer.signed_form(&body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let here = format!("/tickets/{num}");
     if one_of(&pairs, "confirm") != Some("yes") {
         return redirect_with(

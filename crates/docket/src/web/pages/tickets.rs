@@ -324,10 +324,10 @@ pub async fn bulk(
     viewer: Viewer,
     RawForm(body): RawForm,
 ) -> Response {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if let Err(r) = viewer.check_csrf(one_of(&pairs, "csrf").unwrap_or("")) {
-        return r;
-    }
+    let pairs = match viewer.signed_form(&body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let back = back_to(&pairs);
     let can = match viewer.principal.can_edit() {
         Ok(c) => c,
@@ -405,10 +405,10 @@ pub async fn save_search(
     viewer: Viewer,
     RawForm(body): RawForm,
 ) -> Response {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if let Err(r) = viewer.check_csrf(one_of(&pairs, "csrf").unwrap_or("")) {
-        return r;
-    }
+    let pairs = match viewer.signed_form(&body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let name = one_of(&pairs, "name").unwrap_or("");
     let query = one_of(&pairs, "query").unwrap_or("");
     let id = one_of(&pairs, "id").filter(|s| !s.is_empty());
@@ -437,8 +437,7 @@ pub async fn delete_search(
     axum::extract::Path(id): axum::extract::Path<String>,
     RawForm(body): RawForm,
 ) -> Response {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if let Err(r) = viewer.check_csrf(one_of(&pairs, "csrf").unwrap_or("")) {
+    if let Err(r) = viewer.signed_form(&body) {
         return r;
     }
     match state
