@@ -143,9 +143,48 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(Error::internal)
 }
 
-/// Checks a password against its stored argon2 hash.
+/// How an imported xyOps password hash is stored: xyOps hashes the password followed by a
+/// per-user salt with bcrypt, so the salt travels with the hash
+/// (`xyops-bcrypt:BASE64URL(SALT):BCRYPT_HASH`).
+const XYOPS_BCRYPT: &str = "xyops-bcrypt:";
+
+/// The stored form of an xyOps user's bcrypt hash and salt.
+pub fn xyops_password_hash(bcrypt_hash: &str, salt: &str) -> String {
+    use base64::Engine;
+    let salt = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(salt.as_bytes());
+    format!("{XYOPS_BCRYPT}{salt}:{bcrypt_hash}")
+}
+
+/// Whether a stored hash should be replaced by the current scheme after a successful login
+/// (it came from xyOps).
+pub fn needs_rehash(hash: &str) -> bool {
+    hash.starts_with(XYOPS_BCRYPT)
+}
+
+/// bcrypt over the password and the xyOps salt (bcrypt reads at most 72 bytes, as xyOps did).
+fn verify_xyops(password: &str, stored: &str) -> bool {
+    use base64::Engine;
+    let Some((salt, hash)) = stored
+        .strip_prefix(XYOPS_BCRYPT)
+        .and_then(|rest| rest.split_once(':'))
+    else {
+        return false;
+    };
+    let Ok(salt) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(salt) else {
+        return false;
+    };
+    let mut salted = password.as_bytes().to_vec();
+    salted.extend_from_slice(&salt);
+    salted.truncate(72);
+    bcrypt::verify(&salted, hash).unwrap_or(false)
+}
+
+/// Checks a password against its stored hash: argon2 (ours), or bcrypt (imported).
 pub fn verify_password(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    if needs_rehash(hash) {
+        return verify_xyops(password, hash);
+    }
     match PasswordHash::new(hash) {
         Ok(parsed) => argon2::Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
@@ -178,6 +217,19 @@ pub fn mask_secret(secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xyops_hashes_verify_with_their_salt() {
+        // From a real xyOps export: user alice, password "alice-pass-1".
+        let stored = xyops_password_hash(
+            "$2b$10$.W.WlZSThxpgnk2q/moGMuASb90y7yA4K2fqUg5hGDQtIka5.Fh42",
+            "52acbadd36a8a5535cb80abf2756ad2ec6cf698ab82d1879392fbdc05af7eeaf",
+        );
+        assert!(needs_rehash(&stored));
+        assert!(verify_password("alice-pass-1", &stored));
+        assert!(!verify_password("alice-pass-2", &stored));
+        assert!(!verify_password("alice-pass-1", "xyops-bcrypt:!!:$2b$10$x"));
+    }
 
     #[test]
     fn roles_add_privileges_and_categories() {

@@ -300,6 +300,10 @@ pub trait Store: Send + Sync + 'static {
     /// id exists already are skipped. Returns how many were inserted. Publishes no
     /// [`TicketEvent`]s (a bulk load; consumers refresh after an import).
     async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64>;
+    /// Inserts whole records keeping their own `num` (an xyOps backup) in one transaction;
+    /// a record whose id or number exists already is skipped. The number source moves past
+    /// the highest number, so later creates continue from there. Publishes no events.
+    async fn import_numbered(&self, tickets: Vec<Ticket>) -> Result<u64>;
     /// How many tickets there are.
     async fn ticket_count(&self) -> Result<u64>;
     /// Rebuilds the search index of up to `limit` tickets numbered above `after`, in one

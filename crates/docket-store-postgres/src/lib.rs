@@ -285,6 +285,10 @@ impl Store for PgStore {
         self.write(move |c| Box::pin(tickets::import(c, tickets)))
             .await
     }
+    async fn import_numbered(&self, tickets: Vec<Ticket>) -> Result<u64> {
+        // The migration copy: keeps id and number, skips what exists, moves the sequence.
+        self.copy_tickets(tickets).await
+    }
     async fn ticket_count(&self) -> Result<u64> {
         tickets::count(&self.pool).await
     }

@@ -321,6 +321,10 @@ impl Store for SqliteStore {
         self.write(move |c| Box::pin(tickets::insert_many(c, tickets)))
             .await
     }
+    async fn import_numbered(&self, tickets: Vec<Ticket>) -> Result<u64> {
+        self.write(move |c| Box::pin(tickets::insert_numbered(c, tickets)))
+            .await
+    }
     async fn ticket_count(&self) -> Result<u64> {
         tickets::count(&self.reader).await
     }

@@ -312,6 +312,55 @@ pub async fn insert_many(c: &mut SqliteConnection, tickets: Vec<Ticket>) -> Resu
     for (i, t) in fresh.iter_mut().enumerate() {
         t.num = last - count + 1 + i as i64;
     }
+    insert_rows(c, &fresh).await?;
+    Ok(count as u64)
+}
+
+/// Inserts whole records with the numbers they carry (an xyOps backup): records whose id
+/// or number exists already are skipped; the number counter moves past the highest number,
+/// so tickets created afterwards continue from there. Returns how many were inserted.
+pub async fn insert_numbered(c: &mut SqliteConnection, tickets: Vec<Ticket>) -> Result<u64> {
+    let mut seen_ids = std::collections::HashSet::new();
+    let mut seen_nums = std::collections::HashSet::new();
+    let mut fresh: Vec<Ticket> = tickets
+        .into_iter()
+        .filter(|t| t.num > 0 && seen_ids.insert(t.id.clone()) && seen_nums.insert(t.num))
+        .collect();
+    let mut taken_ids = std::collections::HashSet::new();
+    let mut taken_nums = std::collections::HashSet::new();
+    for chunk in fresh.chunks(BULK_ROWS) {
+        let sql = format!(
+            "SELECT id, num FROM tickets WHERE id IN ({0}) OR num IN ({0})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
+        for t in chunk {
+            q = q.bind(&t.id);
+        }
+        for t in chunk {
+            q = q.bind(t.num);
+        }
+        for (id, num) in q.fetch_all(&mut *c).await.map_err(db_err)? {
+            taken_ids.insert(id);
+            taken_nums.insert(num);
+        }
+    }
+    fresh.retain(|t| !taken_ids.contains(&t.id) && !taken_nums.contains(&t.num));
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+    let highest = fresh.iter().map(|t| t.num).max().unwrap_or(0);
+    sqlx::query("UPDATE counters SET value = max(value, ?) WHERE name = 'ticket_num'")
+        .bind(highest)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    insert_rows(c, &fresh).await?;
+    Ok(fresh.len() as u64)
+}
+
+/// Writes numbered records, their keyword rows and their FTS rows, many per statement.
+async fn insert_rows(c: &mut SqliteConnection, fresh: &[Ticket]) -> Result<()> {
     for chunk in fresh.chunks(BULK_ROWS) {
         let sql = format!(
             "INSERT INTO tickets (num, id, created, modified, due, subject, status, type, category, data) VALUES {}",
@@ -371,5 +420,5 @@ pub async fn insert_many(c: &mut SqliteConnection, tickets: Vec<Ticket>) -> Resu
         }
         q.execute(&mut *c).await.map_err(db_err)?;
     }
-    Ok(count as u64)
+    Ok(())
 }

@@ -66,12 +66,27 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
-    /// Bulk-load NDJSON ticket records (one JSON object a line) into a data directory.
+    /// Bulk-load NDJSON ticket records (one JSON object a line), or move from xyOps with
+    /// --xyops BACKUP (its XYBK export: tickets keep their numbers and history; files,
+    /// users with their passwords, tags, categories and roles come along).
     Import {
         #[command(flatten)]
         common: Common,
-        /// The NDJSON file, or - for standard input.
-        file: PathBuf,
+        /// The NDJSON file of ticket records, or - for standard input.
+        #[arg(required_unless_present = "xyops", conflicts_with = "xyops")]
+        file: Option<PathBuf>,
+        /// An xyOps backup (XYBK NDJSON, plain or gzip), or - for standard input.
+        #[arg(long, value_name = "BACKUP")]
+        xyops: Option<PathBuf>,
+        /// With --xyops: report what would be created, updated or skipped; write nothing.
+        #[arg(long, requires = "xyops")]
+        dry_run: bool,
+        /// With --xyops: import tickets of xyOps type FROM as Docket type TO (repeatable).
+        #[arg(long = "map-type", value_name = "FROM=TO", requires = "xyops")]
+        map_type: Vec<String>,
+        /// With --xyops: import tickets of xyOps status FROM as Docket status TO (repeatable).
+        #[arg(long = "map-status", value_name = "FROM=TO", requires = "xyops")]
+        map_status: Vec<String>,
     },
     /// Notifications: run the overdue reminders by hand.
     Notify {
@@ -368,7 +383,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store.close().await;
             Ok(())
         }
-        Command::Import { common, file } => {
+        Command::Import {
+            common,
+            xyops: Some(backup),
+            dry_run,
+            map_type,
+            map_status,
+            ..
+        } => {
+            let options = docket_core::service::XyopsImportOptions {
+                dry_run,
+                type_map: crate::xyops_import::mappings("--map-type", &map_type)?,
+                status_map: crate::xyops_import::mappings("--map-status", &map_status)?,
+            };
+            crate::xyops_import::run(&common.data, common.config.as_deref(), &backup, options).await
+        }
+        Command::Import { common, file, .. } => {
+            let file = file.context("an NDJSON file (or --xyops BACKUP) is required")?;
             let app = open(&common).await?;
             let (n, secs) = if file.as_os_str() == "-" {
                 crate::bench::import_ndjson(&app.docket, std::io::stdin().lock(), None).await?

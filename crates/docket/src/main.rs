@@ -15,6 +15,7 @@ mod upstream;
 mod web;
 mod webhooks;
 mod wire;
+mod xyops_import;
 
 use clap::Parser;
 

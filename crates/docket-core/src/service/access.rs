@@ -136,6 +136,9 @@ impl Docket {
         if !user.active {
             return Err(Error::Session(format!("User {username} is disabled")));
         }
+        if crate::auth::needs_rehash(&user.password) {
+            self.rehash_password(&user.username, password).await;
+        }
         let session_id = random_secret() + &random_secret();
         let now = self.now();
         let session = Session {
@@ -157,6 +160,30 @@ impl Docket {
             csrf_token: session.csrf_token,
             user: user.public(),
         })
+    }
+
+    /// Replaces an imported (bcrypt) hash with an argon2 one after a successful login. A
+    /// failure only leaves the old hash in place, which still works.
+    async fn rehash_password(&self, username: &str, password: &str) {
+        let pw = password.to_string();
+        let hashed = match tokio::task::spawn_blocking(move || crate::auth::hash_password(&pw)).await {
+            Ok(Ok(h)) => h,
+            _ => return,
+        };
+        let result = self
+            .store
+            .update_record(
+                RecordKind::User,
+                username,
+                Box::new(move |v: &mut Value| {
+                    v["password"] = Value::from(hashed);
+                    Ok(())
+                }),
+            )
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, username, "could not rehash an imported password");
+        }
     }
 
     /// Resolves a session id to its user, session and principal.

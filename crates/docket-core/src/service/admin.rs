@@ -454,11 +454,13 @@ impl Docket {
         params.insert("full_name".into(), json!("Administrator"));
         params.insert("privileges".into(), json!({"admin": true}));
         let can = crate::auth::Principal::system("admin").can_admin()?;
-        match self.create_user(&can, &params).await {
-            Ok(_) | Err(Error::User(_)) => {}
+        // An admin may exist already (an xyOps import brings its own): keep it.
+        let created = match self.create_user(&can, &params).await {
+            Ok(_) => true,
+            Err(Error::User(_)) => false,
             Err(e) => return Err(e),
-        }
-        Ok(generated.then_some(password))
+        };
+        Ok((generated && created).then_some(password))
     }
 }
 

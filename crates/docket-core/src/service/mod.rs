@@ -11,6 +11,7 @@ mod live;
 mod people;
 mod saved_searches;
 mod tickets;
+mod xyops_import;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub use import::ImportRefs;
 pub use people::{Person, MIN_PASSWORD_CHARS};
 pub use saved_searches::{MAX_SAVED_SEARCHES, MAX_SAVED_SEARCH_NAME, MAX_SAVED_SEARCH_QUERY};
 pub use tickets::{SearchParams, TicketOrError};
+pub use xyops_import::{XyopsImport, XyopsImportOptions, XyopsImportReport};
 
 use crate::error::{Error, Result};
 use crate::rules::TicketRules;
