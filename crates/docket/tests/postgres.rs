@@ -51,3 +51,5 @@ mod search_fresh;
 mod smoke;
 #[path = "web_pages.rs"]
 mod web_pages;
+#[path = "xyops_import.rs"]
+mod xyops_import;

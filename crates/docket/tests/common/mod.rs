@@ -245,6 +245,16 @@ impl Server {
     }
 
     async fn start_with(config: Option<&str>, env: &[(&str, &str)]) -> Server {
+        Server::start_prepared(config, env, |_| {}).await
+    }
+
+    /// Starts a server on a data directory that `prepare` filled first (e.g. with
+    /// `docket import`), before anything else touched it.
+    pub async fn start_prepared(
+        config: Option<&str>,
+        env: &[(&str, &str)],
+        prepare: impl FnOnce(&Path),
+    ) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut serve_args = Vec::new();
         if let Some(text) = config {
@@ -254,6 +264,7 @@ impl Server {
             serve_args.push(file.to_string_lossy().into_owned());
         }
         let data = tmp.path().join("data");
+        prepare(&data);
         let out = cli(
             &data,
             &["api-key", "create", "--title", "test admin", "--admin"],
