@@ -229,6 +229,10 @@ enum BenchCommand {
         tickets: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Print an xyOps backup (XYBK) of the tickets instead, numbered from 1, for
+        /// `docket import --xyops`.
+        #[arg(long)]
+        xybk: bool,
     },
 }
 
@@ -466,11 +470,30 @@ async fn reindex(app: &App, batch: u32) -> anyhow::Result<()> {
 async fn bench(command: BenchCommand) -> anyhow::Result<()> {
     use crate::bench::{generated_lines, import_ndjson, print_header, print_report, run};
     match command {
-        BenchCommand::Gen { tickets, seed } => {
+        BenchCommand::Gen {
+            tickets,
+            seed,
+            xybk,
+        } => {
             use std::io::Write;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for line in generated_lines(tickets, seed) {
-                writeln!(out, "{line}")?;
+            if xybk {
+                writeln!(out, "# xyOps Data Export v1.0\n# Format: NDJSON\n# Database Index: tickets (generated)")?;
+            }
+            for (i, line) in generated_lines(tickets, seed).enumerate() {
+                if xybk {
+                    // A backup carries each ticket's own id and number.
+                    let mut record: Value = serde_json::from_str(&line)?;
+                    let id = format!("tgen{:012}", i + 1);
+                    record["id"] = json!(id);
+                    record["num"] = json!(i + 1);
+                    writeln!(out, "{}", json!({"index": "tickets", "id": id, "record": record}))?;
+                } else {
+                    writeln!(out, "{line}")?;
+                }
+            }
+            if xybk {
+                writeln!(out, "# End of file")?;
             }
             Ok(())
         }
