@@ -355,7 +355,11 @@ async fn churn(store: &dyn Store) {
                     t.status = STATUSES[i % STATUSES.len()].into();
                     t.tags.push("x".into());
                     // Case and accents: list sort keys are normalized like keywords.
-                    t.assignees.push(["Émile", "BOB", "zoë"][i % 3].into());
+                    match i % 3 {
+                        0 => t.assignees = vec!["Zoë".into(), "Émile".into()],
+                        1 => t.assignees.push("BOB".into()),
+                        _ => t.assignees.clear(),
+                    }
                     t.modified += 1;
                     t.changes.push(Change {
                         kind: "comment".into(),
@@ -492,7 +496,9 @@ async fn search_matches_the_evaluator_and_the_sqlite_store() {
             .collect();
         expected.sort();
         assert_eq!(expected[0].0, "", "some tickets have an empty list");
-        assert!(expected.iter().any(|e| e.0 == "emile"), "keys are folded");
+        if sort == SortField::Assignees {
+            assert!(expected.iter().any(|e| e.0 == "emile"), "keys are folded");
+        }
         let mut want: Vec<String> = expected.into_iter().map(|e| e.2).collect();
         for descending in [false, true] {
             let req = SearchRequest {
