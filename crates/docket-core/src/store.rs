@@ -167,7 +167,8 @@ pub enum SortField {
 }
 
 impl SortField {
-    pub const NAMES: &'static str = "_id, num, created, modified, due, subject, status, type, assignees, tags";
+    pub const NAMES: &'static str =
+        "_id, num, created, modified, due, subject, status, type, assignees, tags";
 
     pub fn parse(name: &str) -> Option<SortField> {
         Some(match name {

@@ -734,7 +734,10 @@ mod tests {
                 page.rows.into_iter().map(|t| t.id).collect::<Vec<_>>()
             }
         };
-        assert_eq!(sorted(SortField::Assignees, false).await, ["b", "d", "a", "c"]);
+        assert_eq!(
+            sorted(SortField::Assignees, false).await,
+            ["b", "d", "a", "c"]
+        );
         assert_eq!(sorted(SortField::Tags, true).await, ["a", "d", "b", "c"]);
         store.close().await;
     }
@@ -773,10 +776,11 @@ mod tests {
         assert_eq!(find(&store, "network").await, vec!["b"]);
         assert_eq!(find(&store, "tags:flag bulk").await.len(), 100);
         // The sort keys are written with the rows.
-        let (flagged,): (i64,) = sqlx::query_as("SELECT count(*) FROM tickets WHERE tag_key = 'flag'")
-            .fetch_one(&store.reader)
-            .await
-            .unwrap();
+        let (flagged,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM tickets WHERE tag_key = 'flag'")
+                .fetch_one(&store.reader)
+                .await
+                .unwrap();
         assert_eq!(flagged, 1200);
         // Numbers go on after the bulk ones.
         let next = store

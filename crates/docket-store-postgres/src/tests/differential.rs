@@ -487,7 +487,10 @@ async fn search_matches_the_evaluator_and_the_sqlite_store() {
     // The list sorts follow their definition: the first normalized value, ties by number
     // (in the same direction), empty lists first going up.
     for (sort, list) in [
-        (SortField::Assignees, (|t: &Ticket| t.assignees.clone()) as fn(&Ticket) -> Vec<String>),
+        (
+            SortField::Assignees,
+            (|t: &Ticket| t.assignees.clone()) as fn(&Ticket) -> Vec<String>,
+        ),
         (SortField::Tags, |t: &Ticket| t.tags.clone()),
     ] {
         let mut expected: Vec<(String, i64, String)> = tickets

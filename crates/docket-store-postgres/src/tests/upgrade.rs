@@ -98,7 +98,10 @@ async fn tickets_from_before_the_list_sort_keys_get_them_at_connect() {
             page.rows.into_iter().map(|t| t.id).collect::<Vec<_>>()
         }
     };
-    assert_eq!(sorted(SortField::Assignees, false).await, ["b", "d", "a", "c"]);
+    assert_eq!(
+        sorted(SortField::Assignees, false).await,
+        ["b", "d", "a", "c"]
+    );
     assert_eq!(sorted(SortField::Tags, true).await, ["a", "d", "b", "c"]);
     store.close().await;
 }
