@@ -88,6 +88,36 @@ pub fn ticket_doc(t: &Ticket) -> Doc {
     doc
 }
 
+/// Longest list sort key kept, in bytes: a PostgreSQL btree entry must stay under ~2.7 kB,
+/// and real usernames and tag ids are far shorter. Both stores store the same cut key, so
+/// they order identically.
+pub const LIST_SORT_KEY_BYTES: usize = 512;
+
+/// The sort key of a list field (`assignees`, `tags`): its alphabetically first value,
+/// normalized as the keyword index normalizes it (ASCII-folded, lowercased, trimmed; values
+/// that normalize to nothing are ignored, as the index ignores them), or `""` for an empty
+/// list, so such tickets sort first going up. NUL is dropped (PostgreSQL text cannot hold
+/// it) and the key is cut at [`LIST_SORT_KEY_BYTES`]. Normalized values are ASCII, so byte
+/// order (SQLite BINARY, PostgreSQL `COLLATE "C"`) is alphabetical order.
+pub fn list_sort_key(values: &[String]) -> String {
+    let Some(mut key) = values
+        .iter()
+        .map(|v| normalize_keyword(v).replace('\0', ""))
+        .filter(|v| !v.is_empty())
+        .min()
+    else {
+        return String::new();
+    };
+    if key.len() > LIST_SORT_KEY_BYTES {
+        let mut cut = LIST_SORT_KEY_BYTES;
+        while !key.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        key.truncate(cut);
+    }
+    key
+}
+
 /// Comment bodies (Markdown) and change values (plain), one token list per history entry,
 /// in order.
 fn changes_tokens(t: &Ticket) -> Vec<Vec<String>> {
@@ -108,4 +138,24 @@ fn changes_tokens(t: &Ticket) -> Vec<Vec<String>> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(values: &[&str]) -> String {
+        list_sort_key(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn list_sort_keys_are_the_first_normalized_value() {
+        assert_eq!(key(&[]), "");
+        assert_eq!(key(&["  "]), "");
+        assert_eq!(key(&["carol", "Bob", "alice2"]), "alice2");
+        assert_eq!(key(&["Zoë", "zoe"]), "zoe");
+        assert_eq!(key(&["Émile", "frank"]), "emile");
+        assert_eq!(key(&["a\0b"]), "ab");
+        assert_eq!(key(&[&"x".repeat(600)]).len(), LIST_SORT_KEY_BYTES);
+    }
 }

@@ -159,10 +159,16 @@ pub enum SortField {
     Subject,
     Status,
     Type,
+    /// The alphabetically first assignee, normalized (`search_doc::list_sort_key`); an
+    /// unassigned ticket has the empty key.
+    Assignees,
+    /// The alphabetically first tag, as for `Assignees`.
+    Tags,
 }
 
 impl SortField {
-    pub const NAMES: &'static str = "_id, num, created, modified, due, subject, status, type";
+    pub const NAMES: &'static str =
+        "_id, num, created, modified, due, subject, status, type, assignees, tags";
 
     pub fn parse(name: &str) -> Option<SortField> {
         Some(match name {
@@ -174,6 +180,8 @@ impl SortField {
             "subject" => SortField::Subject,
             "status" => SortField::Status,
             "type" => SortField::Type,
+            "assignees" => SortField::Assignees,
+            "tags" => SortField::Tags,
             _ => return None,
         })
     }

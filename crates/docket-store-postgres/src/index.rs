@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use docket_core::model::Ticket;
-use docket_core::search_doc::ticket_doc;
+use docket_core::search_doc::{list_sort_key, ticket_doc};
 use docket_query::{Doc, TextField};
 use sha2::{Digest, Sha256};
 
@@ -50,6 +50,9 @@ pub struct TicketRow {
     pub kind: String,
     pub category: String,
     pub dedupe_key: Option<String>,
+    /// `search_doc::list_sort_key` of the assignees and of the tags.
+    pub assignee_key: String,
+    pub tag_key: String,
     pub data: String,
     /// JSON array text of the keyword entries (passed through `json_array_elements_text`, so
     /// rows of different keyword counts travel in one array parameter).
@@ -89,6 +92,8 @@ impl TicketRow {
             kind: no_nul(&ticket.kind),
             category: no_nul(&ticket.category),
             dedupe_key: (!ticket.dedupe_key.is_empty()).then(|| no_nul(&ticket.dedupe_key)),
+            assignee_key: list_sort_key(&ticket.assignees),
+            tag_key: list_sort_key(&ticket.tags),
             data,
             keywords: serde_json::Value::from(keyword_entries(&doc)).to_string(),
             subject_text: text(TextField::Subject),

@@ -85,6 +85,11 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| Error::Internal(format!("postgres migration: {e}")))?;
+        // Rows from before the list sort keys existed get them now (a no-op afterwards).
+        let backfilled = tickets::backfill_sort_keys(&pool).await?;
+        if backfilled > 0 {
+            tracing::info!(tickets = backfilled, "assignee and tag sort keys filled in");
+        }
         let events = events::Events::start(url, pool.clone(), TICKET_EVENT_CAPACITY).await;
         let store = PgStore {
             pool,

@@ -177,6 +177,9 @@ fn order_by(sort: SortField, descending: bool) -> String {
         // Columns in COLLATE "C": byte order, as SQLite's BINARY.
         SortField::Status => &["t.status"],
         SortField::Type => &["t.type"],
+        // `search_doc::list_sort_key`: ASCII, so byte order is SQLite's BINARY order.
+        SortField::Assignees => &["t.assignee_key"],
+        SortField::Tags => &["t.tag_key"],
     };
     let mut out: Vec<String> = cols.iter().map(|c| format!("{c} {dir}")).collect();
     out.push(format!("t.num {dir}"));

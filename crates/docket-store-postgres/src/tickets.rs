@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use docket_core::model::Ticket;
+use docket_core::search_doc::list_sort_key;
 use docket_core::store::{TicketCheckOut, TicketMutationOut};
 use docket_core::{Error, Result};
 use sqlx::{PgConnection, PgPool};
@@ -29,7 +30,7 @@ pub(crate) fn impossible_key(key: &str) -> bool {
     key.contains('\0')
 }
 
-/// Rows inserted per statement (20 array parameters each).
+/// Rows inserted per statement (22 array parameters each).
 const INSERT_CHUNK: usize = 500;
 
 /// What an insert does when the row's id (or number) exists.
@@ -56,15 +57,16 @@ pub async fn insert_rows(
         let sql = format!(
             "INSERT INTO tickets (num, id, created, modified, due, subject, subject_key, subject_rest, \
                status, type, category, dedupe_key, data, keywords, subject_tsv, body_tsv, changes_tsv, \
-               subject_raw, body_raw, changes_raw) \
+               subject_raw, body_raw, changes_raw, assignee_key, tag_key) \
              SELECT u.num, u.id, u.created, u.modified, u.due, u.subject, u.sk, u.sr, u.status, u.type, \
                u.category, u.dk, u.data, ARRAY(SELECT json_array_elements_text(u.kw::json)), \
-               u.stsv::tsvector, u.btsv::tsvector, u.ctsv::tsvector, u.sraw, u.braw, u.craw \
+               u.stsv::tsvector, u.btsv::tsvector, u.ctsv::tsvector, u.sraw, u.braw, u.craw, u.ak, u.tk \
              FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], \
                $7::bytea[], $8::bytea[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
-               $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) \
+               $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], \
+               $21::text[], $22::text[]) \
                WITH ORDINALITY AS u(num, id, created, modified, due, subject, sk, sr, status, type, \
-               category, dk, data, kw, stsv, btsv, ctsv, sraw, braw, craw, ord) \
+               category, dk, data, kw, stsv, btsv, ctsv, sraw, braw, craw, ak, tk, ord) \
              ORDER BY u.ord \
              {conflict} RETURNING num"
         );
@@ -120,6 +122,8 @@ pub async fn insert_rows(
                     .map(|r| r.changes_text.raw.clone())
                     .collect::<Vec<_>>(),
             )
+            .bind(col(&|r| r.assignee_key.clone()))
+            .bind(col(&|r| r.tag_key.clone()))
             .fetch_all(&mut *c)
             .await
             .map_err(db_err)?;
@@ -304,7 +308,7 @@ pub async fn update_out(
            status = $7, type = $8, category = $9, dedupe_key = $10, data = $11, \
            keywords = ARRAY(SELECT json_array_elements_text($12::json)), \
            subject_tsv = $13::tsvector, body_tsv = $14::tsvector, changes_tsv = $15::tsvector, \
-           subject_raw = $16, body_raw = $17, changes_raw = $18 \
+           subject_raw = $16, body_raw = $17, changes_raw = $18, assignee_key = $19, tag_key = $20 \
          WHERE num = $1",
     )
     .bind(num)
@@ -325,6 +329,8 @@ pub async fn update_out(
     .bind(&r.subject_text.raw)
     .bind(&r.body_text.raw)
     .bind(&r.changes_text.raw)
+    .bind(&r.assignee_key)
+    .bind(&r.tag_key)
     .execute(&mut *c)
     .await
     .map_err(db_err)?;
@@ -389,10 +395,11 @@ pub async fn reindex_batch(
             "UPDATE tickets t SET subject_key = u.sk, subject_rest = u.sr, dedupe_key = u.dk, \
                keywords = ARRAY(SELECT json_array_elements_text(u.kw::json)), \
                subject_tsv = u.stsv::tsvector, body_tsv = u.btsv::tsvector, changes_tsv = u.ctsv::tsvector, \
-               subject_raw = u.sraw, body_raw = u.braw, changes_raw = u.craw \
+               subject_raw = u.sraw, body_raw = u.braw, changes_raw = u.craw, \
+               assignee_key = u.ak, tag_key = u.tk \
              FROM UNNEST($1::bigint[], $2::bytea[], $3::bytea[], $4::text[], $5::text[], $6::text[], \
-               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) \
-               AS u(num, sk, sr, dk, kw, stsv, btsv, ctsv, sraw, braw, craw) \
+               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) \
+               AS u(num, sk, sr, dk, kw, stsv, btsv, ctsv, sraw, braw, craw, ak, tk) \
              WHERE t.num = u.num",
         )
         .bind(chunk.iter().map(|r| r.num).collect::<Vec<_>>())
@@ -411,9 +418,63 @@ pub async fn reindex_batch(
         .bind(raw(&|r| r.subject_text.raw.clone()))
         .bind(raw(&|r| r.body_text.raw.clone()))
         .bind(raw(&|r| r.changes_text.raw.clone()))
+        .bind(col(&|r| r.assignee_key.clone()))
+        .bind(col(&|r| r.tag_key.clone()))
         .execute(&mut *c)
         .await
         .map_err(db_err)?;
     }
     Ok(Some((last, built.len() as u64)))
+}
+
+/// Tickets given their sort keys per statement by [`backfill_sort_keys`].
+const BACKFILL_BATCH: i64 = 500;
+
+/// Fills the list sort keys of rows that have none (NULL: written before migration 0006),
+/// a batch per statement pair, before the store serves. Rows are found through the keys'
+/// own indexes, so an up-to-date database costs two index probes. Several nodes may run it
+/// at once: each computes the same keys from the same record, and rows another node holds
+/// are skipped (that node fills them). Returns how many tickets were updated.
+pub async fn backfill_sort_keys(db: &PgPool) -> Result<u64> {
+    let mut done = 0u64;
+    for column in ["assignee_key", "tag_key"] {
+        let select = format!(
+            "SELECT data FROM tickets WHERE {column} IS NULL ORDER BY num LIMIT $1 \
+             FOR UPDATE SKIP LOCKED"
+        );
+        loop {
+            let mut tx = db.begin().await.map_err(db_err)?;
+            let rows: Vec<(String,)> = sqlx::query_as(&select)
+                .bind(BACKFILL_BATCH)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let mut nums = Vec::with_capacity(rows.len());
+            let (mut assignees, mut tags) = (Vec::new(), Vec::new());
+            for (data,) in &rows {
+                let t = parse(data)?;
+                nums.push(t.num);
+                assignees.push(list_sort_key(&t.assignees));
+                tags.push(list_sort_key(&t.tags));
+            }
+            // Only the key columns change, so the NOTIFY trigger (UPDATE OF data) stays quiet.
+            sqlx::query(
+                "UPDATE tickets t SET assignee_key = u.ak, tag_key = u.tk \
+                 FROM UNNEST($1::bigint[], $2::text[], $3::text[]) AS u(num, ak, tk) \
+                 WHERE t.num = u.num",
+            )
+            .bind(&nums)
+            .bind(&assignees)
+            .bind(&tags)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            done += rows.len() as u64;
+            if (rows.len() as i64) < BACKFILL_BATCH {
+                break;
+            }
+        }
+    }
+    Ok(done)
 }

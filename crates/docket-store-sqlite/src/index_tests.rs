@@ -285,6 +285,13 @@ async fn searches_through_the_index_answer_like_sql_alone() {
         t.kind = ["task", "bug"][(i % 7 % 2) as usize].into();
         t.created = 1_700_000_000 + i64::from((i * 7919) % 60) * 86_400;
         t.due = if i % 2 == 0 { t.created + 86_400 } else { 0 };
+        // Few distinct first assignees (and some none), so the list sorts have ties.
+        t.assignees = match i % 4 {
+            0 => vec![],
+            1 => vec!["Carol".into(), "bob".into()],
+            2 => vec!["émile".into()],
+            _ => vec!["bob".into()],
+        };
         store.create_ticket(t).await.unwrap().unwrap();
     }
     let queries = [
@@ -310,6 +317,8 @@ async fn searches_through_the_index_answer_like_sql_alone() {
         SortField::Due,
         SortField::Subject,
         SortField::Status,
+        SortField::Assignees,
+        SortField::Tags,
     ];
     let mut indexed = Vec::new();
     for q in queries {

@@ -103,6 +103,11 @@ impl SqliteStore {
             .run(&mut conn)
             .await
             .map_err(|e| Error::Internal(format!("sqlite migration: {e}")))?;
+        // Rows from before the list sort keys existed get them now (a no-op afterwards).
+        let backfilled = tickets::backfill_sort_keys(&mut conn).await?;
+        if backfilled > 0 {
+            tracing::info!(tickets = backfilled, "assignee and tag sort keys filled in");
+        }
         keyword_index::install_capture(&mut conn).await?;
         let index = Arc::new(keyword_index::KeywordIndex::new(
             keyword_index::build(&mut conn).await?,
@@ -659,6 +664,88 @@ mod tests {
         store.close().await;
     }
 
+    /// A database from before migration 0006 (no list sort keys) gets the columns and every
+    /// ticket its keys when it is opened.
+    #[tokio::test]
+    async fn tickets_from_before_the_list_sort_keys_get_them_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path, &SqliteOptions::default())
+            .await
+            .unwrap();
+        for (id, assignees, tags) in [
+            ("a", vec!["carol"], vec!["Zulu"]),
+            ("b", vec![], vec!["alpha", "Ops"]),
+            ("c", vec!["Émile", "dave"], vec![]),
+            ("d", vec!["bob"], vec!["ops"]),
+        ] {
+            let mut t = ticket(id, "old ticket");
+            t.assignees = assignees.into_iter().map(String::from).collect();
+            t.tags = tags.into_iter().map(String::from).collect();
+            store.create_ticket(t).await.unwrap().unwrap();
+        }
+        store.close().await;
+        // Back to schema 5: no key columns, and migration 6 not applied.
+        let url = format!("sqlite://{}", path.display());
+        let mut conn = SqliteConnection::connect(&url).await.unwrap();
+        for sql in [
+            "DROP INDEX tickets_assignee_key",
+            "DROP INDEX tickets_tag_key",
+            "ALTER TABLE tickets DROP COLUMN assignee_key",
+            "ALTER TABLE tickets DROP COLUMN tag_key",
+            "DELETE FROM _sqlx_migrations WHERE version = 6",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+
+        let store = SqliteStore::open(&path, &SqliteOptions::default())
+            .await
+            .unwrap();
+        let keys: Vec<(String, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT id, assignee_key, tag_key FROM tickets ORDER BY num")
+                .fetch_all(&store.reader)
+                .await
+                .unwrap();
+        let key = |s: &str| Some(s.to_string());
+        assert_eq!(
+            keys,
+            vec![
+                ("a".into(), key("carol"), key("zulu")),
+                ("b".into(), key(""), key("alpha")),
+                ("c".into(), key("dave"), key("")),
+                ("d".into(), key("bob"), key("ops")),
+            ]
+        );
+        let sorted = |sort_by, descending| {
+            let store = &store;
+            async move {
+                let ctx = docket_query::LowerCtx {
+                    tz: jiff::tz::TimeZone::UTC,
+                    now: jiff::Timestamp::now(),
+                };
+                let page = store
+                    .search_tickets(&SearchRequest {
+                        filter: docket_query::compile("*", &ctx).unwrap(),
+                        categories: None,
+                        sort_by,
+                        descending,
+                        offset: 0,
+                        limit: 100,
+                    })
+                    .await
+                    .unwrap();
+                page.rows.into_iter().map(|t| t.id).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            sorted(SortField::Assignees, false).await,
+            ["b", "d", "a", "c"]
+        );
+        assert_eq!(sorted(SortField::Tags, true).await, ["a", "d", "b", "c"]);
+        store.close().await;
+    }
+
     #[tokio::test]
     async fn bulk_import_skips_known_and_repeated_ids_and_indexes_the_rest() {
         let dir = tempfile::tempdir().unwrap();
@@ -692,6 +779,13 @@ mod tests {
         );
         assert_eq!(find(&store, "network").await, vec!["b"]);
         assert_eq!(find(&store, "tags:flag bulk").await.len(), 100);
+        // The sort keys are written with the rows.
+        let (flagged,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM tickets WHERE tag_key = 'flag'")
+                .fetch_one(&store.reader)
+                .await
+                .unwrap();
+        assert_eq!(flagged, 1200);
         // Numbers go on after the bulk ones.
         let next = store
             .create_ticket(ticket("z", "after"))

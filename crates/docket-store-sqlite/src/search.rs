@@ -244,6 +244,9 @@ pub(crate) fn order_by(sort: SortField, descending: bool) -> String {
         SortField::Subject => "t.subject",
         SortField::Status => "t.status",
         SortField::Type => "t.type",
+        // Keys filled by the store (tickets.rs), BINARY order; indexed with `num`.
+        SortField::Assignees => "t.assignee_key",
+        SortField::Tags => "t.tag_key",
     };
     format!("{col} {dir}, t.num {dir}")
 }

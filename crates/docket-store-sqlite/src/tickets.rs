@@ -1,7 +1,7 @@
 //! Ticket rows and their index entries, always written together in one transaction.
 
 use docket_core::model::Ticket;
-use docket_core::search_doc::ticket_doc;
+use docket_core::search_doc::{list_sort_key, ticket_doc};
 use docket_core::store::{TicketCheck, TicketCheckOut, TicketMutation, TicketMutationOut};
 use docket_core::{Error, Result};
 use docket_query::TextField;
@@ -34,8 +34,9 @@ pub async fn insert(c: &mut SqliteConnection, mut ticket: Ticket) -> Result<Opti
     .map_err(db_err)?;
     ticket.num = num;
     sqlx::query(
-        "INSERT INTO tickets (num, id, created, modified, due, subject, status, type, category, data) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO tickets (num, id, created, modified, due, subject, status, type, category, \
+           assignee_key, tag_key, data) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(num)
     .bind(&ticket.id)
@@ -46,6 +47,8 @@ pub async fn insert(c: &mut SqliteConnection, mut ticket: Ticket) -> Result<Opti
     .bind(&ticket.status)
     .bind(&ticket.kind)
     .bind(&ticket.category)
+    .bind(list_sort_key(&ticket.assignees))
+    .bind(list_sort_key(&ticket.tags))
     .bind(encode(&ticket)?)
     .execute(&mut *c)
     .await
@@ -133,7 +136,8 @@ pub async fn update_out(
     ticket.num = num;
     ticket.id = tid;
     sqlx::query(
-        "UPDATE tickets SET modified = ?, due = ?, subject = ?, status = ?, type = ?, category = ?, data = ? \
+        "UPDATE tickets SET modified = ?, due = ?, subject = ?, status = ?, type = ?, category = ?, \
+           assignee_key = ?, tag_key = ?, data = ? \
          WHERE num = ?",
     )
     .bind(ticket.modified)
@@ -142,6 +146,8 @@ pub async fn update_out(
     .bind(&ticket.status)
     .bind(&ticket.kind)
     .bind(&ticket.category)
+    .bind(list_sort_key(&ticket.assignees))
+    .bind(list_sort_key(&ticket.tags))
     .bind(encode(&ticket)?)
     .bind(num)
     .execute(&mut *c)
@@ -211,9 +217,55 @@ pub async fn reindex_batch(
         let ticket = parse(&data)?;
         clear_index(c, ticket.num).await?;
         write_index(c, &ticket).await?;
+        write_sort_keys(c, &ticket).await?;
         last = Some(ticket.num);
     }
     Ok(last.map(|num| (num, count)))
+}
+
+/// Rewrites the list sort keys of a stored ticket from its record.
+async fn write_sort_keys(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()> {
+    sqlx::query("UPDATE tickets SET assignee_key = ?, tag_key = ? WHERE num = ?")
+        .bind(list_sort_key(&ticket.assignees))
+        .bind(list_sort_key(&ticket.tags))
+        .bind(ticket.num)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Tickets given their sort keys per transaction by [`backfill_sort_keys`].
+const BACKFILL_BATCH: i64 = 500;
+
+/// Fills the list sort keys of rows that have none (NULL: written before migration 0006),
+/// in batches of one transaction each, before the store serves. Rows are found through the
+/// keys' own indexes (NULL sorts first), so an up-to-date database costs two index probes.
+/// Returns how many tickets were updated.
+pub async fn backfill_sort_keys(c: &mut SqliteConnection) -> Result<u64> {
+    let mut done = 0u64;
+    for column in ["assignee_key", "tag_key"] {
+        let select = format!(
+            "SELECT data FROM tickets WHERE {column} IS NULL ORDER BY {column}, num LIMIT ?"
+        );
+        loop {
+            let mut tx = sqlx::Connection::begin(&mut *c).await.map_err(db_err)?;
+            let rows: Vec<(String,)> = sqlx::query_as(&select)
+                .bind(BACKFILL_BATCH)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            for (data,) in &rows {
+                write_sort_keys(&mut tx, &parse(data)?).await?;
+            }
+            tx.commit().await.map_err(db_err)?;
+            done += rows.len() as u64;
+            if (rows.len() as i64) < BACKFILL_BATCH {
+                break;
+            }
+        }
+    }
+    Ok(done)
 }
 
 async fn clear_index(c: &mut SqliteConnection, num: i64) -> Result<()> {
@@ -363,8 +415,9 @@ pub async fn insert_numbered(c: &mut SqliteConnection, tickets: Vec<Ticket>) -> 
 async fn insert_rows(c: &mut SqliteConnection, fresh: &[Ticket]) -> Result<()> {
     for chunk in fresh.chunks(BULK_ROWS) {
         let sql = format!(
-            "INSERT INTO tickets (num, id, created, modified, due, subject, status, type, category, data) VALUES {}",
-            value_groups(chunk.len(), 10)
+            "INSERT INTO tickets (num, id, created, modified, due, subject, status, type, category, \
+               assignee_key, tag_key, data) VALUES {}",
+            value_groups(chunk.len(), 12)
         );
         let mut q = sqlx::query(&sql);
         for t in chunk {
@@ -378,6 +431,8 @@ async fn insert_rows(c: &mut SqliteConnection, fresh: &[Ticket]) -> Result<()> {
                 .bind(&t.status)
                 .bind(&t.kind)
                 .bind(&t.category)
+                .bind(list_sort_key(&t.assignees))
+                .bind(list_sort_key(&t.tags))
                 .bind(encode(t)?);
         }
         q.execute(&mut *c).await.map_err(db_err)?;

@@ -15,7 +15,7 @@ use std::time::Instant;
 use common::Server;
 use docket_core::model::Ticket;
 use docket_core::search_doc::ticket_doc;
-use docket_query::{analyze_plain, compile, matches, Doc, LowerCtx};
+use docket_query::{analyze_plain, compile, matches, normalize_keyword, Doc, LowerCtx};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde_json::{json, Value};
@@ -898,8 +898,28 @@ impl<'a> Gen<'a> {
 // ---------------------------------------------------------------------------------------
 
 const SORTS: &[&str] = &[
-    "_id", "num", "created", "modified", "due", "subject", "status", "type",
+    "_id",
+    "num",
+    "created",
+    "modified",
+    "due",
+    "subject",
+    "status",
+    "type",
+    "assignees",
+    "tags",
 ];
+
+/// A list's sort key as docs/search.md defines it: the alphabetically first value,
+/// normalized as keywords are; empty for an empty list.
+fn first_value(values: &[String]) -> String {
+    values
+        .iter()
+        .map(|v| normalize_keyword(v))
+        .filter(|v| !v.is_empty())
+        .min()
+        .unwrap_or_default()
+}
 
 /// SQLite's NOCASE: ASCII letters folded, every other byte compared as is.
 fn nocase(a: &str, b: &str) -> Ordering {
@@ -918,6 +938,8 @@ fn sort_expected(rows: &mut [&Ticket], sort_by: &str, descending: bool) {
             "subject" => nocase(&a.subject, &b.subject),
             "status" => a.status.cmp(&b.status),
             "type" => a.kind.cmp(&b.kind),
+            "assignees" => first_value(&a.assignees).cmp(&first_value(&b.assignees)),
+            "tags" => first_value(&a.tags).cmp(&first_value(&b.tags)),
             other => panic!("sort {other}"),
         };
         let o = primary.then(a.num.cmp(&b.num));

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use docket_core::model::{Change, Ticket};
-use docket_core::search_doc::ticket_doc;
+use docket_core::search_doc::{list_sort_key, ticket_doc};
 use docket_core::store::{SearchRequest, SortField, Store};
 use docket_core::Error;
 use docket_query::{Filter, KeywordField};
@@ -326,7 +326,7 @@ const QUERIES: &[&str] = &[
     "(body !~ \"the\" & status = \"open\")",
 ];
 
-const SORTS: [SortField; 8] = [
+const SORTS: [SortField; 10] = [
     SortField::Id,
     SortField::Num,
     SortField::Created,
@@ -335,6 +335,8 @@ const SORTS: [SortField; 8] = [
     SortField::Subject,
     SortField::Status,
     SortField::Type,
+    SortField::Assignees,
+    SortField::Tags,
 ];
 
 fn ids(rows: &[Ticket]) -> Vec<String> {
@@ -352,6 +354,12 @@ async fn churn(store: &dyn Store) {
                     t.subject = format!("{} updated disk {i}", t.subject);
                     t.status = STATUSES[i % STATUSES.len()].into();
                     t.tags.push("x".into());
+                    // Case and accents: list sort keys are normalized like keywords.
+                    match i % 3 {
+                        0 => t.assignees = vec!["Zoë".into(), "Émile".into()],
+                        1 => t.assignees.push("BOB".into()),
+                        _ => t.assignees.clear(),
+                    }
                     t.modified += 1;
                     t.changes.push(Change {
                         kind: "comment".into(),
@@ -474,7 +482,40 @@ async fn search_matches_the_evaluator_and_the_sqlite_store() {
             }
         }
     }
-    assert_eq!(checked, QUERIES.len() * 3 * 8 * 2 * 2);
+    assert_eq!(checked, QUERIES.len() * 3 * SORTS.len() * 2 * 2);
+
+    // The list sorts follow their definition: the first normalized value, ties by number
+    // (in the same direction), empty lists first going up.
+    for (sort, list) in [
+        (
+            SortField::Assignees,
+            (|t: &Ticket| t.assignees.clone()) as fn(&Ticket) -> Vec<String>,
+        ),
+        (SortField::Tags, |t: &Ticket| t.tags.clone()),
+    ] {
+        let mut expected: Vec<(String, i64, String)> = tickets
+            .iter()
+            .map(|t| (list_sort_key(&list(t)), t.num, t.id.clone()))
+            .collect();
+        expected.sort();
+        assert_eq!(expected[0].0, "", "some tickets have an empty list");
+        if sort == SortField::Assignees {
+            assert!(expected.iter().any(|e| e.0 == "emile"), "keys are folded");
+        }
+        let mut want: Vec<String> = expected.into_iter().map(|e| e.2).collect();
+        for descending in [false, true] {
+            let req = SearchRequest {
+                sort_by: sort,
+                descending,
+                ..request("*", SortField::Num, false)
+            };
+            for store in [&pg as &dyn Store, &lite] {
+                let got = store.search_tickets(&req).await.unwrap();
+                assert_eq!(ids(&got.rows), want, "{sort:?} desc {descending}");
+            }
+            want.reverse();
+        }
+    }
     // The data makes most queries select something but not everything.
     assert!(
         selective * 10 >= QUERIES.len() * 8,

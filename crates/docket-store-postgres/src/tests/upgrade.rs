@@ -44,3 +44,64 @@ async fn an_index_of_an_older_analyzer_is_rebuilt_at_connect() {
     assert_eq!(upgrade_index(&store).await.unwrap(), None, "only once");
     store.close().await;
 }
+
+/// A database from before migration 0006 (no list sort keys) gets the columns and every
+/// ticket its keys when a node connects.
+#[tokio::test]
+async fn tickets_from_before_the_list_sort_keys_get_them_at_connect() {
+    use docket_core::store::SortField;
+
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    for (id, assignees, tags) in [
+        ("a", vec!["carol"], vec!["Zulu"]),
+        ("b", vec![], vec!["alpha", "Ops"]),
+        ("c", vec!["Émile", "dave"], vec![]),
+        ("d", vec!["bob"], vec!["ops"]),
+    ] {
+        let mut t = ticket(id, "old ticket");
+        t.assignees = assignees.into_iter().map(String::from).collect();
+        t.tags = tags.into_iter().map(String::from).collect();
+        store.create_ticket(t).await.unwrap().unwrap();
+    }
+    store.close().await;
+    // Back to schema 5: no key columns, and migration 6 not applied.
+    let mut conn = db.conn().await;
+    for sql in [
+        "ALTER TABLE tickets DROP COLUMN assignee_key, DROP COLUMN tag_key",
+        "DELETE FROM _sqlx_migrations WHERE version = 6",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+
+    let store = db.store().await;
+    let keys: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT id, assignee_key, tag_key FROM tickets ORDER BY num")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let key = |s: &str| Some(s.to_string());
+    assert_eq!(
+        keys,
+        vec![
+            ("a".into(), key("carol"), key("zulu")),
+            ("b".into(), key(""), key("alpha")),
+            ("c".into(), key("dave"), key("")),
+            ("d".into(), key("bob"), key("ops")),
+        ]
+    );
+    let sorted = |sort_by, descending| {
+        let req = super::request("*", sort_by, descending);
+        let store = &store;
+        async move {
+            let page = store.search_tickets(&req).await.unwrap();
+            page.rows.into_iter().map(|t| t.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        sorted(SortField::Assignees, false).await,
+        ["b", "d", "a", "c"]
+    );
+    assert_eq!(sorted(SortField::Tags, true).await, ["a", "d", "b", "c"]);
+    store.close().await;
+}

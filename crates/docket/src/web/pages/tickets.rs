@@ -93,6 +93,12 @@ fn add_term(query: &str, field: &str, value: &str) -> String {
     }
 }
 
+/// Whether a column sorts ascending on its first click: text (A first), lists (unassigned /
+/// untagged first, then A) and due dates (earliest first); numbers and times go newest first.
+fn ascending_first(field: &str) -> bool {
+    matches!(field, "subject" | "due" | "assignees" | "tags")
+}
+
 /// The URL of the list for a query, sort and page.
 fn list_url(q: &str, view: &str, sort: &str, dir: &str, page: u64) -> String {
     let mut pairs: Vec<(&str, String)> = Vec::new();
@@ -195,7 +201,7 @@ pub async fn list(
     let dir = match lq.dir.as_deref() {
         Some("asc") => "asc",
         Some("desc") => "desc",
-        _ if sort == "subject" || sort == "due" => "asc",
+        _ if ascending_first(&sort) => "asc",
         _ => "desc",
     };
     let page = lq.page.unwrap_or(1).clamp(1, 100_000);
@@ -263,15 +269,15 @@ pub async fn list(
         ("subject", "Subject"),
         ("type", "Type"),
         ("status", "Status"),
-        ("", "Assignees"),
-        ("", "Tags"),
+        ("assignees", "Assignees"),
+        ("tags", "Tags"),
         ("due", "Due"),
         ("modified", "Updated"),
     ]
     .iter()
     .map(|(field, label)| {
         let active = !field.is_empty() && *field == sort;
-        let next_dir = if active && dir == "desc" { "asc" } else if active { "desc" } else if *field == "subject" || *field == "due" { "asc" } else { "desc" };
+        let next_dir = if active && dir == "desc" { "asc" } else if active { "desc" } else if ascending_first(field) { "asc" } else { "desc" };
         json!({
             "label": label,
             "field": field,
