@@ -478,7 +478,14 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
             use std::io::Write;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             if xybk {
-                writeln!(out, "# xyOps Data Export v1.0\n# Format: NDJSON\n# Database Index: tickets (generated)")?;
+                // The tags the generated tickets use, as an xyOps list page, then the tickets.
+                let tags: Vec<Value> = crate::bench::gen::TAGS
+                    .iter()
+                    .map(|(id, _)| json!({"id": id, "title": id}))
+                    .collect();
+                writeln!(out, "# xyOps Data Export v1.0\n# Format: NDJSON\n# List: global/tags")?;
+                writeln!(out, "{}", json!({"key": "global/tags/0", "value": {"type": "list_page", "items": tags}}))?;
+                writeln!(out, "# Database Index: tickets (generated)")?;
             }
             for (i, line) in generated_lines(tickets, seed).enumerate() {
                 if xybk {

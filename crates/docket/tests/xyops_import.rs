@@ -150,3 +150,31 @@ async fn unknown_types_are_reported_and_can_be_mapped() {
     assert!(out.contains("1 lines were not XYBK items"), "{out}");
     common::drop_database(&data);
 }
+
+#[tokio::test]
+async fn a_number_docket_already_uses_is_reported_not_taken() {
+    let s = Server::start().await;
+    let mine = s.create(json!({"subject": "Docket's own first ticket"})).await;
+    assert_eq!(mine["num"], 1);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("clash.ndjson");
+    let lines = [
+        json!({"index": "tickets", "id": "txyops000001", "record": {"id": "txyops000001", "num": 1, "subject": "From xyOps, number 1", "status": "open", "created": 1_700_000_000, "modified": 1_700_000_000}}),
+        json!({"index": "tickets", "id": "txyops000002", "record": {"id": "txyops000002", "num": 2, "subject": "From xyOps, number 2", "status": "open", "created": 1_700_000_000, "modified": 1_700_000_000}}),
+    ];
+    std::fs::write(&file, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).expect("write");
+    for dry in [true, false] {
+        let mut args = vec!["--xyops", file.to_str().expect("path")];
+        if dry {
+            args.push("--dry-run");
+        }
+        let (ok, out) = import(&s.data, &args);
+        assert!(ok, "{out}");
+        assert!(out.contains("1 new and 0 updated tickets (0 unchanged, 1 skipped)"), "dry {dry}: {out}");
+        assert!(out.contains("#1 txyops000001: number taken"), "dry {dry}: {out}");
+    }
+    let (_, v) = s.call("get_ticket", json!({"num": 1})).await;
+    assert_eq!(v["ticket"]["subject"], "Docket's own first ticket");
+    let (_, v) = s.call("get_ticket", json!({"num": 2})).await;
+    assert_eq!(v["ticket"]["subject"], "From xyOps, number 2");
+}

@@ -25,7 +25,7 @@ use crate::privileges::Privileges;
 use crate::store::RecordKind;
 
 /// Tickets written per transaction.
-const BATCH: usize = 500;
+const BATCH: usize = 1000;
 
 /// How the import treats values Docket does not know.
 #[derive(Debug, Clone, Default)]
@@ -397,24 +397,37 @@ impl XyopsImport {
                 }
             }
         }
-        // A number already used by another ticket cannot be taken over.
+        // A number already used by another ticket cannot be taken over. A dry run asks for
+        // each number; a real one lets the store skip such rows and then finds which.
         let mut placeable = Vec::with_capacity(fresh.len());
-        for t in fresh {
-            match store.ticket_by_num(t.num).await? {
-                Some(other) => self.report.tickets_skipped.push(format!(
-                    "#{} {}: number taken by ticket {}",
-                    t.num, t.id, other.id
-                )),
-                None => placeable.push(t),
+        if self.opts.dry_run {
+            for t in fresh {
+                match store.ticket_by_num(t.num).await? {
+                    Some(other) => self.report.tickets_skipped.push(format!(
+                        "#{} {}: number taken by ticket {}",
+                        t.num, t.id, other.id
+                    )),
+                    None => placeable.push(t),
+                }
             }
+        } else {
+            placeable = fresh;
         }
-        let count = placeable.len() as u64;
+        let mut count = placeable.len() as u64;
         if !self.opts.dry_run && count > 0 {
+            let wanted: Vec<(String, i64)> = placeable.iter().map(|t| (t.id.clone(), t.num)).collect();
             let inserted = store.import_numbered(placeable).await?;
             if inserted != count {
-                return Err(Error::internal(format!(
-                    "{count} tickets to import, {inserted} inserted (a concurrent write?)"
-                )));
+                let ids: Vec<String> = wanted.iter().map(|(id, _)| id.clone()).collect();
+                let found = store.tickets_by_ids(&ids).await?;
+                for ((id, num), got) in wanted.iter().zip(found) {
+                    if got.is_none() {
+                        self.report
+                            .tickets_skipped
+                            .push(format!("#{num} {id}: number taken by another ticket"));
+                    }
+                }
+                count = inserted;
             }
         }
         self.report.tickets_created += count;
