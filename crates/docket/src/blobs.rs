@@ -92,6 +92,7 @@ impl BlobUpload for Upload {
             .wait_for_capacity(PARTS_IN_FLIGHT)
             .await
             .map_err(store_err)?;
+        crate::ops::metrics::get().file_bytes_in(chunk.len() as u64);
         self.writer.put(chunk);
         Ok(())
     }
@@ -188,6 +189,13 @@ impl BlobStore for ObjectBlobs {
             GetResultPayload::File(file, _) => local_stream(file, range.clone()),
             GetResultPayload::Stream(s) => s.map(|r| r.map_err(store_err)).boxed(),
         };
+        let body = body
+            .inspect(|chunk| {
+                if let Ok(b) = chunk {
+                    crate::ops::metrics::get().file_bytes_out(b.len() as u64);
+                }
+            })
+            .boxed();
         Ok(Some(BlobRead { meta, range, body }))
     }
 

@@ -223,13 +223,24 @@ enum ConfigCommand {
     PrintDefault,
 }
 
+/// Logs go to standard output: `DOCKET_LOG` filters (default `info`), `DOCKET_LOG_FORMAT`
+/// picks `text` (default) or `json` (one object a line, for log shippers).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DOCKET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var("DOCKET_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn open(common: &Common) -> anyhow::Result<App> {

@@ -11,6 +11,7 @@ mod database;
 mod mailer;
 mod migrate;
 mod notify;
+mod ops;
 mod upstream;
 mod web;
 mod webhooks;

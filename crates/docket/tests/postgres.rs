@@ -39,6 +39,8 @@ mod notify_email;
 mod notify_restart;
 #[path = "notify_webhooks.rs"]
 mod notify_webhooks;
+#[path = "ops.rs"]
+mod ops;
 #[path = "reindex_cli.rs"]
 mod reindex_cli;
 #[path = "search_diff.rs"]

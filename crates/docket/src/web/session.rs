@@ -70,6 +70,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 async fn viewer_of(parts: &Parts, state: &AppState) -> Option<Viewer> {
     let session_id = cookie(&parts.headers, "session_id")?;
     let (user, session, principal) = state.docket.authenticate_session(&session_id).await.ok()?;
+    crate::ops::access::note_caller("session", &principal.username);
     Some(Viewer {
         user,
         principal,

@@ -326,7 +326,13 @@ impl Server {
                 }
                 if !sent {
                     if let Some(i) = line.find("http://") {
-                        let url = line[i..].trim().trim_end_matches('/').to_string();
+                        // The URL ends at a space or quote (a JSON log line goes on).
+                        let url = line[i..]
+                            .split(|c: char| c.is_whitespace() || c == '"')
+                            .next()
+                            .unwrap_or("")
+                            .trim_end_matches('/')
+                            .to_string();
                         let _ = tx.send(url);
                         sent = true;
                     }

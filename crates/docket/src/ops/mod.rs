@@ -1,0 +1,20 @@
+//! Running Docket in production: the access log and request ids (`access`), Prometheus
+//! metrics (`metrics`), and the health and readiness probes (`health`). Kept apart from the
+//! API (`wire`) and the desk (`web`): these routes have no xyOps meaning and no session.
+
+pub mod access;
+pub mod health;
+pub mod metrics;
+
+use axum::routing::get;
+use axum::Router;
+
+use crate::wire::AppState;
+
+/// `/health`, `/ready` and `/metrics`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::scrape))
+}
