@@ -42,8 +42,7 @@ impl ObjectBlobs {
         let store: Arc<dyn ObjectStore> = match config.store.as_str() {
             "local" => {
                 let root = data_dir.to_path_buf();
-                std::fs::create_dir_all(root.join("files"))
-                    .with_context(|| format!("creating {}", root.join("files").display()))?;
+                crate::datadir::private_dir(&root.join("files"))?;
                 Arc::new(
                     LocalFileSystem::new_with_prefix(&root)
                         .with_context(|| format!("opening file storage in {}", root.display()))?

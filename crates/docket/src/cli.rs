@@ -72,6 +72,9 @@ enum Command {
         common: Common,
         /// The NDJSON file, or - for standard input.
         file: PathBuf,
+        /// Make the data directory if it does not exist yet.
+        #[arg(long)]
+        create: bool,
     },
     /// Notifications: run the overdue reminders by hand.
     Notify {
@@ -125,6 +128,9 @@ enum ApiKeyCommand {
         /// Author name for what the key creates (default: the key's id).
         #[arg(long)]
         username: Option<String>,
+        /// Make the data directory if it does not exist yet.
+        #[arg(long)]
+        create: bool,
     },
 }
 
@@ -142,6 +148,9 @@ enum UserCommand {
         /// Read the password from standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Make the data directory if it does not exist yet.
+        #[arg(long)]
+        create: bool,
     },
     /// Set a user's password (from standard input, or generated and printed).
     Passwd {
@@ -207,6 +216,9 @@ enum BenchCommand {
         concurrency: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Make the data directory if it does not exist yet.
+        #[arg(long)]
+        create: bool,
     },
     /// Print generated ticket records as NDJSON.
     Gen {
@@ -219,7 +231,7 @@ enum BenchCommand {
 
 #[derive(Subcommand, Debug)]
 enum ConfigCommand {
-    /// Print every setting with its default value, as TOML.
+    /// Print every setting with its default value and a comment, as TOML.
     PrintDefault,
 }
 
@@ -243,7 +255,10 @@ fn init_logging() {
     };
 }
 
-async fn open(common: &Common) -> anyhow::Result<App> {
+/// Opens the data directory of an administrative command; a missing one is an error unless
+/// the command was given `--create` (see `datadir`).
+async fn open(common: &Common, create: bool) -> anyhow::Result<App> {
+    crate::datadir::require(&common.data, create)?;
     let config = Config::load(common.config.as_deref())?;
     let app = App::open(&common.data, config).await?;
     app.bootstrap().await?;
@@ -283,9 +298,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { common, listen } => {
             init_logging();
-            let app = open(&common).await?;
-            let listen = listen.unwrap_or_else(|| app.config.server.listen.clone());
-            app.serve(&listen).await
+            let config = Config::load(common.config.as_deref())?;
+            let listen = listen.unwrap_or_else(|| config.server.listen.clone());
+            // Bound before anything else: a busy port fails without creating a data
+            // directory or printing a first-start admin password nobody can use.
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
+            let app = App::open(&common.data, config).await?;
+            app.bootstrap().await?;
+            app.serve(listener).await
         }
         Command::ApiKey {
             command:
@@ -296,9 +318,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     privileges,
                     categories,
                     username,
+                    create,
                 },
         } => {
-            let app = open(&common).await?;
+            let app = open(&common, create).await?;
             let privileges = if admin {
                 vec!["admin".to_string()]
             } else {
@@ -330,9 +353,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     admin,
                     email,
                     password_stdin,
+                    create,
                 },
         } => {
-            let app = open(&common).await?;
+            let app = open(&common, create).await?;
             let (password, generated) = new_password(password_stdin)?;
             let mut params = obj(json!({"username": name, "password": password}));
             if admin {
@@ -360,7 +384,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     password_stdin,
                 },
         } => {
-            let app = open(&common).await?;
+            let app = open(&common, false).await?;
             let (password, generated) = new_password(password_stdin)?;
             let params = obj(json!({"username": name, "password": password}));
             app.docket
@@ -374,13 +398,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Reindex { common, batch } => {
-            let app = open(&common).await?;
+            let app = open(&common, false).await?;
             reindex(&app, batch.max(1)).await?;
             app.store.close().await;
             Ok(())
         }
-        Command::Import { common, file } => {
-            let app = open(&common).await?;
+        Command::Import {
+            common,
+            file,
+            create,
+        } => {
+            let app = open(&common, create).await?;
             let (n, secs) = if file.as_os_str() == "-" {
                 crate::bench::import_ndjson(&app.docket, std::io::stdin().lock(), None).await?
             } else {
@@ -399,7 +427,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Notify {
             command: NotifyCommand::RunOverdue { common },
         } => {
-            let app = open(&common).await?;
+            let app = open(&common, false).await?;
             let queued = app.notifier.queue_overdue().await?;
             println!("Queued {queued} overdue reminders");
             while app.notifier.pass().await? > 0 {}
@@ -411,7 +439,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config {
             command: ConfigCommand::PrintDefault,
         } => {
-            print!("{}", toml::to_string_pretty(&Config::default())?);
+            print!("{}", crate::config_doc::commented_defaults()?);
             Ok(())
         }
     }
@@ -461,6 +489,7 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
             tickets,
             concurrency,
             seed,
+            create,
         } => match (url, data) {
             (Some(url), None) => {
                 let key = api_key.context("--api-key is required with --url")?;
@@ -472,7 +501,7 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
                 Ok(())
             }
             (None, Some(data)) => {
-                let app = open(&Common { data, config: None }).await?;
+                let app = open(&Common { data, config: None }, create).await?;
                 // Streamed: 1M generated records would be gigabytes as one text.
                 let input = std::io::BufReader::new(crate::bench::LinesReader::new(
                     generated_lines(tickets, seed),

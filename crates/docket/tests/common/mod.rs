@@ -256,7 +256,14 @@ impl Server {
         let data = tmp.path().join("data");
         let out = cli(
             &data,
-            &["api-key", "create", "--title", "test admin", "--admin"],
+            &[
+                "api-key",
+                "create",
+                "--create",
+                "--title",
+                "test admin",
+                "--admin",
+            ],
         );
         let key = out.lines().last().expect("key line").trim().to_string();
         let mut server = Server {
