@@ -1,5 +1,6 @@
-//! Command-line interface: `serve`, `api-key create`, `user add`, `user passwd`,
-//! `config print-default`.
+//! Command-line interface: `serve`; data-directory commands (`api-key create`, `user
+//! add|passwd`, `reindex`, `import`, `notify run-overdue`, `migrate`); `config
+//! print-default`; and commands that talk to a running server over HTTP (`remote.rs`).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use docket_core::auth::Principal;
 use serde_json::{json, Map, Value};
 
 use crate::app::App;
+use crate::remote::AccountCommand;
 use crate::config::Config;
 
 #[derive(Parser, Debug)]
@@ -96,6 +98,22 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Tickets on a running server (DOCKET_URL, DOCKET_API_KEY): list, search, show,
+    /// create, comment, update, close.
+    Ticket {
+        #[command(subcommand)]
+        command: crate::remote::TicketCommand,
+    },
+    /// Categories on a running server: list, create.
+    Category {
+        #[command(subcommand)]
+        command: crate::remote::DirectoryCommand,
+    },
+    /// Tags on a running server: list, create.
+    Tag {
+        #[command(subcommand)]
+        command: crate::remote::DirectoryCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -110,6 +128,17 @@ enum NotifyCommand {
 
 #[derive(Subcommand, Debug)]
 enum ApiKeyCommand {
+    /// List the keys of a running server (DOCKET_URL, DOCKET_API_KEY of an admin).
+    List {
+        #[command(flatten)]
+        remote: crate::remote::Remote,
+    },
+    /// Disable a key on a running server; it can never authenticate again.
+    Revoke {
+        #[command(flatten)]
+        remote: crate::remote::Remote,
+        id: String,
+    },
     /// Create a key; its plain value is printed alone on the last line.
     Create {
         #[command(flatten)]
@@ -136,6 +165,23 @@ enum ApiKeyCommand {
 
 #[derive(Subcommand, Debug)]
 enum UserCommand {
+    /// List the users of a running server (DOCKET_URL, DOCKET_API_KEY of an admin).
+    List {
+        #[command(flatten)]
+        remote: crate::remote::Remote,
+    },
+    /// Disable a user on a running server (they can no longer sign in).
+    Disable {
+        #[command(flatten)]
+        remote: crate::remote::Remote,
+        name: String,
+    },
+    /// Enable a disabled user on a running server.
+    Enable {
+        #[command(flatten)]
+        remote: crate::remote::Remote,
+        name: String,
+    },
     /// Add a user. Without --password-stdin a password is generated and printed.
     Add {
         #[command(flatten)]
@@ -435,6 +481,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench(command).await,
+        Command::Ticket { command } => crate::remote::ticket(command).await,
+        Command::Category { command } => crate::remote::directory(command, false).await,
+        Command::Tag { command } => crate::remote::directory(command, true).await,
+        Command::ApiKey {
+            command: ApiKeyCommand::List { remote },
+        } => crate::remote::account(AccountCommand::ListKeys(remote)).await,
+        Command::ApiKey {
+            command: ApiKeyCommand::Revoke { remote, id },
+        } => crate::remote::account(AccountCommand::RevokeKey(remote, id)).await,
+        Command::User {
+            command: UserCommand::List { remote },
+        } => crate::remote::account(AccountCommand::ListUsers(remote)).await,
+        Command::User {
+            command: UserCommand::Disable { remote, name },
+        } => crate::remote::account(AccountCommand::SetUserActive(remote, name, false)).await,
+        Command::User {
+            command: UserCommand::Enable { remote, name },
+        } => crate::remote::account(AccountCommand::SetUserActive(remote, name, true)).await,
         Command::Migrate { from, to } => crate::migrate::migrate(&from, &to).await,
         Command::Config {
             command: ConfigCommand::PrintDefault,

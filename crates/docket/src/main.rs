@@ -13,6 +13,7 @@ mod datadir;
 mod mailer;
 mod migrate;
 mod notify;
+mod remote;
 mod ops;
 mod upstream;
 mod web;

@@ -25,6 +25,8 @@ mod automation_api;
 mod bench_cli;
 #[path = "cli_admin.rs"]
 mod cli_admin;
+#[path = "cli_remote.rs"]
+mod cli_remote;
 #[path = "cli_safety.rs"]
 mod cli_safety;
 #[path = "docs_examples.rs"]
