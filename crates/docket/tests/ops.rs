@@ -269,3 +269,17 @@ async fn metrics_token_and_switch() {
         .expect("metrics");
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served() {
+    let s = Server::start().await;
+    let res = s
+        .client
+        .get(s.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("openapi");
+    let (status, v) = common::decode(res).await;
+    assert_eq!((status, &v["openapi"]), (200, &json!("3.1.0")));
+    assert!(v["paths"]["/api/app/create_ticket/v1"]["post"].is_object());
+}

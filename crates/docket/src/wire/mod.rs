@@ -216,6 +216,9 @@ type CallFn = fn(AppState, Call) -> CallFuture;
 
 macro_rules! calls {
     ($($ns:literal $name:literal => $f:path),* $(,)?) => {
+        /// Every call as (namespace, name): the OpenAPI document's test checks against it.
+        pub const CALLS: &[(&str, &str)] = &[$(($ns, $name)),*];
+
         fn lookup(ns: &str, name: &str) -> Option<CallFn> {
             match (ns, name) {
                 $(($ns, $name) => Some(|s, c| Box::pin(async move { $f(&s, &c).await })),)*
