@@ -282,4 +282,14 @@ async fn the_openapi_document_is_served() {
     let (status, v) = common::decode(res).await;
     assert_eq!((status, &v["openapi"]), (200, &json!("3.1.0")));
     assert!(v["paths"]["/api/app/create_ticket/v1"]["post"].is_object());
+
+    // A method the API does not take is a 405 that says which ones it does (RFC 9110).
+    let res = s
+        .client
+        .put(s.url("/api/app/ping/v1"))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET, POST, HEAD");
 }

@@ -175,7 +175,11 @@ async fn handle(
     };
     if method != Method::GET && method != Method::POST && method != Method::HEAD {
         let err = Error::Api(format!("Method {method} is not allowed; use GET or POST"));
-        return reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
+        let mut res = reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
+        // RFC 9110: a 405 names the methods that are allowed.
+        res.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST, HEAD"));
+        return res;
     }
     if files::is_streamed_upload(&name, &headers) {
         return files::upload(state, &name, headers, uri, body, v1).await;
@@ -217,6 +221,7 @@ type CallFn = fn(AppState, Call) -> CallFuture;
 macro_rules! calls {
     ($($ns:literal $name:literal => $f:path),* $(,)?) => {
         /// Every call as (namespace, name): the OpenAPI document's test checks against it.
+        #[cfg(test)]
         pub const CALLS: &[(&str, &str)] = &[$(($ns, $name)),*];
 
         fn lookup(ns: &str, name: &str) -> Option<CallFn> {
