@@ -159,6 +159,24 @@ async fn health_and_ready_answer_json() {
         (status, &v["status"], &v["database"]),
         (200, &json!("ready"), &json!("ok"))
     );
+
+    // Without its database the node is alive but not ready.
+    if common::backend() == common::Backend::Postgres {
+        common::drop_database(&s.data);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let res = s.client.get(s.url("/ready")).send().await.expect("ready");
+            if res.status() == 503 {
+                let (_, v) = common::decode(res).await;
+                assert_eq!(v["status"], "unavailable", "{v}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "still ready without a database");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let res = s.client.get(s.url("/health")).send().await.expect("health");
+        assert_eq!(res.status(), 200);
+    }
 }
 
 /// The value of the sample `name` (with its labels, as printed) in a scrape.

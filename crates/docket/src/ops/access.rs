@@ -17,6 +17,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -103,7 +104,12 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     req.headers_mut().insert(X_REQUEST_ID, id.clone());
     let note = Arc::new(Mutex::new(Note::default()));
-    let res = NOTE.scope(note.clone(), next.run(req)).await;
+    // What handlers log (warnings, internal errors) carries the request id through this span.
+    let span = tracing::info_span!("request", id = %id.to_str().unwrap_or("-"));
+    let res = NOTE
+        .scope(note.clone(), next.run(req))
+        .instrument(span)
+        .await;
     let (mut parts, body) = res.into_parts();
     parts.headers.insert(X_REQUEST_ID, id.clone());
     let entry = Entry {
