@@ -43,6 +43,26 @@ fn admin_commands_refuse_a_missing_data_directory() {
         );
         assert!(!data.exists(), "{args:?} created the directory");
     }
+    let out = run(&data, &["import", "-"]);
+    assert!(!out.status.success() && stderr(&out).contains("does not exist"));
+    let out = docket_command(&data)
+        .args([
+            "migrate",
+            "--to",
+            "postgres://postgres@127.0.0.1:5432/never_used",
+        ])
+        .arg("--from")
+        .arg(format!("sqlite:{}", data.display()))
+        .output()
+        .expect("run migrate");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no SQLite database"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!data.exists(), "a command created the directory");
+
     let out = run(
         &data,
         &["api-key", "create", "--create", "--title", "k", "--admin"],
