@@ -154,7 +154,7 @@ async fn run(
                             Ok(true) => tidied_pages += TIDY_PAGES as u64,
                             Ok(false) => {
                                 if tidied_pages > 0 {
-                                    tracing::info!(
+                                    tracing::debug!(
                                         pages = tidied_pages,
                                         "full-text index segments merged"
                                     );

@@ -24,8 +24,7 @@ pub struct App {
 
 impl App {
     pub async fn open(data_dir: &Path, config: Config) -> anyhow::Result<App> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        crate::datadir::private_dir(data_dir)?;
         let store = Database::open(&config, data_dir).await?;
         let rules = TicketRules {
             types: config.tickets.types.clone(),
@@ -74,10 +73,7 @@ impl App {
 
     /// Serves HTTP until SIGINT/SIGTERM, then lets requests in flight finish and closes
     /// the database cleanly.
-    pub async fn serve(self, listen: &str) -> anyhow::Result<()> {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("binding {listen}"))?;
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         tracing::info!("Docket is serving on http://{addr}/");
         let state = AppState {

@@ -42,8 +42,7 @@ impl ObjectBlobs {
         let store: Arc<dyn ObjectStore> = match config.store.as_str() {
             "local" => {
                 let root = data_dir.to_path_buf();
-                std::fs::create_dir_all(root.join("files"))
-                    .with_context(|| format!("creating {}", root.join("files").display()))?;
+                crate::datadir::private_dir(&root.join("files"))?;
                 Arc::new(
                     LocalFileSystem::new_with_prefix(&root)
                         .with_context(|| format!("opening file storage in {}", root.display()))?
@@ -92,6 +91,7 @@ impl BlobUpload for Upload {
             .wait_for_capacity(PARTS_IN_FLIGHT)
             .await
             .map_err(store_err)?;
+        crate::ops::metrics::get().file_bytes_in(chunk.len() as u64);
         self.writer.put(chunk);
         Ok(())
     }
@@ -188,6 +188,13 @@ impl BlobStore for ObjectBlobs {
             GetResultPayload::File(file, _) => local_stream(file, range.clone()),
             GetResultPayload::Stream(s) => s.map(|r| r.map_err(store_err)).boxed(),
         };
+        let body = body
+            .inspect(|chunk| {
+                if let Ok(b) = chunk {
+                    crate::ops::metrics::get().file_bytes_out(b.len() as u64);
+                }
+            })
+            .boxed();
         Ok(Some(BlobRead { meta, range, body }))
     }
 

@@ -1,5 +1,6 @@
-//! Command-line interface: `serve`, `api-key create`, `user add`, `user passwd`,
-//! `config print-default`.
+//! Command-line interface: `serve`; data-directory commands (`api-key create`, `user
+//! add|passwd`, `reindex`, `import`, `notify run-overdue`, `migrate`); `config
+//! print-default`; and commands that talk to a running server over HTTP (`remote.rs`).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use docket_core::auth::Principal;
 use serde_json::{json, Map, Value};
 
 use crate::app::App;
+use crate::remote::AccountCommand;
 use crate::config::Config;
 
 #[derive(Parser, Debug)]
@@ -75,6 +77,9 @@ enum Command {
         /// The NDJSON file of ticket records, or - for standard input.
         #[arg(required_unless_present = "xyops", conflicts_with = "xyops")]
         file: Option<PathBuf>,
+        /// Make the data directory if it does not exist yet.
+        #[arg(long)]
+        create: bool,
         /// An xyOps backup (XYBK NDJSON, plain or gzip), or - for standard input.
         #[arg(long, value_name = "BACKUP")]
         xyops: Option<PathBuf>,
@@ -108,6 +113,22 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Tickets on a running server (DOCKET_URL, DOCKET_API_KEY): list, search, show,
+    /// create, comment, update, close.
+    Ticket {
+        #[command(subcommand)]
+        command: crate::remote::TicketCommand,
+    },
+    /// Categories on a running server: list, create.
+    Category {
+        #[command(subcommand)]
+        command: crate::remote::DirectoryCommand,
+    },
+    /// Tags on a running server: list, create.
+    Tag {
+        #[command(subcommand)]
+        command: crate::remote::DirectoryCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -122,6 +143,17 @@ enum NotifyCommand {
 
 #[derive(Subcommand, Debug)]
 enum ApiKeyCommand {
+    /// List the keys of a running server (DOCKET_URL, DOCKET_API_KEY of an admin).
+    List {
+        #[command(flatten)]
+        remote: crate::remote::Remote,
+    },
+    /// Disable a key on a running server; it can never authenticate again.
+    Revoke {
+        #[command(flatten)]
+        remote: crate::remote::Remote,
+        id: String,
+    },
     /// Create a key; its plain value is printed alone on the last line.
     Create {
         #[command(flatten)]
@@ -140,11 +172,31 @@ enum ApiKeyCommand {
         /// Author name for what the key creates (default: the key's id).
         #[arg(long)]
         username: Option<String>,
+        /// Make the data directory if it does not exist yet.
+        #[arg(long)]
+        create: bool,
     },
 }
 
 #[derive(Subcommand, Debug)]
 enum UserCommand {
+    /// List the users of a running server (DOCKET_URL, DOCKET_API_KEY of an admin).
+    List {
+        #[command(flatten)]
+        remote: crate::remote::Remote,
+    },
+    /// Disable a user on a running server (they can no longer sign in).
+    Disable {
+        #[command(flatten)]
+        remote: crate::remote::Remote,
+        name: String,
+    },
+    /// Enable a disabled user on a running server.
+    Enable {
+        #[command(flatten)]
+        remote: crate::remote::Remote,
+        name: String,
+    },
     /// Add a user. Without --password-stdin a password is generated and printed.
     Add {
         #[command(flatten)]
@@ -157,6 +209,9 @@ enum UserCommand {
         /// Read the password from standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Make the data directory if it does not exist yet.
+        #[arg(long)]
+        create: bool,
     },
     /// Set a user's password (from standard input, or generated and printed).
     Passwd {
@@ -222,6 +277,9 @@ enum BenchCommand {
         concurrency: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Make the data directory if it does not exist yet.
+        #[arg(long)]
+        create: bool,
     },
     /// Print generated ticket records as NDJSON.
     Gen {
@@ -238,20 +296,34 @@ enum BenchCommand {
 
 #[derive(Subcommand, Debug)]
 enum ConfigCommand {
-    /// Print every setting with its default value, as TOML.
+    /// Print every setting with its default value and a comment, as TOML.
     PrintDefault,
 }
 
+/// Logs go to standard output: `DOCKET_LOG` filters (default `info`), `DOCKET_LOG_FORMAT`
+/// picks `text` (default) or `json` (one object a line, for log shippers).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DOCKET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var("DOCKET_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
-async fn open(common: &Common) -> anyhow::Result<App> {
+/// Opens the data directory of an administrative command; a missing one is an error unless
+/// the command was given `--create` (see `datadir`).
+async fn open(common: &Common, create: bool) -> anyhow::Result<App> {
+    crate::datadir::require(&common.data, create)?;
     let config = Config::load(common.config.as_deref())?;
     let app = App::open(&common.data, config).await?;
     app.bootstrap().await?;
@@ -291,9 +363,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { common, listen } => {
             init_logging();
-            let app = open(&common).await?;
-            let listen = listen.unwrap_or_else(|| app.config.server.listen.clone());
-            app.serve(&listen).await
+            let config = Config::load(common.config.as_deref())?;
+            let listen = listen.unwrap_or_else(|| config.server.listen.clone());
+            // Bound before anything else: a busy port fails without creating a data
+            // directory or printing a first-start admin password nobody can use.
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
+            let app = App::open(&common.data, config).await?;
+            app.bootstrap().await?;
+            app.serve(listener).await
         }
         Command::ApiKey {
             command:
@@ -304,9 +383,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     privileges,
                     categories,
                     username,
+                    create,
                 },
         } => {
-            let app = open(&common).await?;
+            let app = open(&common, create).await?;
             let privileges = if admin {
                 vec!["admin".to_string()]
             } else {
@@ -338,9 +418,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     admin,
                     email,
                     password_stdin,
+                    create,
                 },
         } => {
-            let app = open(&common).await?;
+            let app = open(&common, create).await?;
             let (password, generated) = new_password(password_stdin)?;
             let mut params = obj(json!({"username": name, "password": password}));
             if admin {
@@ -368,7 +449,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     password_stdin,
                 },
         } => {
-            let app = open(&common).await?;
+            let app = open(&common, false).await?;
             let (password, generated) = new_password(password_stdin)?;
             let params = obj(json!({"username": name, "password": password}));
             app.docket
@@ -382,7 +463,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Reindex { common, batch } => {
-            let app = open(&common).await?;
+            let app = open(&common, false).await?;
             reindex(&app, batch.max(1)).await?;
             app.store.close().await;
             Ok(())
@@ -393,8 +474,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             dry_run,
             map_type,
             map_status,
+            create,
             ..
         } => {
+            crate::datadir::require(&common.data, create)?;
             let options = docket_core::service::XyopsImportOptions {
                 dry_run,
                 type_map: crate::xyops_import::mappings("--map-type", &map_type)?,
@@ -402,9 +485,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             crate::xyops_import::run(&common.data, common.config.as_deref(), &backup, options).await
         }
-        Command::Import { common, file, .. } => {
+        Command::Import {
+            common,
+            file,
+            create,
+            ..
+        } => {
             let file = file.context("an NDJSON file (or --xyops BACKUP) is required")?;
-            let app = open(&common).await?;
+            let app = open(&common, create).await?;
             let (n, secs) = if file.as_os_str() == "-" {
                 crate::bench::import_ndjson(&app.docket, std::io::stdin().lock(), None).await?
             } else {
@@ -423,7 +511,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Notify {
             command: NotifyCommand::RunOverdue { common },
         } => {
-            let app = open(&common).await?;
+            let app = open(&common, false).await?;
             let queued = app.notifier.queue_overdue().await?;
             println!("Queued {queued} overdue reminders");
             while app.notifier.pass().await? > 0 {}
@@ -431,11 +519,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench(command).await,
+        Command::Ticket { command } => crate::remote::ticket(command).await,
+        Command::Category { command } => crate::remote::directory(command, false).await,
+        Command::Tag { command } => crate::remote::directory(command, true).await,
+        Command::ApiKey {
+            command: ApiKeyCommand::List { remote },
+        } => crate::remote::account(AccountCommand::ListKeys(remote)).await,
+        Command::ApiKey {
+            command: ApiKeyCommand::Revoke { remote, id },
+        } => crate::remote::account(AccountCommand::RevokeKey(remote, id)).await,
+        Command::User {
+            command: UserCommand::List { remote },
+        } => crate::remote::account(AccountCommand::ListUsers(remote)).await,
+        Command::User {
+            command: UserCommand::Disable { remote, name },
+        } => crate::remote::account(AccountCommand::SetUserActive(remote, name, false)).await,
+        Command::User {
+            command: UserCommand::Enable { remote, name },
+        } => crate::remote::account(AccountCommand::SetUserActive(remote, name, true)).await,
         Command::Migrate { from, to } => crate::migrate::migrate(&from, &to).await,
         Command::Config {
             command: ConfigCommand::PrintDefault,
         } => {
-            print!("{}", toml::to_string_pretty(&Config::default())?);
+            print!("{}", crate::config_doc::commented_defaults()?);
             Ok(())
         }
     }
@@ -511,6 +617,7 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
             tickets,
             concurrency,
             seed,
+            create,
         } => match (url, data) {
             (Some(url), None) => {
                 let key = api_key.context("--api-key is required with --url")?;
@@ -522,7 +629,7 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
                 Ok(())
             }
             (None, Some(data)) => {
-                let app = open(&Common { data, config: None }).await?;
+                let app = open(&Common { data, config: None }, create).await?;
                 // Streamed: 1M generated records would be gigabytes as one text.
                 let input = std::io::BufReader::new(crate::bench::LinesReader::new(
                     generated_lines(tickets, seed),

@@ -16,6 +16,7 @@ pub struct Config {
     pub files: FilesConfig,
     pub upstream: UpstreamConfig,
     pub smtp: SmtpConfig,
+    pub metrics: MetricsConfig,
     /// Endpoints that receive signed JSON POSTs about ticket events (`[[webhooks]]`).
     pub webhooks: Vec<WebhookConfig>,
     /// The directory of the `--config` file (report template overrides live beside it).
@@ -104,6 +105,34 @@ impl Default for SmtpConfig {
             max_emails_per_day: 1000,
             timeout: 30,
         }
+    }
+}
+
+/// The Prometheus endpoint `/metrics`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` (it shows counts and timings, never ticket contents).
+    pub enabled: bool,
+    /// When set, scrapes must send `Authorization: Bearer TOKEN`.
+    pub token: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            token: String::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("enabled", &self.enabled)
+            .field("token", &if self.token.is_empty() { "" } else { "***" })
+            .finish()
     }
 }
 

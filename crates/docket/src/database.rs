@@ -21,7 +21,9 @@ pub enum Database {
 impl Database {
     pub async fn open(config: &Config, data_dir: &Path) -> anyhow::Result<Database> {
         Ok(match config.database_target(data_dir)? {
-            DatabaseTarget::Sqlite(path) => Database::Sqlite(
+            DatabaseTarget::Sqlite(path) => Database::Sqlite({
+                // Made 0600 before SQLite creates it (its -wal and -shm files follow).
+                crate::datadir::private_file(&path)?;
                 SqliteStore::open(
                     &path,
                     &SqliteOptions {
@@ -30,8 +32,8 @@ impl Database {
                     },
                 )
                 .await
-                .with_context(|| format!("opening database {}", path.display()))?,
-            ),
+                .with_context(|| format!("opening database {}", path.display()))?
+            }),
             DatabaseTarget::Postgres(url) => Database::Postgres(
                 PgStore::connect(
                     &url,

@@ -144,6 +144,7 @@ impl Notifier {
         let store = &self.docket.store;
         let outcome = match result {
             Ok(what) => {
+                crate::ops::metrics::get().outbox_delivery(&first.channel, true);
                 tracing::info!(outbox = ?ids, channel = %first.channel, kind = %first.kind, ticket = %first.ticket, "{what}");
                 store.outbox_sent(ids.clone(), now()).await
             }
@@ -152,6 +153,7 @@ impl Notifier {
                 store.outbox_failed(ids.clone(), why, until).await
             }
             Err(Failure::Error(e)) => {
+                crate::ops::metrics::get().outbox_delivery(&first.channel, false);
                 let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(1);
                 let wait = backoff(attempts);
                 tracing::warn!(outbox = ?ids, channel = %first.channel, attempts, retry_in_secs = wait, error = %format!("{e:#}"), "delivery failed; will retry");

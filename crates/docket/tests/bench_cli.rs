@@ -120,7 +120,7 @@ async fn generated_ndjson_imports_in_bulk_and_is_searchable() {
     assert!(gen.status.success());
     let file = tmp.path().join("tickets.ndjson");
     std::fs::write(&file, &gen.stdout).unwrap();
-    let out = cli(&data, &["import", file.to_str().unwrap()]);
+    let out = cli(&data, &["import", "--create", file.to_str().unwrap()]);
     assert!(out.contains("Imported 250 tickets"), "{out}");
 
     // A malformed line stops the import with its line number.

@@ -25,6 +25,10 @@ mod automation_api;
 mod bench_cli;
 #[path = "cli_admin.rs"]
 mod cli_admin;
+#[path = "cli_remote.rs"]
+mod cli_remote;
+#[path = "cli_safety.rs"]
+mod cli_safety;
 #[path = "docs_examples.rs"]
 mod docs_examples;
 #[path = "files_api.rs"]
@@ -39,6 +43,8 @@ mod notify_email;
 mod notify_restart;
 #[path = "notify_webhooks.rs"]
 mod notify_webhooks;
+#[path = "ops.rs"]
+mod ops;
 #[path = "reindex_cli.rs"]
 mod reindex_cli;
 #[path = "search_diff.rs"]

@@ -46,10 +46,10 @@ async fn login(s: &Server, user: &str, password: &str) -> Value {
 async fn an_xyops_backup_moves_in_with_numbers_history_files_and_people() {
     let gz = sample(true);
     let s = Server::start_prepared(None, &[], |data| {
-        let (ok, dry) = import(data, &["--xyops", gz.to_str().expect("path"), "--dry-run"]);
+        let (ok, dry) = import(data, &["--xyops", gz.to_str().expect("path"), "--dry-run", "--create"]);
         assert!(ok, "{dry}");
         assert!(dry.contains("Would import 5 new and 0 updated tickets"), "{dry}");
-        let (ok, out) = import(data, &["--xyops", gz.to_str().expect("path")]);
+        let (ok, out) = import(data, &["--xyops", gz.to_str().expect("path"), "--create"]);
         assert!(ok, "{out}");
         assert!(out.contains("Imported 5 new and 0 updated tickets"), "{out}");
         assert!(out.contains("Users: 2 new"), "{out}");
@@ -132,7 +132,7 @@ async fn unknown_types_are_reported_and_can_be_mapped() {
     let f = file.to_str().expect("path");
 
     let data = tmp.path().join("data");
-    let (ok, out) = import(&data, &["--xyops", f, "--dry-run"]);
+    let (ok, out) = import(&data, &["--xyops", f, "--dry-run", "--create"]);
     assert!(ok, "{out}");
     assert!(out.contains("Unknown type \"problem\" on 3 tickets: map it with --map-type problem="), "{out}");
     let (ok, out) = import(&data, &["--xyops", f, "--map-type", "problem=nonsense"]);

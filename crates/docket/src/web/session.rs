@@ -81,6 +81,7 @@ pub(crate) use crate::wire::cookie;
 async fn viewer_of(parts: &Parts, state: &AppState) -> Option<Viewer> {
     let session_id = cookie(&parts.headers, "session_id")?;
     let (user, session, principal) = state.docket.authenticate_session(&session_id).await.ok()?;
+    crate::ops::access::note_caller("session", &principal.username);
     Some(Viewer {
         user,
         principal,

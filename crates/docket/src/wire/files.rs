@@ -593,7 +593,12 @@ async fn serve(
 ) -> Response {
     if method != Method::GET && method != Method::HEAD {
         let err = Error::Api(format!("Method {method} is not allowed; use GET or HEAD"));
-        return reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
+        let mut res = reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
+        res.headers_mut().insert(
+            axum::http::header::ALLOW,
+            axum::http::HeaderValue::from_static("GET, HEAD"),
+        );
+        return res;
     }
     match serve_inner(&state, &method, &headers, &query, &raw_path).await {
         Ok(res) => res,

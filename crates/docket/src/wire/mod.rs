@@ -43,9 +43,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/app/file/v1", any(files::serve_api))
         .route("/files/{*path}", any(files::serve_files))
         .merge(crate::web::routes())
+        .merge(crate::ops::routes())
         .fallback(unknown_route)
         // Compressed when the client accepts it (event streams and images are left alone).
         .layer(tower_http::compression::CompressionLayer::new())
+        // Outermost, so it sees the bytes as sent (compressed) and every answer, 404s too.
+        .layer(axum::middleware::from_fn(crate::ops::access::layer))
         .with_state(state)
 }
 
@@ -172,7 +175,11 @@ async fn handle(
     };
     if method != Method::GET && method != Method::POST && method != Method::HEAD {
         let err = Error::Api(format!("Method {method} is not allowed; use GET or POST"));
-        return reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
+        let mut res = reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
+        // RFC 9110: a 405 names the methods that are allowed.
+        res.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST, HEAD"));
+        return res;
     }
     if files::is_streamed_upload(&name, &headers) {
         return files::upload(state, &name, headers, uri, body, v1).await;
@@ -203,11 +210,20 @@ async fn handle(
     render(result, v1)
 }
 
+/// Whether `/api/NS/NAME` names a call (the access log's and metrics' call label).
+pub fn is_call(ns: &str, name: &str) -> bool {
+    lookup(ns, name).is_some()
+}
+
 type CallFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reply, Error>> + Send>>;
 type CallFn = fn(AppState, Call) -> CallFuture;
 
 macro_rules! calls {
     ($($ns:literal $name:literal => $f:path),* $(,)?) => {
+        /// Every call as (namespace, name): the OpenAPI document's test checks against it.
+        #[cfg(test)]
+        pub const CALLS: &[(&str, &str)] = &[$(($ns, $name)),*];
+
         fn lookup(ns: &str, name: &str) -> Option<CallFn> {
             match (ns, name) {
                 $(($ns, $name) => Some(|s, c| Box::pin(async move { $f(&s, &c).await })),)*
@@ -287,7 +303,11 @@ async fn authenticate(
                 _ => None,
             });
     if let Some(key) = key {
-        return Some(docket.authenticate_key(&key).await.map(Auth::ApiKey));
+        let auth = docket.authenticate_key(&key).await.map(Auth::ApiKey);
+        if let Ok(a) = &auth {
+            crate::ops::access::note_caller("key", &a.principal().username);
+        }
+        return Some(auth);
     }
     let (session_id, by_cookie) = match header("x-session-id") {
         Some(id) => (id.to_string(), false),
@@ -301,6 +321,9 @@ async fn authenticate(
         }
         Ok(Auth::Session { principal, session_id, user: Box::new(user), session: Box::new(session) })
     });
+    if let Ok(a) = &result {
+        crate::ops::access::note_caller("session", &a.principal().username);
+    }
     Some(result)
 }
 

@@ -47,6 +47,7 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 pub fn error_body(err: &Error) -> Value {
+    crate::ops::access::note_error(err.code());
     serde_json::json!({"code": err.code(), "description": err.description()})
 }
 

@@ -267,7 +267,14 @@ impl Server {
         prepare(&data);
         let out = cli(
             &data,
-            &["api-key", "create", "--title", "test admin", "--admin"],
+            &[
+                "api-key",
+                "create",
+                "--create",
+                "--title",
+                "test admin",
+                "--admin",
+            ],
         );
         let key = out.lines().last().expect("key line").trim().to_string();
         let mut server = Server {
@@ -337,7 +344,13 @@ impl Server {
                 }
                 if !sent {
                     if let Some(i) = line.find("http://") {
-                        let url = line[i..].trim().trim_end_matches('/').to_string();
+                        // The URL ends at a space or quote (a JSON log line goes on).
+                        let url = line[i..]
+                            .split(|c: char| c.is_whitespace() || c == '"')
+                            .next()
+                            .unwrap_or("")
+                            .trim_end_matches('/')
+                            .to_string();
                         let _ = tx.send(url);
                         sent = true;
                     }
