@@ -43,6 +43,8 @@
 //!            | { any char but ws ( ) & | " = ! < > ~ }-   (* bare numbers and words *)
 //! ```
 //!
+//! A query is at most [`MAX_QUERY_BYTES`] long, its phrases hold at most
+//! [`MAX_PHRASE_WORDS`] words together, and the stores take at most [`MAX_TERMS`] terms.
 //! Groups nest at most [`MAX_DEPTH`] deep. Mixing `&` and `|` in one group is an error (as
 //! in the reference): group with parentheses.
 //!
@@ -106,7 +108,9 @@ pub use analyzer::{
 pub use ast::{Ast, AstKind, CompareOp, Ident, Span, Term, Value};
 pub use error::QueryError;
 pub use eval::{matches, Doc};
-pub use lower::{compile, lower, Filter, LowerCtx};
+pub use lower::{
+    compile, lower, phrase_words, Filter, LowerCtx, MAX_PHRASE_WORDS, MAX_QUERY_BYTES, MAX_TERMS,
+};
 pub use parser::{parse, MAX_DEPTH};
 pub use schema::{field_by_name, Field, KeywordField, RangeField, TextField};
 
@@ -247,5 +251,50 @@ mod tests {
         let _ = analyze(&">".repeat(10_000));
         let _ = analyze(&"<div>".repeat(10_000));
         let _ = analyze(&"- ".repeat(5_000));
+    }
+
+    #[test]
+    fn query_size_and_phrase_words_are_bounded() {
+        let ctx = LowerCtx {
+            tz: jiff::tz::TimeZone::UTC,
+            now: "2024-06-15T12:00:00Z".parse().unwrap(),
+        };
+        // An 8 MB phrase is refused before it is parsed, quickly.
+        let huge = format!("\"{}\"", "word ".repeat(8 * 1024 * 1024 / 5));
+        let started = Instant::now();
+        let err = compile(&huge, &ctx).unwrap_err();
+        assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
+        assert!(
+            err.message.starts_with(&format!("Search query too long: at most {MAX_QUERY_BYTES} bytes")),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("position"), "{}", err.message);
+        let exact = "a".repeat(MAX_QUERY_BYTES);
+        assert!(compile(&exact, &ctx).is_ok());
+        // A multi-byte character across the limit: the span stays on a boundary.
+        let err = compile(&format!("{}é", "a".repeat(MAX_QUERY_BYTES - 1)), &ctx).unwrap_err();
+        assert_eq!(err.span.start, MAX_QUERY_BYTES - 1);
+
+        // Words in phrases count over the whole query, whatever makes the phrase.
+        let phrase = |n: usize| format!("\"{}\"", vec!["disk"; n].join(" "));
+        assert!(compile(&phrase(MAX_PHRASE_WORDS), &ctx).is_ok());
+        let err = compile(&phrase(MAX_PHRASE_WORDS + 1), &ctx).unwrap_err();
+        assert!(
+            err.message.starts_with(&format!(
+                "Search query too long: at most {MAX_PHRASE_WORDS} words in phrases, this one has {}",
+                MAX_PHRASE_WORDS + 1
+            )),
+            "{}",
+            err.message
+        );
+        let split = format!("{} subject:{}", phrase(200), phrase(100));
+        assert!(compile(&split, &ctx).unwrap_err().message.contains("has 300"));
+        let dotted = vec!["a"; MAX_PHRASE_WORDS + 1].join(".");
+        assert!(compile(&dotted, &ctx).is_err());
+        let pxql = format!("(body = \"{}\")", vec!["x"; MAX_PHRASE_WORDS + 1].join(" "));
+        assert!(compile(&pxql, &ctx).is_err());
+        // Single words are terms, not phrase words (the stores bound those by MAX_TERMS).
+        assert!(compile(&vec!["disk"; 900].join(" "), &ctx).is_ok());
     }
 }

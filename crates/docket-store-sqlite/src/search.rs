@@ -221,9 +221,8 @@ enum AndPart {
     Probe(docket_query::KeywordField, String),
 }
 
-/// Most terms (words, phrases, field values, ranges) one search may have. Each becomes a
-/// condition, and often a subquery, of one SQL statement; far more than anyone types.
-pub const MAX_TERMS: usize = 1_000;
+/// Most terms one search may have: the one limit of `docket_query`.
+pub use docket_query::MAX_TERMS;
 
 fn count_terms(filter: &Filter) -> usize {
     match filter {
