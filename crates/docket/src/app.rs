@@ -36,7 +36,11 @@ impl App {
         };
         let docket = Docket::new(store.store(), rules)
             .with_automation(crate::automation::build(&config, data_dir)?)
-            .with_notify(crate::notify::settings(&config));
+            .with_notify(crate::notify::settings(&config))
+            .with_search_slots(docket_core::service::SearchSlots::new(
+                config.database.search_connections.max(1) as usize,
+                config.search_timeout()?,
+            ));
         let blobs = crate::blobs::ObjectBlobs::from_config(&config.files, data_dir)?;
         let files = docket_core::service::Files::new(
             docket.clone(),

@@ -207,8 +207,15 @@ pub struct DatabaseConfig {
     /// SQLite: `true` fsyncs every commit (survives power loss), `false` survives process
     /// crashes. PostgreSQL follows the server's own `synchronous_commit`.
     pub sync_commits: bool,
-    /// PostgreSQL: connections this node keeps open at most.
+    /// PostgreSQL: connections this node keeps open at most (besides the search ones).
     pub max_connections: u32,
+    /// Connections only searches use, and so searches that run at once (more wait, up
+    /// to `search_timeout_sec`): a slow search never holds a connection that reads of one
+    /// ticket, writes or background work need.
+    pub search_connections: u32,
+    /// How long one search may run (seconds); the database stops it then and the caller
+    /// gets "Search took longer than N s and was stopped".
+    pub search_timeout_sec: f64,
 }
 
 impl Default for DatabaseConfig {
@@ -217,6 +224,8 @@ impl Default for DatabaseConfig {
             url: String::new(),
             sync_commits: true,
             max_connections: 16,
+            search_connections: 3,
+            search_timeout_sec: 10.0,
         }
     }
 }
@@ -323,6 +332,10 @@ impl Config {
         }
         self.file_expiration()?;
         self.overdue_time()?;
+        self.search_timeout()?;
+        if self.database.search_connections == 0 {
+            bail!("database.search_connections must be at least 1");
+        }
         if !matches!(self.smtp.tls.as_str(), "none" | "starttls" | "tls") {
             bail!(
                 "smtp.tls must be \"none\", \"starttls\" or \"tls\", not {:?}",
@@ -366,6 +379,15 @@ impl Config {
             bail!("files.max_files, files.max_file_size and files.sweep_interval must be above 0");
         }
         Ok(())
+    }
+
+    /// `database.search_timeout_sec` as a duration (0.001 s to one day).
+    pub fn search_timeout(&self) -> anyhow::Result<std::time::Duration> {
+        let secs = self.database.search_timeout_sec;
+        if !(0.001..=86_400.0).contains(&secs) {
+            bail!("database.search_timeout_sec must be between 0.001 and 86400 seconds, not {secs}");
+        }
+        Ok(std::time::Duration::from_secs_f64(secs))
     }
 
     /// `files.expiration` in seconds.

@@ -164,8 +164,7 @@ impl Docket {
         search: &SearchParams,
     ) -> Result<SearchPage> {
         let filter = self.compile_query(&search.query).map_err(Error::Ticket)?;
-        self.store
-            .search_tickets(&SearchRequest {
+        self.run_search(&SearchRequest {
                 filter,
                 categories: who.categories.clone(),
                 sort_by: search.sort_by,
