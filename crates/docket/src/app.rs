@@ -100,10 +100,18 @@ impl App {
         ));
         let delivery = tokio::spawn(self.notifier.clone().run());
         let overdue = tokio::spawn(self.notifier.clone().run_overdue_schedule());
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving HTTP")?;
+        let limits = self.config.connection_limits()?;
+        if let Some(files) = crate::server::open_files_limit() {
+            // Each connection is a descriptor; the database, files and upstream need more.
+            if (limits.max_connections as u64).saturating_add(256) > files {
+                tracing::warn!(
+                    "server.max_connections = {} is above what the open-file limit ({files}) \
+                     allows; raise `ulimit -n` or lower it",
+                    limits.max_connections
+                );
+            }
+        }
+        crate::server::serve(listener, router(state), limits, shutdown_signal()).await;
         delivery.abort();
         overdue.abort();
         sweeper.abort();

@@ -11,6 +11,7 @@ mod database;
 mod mailer;
 mod migrate;
 mod notify;
+mod server;
 mod upstream;
 mod web;
 mod webhooks;

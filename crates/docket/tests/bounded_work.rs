@@ -106,3 +106,164 @@ async fn slow_searches_stop_at_their_deadline_and_starve_nobody() {
     let r = s.call("search_tickets", json!({"query": "subject:small"})).await;
     assert_eq!(assert_ok(&r)["list"]["length"], 1);
 }
+
+mod connections {
+    //! Connection limits, with small values so the test is quick.
+
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::common::{Server, ADMIN_PASSWORD};
+
+    const LIMITS: &[(&str, &str)] = &[
+        ("DOCKET_SERVER__HEADER_READ_TIMEOUT_SEC", "1"),
+        ("DOCKET_SERVER__BODY_READ_TIMEOUT_SEC", "1"),
+        ("DOCKET_SERVER__IDLE_TIMEOUT_SEC", "1"),
+        ("DOCKET_SERVER__MAX_CONNECTIONS", "20"),
+    ];
+
+    async fn connect(s: &Server) -> TcpStream {
+        let addr = s.base.trim_start_matches("http://").to_string();
+        TcpStream::connect(addr).await.expect("connect")
+    }
+
+    /// Reads until the server closes the connection; how long that took.
+    async fn time_to_close(conn: &mut TcpStream, within: Duration) -> Duration {
+        let started = Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            match tokio::time::timeout_at((started + within).into(), conn.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+                Ok(Ok(_)) => {}
+                Err(_) => panic!("the connection was still open after {within:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn slow_headers_stalled_bodies_and_idle_connections_are_closed() {
+        let s = Server::start_with_env(LIMITS).await;
+
+        // Slowloris: a header line every 300 ms never finishes the head.
+        let mut conn = connect(&s).await;
+        conn.write_all(b"GET /api/app/ping/v1 HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let started = Instant::now();
+        let closed = loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if conn.write_all(b"X-Slow: yes\r\n").await.is_err() {
+                break started.elapsed();
+            }
+            let mut buf = [0u8; 1024];
+            match tokio::time::timeout(Duration::from_millis(1), conn.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break started.elapsed(),
+                _ => {}
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "slowloris still connected");
+        };
+        assert!(closed >= Duration::from_millis(700), "{closed:?}");
+
+        // A body that stops half way.
+        let mut conn = connect(&s).await;
+        conn.write_all(
+            b"POST /api/app/search_tickets/v1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":",
+        )
+        .await
+        .unwrap();
+        let took = time_to_close(&mut conn, Duration::from_secs(5)).await;
+        assert!(took >= Duration::from_millis(700), "{took:?}");
+
+        // A kept-alive connection after its answer.
+        let mut conn = connect(&s).await;
+        conn.write_all(b"GET /api/app/ping/v1 HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let took = time_to_close(&mut conn, Duration::from_secs(5)).await;
+        assert!(took >= Duration::from_millis(700), "{took:?}");
+
+        // A connection that never sends a byte.
+        let mut conn = connect(&s).await;
+        time_to_close(&mut conn, Duration::from_secs(5)).await;
+    }
+
+    #[tokio::test]
+    async fn live_events_keep_streaming_past_the_idle_timeout() {
+        let s = Server::start_with_env(LIMITS).await;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let login = http
+            .post(format!("{}/login", s.base))
+            .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        let cookie = login
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("session_id="))
+            .expect("a session cookie")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let mut stream = http
+            .get(format!("{}/events?q=", s.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status().as_u16(), 200);
+        // Three idle timeouts without a byte on the stream, then an event still arrives.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let t = s.create(serde_json::json!({"subject": "After a quiet while"})).await;
+        let mut got = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !got.contains("\"num\"") {
+            let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+                .await
+                .expect("an event within 5 s");
+            got.push_str(&String::from_utf8_lossy(
+                &chunk.expect("the stream is still open").expect("a chunk"),
+            ));
+        }
+        assert!(got.contains(&format!("\"num\":{}", t["num"])), "{got}");
+    }
+
+    #[tokio::test]
+    async fn connections_are_capped_and_ping_answers_below_the_cap() {
+        let s = Server::start_with_env(&[
+            ("DOCKET_SERVER__IDLE_TIMEOUT_SEC", "2"),
+            ("DOCKET_SERVER__HEADER_READ_TIMEOUT_SEC", "2"),
+            ("DOCKET_SERVER__MAX_CONNECTIONS", "20"),
+        ])
+        .await;
+        // 18 idle connections (the harness may hold one): ping still answers.
+        let mut idle = Vec::new();
+        for _ in 0..18 {
+            idle.push(connect(&s).await);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (status, v) = s.call("ping", serde_json::json!({})).await;
+        assert_eq!((status, v["code"].clone()), (200, serde_json::json!(0)), "{v}");
+        // Past the cap: new connections are closed at once, and the log says why.
+        for _ in 0..5 {
+            idle.push(connect(&s).await);
+        }
+        let mut last = idle.pop().unwrap();
+        let took = time_to_close(&mut last, Duration::from_secs(1)).await;
+        assert!(took < Duration::from_millis(900), "{took:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            s.log_text().contains("connection limit reached (server.max_connections = 20)"),
+            "{}",
+            s.log_text()
+        );
+        // The idle ones time out and make room again.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (status, _) = s.call("ping", serde_json::json!({})).await;
+        assert_eq!(status, 200);
+    }
+}
