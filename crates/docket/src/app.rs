@@ -134,6 +134,14 @@ async fn sweep_sessions(docket: Docket) {
         {
             tracing::warn!(error = %e, "session sweep failed");
         }
+        // Failed-login counts whose window and wait are over.
+        if let Err(e) = docket
+            .store
+            .purge_expired(docket_core::store::RecordKind::LoginFailures, docket.now())
+            .await
+        {
+            tracing::warn!(error = %e, "login failure sweep failed");
+        }
         // Idempotency keys replay for 24 hours; their records go after that.
         if let Err(e) = docket
             .store

@@ -7,8 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use api_support::{assert_err, assert_ok};
-use common::Server;
+use api_support::{assert_err, assert_ok, create_key, login};
+use common::{raw_sql, Server, ADMIN_PASSWORD};
 use serde_json::json;
 
 #[tokio::test]
@@ -116,6 +116,7 @@ mod connections {
     use tokio::net::TcpStream;
 
     use super::common::{Server, ADMIN_PASSWORD};
+
 
     const LIMITS: &[(&str, &str)] = &[
         ("DOCKET_SERVER__HEADER_READ_TIMEOUT_SEC", "1"),
@@ -266,4 +267,83 @@ mod connections {
         let (status, _) = s.call("ping", serde_json::json!({})).await;
         assert_eq!(status, 200);
     }
+}
+
+/// Moves every failed-login window and wait into the past, as time would.
+fn age_login_failures(s: &Server) {
+    let old = r#"{"count":99,"first":1000,"blocked_until":1000,"expires":2000}"#;
+    let sql = format!("UPDATE records SET data = '{old}' WHERE kind = 'login_failures'");
+    raw_sql(&s.data, &sql, &sql);
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_throttled_per_account_and_address_then_forgiven() {
+    let s = Server::start().await;
+    let r = |(status, _, v): (u16, reqwest::header::HeaderMap, serde_json::Value)| (status, v);
+
+    // Five wrong passwords: each an ordinary session error.
+    for _ in 0..5 {
+        assert_err(&r(login(&s, "admin", "wrong").await), 403, "session", "Incorrect username or password");
+    }
+    // Now even the right password waits, with `rate` (429) and when to come back.
+    let throttled = r(login(&s, "admin", ADMIN_PASSWORD).await);
+    assert_err(&throttled, 429, "rate", "Too many failed logins for this account; try again in");
+    // The web form is the same service: the same brake, a 429 page that says so.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http
+        .post(format!("{}/login", s.base))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 429);
+    assert!(page.text().await.unwrap().contains("Too many failed logins"));
+    // Another account is not affected.
+    assert_ok(&s.user_call("admin_create", json!({"username": "bob", "password": "bob-password-1", "email": "bob@example.com", "full_name": "Bob"})).await);
+    let (status, _, v) = login(&s, "bob", "bob-password-1").await;
+    assert_eq!((status, v["code"].clone()), (200, json!(0)), "{v}");
+
+    // The window passes: the right password works again, and resets the count.
+    age_login_failures(&s);
+    let (status, _, v) = login(&s, "admin", ADMIN_PASSWORD).await;
+    assert_eq!((status, v["code"].clone()), (200, json!(0)), "{v}");
+
+    // Per address: 20 failures spread over many (unknown) accounts, then this address waits,
+    // whatever account it tries.
+    for i in 0..20 {
+        assert_err(&r(login(&s, &format!("nobody{i}"), "guess").await), 403, "session", "Incorrect");
+    }
+    assert_err(&r(login(&s, "bob", "bob-password-1").await), 429, "rate", "from this address");
+    age_login_failures(&s);
+    let (status, _, _) = login(&s, "bob", "bob-password-1").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn unknown_users_cost_a_password_check_and_disabled_keys_keep_their_id() {
+    let s = Server::start().await;
+    // A wrong password for a real user and for an unknown one: both run argon2 (tens of
+    // ms), so the times are alike. Medians, loosely: unchecked, the unknown one took ~1 ms.
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..4 {
+        let started = Instant::now();
+        let _ = login(&s, "admin", &format!("wrong{i}")).await;
+        known.push(started.elapsed());
+        let started = Instant::now();
+        let _ = login(&s, &format!("ghost{i}"), "wrong").await;
+        unknown.push(started.elapsed());
+    }
+    known.sort();
+    unknown.sort();
+    let (k, u) = (known[known.len() / 2], unknown[unknown.len() / 2]);
+    assert!(u * 3 >= k, "unknown user {u:?} vs known user {k:?}");
+
+    // A disabled key: told it is disabled, not which key it is.
+    let (id, key) = create_key(&s, json!({"title": "soon off", "privileges": {"create_tickets": true}})).await;
+    assert_ok(&s.call("update_api_key", json!({"id": id, "active": false})).await);
+    let r = s.call_as(&key, "search_tickets", json!({"query": "*"})).await;
+    let desc = r.1["description"].as_str().unwrap_or_default().to_string();
+    assert!(desc.contains("disabled"), "{desc}");
+    assert!(!desc.contains(&id), "{desc}");
 }

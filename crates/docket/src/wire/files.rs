@@ -91,6 +91,7 @@ impl Upload {
     async fn authenticate(&mut self) -> Result<Option<Auth>, Error> {
         let call = Call {
             params: self.params(),
+            peer: None,
             file_parts: 0,
             headers: self.headers.clone(),
             auth: None,
@@ -259,6 +260,7 @@ impl Upload {
             None if self.name == "create_ticket" => {
                 let mut call = Call {
                     params: self.params(),
+                    peer: None,
                     file_parts: 0,
                     headers: self.headers.clone(),
                     auth: None,
@@ -610,6 +612,7 @@ async fn serve_inner(
 ) -> Result<Response, Error> {
     let call = Call {
         params: query.clone(),
+        peer: None,
         file_parts: 0,
         headers: headers.clone(),
         auth: None,

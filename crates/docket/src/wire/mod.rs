@@ -52,6 +52,8 @@ pub fn router(state: AppState) -> Router {
 /// One API request after parsing: its parameters and who sent it.
 pub struct Call {
     pub params: Map<String, Value>,
+    /// The client's IP address (login throttling), when the server loop gave one.
+    pub peer: Option<std::net::IpAddr>,
     pub file_parts: usize,
     pub headers: HeaderMap,
     auth: Option<Result<Auth, Error>>,
@@ -130,15 +132,37 @@ const READ_ONLY: [&str; 20] = [
     "get_outbox",
 ];
 
+/// The client's IP address: the TCP peer the accept loop (`crate::server`) recorded as
+/// `ConnectInfo`. Never read from headers (`X-Forwarded-For` is the client's to forge).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peer(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 async fn api_call(
     state: State<AppState>,
     path: Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
+    peer: Peer,
     uri: Uri,
     body: Body,
 ) -> Response {
-    handle(state, path, method, headers, uri, body, false).await
+    handle(state, path, method, headers, peer, uri, body, false).await
 }
 
 async fn api_call_v1(
@@ -146,10 +170,11 @@ async fn api_call_v1(
     path: Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
+    peer: Peer,
     uri: Uri,
     body: Body,
 ) -> Response {
-    handle(state, path, method, headers, uri, body, true).await
+    handle(state, path, method, headers, peer, uri, body, true).await
 }
 
 async fn unknown_route(uri: Uri) -> Response {
@@ -157,11 +182,13 @@ async fn unknown_route(uri: Uri) -> Response {
     reply::json_response(StatusCode::NOT_FOUND, &reply::error_body(&err))
 }
 
+#[allow(clippy::too_many_arguments, reason = "the extractors of one request")]
 async fn handle(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
+    Peer(peer): Peer,
     uri: Uri,
     body: Body,
     v1: bool,
@@ -193,6 +220,7 @@ async fn handle(
     };
     let mut call = Call {
         params: parsed.map,
+        peer,
         file_parts: parsed.file_parts,
         headers,
         auth: None,
