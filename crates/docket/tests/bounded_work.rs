@@ -347,3 +347,23 @@ async fn unknown_users_cost_a_password_check_and_disabled_keys_keep_their_id() {
     assert!(desc.contains("disabled"), "{desc}");
     assert!(!desc.contains(&id), "{desc}");
 }
+
+#[tokio::test]
+async fn a_scoped_key_cannot_probe_ticket_ids_of_other_categories() {
+    let s = Server::start().await;
+    for cat in ["prod", "dev"] {
+        assert_ok(&s.call("create_category", json!({"id": cat, "title": cat})).await);
+    }
+    s.create(json!({"id": "dev_secret", "subject": "Dev only", "category": "dev"})).await;
+    let prod = s.key_with(&["create_tickets", "edit_tickets"], &["prod"]).await;
+    // The taken id and a free one get the same answer: ids are not the scoped key's to choose.
+    let taken = s.call_as(&prod, "create_ticket", json!({"id": "dev_secret", "subject": "x", "category": "prod"})).await;
+    let free = s.call_as(&prod, "create_ticket", json!({"id": "never_used", "subject": "x", "category": "prod"})).await;
+    assert_err(&taken, 403, "access", "cannot choose a ticket id");
+    assert_eq!(taken, free);
+    // Without an id it creates as before; an unscoped caller still chooses ids.
+    let r = s.call_as(&prod, "create_ticket", json!({"subject": "Mine", "category": "prod"})).await;
+    assert_ok(&r);
+    let r = s.call("create_ticket", json!({"id": "dev_secret", "subject": "Again"})).await;
+    assert_err(&r, 400, "ticket", "already exists");
+}

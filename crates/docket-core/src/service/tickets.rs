@@ -199,6 +199,16 @@ impl Docket {
             return Ok(replayed);
         }
         let mut patch = TicketPatch::from_params(params, &self.rules)?;
+        if patch.id.is_some() && who.categories.is_some() {
+            // "Already exists" would tell a caller limited to some categories that a ticket
+            // it may not see has that id. So such a caller may not choose ids at all: the
+            // same answer for every id, before anything is looked up.
+            return Err(Error::Access(
+                "A caller limited to categories cannot choose a ticket id; leave out `id` \
+                 and the server assigns one"
+                    .into(),
+            ));
+        }
         if let Some(report) = self.template_report(params).await? {
             self.apply_report(who, &mut patch, report).await?;
         }
