@@ -306,7 +306,11 @@ async fn connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192));
+        // Room for the longest URI and headers the router's own checks allow, so those
+        // are refused there with a JSON reply (hyper's own 414/431 have no body).
+        .max_buf_size(
+            limits.max_header_bytes.max(8192) * 2 + crate::wire::MAX_URI_BYTES + 16 * 1024,
+        );
     let conn = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
     let check_every = (limits.idle_timeout.min(limits.body_read_timeout) / 4)

@@ -367,3 +367,93 @@ async fn a_scoped_key_cannot_probe_ticket_ids_of_other_categories() {
     let r = s.call("create_ticket", json!({"id": "dev_secret", "subject": "Again"})).await;
     assert_err(&r, 400, "ticket", "already exists");
 }
+
+#[tokio::test]
+async fn errors_of_the_http_layer_are_json_and_nul_and_quotes_are_kept_honest() {
+    let s = Server::start().await;
+    let json_err = |status: u16, v: &serde_json::Value, phrase: &str| {
+        assert_eq!(v["code"].as_str().is_some(), true, "{status}: {v}");
+        let desc = v["description"].as_str().unwrap_or_default();
+        assert!(desc.to_lowercase().contains(&phrase.to_lowercase()), "{status}: {v}");
+    };
+    let get = |path: String| {
+        let s = &s;
+        async move {
+            let res = s.client.get(s.url(&path)).header("X-API-Key", &s.key).send().await.unwrap();
+            let status = res.status().as_u16();
+            let text = res.text().await.unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{path:.60}: {status} is not JSON: {text:?}"));
+            (status, v)
+        }
+    };
+
+    // 414: a URI longer than 32 KiB.
+    let (status, v) = get(format!("/api/app/search_tickets/v1?query={}", "a".repeat(40_000))).await;
+    assert_eq!(status, 414);
+    json_err(status, &v, "Request URI is");
+    // 431: headers over server.max_header_bytes (64 KiB).
+    let res = s
+        .client
+        .get(s.url("/api/app/ping/v1"))
+        .header("X-Big", "b".repeat(70_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 431);
+    let v: serde_json::Value = serde_json::from_str(&res.text().await.unwrap()).expect("JSON 431");
+    json_err(431, &v, "server.max_header_bytes");
+    // 400 before routing: a path that is not UTF-8.
+    let (status, v) = get("/api/app/%FF%FE/v1".to_string()).await;
+    assert_eq!(status, 400);
+    json_err(status, &v, "");
+    // A web form with a body axum's form extractor rejects.
+    let res = s
+        .client
+        .post(s.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![0xFFu8; 10])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    assert!(status >= 400, "{status}");
+    let text = res.text().await.unwrap();
+    if !text.contains("<html") && !text.contains("<!DOCTYPE") {
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text:?}"));
+        json_err(status, &v, "");
+    }
+
+    // A NUL byte in a field is an error, and nothing is stored.
+    let before = api_support::total(&s, "*").await;
+    let r = s.call("create_ticket", json!({"subject": "a\u{0}b"})).await;
+    assert_err(&r, 400, "ticket", "subject (contains a NUL character");
+    let r = s.call("create_ticket", json!({"subject": "ok", "tags": ["x\u{0}"]})).await;
+    assert_err(&r, 400, "ticket", "tags (contains a NUL character");
+    assert_eq!(api_support::total(&s, "*").await, before);
+    let t = s.create(json!({"subject": "Fine"})).await;
+    let r = s.call("add_ticket_change", json!({"id": t["id"], "change": {"type": "comment", "body": "x\u{0}y"}})).await;
+    assert_err(&r, 400, "ticket", "NUL character");
+
+    // A file name with a quote keeps its readable part.
+    let boundary = "XyZbOuNdArY";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n{{\"subject\": \"With file\"}}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file1\"; filename=\"a\\\"b.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n\
+         --{boundary}--\r\n"
+    );
+    let res = s
+        .client
+        .post(s.url("/api/app/create_ticket/v1"))
+        .header("X-API-Key", &s.key)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["code"], 0, "{v}");
+    let file = &v["ticket"]["files"][0];
+    assert_eq!(file["filename"], "a\"b.txt", "{file}");
+    assert!(file["path"].as_str().unwrap_or_default().ends_with("/a_b.txt"), "{file}");
+}

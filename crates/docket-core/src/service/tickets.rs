@@ -427,6 +427,11 @@ impl Docket {
                     let body = value.as_str().ok_or_else(|| {
                         Error::Ticket("Malformed change: body (must be a string)".into())
                     })?;
+                    if body.contains('\0') {
+                        return Err(Error::Ticket(
+                            "Malformed change: body (contains a NUL character (U+0000), which is not allowed)".into(),
+                        ));
+                    }
                     if body.len() > self.rules.limits.body_bytes {
                         return Err(Error::Ticket(format!(
                             "Malformed change: body (larger than {} bytes)",

@@ -44,9 +44,50 @@ pub fn router(state: AppState) -> Router {
         .route("/files/{*path}", any(files::serve_files))
         .merge(crate::web::routes())
         .fallback(unknown_route)
+        // Errors made below the handlers (extractor rejections, body limits) as JSON too.
+        .layer(axum::middleware::map_response(reply::json_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), head_limits))
         // Compressed when the client accepts it (event streams and images are left alone).
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
+}
+
+/// Longest request URI (path and query) accepted; long parameters belong in a POST body.
+pub const MAX_URI_BYTES: usize = 32 * 1024;
+
+/// A URI over [`MAX_URI_BYTES`] is answered 414 and headers over `server.max_header_bytes`
+/// 431, with the JSON error every other failure has (hyper itself would answer these with
+/// an empty body; its buffer is sized so that such requests reach this check).
+async fn head_limits(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        let err = Error::Api(format!(
+            "Request URI is {uri} bytes, more than the limit of {MAX_URI_BYTES}; send long \
+             parameters in a POST body"
+        ));
+        return reply::json_response(StatusCode::URI_TOO_LONG, &reply::error_body(&err));
+    }
+    let limit = state.config.server.max_header_bytes;
+    let head: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if head > limit {
+        let err = Error::Api(format!(
+            "Request headers are {head} bytes, more than the limit of {limit} bytes \
+             (server.max_header_bytes)"
+        ));
+        return reply::json_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            &reply::error_body(&err),
+        );
+    }
+    next.run(req).await
 }
 
 /// One API request after parsing: its parameters and who sent it.
