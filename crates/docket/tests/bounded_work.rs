@@ -372,7 +372,7 @@ async fn a_scoped_key_cannot_probe_ticket_ids_of_other_categories() {
 async fn errors_of_the_http_layer_are_json_and_nul_and_quotes_are_kept_honest() {
     let s = Server::start().await;
     let json_err = |status: u16, v: &serde_json::Value, phrase: &str| {
-        assert_eq!(v["code"].as_str().is_some(), true, "{status}: {v}");
+        assert!(v["code"].as_str().is_some(), "{status}: {v}");
         let desc = v["description"].as_str().unwrap_or_default();
         assert!(desc.to_lowercase().contains(&phrase.to_lowercase()), "{status}: {v}");
     };
