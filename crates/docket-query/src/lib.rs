@@ -297,4 +297,54 @@ mod tests {
         // Single words are terms, not phrase words (the stores bound those by MAX_TERMS).
         assert!(compile(&vec!["disk"; 900].join(" "), &ctx).is_ok());
     }
+
+    /// Long inputs of every shape: phrases near and past the word limit, long dotted and
+    /// hyphenated words, many terms, queries near the byte limit. Each must compile or fail
+    /// with a message within a time bound (no quadratic blow-up), and every accepted query's
+    /// phrases stay within the limit. `DOCKET_FUZZ_ITERATIONS=N cargo test -p docket-query
+    /// fuzz_long` runs it longer (default 300).
+    #[test]
+    fn fuzz_long_inputs_stay_bounded() {
+        let ctx = LowerCtx {
+            tz: jiff::tz::TimeZone::UTC,
+            now: "2024-06-15T12:00:00Z".parse().unwrap(),
+        };
+        let iterations: usize = std::env::var("DOCKET_FUZZ_ITERATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300);
+        let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+        let started = Instant::now();
+        for _ in 0..iterations {
+            let words = 1 + rng.below(2 * MAX_PHRASE_WORDS);
+            let pick = |rng: &mut Rng| WORDS[rng.below(WORDS.len())].replace('"', "");
+            let joiner = [" ", ".", "-", "_", " | "][rng.below(5)];
+            let body: Vec<String> = (0..words).map(|_| pick(&mut rng)).collect();
+            let body = body.join(joiner);
+            let query = match rng.below(4) {
+                0 => format!("\"{body}\""),
+                1 => format!("(body = \"{body}\")"),
+                2 => format!("{} {body}", random_query(&mut rng)),
+                _ => body.repeat(1 + rng.below(40)),
+            };
+            let one = Instant::now();
+            match compile(&query, &ctx) {
+                Ok(filter) => {
+                    assert!(query.len() <= MAX_QUERY_BYTES);
+                    assert!(phrase_words(&filter) <= MAX_PHRASE_WORDS, "{query:.80}");
+                    let mut doc = Doc::default();
+                    doc.text.insert(TextField::Body, analyze(&query));
+                    let _ = matches(&filter, &doc);
+                }
+                Err(e) => assert!(e.span.end <= query.len() && !e.message.is_empty()),
+            }
+            assert!(
+                one.elapsed() < Duration::from_secs(2),
+                "{:?} for a {}-byte query",
+                one.elapsed(),
+                query.len()
+            );
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    }
 }

@@ -113,7 +113,15 @@ struct Activity {
     in_flight: AtomicUsize,
     /// Request bodies a handler may still be waiting for.
     bodies: AtomicUsize,
+    /// Milliseconds since `started` when the request head now being read began: the
+    /// connection's start for its first request, the first byte after a finished response
+    /// for later ones; [`NO_HEAD`] while none is being read. (hyper's own header timeout
+    /// would also run on an idle kept-alive connection, cutting it at the header deadline.)
+    head_started: AtomicU64,
 }
+
+/// `Activity::head_started` when no request head is being read.
+const NO_HEAD: u64 = u64::MAX;
 
 impl Activity {
     fn new() -> Activity {
@@ -123,6 +131,7 @@ impl Activity {
             last_done: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             bodies: AtomicUsize::new(0),
+            head_started: AtomicU64::new(0),
         }
     }
 
@@ -137,6 +146,13 @@ impl Activity {
     /// Why the connection should be closed now, if it should.
     fn verdict(&self, limits: &Limits) -> Option<&'static str> {
         if self.in_flight.load(Ordering::Acquire) == 0 {
+            let head = self.head_started.load(Ordering::Acquire);
+            if head != NO_HEAD
+                && Duration::from_millis(self.now().saturating_sub(head))
+                    >= limits.header_read_timeout
+            {
+                return Some("request head too slow");
+            }
             let quiet = self.since(&self.last_read).min(self.since(&self.last_done));
             return (quiet >= limits.idle_timeout).then_some("idle");
         }
@@ -227,6 +243,15 @@ impl AsyncRead for Tracked {
         if buf.filled().len() > before {
             let now = self.activity.now();
             self.activity.last_read.store(now, Ordering::Relaxed);
+            // The first byte of a next request starts its head deadline.
+            if self.activity.in_flight.load(Ordering::Acquire) == 0 {
+                let _ = self.activity.head_started.compare_exchange(
+                    NO_HEAD,
+                    now,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
         }
         polled
     }
@@ -284,6 +309,7 @@ async fn connection(
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         let responding = Counted::new(&watch, false);
+        watch.head_started.store(NO_HEAD, Ordering::Release);
         let req = req.map(|body| {
             // A body already complete (GET, Content-Length: 0) is nothing to wait for.
             let guard = (!body.is_end_stream()).then(|| Counted::new(&watch, true));
@@ -305,7 +331,8 @@ async fn connection(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        // The head deadline is ours (`Activity::verdict`), see `head_started`.
+        .header_read_timeout(None)
         // Room for the longest URI and headers the router's own checks allow, so those
         // are refused there with a JSON reply (hyper's own 414/431 have no body).
         .max_buf_size(
@@ -313,7 +340,11 @@ async fn connection(
         );
     let conn = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
-    let check_every = (limits.idle_timeout.min(limits.body_read_timeout) / 4)
+    let check_every = (limits
+        .idle_timeout
+        .min(limits.body_read_timeout)
+        .min(limits.header_read_timeout)
+        / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut tick = tokio::time::interval(check_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -187,6 +187,27 @@ mod connections {
     }
 
     #[tokio::test]
+    async fn a_kept_alive_connection_waits_for_the_idle_timeout_not_the_header_one() {
+        let s = Server::start_with_env(&[
+            ("DOCKET_SERVER__HEADER_READ_TIMEOUT_SEC", "1"),
+            ("DOCKET_SERVER__IDLE_TIMEOUT_SEC", "3"),
+        ])
+        .await;
+        let mut conn = connect(&s).await;
+        conn.write_all(b"GET /api/app/ping/v1 HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 4096];
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        // Past the header deadline, still open: a second request on it is answered.
+        tokio::time::sleep(Duration::from_millis(1800)).await;
+        conn.write_all(b"GET /api/app/ping/v1 HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "closed too early");
+        let took = time_to_close(&mut conn, Duration::from_secs(6)).await;
+        assert!(took >= Duration::from_millis(2500), "{took:?}");
+    }
+
+    #[tokio::test]
     async fn live_events_keep_streaming_past_the_idle_timeout() {
         let s = Server::start_with_env(LIMITS).await;
         let http = reqwest::Client::builder()
