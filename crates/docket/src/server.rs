@@ -111,17 +111,21 @@ struct Activity {
     last_done: AtomicU64,
     /// Requests whose response has not been fully sent.
     in_flight: AtomicUsize,
-    /// Request bodies a handler may still be waiting for.
+    /// Request bodies not yet read to their end.
     bodies: AtomicUsize,
+    /// Milliseconds since `started` when a handler began waiting for request body bytes
+    /// that have not come ([`UNSET`]: none is waiting). A handler busy elsewhere (writing
+    /// a file part to storage) is not waiting, so a slow store never cuts an upload.
+    body_wait: AtomicU64,
     /// Milliseconds since `started` when the request head now being read began: the
     /// connection's start for its first request, the first byte after a finished response
-    /// for later ones; [`NO_HEAD`] while none is being read. (hyper's own header timeout
+    /// for later ones; [`UNSET`] while none is being read. (hyper's own header timeout
     /// would also run on an idle kept-alive connection, cutting it at the header deadline.)
     head_started: AtomicU64,
 }
 
-/// `Activity::head_started` when no request head is being read.
-const NO_HEAD: u64 = u64::MAX;
+/// A time mark that is not set (no request head being read, no handler waiting for a body).
+const UNSET: u64 = u64::MAX;
 
 impl Activity {
     fn new() -> Activity {
@@ -131,6 +135,7 @@ impl Activity {
             last_done: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             bodies: AtomicUsize::new(0),
+            body_wait: AtomicU64::new(UNSET),
             head_started: AtomicU64::new(0),
         }
     }
@@ -147,7 +152,7 @@ impl Activity {
     fn verdict(&self, limits: &Limits) -> Option<&'static str> {
         if self.in_flight.load(Ordering::Acquire) == 0 {
             let head = self.head_started.load(Ordering::Acquire);
-            if head != NO_HEAD
+            if head != UNSET
                 && Duration::from_millis(self.now().saturating_sub(head))
                     >= limits.header_read_timeout
             {
@@ -156,10 +161,13 @@ impl Activity {
             let quiet = self.since(&self.last_read).min(self.since(&self.last_done));
             return (quiet >= limits.idle_timeout).then_some("idle");
         }
-        if self.bodies.load(Ordering::Acquire) > 0
-            && self.since(&self.last_read) >= limits.body_read_timeout
-        {
-            return Some("request body stalled");
+        let wait = self.body_wait.load(Ordering::Acquire);
+        if wait != UNSET {
+            let since = wait.max(self.last_read.load(Ordering::Relaxed));
+            if Duration::from_millis(self.now().saturating_sub(since)) >= limits.body_read_timeout
+            {
+                return Some("request body stalled");
+            }
         }
         None
     }
@@ -185,6 +193,7 @@ impl Counted {
 impl Drop for Counted {
     fn drop(&mut self) {
         if self.body {
+            self.activity.body_wait.store(UNSET, Ordering::Release);
             self.activity.bodies.fetch_sub(1, Ordering::AcqRel);
         } else {
             let now = self.activity.now();
@@ -209,6 +218,19 @@ impl<B: Body + Unpin> Body for Watched<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Some(guard) = self.guard.as_ref().filter(|g| g.body) {
+            let activity = &guard.activity;
+            if polled.is_pending() {
+                let _ = activity.body_wait.compare_exchange(
+                    UNSET,
+                    activity.now(),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            } else {
+                activity.body_wait.store(UNSET, Ordering::Release);
+            }
+        }
         match &polled {
             Poll::Ready(None | Some(Err(_))) => self.guard = None,
             Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.guard = None,
@@ -246,7 +268,7 @@ impl AsyncRead for Tracked {
             // The first byte of a next request starts its head deadline.
             if self.activity.in_flight.load(Ordering::Acquire) == 0 {
                 let _ = self.activity.head_started.compare_exchange(
-                    NO_HEAD,
+                    UNSET,
                     now,
                     Ordering::AcqRel,
                     Ordering::Relaxed,
@@ -309,7 +331,7 @@ async fn connection(
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         let responding = Counted::new(&watch, false);
-        watch.head_started.store(NO_HEAD, Ordering::Release);
+        watch.head_started.store(UNSET, Ordering::Release);
         let req = req.map(|body| {
             // A body already complete (GET, Content-Length: 0) is nothing to wait for.
             let guard = (!body.is_end_stream()).then(|| Counted::new(&watch, true));
