@@ -179,9 +179,33 @@ fn verify_xyops(password: &str, stored: &str) -> bool {
     bcrypt::verify(&salted, hash).unwrap_or(false)
 }
 
+/// Password verifications made by this process (a test can see that the dummy path runs).
+static VERIFICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many passwords this process has verified (argon2 runs).
+pub fn password_verifications() -> u64 {
+    VERIFICATIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Checks a password against the stored hash of an account, or — when there is no such
+/// account — against a dummy hash made with the same parameters and then answers `false`,
+/// so a wrong password costs the same time whether the user exists or not.
+pub fn verify_password_or_dummy(password: &str, hash: Option<&str>) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    match hash {
+        Some(hash) => verify_password(password, hash),
+        None => {
+            let dummy = DUMMY.get_or_init(|| hash_password(&random_secret()).unwrap_or_default());
+            let _ = verify_password(password, dummy);
+            false
+        }
+    }
+}
+
 /// Checks a password against its stored hash: argon2 (ours), or bcrypt (imported).
 pub fn verify_password(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if needs_rehash(hash) {
         return verify_xyops(password, hash);
     }

@@ -79,4 +79,24 @@ impl Error {
     pub fn ticket(msg: impl Into<String>) -> Self {
         Error::Ticket(msg.into())
     }
+
+    /// A search stopped at its deadline (`database.search_timeout_sec`): the caller's to
+    /// narrow, so a `ticket` error, never `internal`.
+    pub fn search_timeout(timeout: std::time::Duration) -> Self {
+        Error::Ticket(format!(
+            "Search took longer than {} and was stopped; narrow the query (fewer words, a \
+             field, a date range)",
+            seconds(timeout)
+        ))
+    }
+}
+
+/// `10 s`, `1.5 s`.
+fn seconds(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{} s", d.as_secs_f64())
+    }
 }

@@ -49,11 +49,14 @@ pub enum RecordKind {
     File,
     /// A user's saved search (`model::SavedSearch`; found by its `username` field).
     SavedSearch,
+    /// Failed logins of one account or one address in the current window (purged after
+    /// its `expires`; see `service::access`).
+    LoginFailures,
 }
 
 impl RecordKind {
     /// Every kind (what `docket migrate` copies).
-    pub const ALL: [RecordKind; 12] = [
+    pub const ALL: [RecordKind; 13] = [
         RecordKind::User,
         RecordKind::ApiKey,
         RecordKind::Session,
@@ -66,6 +69,7 @@ impl RecordKind {
         RecordKind::Idempotency,
         RecordKind::File,
         RecordKind::SavedSearch,
+        RecordKind::LoginFailures,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +86,7 @@ impl RecordKind {
             RecordKind::Idempotency => "idempotency",
             RecordKind::File => "file",
             RecordKind::SavedSearch => "saved_search",
+            RecordKind::LoginFailures => "login_failures",
         }
     }
 }

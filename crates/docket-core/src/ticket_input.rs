@@ -59,12 +59,36 @@ fn malformed(field: &str, what: &str) -> Error {
     Error::Ticket(format!("Malformed ticket parameter: {field} ({what})"))
 }
 
+/// A NUL character anywhere in `value` is an error naming `field`: it is never text a
+/// person meant, and removing it silently would store something else than was sent.
+pub fn reject_nul(field: &str, value: &Value) -> Result<()> {
+    let found = match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => return items.iter().try_for_each(|v| reject_nul(field, v)),
+        Value::Object(map) => {
+            return map.iter().try_for_each(|(k, v)| {
+                if k.contains('\0') {
+                    Err(malformed(field, "contains a NUL character (U+0000), which is not allowed"))
+                } else {
+                    reject_nul(field, v)
+                }
+            })
+        }
+        _ => false,
+    };
+    if found {
+        return Err(malformed(field, "contains a NUL character (U+0000), which is not allowed"));
+    }
+    Ok(())
+}
+
 impl TicketPatch {
     /// Reads ticket fields from request params. Unknown fields are an error that names them.
     pub fn from_params(params: &Map<String, Value>, rules: &TicketRules) -> Result<TicketPatch> {
         let limits = &rules.limits;
         let mut patch = TicketPatch::default();
         for (key, value) in params {
+            reject_nul(key, value)?;
             match key.as_str() {
                 "id" => patch.id = Some(id_field(value)?),
                 "subject" => {

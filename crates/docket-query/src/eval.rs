@@ -33,7 +33,7 @@ pub fn matches(filter: &Filter, doc: &Doc) -> bool {
         } => {
             let words = doc.text.get(field).map(Vec::as_slice).unwrap_or_default();
             if *phrase && !tokens.is_empty() {
-                words.windows(tokens.len()).any(|w| w == tokens.as_slice())
+                contains_run(words, tokens)
             } else {
                 tokens.iter().all(|t| words.contains(t))
             }
@@ -47,6 +47,44 @@ pub fn matches(filter: &Filter, doc: &Doc) -> bool {
             .get(field)
             .is_some_and(|&v| min.is_none_or(|m| v >= m) && max.is_none_or(|m| v < m)),
     }
+}
+
+/// Whether `needle` occurs as a consecutive run in `hay`, in O(|hay| + |needle|)
+/// comparisons (Knuth–Morris–Pratt): sliding windows would compare up to
+/// |hay| × |needle| tokens, and a phrase of repeated words against a text of the same word
+/// is exactly that worst case.
+fn contains_run(hay: &[String], needle: &[String]) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if needle.len() > hay.len() {
+        return false;
+    }
+    // fail[i]: length of the longest proper border of needle[..=i].
+    let mut fail = vec![0usize; needle.len()];
+    let mut k = 0;
+    for i in 1..needle.len() {
+        while k > 0 && needle[i] != needle[k] {
+            k = fail[k - 1];
+        }
+        if needle[i] == needle[k] {
+            k += 1;
+        }
+        fail[i] = k;
+    }
+    let mut k = 0;
+    for word in hay {
+        while k > 0 && *word != needle[k] {
+            k = fail[k - 1];
+        }
+        if *word == needle[k] {
+            k += 1;
+            if k == needle.len() {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -177,5 +215,37 @@ mod tests {
         };
         assert!(!matches(&kw, &empty));
         assert!(matches(&Filter::Not(Box::new(kw)), &empty));
+    }
+
+    #[test]
+    fn phrase_runs_match_like_windows() {
+        let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for _ in 0..5_000 {
+            let hay: Vec<String> = (0..next() % 12).map(|_| ["a", "b", "c"][(next() % 3) as usize].to_string()).collect();
+            let needle: Vec<String> = (0..1 + next() % 4).map(|_| ["a", "b", "c"][(next() % 3) as usize].to_string()).collect();
+            let expected = hay.windows(needle.len()).any(|w| w == needle.as_slice());
+            assert_eq!(contains_run(&hay, &needle), expected, "{hay:?} {needle:?}");
+        }
+        assert!(contains_run(&words("a a b a a a b"), &words("a a a b")));
+        assert!(!contains_run(&words("a b"), &words("a b c")));
+    }
+
+    #[test]
+    fn phrase_matching_is_linear() {
+        // The quadratic case of sliding windows: "w w w … w x" against "w w w … w"
+        // (100k × 50k token comparisons). Linear matching answers in milliseconds.
+        let hay = vec!["w".to_string(); 100_000];
+        let mut needle = vec!["w".to_string(); 50_000];
+        needle.push("x".into());
+        let started = std::time::Instant::now();
+        assert!(!contains_run(&hay, &needle));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
     }
 }

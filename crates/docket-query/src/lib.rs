@@ -43,6 +43,8 @@
 //!            | { any char but ws ( ) & | " = ! < > ~ }-   (* bare numbers and words *)
 //! ```
 //!
+//! A query is at most [`MAX_QUERY_BYTES`] long, its phrases hold at most
+//! [`MAX_PHRASE_WORDS`] words together, and the stores take at most [`MAX_TERMS`] terms.
 //! Groups nest at most [`MAX_DEPTH`] deep. Mixing `&` and `|` in one group is an error (as
 //! in the reference): group with parentheses.
 //!
@@ -106,7 +108,9 @@ pub use analyzer::{
 pub use ast::{Ast, AstKind, CompareOp, Ident, Span, Term, Value};
 pub use error::QueryError;
 pub use eval::{matches, Doc};
-pub use lower::{compile, lower, Filter, LowerCtx};
+pub use lower::{
+    compile, lower, phrase_words, Filter, LowerCtx, MAX_PHRASE_WORDS, MAX_QUERY_BYTES, MAX_TERMS,
+};
 pub use parser::{parse, MAX_DEPTH};
 pub use schema::{field_by_name, Field, KeywordField, RangeField, TextField};
 
@@ -247,5 +251,100 @@ mod tests {
         let _ = analyze(&">".repeat(10_000));
         let _ = analyze(&"<div>".repeat(10_000));
         let _ = analyze(&"- ".repeat(5_000));
+    }
+
+    #[test]
+    fn query_size_and_phrase_words_are_bounded() {
+        let ctx = LowerCtx {
+            tz: jiff::tz::TimeZone::UTC,
+            now: "2024-06-15T12:00:00Z".parse().unwrap(),
+        };
+        // An 8 MB phrase is refused before it is parsed, quickly.
+        let huge = format!("\"{}\"", "word ".repeat(8 * 1024 * 1024 / 5));
+        let started = Instant::now();
+        let err = compile(&huge, &ctx).unwrap_err();
+        assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
+        assert!(
+            err.message.starts_with(&format!("Search query too long: at most {MAX_QUERY_BYTES} bytes")),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("position"), "{}", err.message);
+        let exact = "a".repeat(MAX_QUERY_BYTES);
+        assert!(compile(&exact, &ctx).is_ok());
+        // A multi-byte character across the limit: the span stays on a boundary.
+        let err = compile(&format!("{}é", "a".repeat(MAX_QUERY_BYTES - 1)), &ctx).unwrap_err();
+        assert_eq!(err.span.start, MAX_QUERY_BYTES - 1);
+
+        // Words in phrases count over the whole query, whatever makes the phrase.
+        let phrase = |n: usize| format!("\"{}\"", vec!["disk"; n].join(" "));
+        assert!(compile(&phrase(MAX_PHRASE_WORDS), &ctx).is_ok());
+        let err = compile(&phrase(MAX_PHRASE_WORDS + 1), &ctx).unwrap_err();
+        assert!(
+            err.message.starts_with(&format!(
+                "Search query too long: at most {MAX_PHRASE_WORDS} words in phrases, this one has {}",
+                MAX_PHRASE_WORDS + 1
+            )),
+            "{}",
+            err.message
+        );
+        let split = format!("{} subject:{}", phrase(200), phrase(100));
+        assert!(compile(&split, &ctx).unwrap_err().message.contains("has 300"));
+        let dotted = vec!["a"; MAX_PHRASE_WORDS + 1].join(".");
+        assert!(compile(&dotted, &ctx).is_err());
+        let pxql = format!("(body = \"{}\")", vec!["x"; MAX_PHRASE_WORDS + 1].join(" "));
+        assert!(compile(&pxql, &ctx).is_err());
+        // Single words are terms, not phrase words (the stores bound those by MAX_TERMS).
+        assert!(compile(&vec!["disk"; 900].join(" "), &ctx).is_ok());
+    }
+
+    /// Long inputs of every shape: phrases near and past the word limit, long dotted and
+    /// hyphenated words, many terms, queries near the byte limit. Each must compile or fail
+    /// with a message within a time bound (no quadratic blow-up), and every accepted query's
+    /// phrases stay within the limit. `DOCKET_FUZZ_ITERATIONS=N cargo test -p docket-query
+    /// fuzz_long` runs it longer (default 300).
+    #[test]
+    fn fuzz_long_inputs_stay_bounded() {
+        let ctx = LowerCtx {
+            tz: jiff::tz::TimeZone::UTC,
+            now: "2024-06-15T12:00:00Z".parse().unwrap(),
+        };
+        let iterations: usize = std::env::var("DOCKET_FUZZ_ITERATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300);
+        let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+        let started = Instant::now();
+        for _ in 0..iterations {
+            let words = 1 + rng.below(2 * MAX_PHRASE_WORDS);
+            let pick = |rng: &mut Rng| WORDS[rng.below(WORDS.len())].replace('"', "");
+            let joiner = [" ", ".", "-", "_", " | "][rng.below(5)];
+            let body: Vec<String> = (0..words).map(|_| pick(&mut rng)).collect();
+            let body = body.join(joiner);
+            let query = match rng.below(4) {
+                0 => format!("\"{body}\""),
+                1 => format!("(body = \"{body}\")"),
+                2 => format!("{} {body}", random_query(&mut rng)),
+                _ => body.repeat(1 + rng.below(40)),
+            };
+            let one = Instant::now();
+            match compile(&query, &ctx) {
+                Ok(filter) => {
+                    assert!(query.len() <= MAX_QUERY_BYTES);
+                    assert!(phrase_words(&filter) <= MAX_PHRASE_WORDS, "{query:.80}");
+                    let mut doc = Doc::default();
+                    doc.text.insert(TextField::Body, analyze(&query));
+                    let _ = matches(&filter, &doc);
+                }
+                Err(e) => assert!(e.span.end <= query.len() && !e.message.is_empty()),
+            }
+            assert!(
+                one.elapsed() < Duration::from_secs(2),
+                "{:?} for a {}-byte query",
+                one.elapsed(),
+                query.len()
+            );
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
     }
 }

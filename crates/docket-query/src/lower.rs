@@ -53,9 +53,68 @@ pub enum Filter {
     },
 }
 
-/// Parses and lowers a query.
+/// Longest query accepted, in bytes. Checked before parsing, so the parser, the analyzer
+/// and the stores never see more; far more than anyone types (1000 fielded terms fit).
+pub const MAX_QUERY_BYTES: usize = 32 * 1024;
+
+/// Most words all phrases of one query may hold together (a quoted phrase, `foo-bar`, a
+/// dotted name: every text term of several tokens). A phrase costs the stores work per
+/// word and per candidate position (FTS5 position lists, PostgreSQL `<->` chains and
+/// substring checks), so its length is what bounds a search's cost.
+pub const MAX_PHRASE_WORDS: usize = 256;
+
+/// Most terms (words, phrases, field values, ranges) one search may have. Each becomes a
+/// condition, and often a subquery, of one SQL statement; far more than anyone types.
+/// The stores check it (they render the [`Filter`]).
+pub const MAX_TERMS: usize = 1_000;
+
+/// Parses and lowers a query, within [`MAX_QUERY_BYTES`] and [`MAX_PHRASE_WORDS`].
 pub fn compile(query: &str, ctx: &LowerCtx) -> Result<Filter> {
-    lower(&parse(query)?, ctx)
+    if query.len() > MAX_QUERY_BYTES {
+        // The position is the first byte past the limit (on a character boundary).
+        let mut at = MAX_QUERY_BYTES;
+        while !query.is_char_boundary(at) {
+            at -= 1;
+        }
+        return Err(QueryError::new(
+            format!(
+                "Search query too long: at most {MAX_QUERY_BYTES} bytes, this one has {} \
+                 (the limit starts at position {at})",
+                query.len()
+            ),
+            Span::new(at, query.len()),
+        )
+        .with_hint("narrow the query down or split it into several searches"));
+    }
+    let filter = lower(&parse(query)?, ctx)?;
+    let words = phrase_words(&filter);
+    if words > MAX_PHRASE_WORDS {
+        return Err(QueryError::new(
+            format!(
+                "Search query too long: at most {MAX_PHRASE_WORDS} words in phrases, this one \
+                 has {words} (from position 0)"
+            ),
+            Span::new(0, query.len()),
+        )
+        .with_hint("search for a few distinctive words of the phrase instead"));
+    }
+    Ok(filter)
+}
+
+/// The words of all phrase terms (text terms of several tokens) of `filter`.
+pub fn phrase_words(filter: &Filter) -> usize {
+    match filter {
+        Filter::All | Filter::None | Filter::Keyword { .. } | Filter::Range { .. } => 0,
+        Filter::And(items) | Filter::Or(items) => items.iter().map(phrase_words).sum(),
+        Filter::Not(inner) => phrase_words(inner),
+        Filter::Text { tokens, phrase, .. } => {
+            if *phrase && tokens.len() > 1 {
+                tokens.len()
+            } else {
+                0
+            }
+        }
+    }
 }
 
 /// Lowers a parsed query to a simplified [`Filter`].

@@ -33,6 +33,8 @@ use docket_core::store::{
 };
 use docket_core::{Error, Result};
 use serde_json::Value;
+use std::str::FromStr;
+
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::PgConnection;
 use tokio::sync::broadcast;
@@ -47,13 +49,22 @@ pub(crate) type BoxFuture<'a, T> =
 /// How the connection pool is set up.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
+    /// Connections for point reads, writes and background work.
     pub max_connections: u32,
+    /// Connections only searches use (on top of `max_connections`), so slow searches never
+    /// hold the connections writes and point reads need.
+    pub search_connections: u32,
+    /// `statement_timeout` of the search connections: PostgreSQL cancels a search statement
+    /// that runs longer.
+    pub search_timeout: Duration,
 }
 
 impl Default for PgOptions {
     fn default() -> Self {
         PgOptions {
             max_connections: 16,
+            search_connections: 3,
+            search_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -62,6 +73,10 @@ impl Default for PgOptions {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The searches' own connections, each with `statement_timeout` set at connect (a
+    /// startup parameter: no extra round trip per search).
+    searcher: PgPool,
+    search_timeout: Duration,
     /// Ticket events of every node, heard through LISTEN (see `events.rs`).
     events: Arc<events::Events>,
 }
@@ -85,6 +100,18 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| Error::Internal(format!("postgres migration: {e}")))?;
+        let search_options = sqlx::postgres::PgConnectOptions::from_str(url)
+            .map_err(db_err)?
+            .options([(
+                "statement_timeout",
+                format!("{}ms", options.search_timeout.as_millis().max(1)),
+            )]);
+        let searcher = PgPoolOptions::new()
+            .max_connections(options.search_connections.max(1))
+            .acquire_timeout(options.search_timeout.max(Duration::from_secs(1)))
+            .connect_with(search_options)
+            .await
+            .map_err(db_err)?;
         // Rows from before the list sort keys existed get them now (a no-op afterwards).
         let backfilled = tickets::backfill_sort_keys(&pool).await?;
         if backfilled > 0 {
@@ -93,6 +120,8 @@ impl PgStore {
         let events = events::Events::start(url, pool.clone(), TICKET_EVENT_CAPACITY).await;
         let store = PgStore {
             pool,
+            searcher,
+            search_timeout: options.search_timeout,
             events: Arc::new(events),
         };
         // After an analyzer change the stored tokens are stale: rebuild them now.
@@ -104,6 +133,7 @@ impl PgStore {
     /// returned).
     pub async fn close(&self) {
         self.events.stop();
+        self.searcher.close().await;
         self.pool.close().await;
     }
 
@@ -248,7 +278,15 @@ impl Store for PgStore {
             .await
     }
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage> {
-        search::search(&self.pool, request).await
+        let started = std::time::Instant::now();
+        match search::search(&self.searcher, request).await {
+            // 57014 query_canceled from statement_timeout (or a pool wait past the deadline).
+            Err(Error::Internal(detail)) if started.elapsed() >= self.search_timeout => {
+                tracing::info!(%detail, elapsed = ?started.elapsed(), "search stopped at its deadline");
+                Err(Error::search_timeout(self.search_timeout))
+            }
+            other => other,
+        }
     }
 
     async fn outbox_enqueue(&self, items: Vec<OutboxItem>) -> Result<u64> {

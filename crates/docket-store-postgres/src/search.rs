@@ -44,9 +44,8 @@ impl Query {
     }
 }
 
-/// Most terms (words, phrases, field values, ranges) one search may have (the SQLite
-/// store's limit and message).
-pub const MAX_TERMS: usize = 1_000;
+/// Most terms one search may have: the one limit of `docket_query`.
+pub use docket_query::MAX_TERMS;
 
 fn count_terms(filter: &Filter) -> usize {
     match filter {

@@ -202,6 +202,7 @@ pub async fn search(
     index: &KeywordIndex,
     writer: &Writer,
     request: &SearchRequest,
+    deadline: std::time::Instant,
 ) -> Result<Option<SearchPage>> {
     let filter = match &request.categories {
         None => Cow::Borrowed(&request.filter),
@@ -229,7 +230,7 @@ pub async fn search(
         .collect();
     for _ in 0..ATTEMPTS {
         // One read transaction; its first read (the epoch) fixes its snapshot.
-        let mut tx = db.begin().await.map_err(db_err)?;
+        let mut tx = crate::search::begin_search(db, deadline).await?;
         let epoch = keyword_index::read_epoch(&mut tx).await?;
         let (all, in_memory) = match index.take(epoch, &keywords) {
             Take::Ready { all, terms } => (all, terms),

@@ -50,7 +50,12 @@ pub struct SqliteOptions {
     /// `FULL`: each commit is fsynced, an acknowledged write survives power loss.
     /// `NORMAL`: survives a crash of the process, not of the machine.
     pub synchronous_full: bool,
+    /// Connections for point reads (tickets by id, records, auth).
     pub read_connections: u32,
+    /// Connections only searches use, so a slow search never holds one a point read needs.
+    pub search_connections: u32,
+    /// How long one search may run before SQLite stops it.
+    pub search_timeout: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -58,6 +63,8 @@ impl Default for SqliteOptions {
         SqliteOptions {
             synchronous_full: true,
             read_connections: 4,
+            search_connections: 3,
+            search_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -66,6 +73,9 @@ impl Default for SqliteOptions {
 #[derive(Clone)]
 pub struct SqliteStore {
     reader: SqlitePool,
+    /// The searches' own read connections (see [`SqliteOptions::search_connections`]).
+    searcher: SqlitePool,
+    search_timeout: Duration,
     writer: writer::Writer,
     /// Keyword terms and all ticket numbers as bitmaps, kept by the writer.
     index: Arc<keyword_index::KeywordIndex>,
@@ -119,11 +129,23 @@ impl SqliteStore {
             .min_connections(options.read_connections.max(1))
             .idle_timeout(None)
             .max_lifetime(None)
+            .connect_with(base.clone().read_only(true))
+            .await
+            .map_err(db_err)?;
+        let searcher = SqlitePoolOptions::new()
+            .max_connections(options.search_connections.max(1))
+            // All open from the start: a text search uses two at once when two are idle.
+            .min_connections(options.search_connections.max(1))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(options.search_timeout.max(Duration::from_secs(1)))
             .connect_with(base.read_only(true))
             .await
             .map_err(db_err)?;
         let store = SqliteStore {
             reader,
+            searcher,
+            search_timeout: options.search_timeout,
             writer,
             index,
             events: broadcast::channel(TICKET_EVENT_CAPACITY).0,
@@ -135,6 +157,7 @@ impl SqliteStore {
 
     /// Finishes queued writes, checkpoints the WAL and closes the connections.
     pub async fn close(&self) {
+        self.searcher.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -319,7 +342,16 @@ impl Store for SqliteStore {
         outbox::sent_since(&self.reader, channel, since).await
     }
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage> {
-        search::search(&self.reader, &self.index, &self.writer, request).await
+        let started = std::time::Instant::now();
+        let deadline = started + self.search_timeout;
+        match search::search(&self.searcher, &self.index, &self.writer, request, deadline).await {
+            // SQLITE_INTERRUPT from the progress handler (or a pool wait past the deadline).
+            Err(Error::Internal(detail)) if std::time::Instant::now() >= deadline => {
+                tracing::info!(%detail, elapsed = ?started.elapsed(), "search stopped at its deadline");
+                Err(Error::search_timeout(self.search_timeout))
+            }
+            other => other,
+        }
     }
     /// Publishes no ticket events (a bulk load, not edits; see `TicketEvent`).
     async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64> {

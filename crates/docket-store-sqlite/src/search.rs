@@ -5,6 +5,8 @@ use docket_core::model::Ticket;
 use docket_core::store::{SearchPage, SearchRequest, SortField};
 use docket_core::{Error, Result};
 use docket_query::{Filter, RangeField};
+use std::time::Instant;
+
 use sqlx::SqlitePool;
 
 use crate::keyword_index::{self, KeywordIndex};
@@ -221,9 +223,8 @@ enum AndPart {
     Probe(docket_query::KeywordField, String),
 }
 
-/// Most terms (words, phrases, field values, ranges) one search may have. Each becomes a
-/// condition, and often a subquery, of one SQL statement; far more than anyone types.
-pub const MAX_TERMS: usize = 1_000;
+/// Most terms one search may have: the one limit of `docket_query`.
+pub use docket_query::MAX_TERMS;
 
 fn count_terms(filter: &Filter) -> usize {
     match filter {
@@ -335,11 +336,35 @@ fn direct_page(request: &SearchRequest) -> Option<(String, Vec<Bind>)> {
     }
 }
 
+/// A read transaction for a search on `db` (the search pool) that SQLite itself stops at
+/// `deadline`: a progress handler, called every few thousand virtual machine steps, fails
+/// the running statement (SQLITE_INTERRUPT) once the deadline has passed, so a slow query
+/// gives its connection and its CPU back instead of running on after the caller gave up.
+/// Each search installs its own handler on the connection it takes (replacing the one of
+/// the search before), and only searches use this pool.
+pub(crate) async fn begin_search(
+    db: &SqlitePool,
+    deadline: Instant,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    let mut tx = db.begin().await.map_err(db_err)?;
+    let mut handle = tx.lock_handle().await.map_err(db_err)?;
+    handle.set_progress_handler(PROGRESS_STEPS, move || Instant::now() < deadline);
+    drop(handle);
+    Ok(tx)
+}
+
+/// Virtual machine steps between two deadline checks: a check costs a clock read, a few
+/// thousand steps take tens of microseconds, so the deadline is kept to well under a
+/// millisecond at no measurable cost.
+const PROGRESS_STEPS: i32 = 4_000;
+
+/// The search, stopped by SQLite at `deadline` (see [`begin_search`]).
 pub async fn search(
     db: &SqlitePool,
     index: &KeywordIndex,
     writer: &Writer,
     request: &SearchRequest,
+    deadline: Instant,
 ) -> Result<SearchPage> {
     let terms = count_terms(&request.filter);
     if terms > MAX_TERMS {
@@ -354,16 +379,16 @@ pub async fn search(
     // `bitmap_search::search`).
     let text_only = request.categories.is_none() && fts_expr(&request.filter).is_some();
     if !text_only {
-        if let Some(page) = bitmap_search::search(db, index, writer, request).await? {
+        if let Some(page) = bitmap_search::search(db, index, writer, request, deadline).await? {
             return Ok(page);
         }
     } else if db.num_idle() >= 2 {
-        if let Some(page) = text_page_in_parallel(db, request).await? {
+        if let Some(page) = text_page_in_parallel(db, request, deadline).await? {
             return Ok(page);
         }
     }
     // One read transaction: the count and the page see the same snapshot.
-    let mut tx = db.begin().await.map_err(db_err)?;
+    let mut tx = begin_search(db, deadline).await?;
     let (cond, binds) = where_clause(request);
     let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(request.offset).unwrap_or(i64::MAX);
@@ -443,6 +468,7 @@ pub async fn search(
 async fn text_page_in_parallel(
     db: &SqlitePool,
     request: &SearchRequest,
+    deadline: Instant,
 ) -> Result<Option<SearchPage>> {
     let (Some((count_sql, count_binds)), Some((page_sql, page_binds))) =
         (count_shortcut(request), direct_page(request))
@@ -452,7 +478,7 @@ async fn text_page_in_parallel(
     let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(request.offset).unwrap_or(i64::MAX);
     let count = async {
-        let mut tx = db.begin().await.map_err(db_err)?;
+        let mut tx = begin_search(db, deadline).await?;
         let epoch = keyword_index::read_epoch(&mut tx).await?;
         let (n,): (i64,) = bind_all!(sqlx::query_as(&count_sql), &count_binds)
             .fetch_one(&mut *tx)
@@ -461,7 +487,7 @@ async fn text_page_in_parallel(
         Ok::<_, Error>((epoch, n.max(0) as u64))
     };
     let page = async {
-        let mut tx = db.begin().await.map_err(db_err)?;
+        let mut tx = begin_search(db, deadline).await?;
         let epoch = keyword_index::read_epoch(&mut tx).await?;
         let nums: Vec<(i64,)> = bind_all!(sqlx::query_as(&page_sql), &page_binds)
             .bind(limit)

@@ -35,7 +35,11 @@ impl App {
         };
         let docket = Docket::new(store.store(), rules)
             .with_automation(crate::automation::build(&config, data_dir)?)
-            .with_notify(crate::notify::settings(&config));
+            .with_notify(crate::notify::settings(&config))
+            .with_search_slots(docket_core::service::SearchSlots::new(
+                config.database.search_connections.max(1) as usize,
+                config.search_timeout()?,
+            ));
         let blobs = crate::blobs::ObjectBlobs::from_config(&config.files, data_dir)?;
         let files = docket_core::service::Files::new(
             docket.clone(),
@@ -92,10 +96,18 @@ impl App {
         ));
         let delivery = tokio::spawn(self.notifier.clone().run());
         let overdue = tokio::spawn(self.notifier.clone().run_overdue_schedule());
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving HTTP")?;
+        let limits = self.config.connection_limits()?;
+        if let Some(files) = crate::server::open_files_limit() {
+            // Each connection is a descriptor; the database, files and upstream need more.
+            if (limits.max_connections as u64).saturating_add(256) > files {
+                tracing::warn!(
+                    "server.max_connections = {} is above what the open-file limit ({files}) \
+                     allows; raise `ulimit -n` or lower it",
+                    limits.max_connections
+                );
+            }
+        }
+        crate::server::serve(listener, router(state), limits, shutdown_signal()).await;
         delivery.abort();
         overdue.abort();
         sweeper.abort();
@@ -117,6 +129,14 @@ async fn sweep_sessions(docket: Docket) {
             .await
         {
             tracing::warn!(error = %e, "session sweep failed");
+        }
+        // Failed-login counts whose window and wait are over.
+        if let Err(e) = docket
+            .store
+            .purge_expired(docket_core::store::RecordKind::LoginFailures, docket.now())
+            .await
+        {
+            tracing::warn!(error = %e, "login failure sweep failed");
         }
         // Idempotency keys replay for 24 hours; their records go after that.
         if let Err(e) = docket

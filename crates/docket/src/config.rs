@@ -214,6 +214,19 @@ pub struct ServerConfig {
     pub timezone: String,
     /// Largest request body accepted (bytes); larger bodies get HTTP 413.
     pub max_body_bytes: usize,
+    /// Seconds a client has to send a request's line and headers (slow senders, e.g.
+    /// slowloris, are disconnected).
+    pub header_read_timeout_sec: f64,
+    /// Seconds a request body may send nothing while its handler waits for it.
+    pub body_read_timeout_sec: f64,
+    /// Seconds a kept-alive connection may stay open with no request in flight (a response
+    /// still streaming, such as live updates, is not idle).
+    pub idle_timeout_sec: f64,
+    /// Open connections at most; beyond it new connections are closed at once and a line
+    /// is logged. Keep it below the process's open-file limit (`ulimit -n`).
+    pub max_connections: usize,
+    /// Largest request line plus headers (bytes); larger heads get HTTP 431.
+    pub max_header_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -223,6 +236,11 @@ impl Default for ServerConfig {
             base_app_url: "http://127.0.0.1:5580".into(),
             timezone: "UTC".into(),
             max_body_bytes: 8 * 1024 * 1024,
+            header_read_timeout_sec: 10.0,
+            body_read_timeout_sec: 30.0,
+            idle_timeout_sec: 60.0,
+            max_connections: 10_000,
+            max_header_bytes: 64 * 1024,
         }
     }
 }
@@ -236,8 +254,15 @@ pub struct DatabaseConfig {
     /// SQLite: `true` fsyncs every commit (survives power loss), `false` survives process
     /// crashes. PostgreSQL follows the server's own `synchronous_commit`.
     pub sync_commits: bool,
-    /// PostgreSQL: connections this node keeps open at most.
+    /// PostgreSQL: connections this node keeps open at most (besides the search ones).
     pub max_connections: u32,
+    /// Connections only searches use, and so searches that run at once (more wait, up
+    /// to `search_timeout_sec`): a slow search never holds a connection that reads of one
+    /// ticket, writes or background work need.
+    pub search_connections: u32,
+    /// How long one search may run (seconds); the database stops it then and the caller
+    /// gets "Search took longer than N s and was stopped".
+    pub search_timeout_sec: f64,
 }
 
 impl Default for DatabaseConfig {
@@ -246,6 +271,8 @@ impl Default for DatabaseConfig {
             url: String::new(),
             sync_commits: true,
             max_connections: 16,
+            search_connections: 3,
+            search_timeout_sec: 10.0,
         }
     }
 }
@@ -352,6 +379,11 @@ impl Config {
         }
         self.file_expiration()?;
         self.overdue_time()?;
+        self.search_timeout()?;
+        self.connection_limits()?;
+        if self.database.search_connections == 0 {
+            bail!("database.search_connections must be at least 1");
+        }
         if !matches!(self.smtp.tls.as_str(), "none" | "starttls" | "tls") {
             bail!(
                 "smtp.tls must be \"none\", \"starttls\" or \"tls\", not {:?}",
@@ -395,6 +427,42 @@ impl Config {
             bail!("files.max_files, files.max_file_size and files.sweep_interval must be above 0");
         }
         Ok(())
+    }
+
+    /// The `[server]` connection limits, checked.
+    pub fn connection_limits(&self) -> anyhow::Result<crate::server::Limits> {
+        let s = &self.server;
+        let secs = |name: &str, v: f64| {
+            if (0.001..=86_400.0).contains(&v) {
+                Ok(std::time::Duration::from_secs_f64(v))
+            } else {
+                Err(anyhow::anyhow!(
+                    "server.{name} must be between 0.001 and 86400 seconds, not {v}"
+                ))
+            }
+        };
+        if s.max_connections == 0 {
+            bail!("server.max_connections must be at least 1");
+        }
+        if s.max_header_bytes < 8192 {
+            bail!("server.max_header_bytes must be at least 8192");
+        }
+        Ok(crate::server::Limits {
+            header_read_timeout: secs("header_read_timeout_sec", s.header_read_timeout_sec)?,
+            body_read_timeout: secs("body_read_timeout_sec", s.body_read_timeout_sec)?,
+            idle_timeout: secs("idle_timeout_sec", s.idle_timeout_sec)?,
+            max_connections: s.max_connections,
+            max_header_bytes: s.max_header_bytes,
+        })
+    }
+
+    /// `database.search_timeout_sec` as a duration (0.001 s to one day).
+    pub fn search_timeout(&self) -> anyhow::Result<std::time::Duration> {
+        let secs = self.database.search_timeout_sec;
+        if !(0.001..=86_400.0).contains(&secs) {
+            bail!("database.search_timeout_sec must be between 0.001 and 86400 seconds, not {secs}");
+        }
+        Ok(std::time::Duration::from_secs_f64(secs))
     }
 
     /// `files.expiration` in seconds.

@@ -28,6 +28,8 @@ impl Database {
                     &path,
                     &SqliteOptions {
                         synchronous_full: config.database.sync_commits,
+                        search_connections: config.database.search_connections.max(1),
+                        search_timeout: config.search_timeout()?,
                         ..SqliteOptions::default()
                     },
                 )
@@ -39,6 +41,8 @@ impl Database {
                     &url,
                     &PgOptions {
                         max_connections: config.database.max_connections.max(1),
+                        search_connections: config.database.search_connections.max(1),
+                        search_timeout: config.search_timeout()?,
                     },
                 )
                 .await

@@ -15,6 +15,7 @@ mod migrate;
 mod notify;
 mod remote;
 mod ops;
+mod server;
 mod upstream;
 mod web;
 mod webhooks;

@@ -3,7 +3,7 @@
 //! over both, a write on one node is visible on the other at once (search included), a
 //! file uploaded through one is served by the other, each notification is mailed once
 //! although both nodes run delivery workers, a node killed mid-burst loses no
-//! acknowledged write, and sessions and API-key rate limits are one for the cluster.
+//! acknowledged write, sessions, API-key rate limits and the login brake are one for the cluster.
 
 mod common;
 mod notify_support;
@@ -428,4 +428,31 @@ async fn a_page_on_one_node_hears_changes_made_through_the_other_within_a_second
         took < Duration::from_secs(1),
         "the search event took {took:?}"
     );
+}
+
+/// Wrong passwords on one node count on the other: the counts are database records.
+#[tokio::test]
+async fn failed_logins_are_counted_across_nodes() {
+    let a = Server::start().await;
+    let b = a.another_node();
+    let login = |node: &Server, password: &str| {
+        let req = node
+            .client
+            .post(node.url("/api/user/login/v1"))
+            .json(&json!({"username": "admin", "password": password}));
+        async move {
+            let res = req.send().await.expect("login");
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    for i in 0..5 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let (status, v) = login(node, "wrong").await;
+        assert_eq!((status, v["code"].as_str()), (403, Some("session")), "{v}");
+    }
+    for node in [&a, &b] {
+        let (status, v) = login(node, common::ADMIN_PASSWORD).await;
+        assert_eq!((status, v["code"].as_str()), (429, Some("rate")), "{v}");
+    }
 }

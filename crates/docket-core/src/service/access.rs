@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 use super::{to_value, Docket};
-use crate::auth::{hash_secret, random_secret, verify_password, Principal};
+use crate::auth::{hash_secret, random_secret, verify_password_or_dummy, Principal};
 use crate::error::{Error, Result};
 use crate::model::{ApiKey, Role, Session, User};
 use crate::store::RecordKind;
@@ -94,10 +94,11 @@ impl Docket {
         let key: ApiKey = serde_json::from_value(record).map_err(Error::internal)?;
         let now = self.now();
         if !key.active {
-            return Err(Error::Api(format!("API key {} is disabled", key.id)));
+            // The caller holds the key itself; its id would tell them more than that.
+            return Err(Error::Api("This API key is disabled".to_string()));
         }
         if key.expires > 0 && key.expires <= now {
-            return Err(Error::Api(format!("API key {} has expired", key.id)));
+            return Err(Error::Api("This API key has expired".to_string()));
         }
         if !self.within_rate(&key, now).await? {
             return Err(Error::Rate(format!(
@@ -119,20 +120,48 @@ impl Docket {
         ))
     }
 
-    /// Checks a username and password and opens a session.
-    pub async fn login(&self, username: &str, password: &str) -> Result<LoginResult> {
+    /// Checks a username and password and opens a session. `from` is the client's address
+    /// (when known): failures are counted per account and per address and, past a few,
+    /// answered with `rate` for a while (see [`LOGIN_FREE_FAILURES`]).
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<LoginResult> {
         let bad = || Error::Session("Incorrect username or password".to_string());
-        let user: User = self
-            .load(RecordKind::User, username)
-            .await?
-            .ok_or_else(bad)?;
-        let hash = user.password.clone();
-        let pw = password.to_string();
-        // argon2 is deliberately slow: keep it off the async workers.
-        let ok = tokio_free_blocking(move || verify_password(&pw, &hash)).await;
-        if !ok {
-            return Err(bad());
+        let now = self.now();
+        let account_key = format!("user:{}", username.to_lowercase());
+        let address_key = from.map(|ip| format!("addr:{ip}"));
+        self.check_login_throttle(&account_key, LOGIN_FREE_FAILURES, now)
+            .await?;
+        if let Some(key) = &address_key {
+            self.check_login_throttle(key, LOGIN_FREE_FAILURES_PER_ADDRESS, now)
+                .await?;
         }
+        let user: Option<User> = self.load(RecordKind::User, username).await?;
+        let hash = user.as_ref().map(|u| u.password.clone());
+        let pw = password.to_string();
+        // argon2 is deliberately slow: keep it off the async workers. An unknown user is
+        // checked against a dummy hash, so both answers take the same time.
+        let ok = tokio_free_blocking(move || verify_password_or_dummy(&pw, hash.as_deref())).await;
+        let user = match user {
+            Some(user) if ok => user,
+            _ => {
+                self.count_login_failure(&account_key, LOGIN_FREE_FAILURES, now)
+                    .await?;
+                if let Some(key) = &address_key {
+                    self.count_login_failure(key, LOGIN_FREE_FAILURES_PER_ADDRESS, now)
+                        .await?;
+                }
+                return Err(bad());
+            }
+        };
+        // A success clears the account's count (not the address's: one account of an
+        // attacker's own must not reset the count of the address it guesses from).
+        self.store
+            .delete_record(RecordKind::LoginFailures, &account_key)
+            .await?;
         if !user.active {
             return Err(Error::Session(format!("User {username} is disabled")));
         }
@@ -140,7 +169,6 @@ impl Docket {
             self.rehash_password(&user.username, password).await;
         }
         let session_id = random_secret() + &random_secret();
-        let now = self.now();
         let session = Session {
             username: user.username.clone(),
             csrf_token: random_secret(),
@@ -222,6 +250,107 @@ impl Docket {
     }
 }
 
+/// Failed logins of one account allowed within [`LOGIN_WINDOW_SECS`] before a wait.
+pub const LOGIN_FREE_FAILURES: u32 = 5;
+/// The same for one client address (several people may share one, behind NAT).
+pub const LOGIN_FREE_FAILURES_PER_ADDRESS: u32 = 20;
+/// The window failures are counted in: it starts at the first failure and, once over,
+/// the count starts again, so nobody is locked out for good.
+pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+/// The first wait once the free failures are used up; it doubles with each further
+/// failure, up to [`LOGIN_MAX_WAIT_SECS`].
+pub const LOGIN_FIRST_WAIT_SECS: i64 = 30;
+pub const LOGIN_MAX_WAIT_SECS: i64 = 15 * 60;
+
+/// The failures of one account or address (a `LoginFailures` record).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct LoginFailures {
+    count: u32,
+    /// When the window started (the first failure).
+    first: i64,
+    /// No login before this time.
+    blocked_until: i64,
+    /// When the record may be purged (the later of the window's end and the wait's end).
+    expires: i64,
+}
+
+impl LoginFailures {
+    /// This record with one more failure at `now`.
+    fn fail(mut self, free: u32, now: i64) -> LoginFailures {
+        if self.count == 0 || now >= self.first + LOGIN_WINDOW_SECS {
+            self = LoginFailures {
+                first: now,
+                ..LoginFailures::default()
+            };
+        }
+        self.count = self.count.saturating_add(1);
+        if self.count >= free {
+            let doublings = (self.count - free).min(20);
+            let wait = (LOGIN_FIRST_WAIT_SECS << doublings).min(LOGIN_MAX_WAIT_SECS);
+            self.blocked_until = now + wait;
+        }
+        self.expires = (self.first + LOGIN_WINDOW_SECS).max(self.blocked_until);
+        self
+    }
+}
+
+impl Docket {
+    /// `rate` while the account or address `key` has to wait.
+    async fn check_login_throttle(&self, key: &str, free: u32, now: i64) -> Result<()> {
+        let Some(record) = self
+            .load::<LoginFailures>(RecordKind::LoginFailures, key)
+            .await?
+        else {
+            return Ok(());
+        };
+        if record.count >= free && now < record.blocked_until {
+            let what = if key.starts_with("addr:") {
+                "from this address"
+            } else {
+                "for this account"
+            };
+            return Err(Error::Rate(format!(
+                "Too many failed logins {what}; try again in {} seconds",
+                record.blocked_until - now
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts a failed login of `key` (in the database, so every node sees it).
+    async fn count_login_failure(&self, key: &str, free: u32, now: i64) -> Result<()> {
+        for _ in 0..3 {
+            let updated = self
+                .store
+                .update_record(
+                    RecordKind::LoginFailures,
+                    key,
+                    Box::new(move |value: &mut Value| {
+                        let record: LoginFailures =
+                            serde_json::from_value(value.take()).unwrap_or_default();
+                        *value = serde_json::to_value(record.fail(free, now))
+                            .map_err(Error::internal)?;
+                        Ok(())
+                    }),
+                )
+                .await?;
+            if updated.is_some() {
+                return Ok(());
+            }
+            let first = to_value(&LoginFailures::default().fail(free, now))?;
+            if self
+                .store
+                .insert_record(RecordKind::LoginFailures, key, None, &first)
+                .await?
+            {
+                return Ok(());
+            }
+            // Another request inserted it meanwhile: update that one.
+        }
+        Err(Error::internal("login failure count kept racing"))
+    }
+}
+
 /// Runs a CPU-heavy check on a blocking thread; a check that panicked counts as failed.
 async fn tokio_free_blocking<F: FnOnce() -> bool + Send + 'static>(f: F) -> bool {
     tokio::task::spawn_blocking(f).await.unwrap_or_default()
@@ -230,6 +359,34 @@ async fn tokio_free_blocking<F: FnOnce() -> bool + Send + 'static>(f: F) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_users_are_checked_against_a_dummy_hash() {
+        let before = crate::auth::password_verifications();
+        assert!(!verify_password_or_dummy("anything", None));
+        assert!(crate::auth::password_verifications() > before, "the dummy hash was not verified");
+    }
+
+    #[test]
+    fn login_failures_back_off_and_expire() {
+        let mut r = LoginFailures::default();
+        for i in 1..LOGIN_FREE_FAILURES {
+            r = r.fail(LOGIN_FREE_FAILURES, 1000 + i64::from(i));
+            assert_eq!(r.blocked_until, 0, "failure {i} is free");
+        }
+        r = r.fail(LOGIN_FREE_FAILURES, 1010);
+        assert_eq!(r.blocked_until, 1010 + LOGIN_FIRST_WAIT_SECS);
+        r = r.fail(LOGIN_FREE_FAILURES, 1100);
+        assert_eq!(r.blocked_until, 1100 + 2 * LOGIN_FIRST_WAIT_SECS);
+        for _ in 0..30 {
+            r = r.fail(LOGIN_FREE_FAILURES, 1200);
+        }
+        assert_eq!(r.blocked_until, 1200 + LOGIN_MAX_WAIT_SECS, "the wait is capped");
+        // After the window a failure starts a new count.
+        let later = 1001 + LOGIN_WINDOW_SECS + LOGIN_MAX_WAIT_SECS;
+        r = r.fail(LOGIN_FREE_FAILURES, later);
+        assert_eq!((r.count, r.first, r.blocked_until), (1, later, 0));
+    }
 
     #[test]
     fn rate_windows() {

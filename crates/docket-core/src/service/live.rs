@@ -19,9 +19,7 @@ impl Docket {
                 max: num.checked_add(1),
             },
         ]);
-        let page = self
-            .store
-            .search_tickets(&SearchRequest {
+        let page = self.run_search(&SearchRequest {
                 filter: one,
                 categories: who.categories.clone(),
                 sort_by: SortField::Num,

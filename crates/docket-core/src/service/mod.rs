@@ -19,7 +19,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use access::{LoginResult, RateLimiter};
+pub use access::{
+    LoginResult, RateLimiter, LOGIN_FIRST_WAIT_SECS, LOGIN_FREE_FAILURES, LOGIN_FREE_FAILURES_PER_ADDRESS,
+    LOGIN_MAX_WAIT_SECS, LOGIN_WINDOW_SECS,
+};
 pub use automation::{
     default_dedupe_closed_statuses, Automation, Created, RecordSource, RecordType,
     IDEMPOTENCY_TTL_SECS,
@@ -46,7 +49,39 @@ pub struct Docket {
     pub automation: Arc<Automation>,
     /// What changes notify (emails, webhooks); see `notify.rs`.
     pub notify: Arc<crate::notify::NotifySettings>,
+    /// How many searches run at once and how long one may take (see [`SearchSlots`]).
+    pub searches: Arc<SearchSlots>,
 }
+
+/// Searches are the one unbounded kind of read: a slow one holds a database connection for
+/// as long as it runs. At most `permits` run at once (the stores give searches their own
+/// connections, so point reads and writes never wait behind them); a search that cannot
+/// start before its deadline gets the same timeout error as one the database stopped.
+pub struct SearchSlots {
+    permits: tokio::sync::Semaphore,
+    /// The deadline of one search; the stores enforce it inside the database.
+    pub timeout: std::time::Duration,
+}
+
+impl SearchSlots {
+    pub fn new(concurrency: usize, timeout: std::time::Duration) -> SearchSlots {
+        SearchSlots {
+            permits: tokio::sync::Semaphore::new(concurrency.max(1)),
+            timeout,
+        }
+    }
+}
+
+impl Default for SearchSlots {
+    fn default() -> Self {
+        SearchSlots::new(DEFAULT_SEARCH_CONCURRENCY, DEFAULT_SEARCH_TIMEOUT)
+    }
+}
+
+/// Searches running at once by default (one less than the SQLite read pool).
+pub const DEFAULT_SEARCH_CONCURRENCY: usize = 3;
+/// How long a search may run by default.
+pub const DEFAULT_SEARCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Docket {
     pub fn new(store: Arc<dyn Store>, rules: TicketRules) -> Self {
@@ -56,7 +91,29 @@ impl Docket {
             rate: Arc::new(RateLimiter::default()),
             automation: Arc::new(Automation::default()),
             notify: Arc::new(crate::notify::NotifySettings::default()),
+            searches: Arc::new(SearchSlots::default()),
         }
+    }
+
+    /// Replaces the search concurrency and deadline.
+    pub fn with_search_slots(mut self, slots: SearchSlots) -> Self {
+        self.searches = Arc::new(slots);
+        self
+    }
+
+    /// Every search goes through here: it waits for a slot (up to the deadline), then asks
+    /// the store, which stops the query itself at the deadline.
+    pub(crate) async fn run_search(
+        &self,
+        request: &crate::store::SearchRequest,
+    ) -> Result<crate::store::SearchPage> {
+        let timeout = self.searches.timeout;
+        let _permit = match tokio::time::timeout(timeout, self.searches.permits.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_closed)) => return Err(Error::internal("search slots closed")),
+            Err(_elapsed) => return Err(Error::search_timeout(timeout)),
+        };
+        self.store.search_tickets(request).await
     }
 
     /// Replaces the notification settings (emails on, debounce, webhook endpoints).

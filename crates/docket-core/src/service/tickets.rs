@@ -164,8 +164,7 @@ impl Docket {
         search: &SearchParams,
     ) -> Result<SearchPage> {
         let filter = self.compile_query(&search.query).map_err(Error::Ticket)?;
-        self.store
-            .search_tickets(&SearchRequest {
+        self.run_search(&SearchRequest {
                 filter,
                 categories: who.categories.clone(),
                 sort_by: search.sort_by,
@@ -200,6 +199,16 @@ impl Docket {
             return Ok(replayed);
         }
         let mut patch = TicketPatch::from_params(params, &self.rules)?;
+        if patch.id.is_some() && who.categories.is_some() {
+            // "Already exists" would tell a caller limited to some categories that a ticket
+            // it may not see has that id. So such a caller may not choose ids at all: the
+            // same answer for every id, before anything is looked up.
+            return Err(Error::Access(
+                "A caller limited to categories cannot choose a ticket id; leave out `id` \
+                 and the server assigns one"
+                    .into(),
+            ));
+        }
         if let Some(report) = self.template_report(params).await? {
             self.apply_report(who, &mut patch, report).await?;
         }
@@ -418,6 +427,11 @@ impl Docket {
                     let body = value.as_str().ok_or_else(|| {
                         Error::Ticket("Malformed change: body (must be a string)".into())
                     })?;
+                    if body.contains('\0') {
+                        return Err(Error::Ticket(
+                            "Malformed change: body (contains a NUL character (U+0000), which is not allowed)".into(),
+                        ));
+                    }
                     if body.len() > self.rules.limits.body_bytes {
                         return Err(Error::Ticket(format!(
                             "Malformed change: body (larger than {} bytes)",

@@ -17,7 +17,7 @@ fn session_cookie(value: &str, max_age: i64) -> String {
 pub async fn login(s: &AppState, c: &Call) -> Result<Reply, Error> {
     let username = docket_core::service::required_str(&c.params, "username", Error::Session)?;
     let password = docket_core::service::required_str(&c.params, "password", Error::Session)?;
-    let login = s.docket.login(&username, &password).await?;
+    let login = s.docket.login(&username, &password, c.peer).await?;
     let mut reply = Reply::ok()
         .with("session_id", login.session_id.clone())
         .with("csrf_token", login.csrf_token)

@@ -91,6 +91,7 @@ impl Upload {
     async fn authenticate(&mut self) -> Result<Option<Auth>, Error> {
         let call = Call {
             params: self.params(),
+            peer: None,
             file_parts: 0,
             headers: self.headers.clone(),
             auth: None,
@@ -160,7 +161,7 @@ impl Upload {
         let settings = self.state.files.settings.clone();
         while let Some(mut field) = mp.next_field().await.map_err(|e| upload_err(e, too_big))? {
             let field_name = field.name().unwrap_or("").to_string();
-            let Some(raw_name) = field.file_name().map(str::to_string) else {
+            let Some(raw_name) = part_file_name(&field) else {
                 let mut text = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(|e| upload_err(e, too_big))? {
                     text.extend_from_slice(&chunk);
@@ -259,6 +260,7 @@ impl Upload {
             None if self.name == "create_ticket" => {
                 let mut call = Call {
                     params: self.params(),
+                    peer: None,
                     file_parts: 0,
                     headers: self.headers.clone(),
                     auth: None,
@@ -615,6 +617,7 @@ async fn serve_inner(
 ) -> Result<Response, Error> {
     let call = Call {
         params: query.clone(),
+        peer: None,
         file_parts: 0,
         headers: headers.clone(),
         auth: None,
@@ -795,6 +798,47 @@ fn parse_range(header: &str, size: u64) -> RangeAsk {
     }
 }
 
+/// The `filename` of a part, read in full from its Content-Disposition: multer stops at
+/// the first quote, so `filename="a\"b.txt"` (a quote escaped, as RFC 7578 clients send it)
+/// became `a`. Browsers send a quote as `%22` (the HTML form encoding): decoded too.
+fn part_file_name(field: &multer::Field<'_>) -> Option<String> {
+    field
+        .headers()
+        .get(header::CONTENT_DISPOSITION)
+        .and_then(|v| quoted_filename(v.as_bytes()))
+        .or_else(|| field.file_name().map(str::to_string))
+}
+
+/// The quoted `filename="…"` parameter of a Content-Disposition value (backslash escapes
+/// honoured), or None when there is none or it is not quoted.
+fn quoted_filename(value: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(value);
+    let lower = text.to_ascii_lowercase();
+    let mut from = 0;
+    let rest = loop {
+        let at = lower[from..].find("filename")? + from;
+        from = at + "filename".len();
+        let before = text[..at].trim_end();
+        if !(before.is_empty() || before.ends_with(';')) {
+            continue; // inside another parameter's value
+        }
+        let Some(after_eq) = text[from..].trim_start().strip_prefix('=') else {
+            continue; // `filename*=` and the like
+        };
+        break after_eq.trim_start().strip_prefix('"')?;
+    };
+    let mut name = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => name.extend(chars.next()),
+            '"' => return Some(name.replace("%22", "\"")),
+            c => name.push(c),
+        }
+    }
+    None
+}
+
 /// `inline|attachment; filename="ascii"; filename*=UTF-8''percent-encoded`.
 fn disposition(attachment: bool, name: &str) -> String {
     let kind = if attachment { "attachment" } else { "inline" };
@@ -822,6 +866,17 @@ fn disposition(attachment: bool, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_keep_their_quotes() {
+        let name = |v: &str| quoted_filename(v.as_bytes());
+        assert_eq!(name(r#"form-data; name="file"; filename="a\"b.txt""#).as_deref(), Some("a\"b.txt"));
+        assert_eq!(name(r#"form-data; name="file"; filename="a%22b.txt""#).as_deref(), Some("a\"b.txt"));
+        assert_eq!(name(r#"form-data; name="filename"; filename="x.txt""#).as_deref(), Some("x.txt"));
+        assert_eq!(name(r#"form-data; filename*=UTF-8''x.txt"#), None);
+        assert_eq!(name(r#"form-data; name="f""#), None);
+        assert_eq!(name(r#"form-data; filename="open"#), None);
+    }
 
     #[test]
     fn ranges() {

@@ -45,6 +45,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes())
         .merge(crate::ops::routes())
         .fallback(unknown_route)
+        // Errors made below the handlers (extractor rejections, body limits) as JSON too.
+        .layer(axum::middleware::map_response(reply::json_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), head_limits))
         // Compressed when the client accepts it (event streams and images are left alone).
         .layer(tower_http::compression::CompressionLayer::new())
         // Outermost, so it sees the bytes as sent (compressed) and every answer, 404s too.
@@ -52,9 +55,49 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Longest request URI (path and query) accepted; long parameters belong in a POST body.
+pub const MAX_URI_BYTES: usize = 32 * 1024;
+
+/// A URI over [`MAX_URI_BYTES`] is answered 414 and headers over `server.max_header_bytes`
+/// 431, with the JSON error every other failure has (hyper itself would answer these with
+/// an empty body; its buffer is sized so that such requests reach this check).
+async fn head_limits(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        let err = Error::Api(format!(
+            "Request URI is {uri} bytes, more than the limit of {MAX_URI_BYTES}; send long \
+             parameters in a POST body"
+        ));
+        return reply::json_response(StatusCode::URI_TOO_LONG, &reply::error_body(&err));
+    }
+    let limit = state.config.server.max_header_bytes;
+    let head: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if head > limit {
+        let err = Error::Api(format!(
+            "Request headers are {head} bytes, more than the limit of {limit} bytes \
+             (server.max_header_bytes)"
+        ));
+        return reply::json_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            &reply::error_body(&err),
+        );
+    }
+    next.run(req).await
+}
+
 /// One API request after parsing: its parameters and who sent it.
 pub struct Call {
     pub params: Map<String, Value>,
+    /// The client's IP address (login throttling), when the server loop gave one.
+    pub peer: Option<std::net::IpAddr>,
     pub file_parts: usize,
     pub headers: HeaderMap,
     auth: Option<Result<Auth, Error>>,
@@ -133,15 +176,37 @@ const READ_ONLY: [&str; 20] = [
     "get_outbox",
 ];
 
+/// The client's IP address: the TCP peer the accept loop (`crate::server`) recorded as
+/// `ConnectInfo`. Never read from headers (`X-Forwarded-For` is the client's to forge).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peer(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 async fn api_call(
     state: State<AppState>,
     path: Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
+    peer: Peer,
     uri: Uri,
     body: Body,
 ) -> Response {
-    handle(state, path, method, headers, uri, body, false).await
+    handle(state, path, method, headers, peer, uri, body, false).await
 }
 
 async fn api_call_v1(
@@ -149,10 +214,11 @@ async fn api_call_v1(
     path: Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
+    peer: Peer,
     uri: Uri,
     body: Body,
 ) -> Response {
-    handle(state, path, method, headers, uri, body, true).await
+    handle(state, path, method, headers, peer, uri, body, true).await
 }
 
 async fn unknown_route(uri: Uri) -> Response {
@@ -160,11 +226,13 @@ async fn unknown_route(uri: Uri) -> Response {
     reply::json_response(StatusCode::NOT_FOUND, &reply::error_body(&err))
 }
 
+#[allow(clippy::too_many_arguments, reason = "the extractors of one request")]
 async fn handle(
     State(state): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
+    Peer(peer): Peer,
     uri: Uri,
     body: Body,
     v1: bool,
@@ -200,6 +268,7 @@ async fn handle(
     };
     let mut call = Call {
         params: parsed.map,
+        peer,
         file_parts: parsed.file_parts,
         headers,
         auth: None,

@@ -35,6 +35,53 @@ fn status_of(err: &Error) -> StatusCode {
     }
 }
 
+/// Turns an error response made below the handlers — axum's extractor rejections (bad
+/// path, form or JSON), body limits, anything in plain text or empty — into the
+/// `{code, description}` JSON of every other error, keeping its status and its text.
+/// JSON and HTML (the web desk's pages) pass unchanged.
+pub async fn json_errors(res: Response) -> Response {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let kind = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if kind.starts_with("application/json") || kind.starts_with("text/html") {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let description = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("The request failed")
+            .to_string()
+    } else {
+        text
+    };
+    let code = match status {
+        StatusCode::TOO_MANY_REQUESTS => "rate",
+        s if s.is_server_error() => "internal",
+        _ => "api",
+    };
+    let mut out = json_response(
+        status,
+        &serde_json::json!({"code": code, "description": description}),
+    );
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE, header::CONTENT_RANGE] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
+}
+
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut res = (status, body.to_string()).into_response();
     res.headers_mut().insert(

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::Page;
 use crate::web::session::{safe_next, session_cookie, Viewer};
-use crate::wire::AppState;
+use crate::wire::{AppState, Peer};
 
 #[derive(Deserialize, Default)]
 pub struct NextParam {
@@ -43,14 +43,11 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Peer(peer): Peer,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    match state
-        .docket
-        .login(form.username.trim(), &form.password)
-        .await
-    {
+    match state.docket.login(form.username.trim(), &form.password, peer).await {
         Ok(login) => {
             let mut response = Redirect::to(&next).into_response();
             if let Ok(v) = HeaderValue::from_str(&session_cookie(&login.session_id, 30 * 86_400)) {
@@ -58,11 +55,17 @@ pub async fn login(
             }
             response
         }
-        Err(e) => Page::new(None, &headers, "Sign in")
-            .set("next", next)
-            .set("username", form.username)
-            .set("error", e.description())
-            .render_status(&state, StatusCode::UNAUTHORIZED, "login.html"),
+        Err(e) => {
+            let status = match e {
+                docket_core::Error::Rate(_) => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            Page::new(None, &headers, "Sign in")
+                .set("next", next)
+                .set("username", form.username)
+                .set("error", e.description())
+                .render_status(&state, status, "login.html")
+        }
     }
 }
 
