@@ -68,7 +68,10 @@ pub fn reject_nul(field: &str, value: &Value) -> Result<()> {
         Value::Object(map) => {
             return map.iter().try_for_each(|(k, v)| {
                 if k.contains('\0') {
-                    Err(malformed(field, "contains a NUL character (U+0000), which is not allowed"))
+                    Err(malformed(
+                        field,
+                        "contains a NUL character (U+0000), which is not allowed",
+                    ))
                 } else {
                     reject_nul(field, v)
                 }
@@ -77,7 +80,10 @@ pub fn reject_nul(field: &str, value: &Value) -> Result<()> {
         _ => false,
     };
     if found {
-        return Err(malformed(field, "contains a NUL character (U+0000), which is not allowed"));
+        return Err(malformed(
+            field,
+            "contains a NUL character (U+0000), which is not allowed",
+        ));
     }
     Ok(())
 }

@@ -228,8 +228,12 @@ mod tests {
             rng
         };
         for _ in 0..5_000 {
-            let hay: Vec<String> = (0..next() % 12).map(|_| ["a", "b", "c"][(next() % 3) as usize].to_string()).collect();
-            let needle: Vec<String> = (0..1 + next() % 4).map(|_| ["a", "b", "c"][(next() % 3) as usize].to_string()).collect();
+            let hay: Vec<String> = (0..next() % 12)
+                .map(|_| ["a", "b", "c"][(next() % 3) as usize].to_string())
+                .collect();
+            let needle: Vec<String> = (0..1 + next() % 4)
+                .map(|_| ["a", "b", "c"][(next() % 3) as usize].to_string())
+                .collect();
             let expected = hay.windows(needle.len()).any(|w| w == needle.as_slice());
             assert_eq!(contains_run(&hay, &needle), expected, "{hay:?} {needle:?}");
         }
@@ -246,6 +250,10 @@ mod tests {
         needle.push("x".into());
         let started = std::time::Instant::now();
         assert!(!contains_run(&hay, &needle));
-        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -263,9 +263,15 @@ mod tests {
         let huge = format!("\"{}\"", "word ".repeat(8 * 1024 * 1024 / 5));
         let started = Instant::now();
         let err = compile(&huge, &ctx).unwrap_err();
-        assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
         assert!(
-            err.message.starts_with(&format!("Search query too long: at most {MAX_QUERY_BYTES} bytes")),
+            started.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            err.message.starts_with(&format!(
+                "Search query too long: at most {MAX_QUERY_BYTES} bytes"
+            )),
             "{}",
             err.message
         );
@@ -289,7 +295,10 @@ mod tests {
             err.message
         );
         let split = format!("{} subject:{}", phrase(200), phrase(100));
-        assert!(compile(&split, &ctx).unwrap_err().message.contains("has 300"));
+        assert!(compile(&split, &ctx)
+            .unwrap_err()
+            .message
+            .contains("has 300"));
         let dotted = vec!["a"; MAX_PHRASE_WORDS + 1].join(".");
         assert!(compile(&dotted, &ctx).is_err());
         let pxql = format!("(body = \"{}\")", vec!["x"; MAX_PHRASE_WORDS + 1].join(" "));
@@ -345,6 +354,10 @@ mod tests {
                 query.len()
             );
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

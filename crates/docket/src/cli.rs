@@ -11,8 +11,8 @@ use docket_core::auth::Principal;
 use serde_json::{json, Map, Value};
 
 use crate::app::App;
-use crate::remote::AccountCommand;
 use crate::config::Config;
+use crate::remote::AccountCommand;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -589,8 +589,15 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
                     .iter()
                     .map(|(id, _)| json!({"id": id, "title": id}))
                     .collect();
-                writeln!(out, "# xyOps Data Export v1.0\n# Format: NDJSON\n# List: global/tags")?;
-                writeln!(out, "{}", json!({"key": "global/tags/0", "value": {"type": "list_page", "items": tags}}))?;
+                writeln!(
+                    out,
+                    "# xyOps Data Export v1.0\n# Format: NDJSON\n# List: global/tags"
+                )?;
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"key": "global/tags/0", "value": {"type": "list_page", "items": tags}})
+                )?;
                 writeln!(out, "# Database Index: tickets (generated)")?;
             }
             for (i, line) in generated_lines(tickets, seed).enumerate() {
@@ -600,7 +607,11 @@ async fn bench(command: BenchCommand) -> anyhow::Result<()> {
                     let id = format!("tgen{:012}", i + 1);
                     record["id"] = json!(id);
                     record["num"] = json!(i + 1);
-                    writeln!(out, "{}", json!({"index": "tickets", "id": id, "record": record}))?;
+                    writeln!(
+                        out,
+                        "{}",
+                        json!({"index": "tickets", "id": id, "record": record})
+                    )?;
                 } else {
                     writeln!(out, "{line}")?;
                 }

@@ -460,7 +460,9 @@ impl Config {
     pub fn search_timeout(&self) -> anyhow::Result<std::time::Duration> {
         let secs = self.database.search_timeout_sec;
         if !(0.001..=86_400.0).contains(&secs) {
-            bail!("database.search_timeout_sec must be between 0.001 and 86400 seconds, not {secs}");
+            bail!(
+                "database.search_timeout_sec must be between 0.001 and 86400 seconds, not {secs}"
+            );
         }
         Ok(std::time::Duration::from_secs_f64(secs))
     }

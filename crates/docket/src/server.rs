@@ -164,8 +164,7 @@ impl Activity {
         let wait = self.body_wait.load(Ordering::Acquire);
         if wait != UNSET {
             let since = wait.max(self.last_read.load(Ordering::Relaxed));
-            if Duration::from_millis(self.now().saturating_sub(since)) >= limits.body_read_timeout
-            {
+            if Duration::from_millis(self.now().saturating_sub(since)) >= limits.body_read_timeout {
                 return Some("request body stalled");
             }
         }
@@ -181,7 +180,11 @@ struct Counted {
 
 impl Counted {
     fn new(activity: &Arc<Activity>, body: bool) -> Counted {
-        let counter = if body { &activity.bodies } else { &activity.in_flight };
+        let counter = if body {
+            &activity.bodies
+        } else {
+            &activity.in_flight
+        };
         counter.fetch_add(1, Ordering::AcqRel);
         Counted {
             activity: activity.clone(),
@@ -292,10 +295,7 @@ impl AsyncWrite for Tracked {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 
@@ -367,7 +367,7 @@ async fn connection(
         .min(limits.body_read_timeout)
         .min(limits.header_read_timeout)
         / 4)
-        .clamp(Duration::from_millis(50), Duration::from_secs(1));
+    .clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut tick = tokio::time::interval(check_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stopping = false;

@@ -33,14 +33,18 @@ fn open_backup(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
     let raw: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
-        Box::new(
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
-        )
+        Box::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?)
     };
     let mut reader = BufReader::with_capacity(1 << 20, raw);
-    let gzip = reader.fill_buf().context("reading the backup")?.starts_with(&[0x1f, 0x8b]);
+    let gzip = reader
+        .fill_buf()
+        .context("reading the backup")?
+        .starts_with(&[0x1f, 0x8b]);
     Ok(if gzip {
-        Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(reader)))
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::read::MultiGzDecoder::new(reader),
+        ))
     } else {
         Box::new(reader)
     })
@@ -57,7 +61,11 @@ pub async fn run(
     let dry_run = options.dry_run;
     for (what, map, known) in [
         ("--map-type", &options.type_map, &app.docket.rules.types),
-        ("--map-status", &options.status_map, &app.docket.rules.statuses),
+        (
+            "--map-status",
+            &options.status_map,
+            &app.docket.rules.statuses,
+        ),
     ] {
         if let Some(to) = map.values().find(|to| !known.iter().any(|c| &c.id == *to)) {
             bail!("{what}: {to:?} is not configured here (see `docket config print-default`)");
@@ -122,7 +130,9 @@ fn print_report(r: &XyopsImportReport, dry_run: bool, secs: f64) {
     );
     for (what, map) in [("type", &r.unknown_types), ("status", &r.unknown_statuses)] {
         for (value, count) in map {
-            println!("Unknown {what} {value:?} on {count} tickets: map it with --map-{what} {value}=…");
+            println!(
+                "Unknown {what} {value:?} on {count} tickets: map it with --map-{what} {value}=…"
+            );
         }
     }
     for why in r.tickets_skipped.iter().chain(&r.files_skipped).take(50) {
@@ -138,9 +148,19 @@ fn print_report(r: &XyopsImportReport, dry_run: bool, secs: f64) {
         );
     }
     if r.ignored_lines > 0 {
-        println!("{} lines were not XYBK items and were ignored.", r.ignored_lines);
+        println!(
+            "{} lines were not XYBK items and were ignored.",
+            r.ignored_lines
+        );
     }
-    if total == 0 && r.users_created + r.tags_created + r.categories_created + r.roles_created + r.files_stored == 0 {
+    if total == 0
+        && r.users_created
+            + r.tags_created
+            + r.categories_created
+            + r.roles_created
+            + r.files_stored
+            == 0
+    {
         println!("Nothing to do: everything in the backup is here already.");
     }
 }

@@ -601,7 +601,10 @@ async fn template_overrides_from_the_config_directory() {
     )
     .unwrap();
     let data = tmp.path().join("data");
-    let key = common::cli(&data, &["api-key", "create", "--create", "--title", "t", "--admin"]);
+    let key = common::cli(
+        &data,
+        &["api-key", "create", "--create", "--title", "t", "--admin"],
+    );
     let key = key.lines().last().unwrap().trim().to_string();
     let mut child = common::docket_command(&data)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])

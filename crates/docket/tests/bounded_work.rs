@@ -21,8 +21,17 @@ async fn long_queries_and_phrases_are_refused_quickly() {
     let huge = format!("\"{}\"", "word ".repeat(200_000));
     let started = Instant::now();
     let r = s.call("search_tickets", json!({"query": huge})).await;
-    assert_err(&r, 400, "ticket", "Search query too long: at most 32768 bytes");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_err(
+        &r,
+        400,
+        "ticket",
+        "Search query too long: at most 32768 bytes",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Within the size limit, but too many words in phrases.
     let phrase = format!("\"{}\"", vec!["disk"; 300].join(" "));
@@ -33,7 +42,9 @@ async fn long_queries_and_phrases_are_refused_quickly() {
     let phrase = format!("\"{}\"", vec!["disk"; 256].join(" "));
     let r = s.call("search_tickets", json!({"query": phrase})).await;
     assert_eq!(assert_ok(&r)["list"]["length"], 0);
-    let r = s.call("search_tickets", json!({"query": "\"disk is full\""})).await;
+    let r = s
+        .call("search_tickets", json!({"query": "\"disk is full\""}))
+        .await;
     assert_eq!(assert_ok(&r)["list"]["length"], 1);
 }
 
@@ -42,7 +53,8 @@ async fn long_queries_and_phrases_are_refused_quickly() {
 async fn seed_slow(s: &Server, n: usize) {
     let body = "disk full ".repeat(100_000);
     for i in 0..n {
-        s.create(json!({"subject": format!("Big {i}"), "body": body})).await;
+        s.create(json!({"subject": format!("Big {i}"), "body": body}))
+            .await;
     }
 }
 
@@ -71,9 +83,20 @@ async fn slow_searches_stop_at_their_deadline_and_starve_nobody() {
 
     // One slow search: stopped at the deadline with a clear `ticket` error.
     let started = Instant::now();
-    let r = s.call("search_tickets", json!({"query": slow_query()})).await;
-    assert_err(&r, 400, "ticket", "Search took longer than 0.5 s and was stopped; narrow the query");
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    let r = s
+        .call("search_tickets", json!({"query": slow_query()}))
+        .await;
+    assert_err(
+        &r,
+        400,
+        "ticket",
+        "Search took longer than 0.5 s and was stopped; narrow the query",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Six at once (three times the search connections): each is stopped or waits its turn
     // no longer than the deadline, and meanwhile reads and writes answer promptly.
@@ -82,7 +105,9 @@ async fn slow_searches_stop_at_their_deadline_and_starve_nobody() {
             let s = s.clone();
             tokio::spawn(async move {
                 let started = Instant::now();
-                let r = s.call("search_tickets", json!({"query": slow_query()})).await;
+                let r = s
+                    .call("search_tickets", json!({"query": slow_query()}))
+                    .await;
                 (r, started.elapsed())
             })
         })
@@ -92,18 +117,26 @@ async fn slow_searches_stop_at_their_deadline_and_starve_nobody() {
     for i in 0..10 {
         let started = Instant::now();
         assert_ok(&s.call("get_ticket", json!({"id": id})).await);
-        assert_ok(&s.call("create_ticket", json!({"subject": format!("During {i}")})).await);
+        assert_ok(
+            &s.call("create_ticket", json!({"subject": format!("During {i}")}))
+                .await,
+        );
         slowest = slowest.max(started.elapsed());
     }
     // Without separate search connections a read waited for a slow search (seconds).
-    assert!(slowest < Duration::from_millis(800), "a read and a write took {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(800),
+        "a read and a write took {slowest:?}"
+    );
     for task in searches {
         let (r, took) = task.await.unwrap();
         assert_err(&r, 400, "ticket", "Search took longer than 0.5 s");
         assert!(took < Duration::from_secs(5), "{took:?}");
     }
     // Quick searches still work.
-    let r = s.call("search_tickets", json!({"query": "subject:small"})).await;
+    let r = s
+        .call("search_tickets", json!({"query": "subject:small"}))
+        .await;
     assert_eq!(assert_ok(&r)["list"]["length"], 1);
 }
 
@@ -116,7 +149,6 @@ mod connections {
     use tokio::net::TcpStream;
 
     use super::common::{Server, ADMIN_PASSWORD};
-
 
     const LIMITS: &[(&str, &str)] = &[
         ("DOCKET_SERVER__HEADER_READ_TIMEOUT_SEC", "1"),
@@ -149,7 +181,9 @@ mod connections {
 
         // Slowloris: a header line every 300 ms never finishes the head.
         let mut conn = connect(&s).await;
-        conn.write_all(b"GET /api/app/ping/v1 HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        conn.write_all(b"GET /api/app/ping/v1 HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
         let started = Instant::now();
         let closed = loop {
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -161,7 +195,10 @@ mod connections {
                 Ok(Ok(0)) | Ok(Err(_)) => break started.elapsed(),
                 _ => {}
             }
-            assert!(started.elapsed() < Duration::from_secs(5), "slowloris still connected");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "slowloris still connected"
+            );
         };
         assert!(closed >= Duration::from_millis(700), "{closed:?}");
 
@@ -177,7 +214,9 @@ mod connections {
 
         // A kept-alive connection after its answer.
         let mut conn = connect(&s).await;
-        conn.write_all(b"GET /api/app/ping/v1 HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        conn.write_all(b"GET /api/app/ping/v1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
         let took = time_to_close(&mut conn, Duration::from_secs(5)).await;
         assert!(took >= Duration::from_millis(700), "{took:?}");
 
@@ -194,15 +233,22 @@ mod connections {
         ])
         .await;
         let mut conn = connect(&s).await;
-        conn.write_all(b"GET /api/app/ping/v1 HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        conn.write_all(b"GET /api/app/ping/v1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = [0u8; 4096];
         let n = conn.read(&mut buf).await.unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
         // Past the header deadline, still open: a second request on it is answered.
         tokio::time::sleep(Duration::from_millis(1800)).await;
-        conn.write_all(b"GET /api/app/ping/v1 HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        conn.write_all(b"GET /api/app/ping/v1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
         let n = conn.read(&mut buf).await.unwrap();
-        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "closed too early");
+        assert!(
+            String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+            "closed too early"
+        );
         let took = time_to_close(&mut conn, Duration::from_secs(6)).await;
         assert!(took >= Duration::from_millis(2500), "{took:?}");
     }
@@ -240,7 +286,9 @@ mod connections {
         assert_eq!(stream.status().as_u16(), 200);
         // Three idle timeouts without a byte on the stream, then an event still arrives.
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let t = s.create(serde_json::json!({"subject": "After a quiet while"})).await;
+        let t = s
+            .create(serde_json::json!({"subject": "After a quiet while"}))
+            .await;
         let mut got = String::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while !got.contains("\"num\"") {
@@ -269,7 +317,11 @@ mod connections {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         let (status, v) = s.call("ping", serde_json::json!({})).await;
-        assert_eq!((status, v["code"].clone()), (200, serde_json::json!(0)), "{v}");
+        assert_eq!(
+            (status, v["code"].clone()),
+            (200, serde_json::json!(0)),
+            "{v}"
+        );
         // Past the cap: new connections are closed at once, and the log says why.
         for _ in 0..5 {
             idle.push(connect(&s).await);
@@ -279,7 +331,8 @@ mod connections {
         assert!(took < Duration::from_millis(900), "{took:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(
-            s.log_text().contains("connection limit reached (server.max_connections = 20)"),
+            s.log_text()
+                .contains("connection limit reached (server.max_connections = 20)"),
             "{}",
             s.log_text()
         );
@@ -304,13 +357,26 @@ async fn wrong_passwords_are_throttled_per_account_and_address_then_forgiven() {
 
     // Five wrong passwords: each an ordinary session error.
     for _ in 0..5 {
-        assert_err(&r(login(&s, "admin", "wrong").await), 403, "session", "Incorrect username or password");
+        assert_err(
+            &r(login(&s, "admin", "wrong").await),
+            403,
+            "session",
+            "Incorrect username or password",
+        );
     }
     // Now even the right password waits, with `rate` (429) and when to come back.
     let throttled = r(login(&s, "admin", ADMIN_PASSWORD).await);
-    assert_err(&throttled, 429, "rate", "Too many failed logins for this account; try again in");
+    assert_err(
+        &throttled,
+        429,
+        "rate",
+        "Too many failed logins for this account; try again in",
+    );
     // The web form is the same service: the same brake, a 429 page that says so.
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let page = http
         .post(format!("{}/login", s.base))
         .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
@@ -318,7 +384,11 @@ async fn wrong_passwords_are_throttled_per_account_and_address_then_forgiven() {
         .await
         .unwrap();
     assert_eq!(page.status().as_u16(), 429);
-    assert!(page.text().await.unwrap().contains("Too many failed logins"));
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed logins"));
     // Another account is not affected.
     assert_ok(&s.user_call("admin_create", json!({"username": "bob", "password": "bob-password-1", "email": "bob@example.com", "full_name": "Bob"})).await);
     let (status, _, v) = login(&s, "bob", "bob-password-1").await;
@@ -332,9 +402,19 @@ async fn wrong_passwords_are_throttled_per_account_and_address_then_forgiven() {
     // Per address: 20 failures spread over many (unknown) accounts, then this address waits,
     // whatever account it tries.
     for i in 0..20 {
-        assert_err(&r(login(&s, &format!("nobody{i}"), "guess").await), 403, "session", "Incorrect");
+        assert_err(
+            &r(login(&s, &format!("nobody{i}"), "guess").await),
+            403,
+            "session",
+            "Incorrect",
+        );
     }
-    assert_err(&r(login(&s, "bob", "bob-password-1").await), 429, "rate", "from this address");
+    assert_err(
+        &r(login(&s, "bob", "bob-password-1").await),
+        429,
+        "rate",
+        "from this address",
+    );
     age_login_failures(&s);
     let (status, _, _) = login(&s, "bob", "bob-password-1").await;
     assert_eq!(status, 200);
@@ -361,9 +441,18 @@ async fn unknown_users_cost_a_password_check_and_disabled_keys_keep_their_id() {
     assert!(u * 3 >= k, "unknown user {u:?} vs known user {k:?}");
 
     // A disabled key: told it is disabled, not which key it is.
-    let (id, key) = create_key(&s, json!({"title": "soon off", "privileges": {"create_tickets": true}})).await;
-    assert_ok(&s.call("update_api_key", json!({"id": id, "active": false})).await);
-    let r = s.call_as(&key, "search_tickets", json!({"query": "*"})).await;
+    let (id, key) = create_key(
+        &s,
+        json!({"title": "soon off", "privileges": {"create_tickets": true}}),
+    )
+    .await;
+    assert_ok(
+        &s.call("update_api_key", json!({"id": id, "active": false}))
+            .await,
+    );
+    let r = s
+        .call_as(&key, "search_tickets", json!({"query": "*"}))
+        .await;
     let desc = r.1["description"].as_str().unwrap_or_default().to_string();
     assert!(desc.contains("disabled"), "{desc}");
     assert!(!desc.contains(&id), "{desc}");
@@ -373,19 +462,48 @@ async fn unknown_users_cost_a_password_check_and_disabled_keys_keep_their_id() {
 async fn a_scoped_key_cannot_probe_ticket_ids_of_other_categories() {
     let s = Server::start().await;
     for cat in ["prod", "dev"] {
-        assert_ok(&s.call("create_category", json!({"id": cat, "title": cat})).await);
+        assert_ok(
+            &s.call("create_category", json!({"id": cat, "title": cat}))
+                .await,
+        );
     }
-    s.create(json!({"id": "dev_secret", "subject": "Dev only", "category": "dev"})).await;
-    let prod = s.key_with(&["create_tickets", "edit_tickets"], &["prod"]).await;
+    s.create(json!({"id": "dev_secret", "subject": "Dev only", "category": "dev"}))
+        .await;
+    let prod = s
+        .key_with(&["create_tickets", "edit_tickets"], &["prod"])
+        .await;
     // The taken id and a free one get the same answer: ids are not the scoped key's to choose.
-    let taken = s.call_as(&prod, "create_ticket", json!({"id": "dev_secret", "subject": "x", "category": "prod"})).await;
-    let free = s.call_as(&prod, "create_ticket", json!({"id": "never_used", "subject": "x", "category": "prod"})).await;
+    let taken = s
+        .call_as(
+            &prod,
+            "create_ticket",
+            json!({"id": "dev_secret", "subject": "x", "category": "prod"}),
+        )
+        .await;
+    let free = s
+        .call_as(
+            &prod,
+            "create_ticket",
+            json!({"id": "never_used", "subject": "x", "category": "prod"}),
+        )
+        .await;
     assert_err(&taken, 403, "access", "cannot choose a ticket id");
     assert_eq!(taken, free);
     // Without an id it creates as before; an unscoped caller still chooses ids.
-    let r = s.call_as(&prod, "create_ticket", json!({"subject": "Mine", "category": "prod"})).await;
+    let r = s
+        .call_as(
+            &prod,
+            "create_ticket",
+            json!({"subject": "Mine", "category": "prod"}),
+        )
+        .await;
     assert_ok(&r);
-    let r = s.call("create_ticket", json!({"id": "dev_secret", "subject": "Again"})).await;
+    let r = s
+        .call(
+            "create_ticket",
+            json!({"id": "dev_secret", "subject": "Again"}),
+        )
+        .await;
     assert_err(&r, 400, "ticket", "already exists");
 }
 
@@ -395,12 +513,21 @@ async fn errors_of_the_http_layer_are_json_and_nul_and_quotes_are_kept_honest() 
     let json_err = |status: u16, v: &serde_json::Value, phrase: &str| {
         assert!(v["code"].as_str().is_some(), "{status}: {v}");
         let desc = v["description"].as_str().unwrap_or_default();
-        assert!(desc.to_lowercase().contains(&phrase.to_lowercase()), "{status}: {v}");
+        assert!(
+            desc.to_lowercase().contains(&phrase.to_lowercase()),
+            "{status}: {v}"
+        );
     };
     let get = |path: String| {
         let s = &s;
         async move {
-            let res = s.client.get(s.url(&path)).header("X-API-Key", &s.key).send().await.unwrap();
+            let res = s
+                .client
+                .get(s.url(&path))
+                .header("X-API-Key", &s.key)
+                .send()
+                .await
+                .unwrap();
             let status = res.status().as_u16();
             let text = res.text().await.unwrap();
             let v: serde_json::Value = serde_json::from_str(&text)
@@ -410,7 +537,11 @@ async fn errors_of_the_http_layer_are_json_and_nul_and_quotes_are_kept_honest() 
     };
 
     // 414: a URI longer than 32 KiB.
-    let (status, v) = get(format!("/api/app/search_tickets/v1?query={}", "a".repeat(40_000))).await;
+    let (status, v) = get(format!(
+        "/api/app/search_tickets/v1?query={}",
+        "a".repeat(40_000)
+    ))
+    .await;
     assert_eq!(status, 414);
     json_err(status, &v, "Request URI is");
     // 431: headers over server.max_header_bytes (64 KiB).
@@ -441,7 +572,8 @@ async fn errors_of_the_http_layer_are_json_and_nul_and_quotes_are_kept_honest() 
     assert!(status >= 400, "{status}");
     let text = res.text().await.unwrap();
     if !text.contains("<html") && !text.contains("<!DOCTYPE") {
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text:?}"));
+        let v: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text:?}"));
         json_err(status, &v, "");
     }
 
@@ -449,11 +581,21 @@ async fn errors_of_the_http_layer_are_json_and_nul_and_quotes_are_kept_honest() 
     let before = api_support::total(&s, "*").await;
     let r = s.call("create_ticket", json!({"subject": "a\u{0}b"})).await;
     assert_err(&r, 400, "ticket", "subject (contains a NUL character");
-    let r = s.call("create_ticket", json!({"subject": "ok", "tags": ["x\u{0}"]})).await;
+    let r = s
+        .call(
+            "create_ticket",
+            json!({"subject": "ok", "tags": ["x\u{0}"]}),
+        )
+        .await;
     assert_err(&r, 400, "ticket", "tags (contains a NUL character");
     assert_eq!(api_support::total(&s, "*").await, before);
     let t = s.create(json!({"subject": "Fine"})).await;
-    let r = s.call("add_ticket_change", json!({"id": t["id"], "change": {"type": "comment", "body": "x\u{0}y"}})).await;
+    let r = s
+        .call(
+            "add_ticket_change",
+            json!({"id": t["id"], "change": {"type": "comment", "body": "x\u{0}y"}}),
+        )
+        .await;
     assert_err(&r, 400, "ticket", "NUL character");
 
     // A file name with a quote keeps its readable part.
@@ -467,7 +609,10 @@ async fn errors_of_the_http_layer_are_json_and_nul_and_quotes_are_kept_honest() 
         .client
         .post(s.url("/api/app/create_ticket/v1"))
         .header("X-API-Key", &s.key)
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
         .body(body)
         .send()
         .await
@@ -476,5 +621,11 @@ async fn errors_of_the_http_layer_are_json_and_nul_and_quotes_are_kept_honest() 
     assert_eq!(v["code"], 0, "{v}");
     let file = &v["ticket"]["files"][0];
     assert_eq!(file["filename"], "a\"b.txt", "{file}");
-    assert!(file["path"].as_str().unwrap_or_default().ends_with("/a_b.txt"), "{file}");
+    assert!(
+        file["path"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/a_b.txt"),
+        "{file}"
+    );
 }

@@ -152,10 +152,14 @@ async fn accounts_tags_and_categories_from_the_command_line() {
         keys.contains(&other) && keys.contains("create_tickets"),
         "{keys}"
     );
-    let (status, _) = s.call_as(&key, "search_tickets", json!({"query": "*"})).await;
+    let (status, _) = s
+        .call_as(&key, "search_tickets", json!({"query": "*"}))
+        .await;
     assert_eq!(status, 200, "the key works before it is revoked");
     ok(&s, &["api-key", "revoke", &other]);
-    let (status, v) = s.call_as(&key, "search_tickets", json!({"query": "*"})).await;
+    let (status, v) = s
+        .call_as(&key, "search_tickets", json!({"query": "*"}))
+        .await;
     assert_ne!(
         (status, &v["code"]),
         (200, &json!(0)),

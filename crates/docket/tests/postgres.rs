@@ -21,10 +21,10 @@ mod api_robustness;
 mod api_tickets;
 #[path = "automation_api.rs"]
 mod automation_api;
-#[path = "bounded_work.rs"]
-mod bounded_work;
 #[path = "bench_cli.rs"]
 mod bench_cli;
+#[path = "bounded_work.rs"]
+mod bounded_work;
 #[path = "cli_admin.rs"]
 mod cli_admin;
 #[path = "cli_remote.rs"]

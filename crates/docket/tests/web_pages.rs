@@ -536,21 +536,54 @@ async fn searching_filtering_and_bulk_work_without_javascript() {
 
     // The Assignees header sorts by the first assignee, ascending on the first click
     // (unassigned first); descending puts the assigned ones first, `carol` before `alice`.
-    assert!(page.body.contains("href=\"&#x2f;tickets?q=batch&amp;sort=assignees&amp;dir=asc\""), "an Assignees sort link");
-    assert!(page.body.contains("href=\"&#x2f;tickets?q=batch&amp;sort=tags&amp;dir=asc\""), "a Tags sort link");
-    for (subject, assignees) in [("Batch assigned to alice", json!(["alice"])), ("Batch assigned to carol", json!(["carol", "dave"]))] {
-        s.create(json!({"subject": subject, "assignees": assignees})).await;
+    assert!(
+        page.body
+            .contains("href=\"&#x2f;tickets?q=batch&amp;sort=assignees&amp;dir=asc\""),
+        "an Assignees sort link"
+    );
+    assert!(
+        page.body
+            .contains("href=\"&#x2f;tickets?q=batch&amp;sort=tags&amp;dir=asc\""),
+        "a Tags sort link"
+    );
+    for (subject, assignees) in [
+        ("Batch assigned to alice", json!(["alice"])),
+        ("Batch assigned to carol", json!(["carol", "dave"])),
+    ] {
+        s.create(json!({"subject": subject, "assignees": assignees}))
+            .await;
     }
     let by_assignee = alice.get("/tickets?q=batch&sort=assignees&dir=desc").await;
     assert_eq!(by_assignee.status, 200);
-    assert!(by_assignee.body.contains("aria-sort=\"descending\""), "the column shows the sort");
-    let carol = by_assignee.body.find("Batch assigned to carol").expect("carol's ticket listed");
-    let alice_row = by_assignee.body.find("Batch assigned to alice").expect("alice's ticket listed");
-    let unassigned = by_assignee.body.find("Batch job ").expect("unassigned tickets listed");
-    assert!(carol < alice_row && alice_row < unassigned, "carol, alice, then the unassigned");
+    assert!(
+        by_assignee.body.contains("aria-sort=\"descending\""),
+        "the column shows the sort"
+    );
+    let carol = by_assignee
+        .body
+        .find("Batch assigned to carol")
+        .expect("carol's ticket listed");
+    let alice_row = by_assignee
+        .body
+        .find("Batch assigned to alice")
+        .expect("alice's ticket listed");
+    let unassigned = by_assignee
+        .body
+        .find("Batch job ")
+        .expect("unassigned tickets listed");
+    assert!(
+        carol < alice_row && alice_row < unassigned,
+        "carol, alice, then the unassigned"
+    );
     let ascending = alice.get("/tickets?q=batch&sort=assignees").await;
-    assert!(ascending.body.contains("aria-sort=\"ascending\""), "ascending by default");
-    assert!(!ascending.body.contains("Batch assigned to"), "page 1 of 62 holds only unassigned tickets");
+    assert!(
+        ascending.body.contains("aria-sort=\"ascending\""),
+        "ascending by default"
+    );
+    assert!(
+        !ascending.body.contains("Batch assigned to"),
+        "page 1 of 62 holds only unassigned tickets"
+    );
 
     // Bulk: close two tickets and tag them.
     let token = page.csrf();

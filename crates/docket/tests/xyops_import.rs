@@ -10,8 +10,14 @@ use common::{docket_command, Server};
 use serde_json::{json, Value};
 
 fn sample(gz: bool) -> PathBuf {
-    let name = if gz { "xyops-export-sample.ndjson.gz" } else { "xyops-export-sample.ndjson" };
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    let name = if gz {
+        "xyops-export-sample.ndjson.gz"
+    } else {
+        "xyops-export-sample.ndjson"
+    };
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// Runs `docket import --xyops ...` on `data`; returns (success, stdout + stderr).
@@ -46,30 +52,61 @@ async fn login(s: &Server, user: &str, password: &str) -> Value {
 async fn an_xyops_backup_moves_in_with_numbers_history_files_and_people() {
     let gz = sample(true);
     let s = Server::start_prepared(None, &[], |data| {
-        let (ok, dry) = import(data, &["--xyops", gz.to_str().expect("path"), "--dry-run", "--create"]);
+        let (ok, dry) = import(
+            data,
+            &[
+                "--xyops",
+                gz.to_str().expect("path"),
+                "--dry-run",
+                "--create",
+            ],
+        );
         assert!(ok, "{dry}");
-        assert!(dry.contains("Would import 5 new and 0 updated tickets"), "{dry}");
+        assert!(
+            dry.contains("Would import 5 new and 0 updated tickets"),
+            "{dry}"
+        );
         let (ok, out) = import(data, &["--xyops", gz.to_str().expect("path"), "--create"]);
         assert!(ok, "{out}");
-        assert!(out.contains("Imported 5 new and 0 updated tickets"), "{out}");
+        assert!(
+            out.contains("Imported 5 new and 0 updated tickets"),
+            "{out}"
+        );
         assert!(out.contains("Users: 2 new"), "{out}");
         assert!(out.contains("Files: 1 stored"), "{out}");
     })
     .await;
 
     // People sign in with their xyOps passwords (and again once rehashed).
-    for (user, password) in [("admin", "admin"), ("alice", "alice-pass-1"), ("alice", "alice-pass-1")] {
+    for (user, password) in [
+        ("admin", "admin"),
+        ("alice", "alice-pass-1"),
+        ("alice", "alice-pass-1"),
+    ] {
         let v = login(&s, user, password).await;
         assert_eq!(v["code"], 0, "{user}: {v}");
     }
     assert_eq!(login(&s, "alice", "admin").await["code"], "session");
     let alice = login(&s, "alice", "alice-pass-1").await;
-    assert_eq!(alice["user"]["privileges"], json!({"create_tickets": true, "edit_tickets": true}));
+    assert_eq!(
+        alice["user"]["privileges"],
+        json!({"create_tickets": true, "edit_tickets": true})
+    );
     assert_eq!(alice["user"]["full_name"], "Alice Ops");
 
     // Numbers, subjects, history and comments as in the file.
-    let (_, v) = s.call("search_tickets", json!({"query": "*", "limit": 10, "sort_by": "num", "sort_dir": 1})).await;
-    let nums: Vec<i64> = v["rows"].as_array().expect("rows").iter().filter_map(|r| r["num"].as_i64()).collect();
+    let (_, v) = s
+        .call(
+            "search_tickets",
+            json!({"query": "*", "limit": 10, "sort_by": "num", "sort_dir": 1}),
+        )
+        .await;
+    let nums: Vec<i64> = v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["num"].as_i64())
+        .collect();
     assert_eq!(nums, vec![6332, 6333, 6334, 6335, 6336]);
     let (_, v) = s.call("get_ticket", json!({"num": 6332})).await;
     let t = &v["ticket"];
@@ -80,12 +117,21 @@ async fn an_xyops_backup_moves_in_with_numbers_history_files_and_people() {
     let changes = t["changes"].as_array().expect("changes");
     assert_eq!(changes.len(), 3);
     assert_eq!(changes[1]["type"], "comment");
-    assert!(changes[1]["body"].as_str().unwrap_or("").contains("Restarted the IO thread"));
-    assert_eq!((changes[2]["key"].as_str(), changes[2]["value"].as_str()), (Some("status"), Some("closed")));
+    assert!(changes[1]["body"]
+        .as_str()
+        .unwrap_or("")
+        .contains("Restarted the IO thread"));
+    assert_eq!(
+        (changes[2]["key"].as_str(), changes[2]["value"].as_str()),
+        (Some("status"), Some("closed"))
+    );
 
     // The file downloads with its bytes; the category and tag exist; search sees it all.
     let (_, v) = s.call("get_ticket", json!({"num": 6335})).await;
-    let path = v["ticket"]["files"][0]["path"].as_str().expect("file path").to_string();
+    let path = v["ticket"]["files"][0]["path"]
+        .as_str()
+        .expect("file path")
+        .to_string();
     let bytes = s
         .client
         .get(s.url(&format!("/{path}")))
@@ -101,7 +147,12 @@ async fn an_xyops_backup_moves_in_with_numbers_history_files_and_people() {
     assert_eq!(v["category"]["title"], "Production", "{v}");
     let (_, v) = s.call("get_tag", json!({"id": "db"})).await;
     assert_eq!(v["code"], 0, "{v}");
-    let (_, v) = s.call("search_tickets", json!({"query": "db3 grafana", "limit": 5})).await;
+    let (_, v) = s
+        .call(
+            "search_tickets",
+            json!({"query": "db3 grafana", "limit": 5}),
+        )
+        .await;
     assert_eq!(v["rows"][0]["num"], 6334, "{v}");
 
     // New tickets continue after the highest imported number.
@@ -111,11 +162,15 @@ async fn an_xyops_backup_moves_in_with_numbers_history_files_and_people() {
     // Again: nothing to do. A ticket changed in Docket since is not overwritten.
     let (_, v) = s.call("get_ticket", json!({"num": 6333})).await;
     let id = v["ticket"]["id"].clone();
-    s.call("update_ticket", json!({"id": id, "status": "on_hold"})).await;
+    s.call("update_ticket", json!({"id": id, "status": "on_hold"}))
+        .await;
     let plain = sample(false);
     let (ok, again) = import(&s.data, &["--xyops", plain.to_str().expect("path")]);
     assert!(ok, "{again}");
-    assert!(again.contains("Imported 0 new and 0 updated tickets (4 unchanged, 1 skipped)"), "{again}");
+    assert!(
+        again.contains("Imported 0 new and 0 updated tickets (4 unchanged, 1 skipped)"),
+        "{again}"
+    );
     assert!(again.contains("Docket's copy is newer"), "{again}");
     assert!(again.contains("Users: 0 new, 2 already here"), "{again}");
     let (_, v) = s.call("get_ticket", json!({"num": 6333})).await;
@@ -134,9 +189,15 @@ async fn unknown_types_are_reported_and_can_be_mapped() {
     let data = tmp.path().join("data");
     let (ok, out) = import(&data, &["--xyops", f, "--dry-run", "--create"]);
     assert!(ok, "{out}");
-    assert!(out.contains("Unknown type \"problem\" on 3 tickets: map it with --map-type problem="), "{out}");
+    assert!(
+        out.contains("Unknown type \"problem\" on 3 tickets: map it with --map-type problem="),
+        "{out}"
+    );
     let (ok, out) = import(&data, &["--xyops", f, "--map-type", "problem=nonsense"]);
-    assert!(!ok && out.contains("\"nonsense\" is not configured here"), "{out}");
+    assert!(
+        !ok && out.contains("\"nonsense\" is not configured here"),
+        "{out}"
+    );
     let (ok, out) = import(&data, &["--xyops", f, "--map-type", "problem"]);
     assert!(!ok && out.contains("--map-type takes FROM=TO"), "{out}");
     let (ok, out) = import(&data, &["--xyops", f, "--map-type", "problem=bug"]);
@@ -154,7 +215,9 @@ async fn unknown_types_are_reported_and_can_be_mapped() {
 #[tokio::test]
 async fn a_number_docket_already_uses_is_reported_not_taken() {
     let s = Server::start().await;
-    let mine = s.create(json!({"subject": "Docket's own first ticket"})).await;
+    let mine = s
+        .create(json!({"subject": "Docket's own first ticket"}))
+        .await;
     assert_eq!(mine["num"], 1);
     let tmp = tempfile::tempdir().expect("tmp");
     let file = tmp.path().join("clash.ndjson");
@@ -162,7 +225,11 @@ async fn a_number_docket_already_uses_is_reported_not_taken() {
         json!({"index": "tickets", "id": "txyops000001", "record": {"id": "txyops000001", "num": 1, "subject": "From xyOps, number 1", "status": "open", "created": 1_700_000_000, "modified": 1_700_000_000}}),
         json!({"index": "tickets", "id": "txyops000002", "record": {"id": "txyops000002", "num": 2, "subject": "From xyOps, number 2", "status": "open", "created": 1_700_000_000, "modified": 1_700_000_000}}),
     ];
-    std::fs::write(&file, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).expect("write");
+    std::fs::write(
+        &file,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .expect("write");
     for dry in [true, false] {
         let mut args = vec!["--xyops", file.to_str().expect("path")];
         if dry {
@@ -170,8 +237,14 @@ async fn a_number_docket_already_uses_is_reported_not_taken() {
         }
         let (ok, out) = import(&s.data, &args);
         assert!(ok, "{out}");
-        assert!(out.contains("1 new and 0 updated tickets (0 unchanged, 1 skipped)"), "dry {dry}: {out}");
-        assert!(out.contains("#1 txyops000001: number taken"), "dry {dry}: {out}");
+        assert!(
+            out.contains("1 new and 0 updated tickets (0 unchanged, 1 skipped)"),
+            "dry {dry}: {out}"
+        );
+        assert!(
+            out.contains("#1 txyops000001: number taken"),
+            "dry {dry}: {out}"
+        );
     }
     let (_, v) = s.call("get_ticket", json!({"num": 1})).await;
     assert_eq!(v["ticket"]["subject"], "Docket's own first ticket");

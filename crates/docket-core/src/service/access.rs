@@ -194,10 +194,11 @@ impl Docket {
     /// failure only leaves the old hash in place, which still works.
     async fn rehash_password(&self, username: &str, password: &str) {
         let pw = password.to_string();
-        let hashed = match tokio::task::spawn_blocking(move || crate::auth::hash_password(&pw)).await {
-            Ok(Ok(h)) => h,
-            _ => return,
-        };
+        let hashed =
+            match tokio::task::spawn_blocking(move || crate::auth::hash_password(&pw)).await {
+                Ok(Ok(h)) => h,
+                _ => return,
+            };
         let result = self
             .store
             .update_record(
@@ -364,7 +365,10 @@ mod tests {
     fn unknown_users_are_checked_against_a_dummy_hash() {
         let before = crate::auth::password_verifications();
         assert!(!verify_password_or_dummy("anything", None));
-        assert!(crate::auth::password_verifications() > before, "the dummy hash was not verified");
+        assert!(
+            crate::auth::password_verifications() > before,
+            "the dummy hash was not verified"
+        );
     }
 
     #[test]
@@ -381,7 +385,11 @@ mod tests {
         for _ in 0..30 {
             r = r.fail(LOGIN_FREE_FAILURES, 1200);
         }
-        assert_eq!(r.blocked_until, 1200 + LOGIN_MAX_WAIT_SECS, "the wait is capped");
+        assert_eq!(
+            r.blocked_until,
+            1200 + LOGIN_MAX_WAIT_SECS,
+            "the wait is capped"
+        );
         // After the window a failure starts a new count.
         let later = 1001 + LOGIN_WINDOW_SECS + LOGIN_MAX_WAIT_SECS;
         r = r.fail(LOGIN_FREE_FAILURES, later);

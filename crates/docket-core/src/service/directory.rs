@@ -289,7 +289,8 @@ impl Docket {
         let id = super::required_str(params, "id", dir.code)?;
         if dir.kind == RecordKind::Category {
             // Tickets in a deleted category would be unreachable for scoped users.
-            let in_use = self.run_search(&SearchRequest {
+            let in_use = self
+                .run_search(&SearchRequest {
                     filter: docket_query::Filter::Keyword {
                         field: docket_query::KeywordField::Category,
                         value: id.to_string(),

@@ -19,7 +19,8 @@ impl Docket {
                 max: num.checked_add(1),
             },
         ]);
-        let page = self.run_search(&SearchRequest {
+        let page = self
+            .run_search(&SearchRequest {
                 filter: one,
                 categories: who.categories.clone(),
                 sort_by: SortField::Num,

@@ -20,8 +20,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use access::{
-    LoginResult, RateLimiter, LOGIN_FIRST_WAIT_SECS, LOGIN_FREE_FAILURES, LOGIN_FREE_FAILURES_PER_ADDRESS,
-    LOGIN_MAX_WAIT_SECS, LOGIN_WINDOW_SECS,
+    LoginResult, RateLimiter, LOGIN_FIRST_WAIT_SECS, LOGIN_FREE_FAILURES,
+    LOGIN_FREE_FAILURES_PER_ADDRESS, LOGIN_MAX_WAIT_SECS, LOGIN_WINDOW_SECS,
 };
 pub use automation::{
     default_dedupe_closed_statuses, Automation, Created, RecordSource, RecordType,

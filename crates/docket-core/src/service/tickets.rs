@@ -165,14 +165,14 @@ impl Docket {
     ) -> Result<SearchPage> {
         let filter = self.compile_query(&search.query).map_err(Error::Ticket)?;
         self.run_search(&SearchRequest {
-                filter,
-                categories: who.categories.clone(),
-                sort_by: search.sort_by,
-                descending: search.descending,
-                offset: search.offset,
-                limit: search.limit,
-            })
-            .await
+            filter,
+            categories: who.categories.clone(),
+            sort_by: search.sort_by,
+            descending: search.descending,
+            offset: search.offset,
+            limit: search.limit,
+        })
+        .await
     }
 
     /// `create_ticket`.

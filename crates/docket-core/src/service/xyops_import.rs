@@ -152,7 +152,11 @@ fn known_privileges(v: Option<&Value>) -> Privileges {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -209,9 +213,9 @@ impl XyopsImport {
     pub async fn finish(mut self) -> Result<XyopsImportReport> {
         self.flush().await?;
         for (path, _) in self.expected_files.drain() {
-            self.report
-                .files_skipped
-                .push(format!("{path}: listed by its ticket, but the backup has no payload"));
+            self.report.files_skipped.push(format!(
+                "{path}: listed by its ticket, but the backup has no payload"
+            ));
         }
         self.report.files_skipped.sort();
         Ok(self.report)
@@ -223,7 +227,10 @@ impl XyopsImport {
             return Ok(false);
         }
         if !self.opts.dry_run {
-            self.docket().store.insert_record(kind, id, None, &value).await?;
+            self.docket()
+                .store
+                .insert_record(kind, id, None, &value)
+                .await?;
         }
         Ok(true)
     }
@@ -260,7 +267,10 @@ impl XyopsImport {
                         created,
                         modified,
                     };
-                    if self.insert_record(RecordKind::Category, &id, json!(category)).await? {
+                    if self
+                        .insert_record(RecordKind::Category, &id, json!(category))
+                        .await?
+                    {
                         self.report.categories_created += 1;
                     }
                     self.refs.categories.insert(id);
@@ -274,7 +284,10 @@ impl XyopsImport {
                         created,
                         modified,
                     };
-                    if self.insert_record(RecordKind::Role, &id, json!(role)).await? {
+                    if self
+                        .insert_record(RecordKind::Role, &id, json!(role))
+                        .await?
+                    {
                         self.report.roles_created += 1;
                     }
                 }
@@ -311,7 +324,10 @@ impl XyopsImport {
             created: int(&v, "created"),
             modified: int(&v, "modified"),
         };
-        if self.insert_record(RecordKind::User, &username, json!(user)).await? {
+        if self
+            .insert_record(RecordKind::User, &username, json!(user))
+            .await?
+        {
             self.report.users_created += 1;
         } else {
             self.report.users_existing += 1;
@@ -325,13 +341,25 @@ impl XyopsImport {
         let label = format!("#{} {}", int(&v, "num"), text(&v, "id"));
         let num = int(&v, "num");
         if num <= 0 {
-            self.report.tickets_skipped.push(format!("{label}: no ticket number"));
+            self.report
+                .tickets_skipped
+                .push(format!("{label}: no ticket number"));
             return;
         }
         let rules = self.docket().rules.clone();
         for (field, map, unknown, known) in [
-            ("type", &self.opts.type_map, &mut self.report.unknown_types, rules.types.as_slice()),
-            ("status", &self.opts.status_map, &mut self.report.unknown_statuses, rules.statuses.as_slice()),
+            (
+                "type",
+                &self.opts.type_map,
+                &mut self.report.unknown_types,
+                rules.types.as_slice(),
+            ),
+            (
+                "status",
+                &self.opts.status_map,
+                &mut self.report.unknown_statuses,
+                rules.statuses.as_slice(),
+            ),
         ] {
             let value = text(&v, field);
             if value.is_empty() || known.iter().any(|c| c.id == value) {
@@ -379,18 +407,23 @@ impl XyopsImport {
                     t.num, t.id, old.num
                 )),
                 Some(old) if old.modified == t.modified => self.report.tickets_unchanged += 1,
-                Some(old) if old.modified > t.modified => self.report.tickets_skipped.push(format!(
-                    "#{} {}: Docket's copy is newer (modified {} > {}); left as it is",
-                    t.num, t.id, old.modified, t.modified
-                )),
+                Some(old) if old.modified > t.modified => {
+                    self.report.tickets_skipped.push(format!(
+                        "#{} {}: Docket's copy is newer (modified {} > {}); left as it is",
+                        t.num, t.id, old.modified, t.modified
+                    ))
+                }
                 Some(_) => {
                     if !self.opts.dry_run {
                         let replacement = t.clone();
                         store
-                            .update_ticket(&t.id, Box::new(move |stored: &mut Ticket| {
-                                *stored = replacement;
-                                Ok(())
-                            }))
+                            .update_ticket(
+                                &t.id,
+                                Box::new(move |stored: &mut Ticket| {
+                                    *stored = replacement;
+                                    Ok(())
+                                }),
+                            )
                             .await?;
                     }
                     self.report.tickets_updated += 1;
@@ -415,7 +448,8 @@ impl XyopsImport {
         }
         let mut count = placeable.len() as u64;
         if !self.opts.dry_run && count > 0 {
-            let wanted: Vec<(String, i64)> = placeable.iter().map(|t| (t.id.clone(), t.num)).collect();
+            let wanted: Vec<(String, i64)> =
+                placeable.iter().map(|t| (t.id.clone(), t.num)).collect();
             let inserted = store.import_numbered(placeable).await?;
             if inserted != count {
                 let ids: Vec<String> = wanted.iter().map(|(id, _)| id.clone()).collect();
@@ -458,14 +492,22 @@ impl XyopsImport {
                 .push(format!("{path}: no imported ticket lists this file"));
             return Ok(());
         };
-        if self.docket().store.find_record(RecordKind::File, &path).await?.is_some() {
+        if self
+            .docket()
+            .store
+            .find_record(RecordKind::File, &path)
+            .await?
+            .is_some()
+        {
             self.report.files_existing += 1;
             return Ok(());
         }
         let bytes = match base64::engine::general_purpose::STANDARD.decode(payload.trim()) {
             Ok(b) => b,
             Err(e) => {
-                self.report.files_skipped.push(format!("{path}: bad base64 ({e})"));
+                self.report
+                    .files_skipped
+                    .push(format!("{path}: bad base64 ({e})"));
                 return Ok(());
             }
         };
@@ -505,28 +547,46 @@ mod tests {
 
     #[test]
     fn lines_of_a_backup_are_recognised() {
-        assert!(matches!(parse_line("# xyOps Data Export v1.0"), Ok(Item::Ignored)));
-        assert!(matches!(parse_line(r#"{"cmd": "listDelete", "args": ["global/tags", false]}"#), Ok(Item::Ignored)));
+        assert!(matches!(
+            parse_line("# xyOps Data Export v1.0"),
+            Ok(Item::Ignored)
+        ));
+        assert!(matches!(
+            parse_line(r#"{"cmd": "listDelete", "args": ["global/tags", false]}"#),
+            Ok(Item::Ignored)
+        ));
         assert!(matches!(
             parse_line(r#"{"key": "global/tags", "value": {"page_size": 100, "type": "list"}}"#),
             Ok(Item::Ignored)
         ));
-        match parse_line(r#"{"key": "global/tags/0", "value": {"type": "list_page", "items": [{"id": "db"}]}}"#) {
-            Ok(Item::ListPage { list, items }) => assert_eq!((list.as_str(), items.len()), ("global/tags", 1)),
+        match parse_line(
+            r#"{"key": "global/tags/0", "value": {"type": "list_page", "items": [{"id": "db"}]}}"#,
+        ) {
+            Ok(Item::ListPage { list, items }) => {
+                assert_eq!((list.as_str(), items.len()), ("global/tags", 1))
+            }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse_line(r#"{"key": "users/alice", "value": {"username": "alice"}}"#), Ok(Item::User(_))));
+        assert!(matches!(
+            parse_line(r#"{"key": "users/alice", "value": {"username": "alice"}}"#),
+            Ok(Item::User(_))
+        ));
         assert!(matches!(
             parse_line(r#"{"index": "tickets", "id": "t1", "record": {"id": "t1", "num": 5}}"#),
             Ok(Item::Ticket(_))
         ));
-        assert!(matches!(parse_line(r#"{"key": "files/t1/a/b/x.log", "value": "eA=="}"#), Ok(Item::File { .. })));
+        assert!(matches!(
+            parse_line(r#"{"key": "files/t1/a/b/x.log", "value": "eA=="}"#),
+            Ok(Item::File { .. })
+        ));
         assert!(parse_line("{not json").is_err());
     }
 
     #[test]
     fn only_known_privileges_are_kept() {
-        let p = known_privileges(Some(&json!({"create_tickets": true, "run_jobs": true, "admin": false})));
+        let p = known_privileges(Some(
+            &json!({"create_tickets": true, "run_jobs": true, "admin": false}),
+        ));
         assert_eq!(p.iter().collect::<Vec<_>>(), vec!["create_tickets"]);
     }
 }

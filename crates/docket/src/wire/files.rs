@@ -595,7 +595,8 @@ async fn serve(
 ) -> Response {
     if method != Method::GET && method != Method::HEAD {
         let err = Error::Api(format!("Method {method} is not allowed; use GET or HEAD"));
-        let mut res = reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
+        let mut res =
+            reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
         res.headers_mut().insert(
             axum::http::header::ALLOW,
             axum::http::HeaderValue::from_static("GET, HEAD"),
@@ -870,9 +871,18 @@ mod tests {
     #[test]
     fn file_names_keep_their_quotes() {
         let name = |v: &str| quoted_filename(v.as_bytes());
-        assert_eq!(name(r#"form-data; name="file"; filename="a\"b.txt""#).as_deref(), Some("a\"b.txt"));
-        assert_eq!(name(r#"form-data; name="file"; filename="a%22b.txt""#).as_deref(), Some("a\"b.txt"));
-        assert_eq!(name(r#"form-data; name="filename"; filename="x.txt""#).as_deref(), Some("x.txt"));
+        assert_eq!(
+            name(r#"form-data; name="file"; filename="a\"b.txt""#).as_deref(),
+            Some("a\"b.txt")
+        );
+        assert_eq!(
+            name(r#"form-data; name="file"; filename="a%22b.txt""#).as_deref(),
+            Some("a\"b.txt")
+        );
+        assert_eq!(
+            name(r#"form-data; name="filename"; filename="x.txt""#).as_deref(),
+            Some("x.txt")
+        );
         assert_eq!(name(r#"form-data; filename*=UTF-8''x.txt"#), None);
         assert_eq!(name(r#"form-data; name="f""#), None);
         assert_eq!(name(r#"form-data; filename="open"#), None);

@@ -47,7 +47,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         // Errors made below the handlers (extractor rejections, body limits) as JSON too.
         .layer(axum::middleware::map_response(reply::json_errors))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), head_limits))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            head_limits,
+        ))
         // Compressed when the client accepts it (event streams and images are left alone).
         .layer(tower_http::compression::CompressionLayer::new())
         // Outermost, so it sees the bytes as sent (compressed) and every answer, 404s too.
@@ -243,10 +246,13 @@ async fn handle(
     };
     if method != Method::GET && method != Method::POST && method != Method::HEAD {
         let err = Error::Api(format!("Method {method} is not allowed; use GET or POST"));
-        let mut res = reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
+        let mut res =
+            reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
         // RFC 9110: a 405 names the methods that are allowed.
-        res.headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST, HEAD"));
+        res.headers_mut().insert(
+            header::ALLOW,
+            header::HeaderValue::from_static("GET, POST, HEAD"),
+        );
         return res;
     }
     if files::is_streamed_upload(&name, &headers) {

@@ -74,7 +74,12 @@ pub async fn json_errors(res: Response) -> Response {
         status,
         &serde_json::json!({"code": code, "description": description}),
     );
-    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE, header::CONTENT_RANGE] {
+    for name in [
+        header::ALLOW,
+        header::RETRY_AFTER,
+        header::WWW_AUTHENTICATE,
+        header::CONTENT_RANGE,
+    ] {
         if let Some(v) = parts.headers.get(&name) {
             out.headers_mut().insert(name, v.clone());
         }

@@ -47,7 +47,11 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    match state.docket.login(form.username.trim(), &form.password, peer).await {
+    match state
+        .docket
+        .login(form.username.trim(), &form.password, peer)
+        .await
+    {
         Ok(login) => {
             let mut response = Redirect::to(&next).into_response();
             if let Ok(v) = HeaderValue::from_str(&session_cookie(&login.session_id, 30 * 86_400)) {
