@@ -89,7 +89,7 @@ pub async fn run(
         }
         import.line(&line).await?;
         n += 1;
-        if n % 5_000 == 0 {
+        if n.is_multiple_of(5_000) {
             bar.set_message(format!("{n} lines read"));
             bar.tick();
         }
