@@ -221,9 +221,9 @@ impl XyopsImport {
         Ok(self.report)
     }
 
-    async fn insert_record(&mut self, kind: RecordKind, id: &str, value: Value) -> Result<bool> {
+    /// Writes a record unless one with its id exists (then `false`: existing ones are kept).
+    async fn insert_if_absent(&self, kind: RecordKind, id: &str, value: Value) -> Result<bool> {
         if self.docket().store.get_record(kind, id).await?.is_some() {
-            self.report.records_existing += 1;
             return Ok(false);
         }
         if !self.opts.dry_run {
@@ -239,8 +239,9 @@ impl XyopsImport {
         for item in items {
             let id = text(&item, "id");
             let (created, modified) = (int(&item, "created"), int(&item, "modified"));
-            match list {
+            let (kind, value) = match list {
                 "global/tags" if !id.is_empty() => {
+                    self.refs.tags.insert(id.clone());
                     let tag = Tag {
                         id: id.clone(),
                         title: text(&item, "title"),
@@ -250,12 +251,10 @@ impl XyopsImport {
                         created,
                         modified,
                     };
-                    if self.insert_record(RecordKind::Tag, &id, json!(tag)).await? {
-                        self.report.tags_created += 1;
-                    }
-                    self.refs.tags.insert(id);
+                    (RecordKind::Tag, json!(tag))
                 }
                 "global/categories" if !id.is_empty() => {
+                    self.refs.categories.insert(id.clone());
                     let category = Category {
                         id: id.clone(),
                         title: text(&item, "title"),
@@ -267,13 +266,7 @@ impl XyopsImport {
                         created,
                         modified,
                     };
-                    if self
-                        .insert_record(RecordKind::Category, &id, json!(category))
-                        .await?
-                    {
-                        self.report.categories_created += 1;
-                    }
-                    self.refs.categories.insert(id);
+                    (RecordKind::Category, json!(category))
                 }
                 "global/roles" if !id.is_empty() => {
                     let role = Role {
@@ -284,16 +277,23 @@ impl XyopsImport {
                         created,
                         modified,
                     };
-                    if self
-                        .insert_record(RecordKind::Role, &id, json!(role))
-                        .await?
-                    {
-                        self.report.roles_created += 1;
-                    }
+                    (RecordKind::Role, json!(role))
                 }
-                "global/api_keys" => self.report.api_keys_not_moved += 1,
+                "global/api_keys" => {
+                    self.report.api_keys_not_moved += 1;
+                    continue;
+                }
                 // The user list only names users; their records come as `users/NAME`.
-                _ => {}
+                _ => continue,
+            };
+            if !self.insert_if_absent(kind, &id, value).await? {
+                self.report.records_existing += 1;
+            } else if kind == RecordKind::Tag {
+                self.report.tags_created += 1;
+            } else if kind == RecordKind::Category {
+                self.report.categories_created += 1;
+            } else {
+                self.report.roles_created += 1;
             }
         }
         Ok(())
@@ -325,13 +325,12 @@ impl XyopsImport {
             modified: int(&v, "modified"),
         };
         if self
-            .insert_record(RecordKind::User, &username, json!(user))
+            .insert_if_absent(RecordKind::User, &username, json!(user))
             .await?
         {
             self.report.users_created += 1;
         } else {
             self.report.users_existing += 1;
-            self.report.records_existing -= 1;
         }
         Ok(())
     }

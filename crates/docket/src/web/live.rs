@@ -55,14 +55,7 @@ impl Listener {
                     .data(json!({"kind": kind}).to_string()),
             ),
             Target::Ticket(id) => {
-                let mut params = Map::new();
-                params.insert("id".into(), json!(id));
-                let t = self
-                    .state
-                    .docket
-                    .get_ticket(&self.viewer.principal, &params)
-                    .await
-                    .ok()?;
+                let t = self.visible(id).await?;
                 Some(
                     Event::default()
                         .event("ticket")
@@ -86,13 +79,7 @@ impl Listener {
                 // refresh if it is on the page (it may have just left the query); numbers of
                 // tickets the viewer cannot see are never sent.
                 if !matches {
-                    let mut params = Map::new();
-                    params.insert("id".into(), json!(ev.id));
-                    self.state
-                        .docket
-                        .get_ticket(&self.viewer.principal, &params)
-                        .await
-                        .ok()?;
+                    self.visible(&ev.id).await?;
                 }
                 Some(
                     Event::default()
@@ -101,6 +88,17 @@ impl Listener {
                 )
             }
         }
+    }
+
+    /// Ticket `id` as the viewer may see it (`None`: missing or hidden).
+    async fn visible(&self, id: &str) -> Option<docket_core::model::Ticket> {
+        let mut params = Map::new();
+        params.insert("id".into(), json!(id));
+        self.state
+            .docket
+            .get_ticket(&self.viewer.principal, &params)
+            .await
+            .ok()
     }
 
     /// Whether the viewer's session still holds (a logout ends the stream).

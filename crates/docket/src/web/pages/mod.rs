@@ -24,10 +24,9 @@ const FLASH_COOKIE: &str = "docket_flash";
 pub fn redirect_with(to: &str, kind: &str, message: &str) -> Response {
     let mut response = Redirect::to(to).into_response();
     let value = serde_urlencoded::to_string([("k", kind), ("m", message)]).unwrap_or_default();
-    // The notice is URL-encoded, so it never breaks the header; HttpOnly, read by the server.
+    // URL-encoded (`;` and `,` included), so it never breaks the header; HttpOnly.
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "{FLASH_COOKIE}={}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax",
-        value.replace(';', "%3B")
+        "{FLASH_COOKIE}={value}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax"
     )) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -37,7 +36,7 @@ pub fn redirect_with(to: &str, kind: &str, message: &str) -> Response {
 /// The notice left by the previous request, if any.
 fn take_flash(headers: &HeaderMap) -> Option<Value> {
     let raw = cookie(headers, FLASH_COOKIE)?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&raw.replace("%3B", ";")).ok()?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&raw).ok()?;
     let get = |k: &str| pairs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
     let kind = match get("k")?.as_str() {
         "error" => "error",

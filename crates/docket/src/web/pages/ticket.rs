@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, RawForm, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use docket_core::auth::CanEdit;
 use docket_core::model::{Change, Ticket};
 use docket_core::rules::Choice;
 use docket_core::Error;
@@ -274,19 +275,24 @@ pub async fn preview(viewer: Viewer, headers: HeaderMap, body: axum::body::Bytes
     axum::response::Html(crate::web::markdown::to_safe_html(&text)).into_response()
 }
 
-/// A form posted on a ticket's page, checked: its fields and the ticket as the viewer may
-/// see it. A ticket that is gone (or hidden) sends the browser back to the list.
-async fn ticket_form(
+/// An editing form posted on a ticket's page, checked: its fields, the ticket as the viewer
+/// may see it, and the edit privilege. A ticket that is gone (or hidden) sends the browser
+/// back to the list; a missing privilege back to the ticket.
+async fn edit_form(
     state: &AppState,
     viewer: &Viewer,
     num: &str,
     body: &[u8],
-) -> Result<(Vec<(String, String)>, Ticket), Response> {
+) -> Result<(Vec<(String, String)>, Ticket, CanEdit), Response> {
     let pairs = viewer.signed_form(body)?;
     let ticket = load(state, viewer, num)
         .await
         .map_err(|e| redirect_with("/tickets", "error", &e.description()))?;
-    Ok((pairs, ticket))
+    let can = viewer
+        .principal
+        .can_edit()
+        .map_err(|e| redirect_with(&format!("/tickets/{num}"), "error", &e.description()))?;
+    Ok((pairs, ticket, can))
 }
 
 // POST /tickets/{num}/update — the fields of the edit and metadata forms that were sent.
@@ -296,15 +302,11 @@ pub async fn update(
     Path(num): Path<String>,
     RawForm(body): RawForm,
 ) -> Response {
-    let (pairs, t) = match ticket_form(&state, &viewer, &num, &body).await {
+    let (pairs, t, can) = match edit_form(&state, &viewer, &num, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let here = format!("/tickets/{num}");
-    let can = match viewer.principal.can_edit() {
-        Ok(c) => c,
-        Err(e) => return redirect_with(&here, "error", &e.description()),
-    };
     let mut params = Map::new();
     params.insert("id".into(), json!(t.id));
     for field in ["subject", "body", "type", "status", "category", "server"] {
@@ -341,15 +343,11 @@ pub async fn comment(
     Path(num): Path<String>,
     RawForm(body): RawForm,
 ) -> Response {
-    let (pairs, t) = match ticket_form(&state, &viewer, &num, &body).await {
+    let (pairs, t, can) = match edit_form(&state, &viewer, &num, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let here = format!("/tickets/{num}");
-    let can = match viewer.principal.can_edit() {
-        Ok(c) => c,
-        Err(e) => return redirect_with(&here, "error", &e.description()),
-    };
     let text = one_of(&pairs, "body").unwrap_or("");
     let mut params = Map::new();
     params.insert("id".into(), json!(t.id));
@@ -371,15 +369,11 @@ pub async fn edit_comment(
     Path((num, change)): Path<(String, String)>,
     RawForm(body): RawForm,
 ) -> Response {
-    let (pairs, t) = match ticket_form(&state, &viewer, &num, &body).await {
+    let (pairs, t, can) = match edit_form(&state, &viewer, &num, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let here = format!("/tickets/{num}");
-    let can = match viewer.principal.can_edit() {
-        Ok(c) => c,
-        Err(e) => return redirect_with(&here, "error", &e.description()),
-    };
     let delete = one_of(&pairs, "delete").is_some();
     let mut params = Map::new();
     params.insert("id".into(), json!(t.id));
