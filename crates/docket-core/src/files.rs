@@ -77,6 +77,15 @@ pub struct FileRecord {
     pub final_expires: i64,
 }
 
+/// Marks a [`FileRecord`] (as stored JSON) final for `ticket`: its request finished, so from
+/// now on it expires with the file, not with the short pending grace period.
+pub fn finalize_record(record: &mut serde_json::Value, ticket: &str) {
+    let final_expires = record["final_expires"].as_i64().unwrap_or(0);
+    record["expires"] = serde_json::Value::from(final_expires);
+    record["pending"] = serde_json::Value::from(false);
+    record["ticket"] = serde_json::Value::from(ticket);
+}
+
 /// The longest file name kept (in bytes, after cleaning).
 pub const MAX_NAME_BYTES: usize = 200;
 

@@ -11,6 +11,7 @@ pub mod files;
 pub mod history;
 pub mod ids;
 pub mod index_version;
+pub mod kernel;
 pub mod model;
 pub mod notify;
 pub mod privileges;

@@ -16,6 +16,11 @@ use crate::history::COMMENT;
 use crate::model::{Change, Ticket, User};
 use crate::rules::{TicketRules, DRAFT};
 
+/// An outbox group is held while new rows keep arriving (each row's `not_before` is its
+/// change time plus the debounce, so the group is due once the ticket was quiet for the
+/// debounce), but never longer than this past its first row's time. Every store claims by it.
+pub const OUTBOX_MAX_HOLD_SECS: i64 = 600;
+
 pub const EMAIL: &str = "email";
 pub const WEBHOOK: &str = "webhook";
 

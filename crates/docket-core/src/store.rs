@@ -218,6 +218,10 @@ pub struct CreateTicket {
     pub idempotency: Option<IdempotencyClaim>,
     /// Written with the ticket when it is inserted (not on a dedupe hit or replay).
     pub outbox: Vec<OutboxItem>,
+    /// Ids of the `File` records of uploads staged by this request (already in the ticket's
+    /// `files`, or in the dedupe mutation's): made final for the resulting ticket in the
+    /// same transaction (not on a replay, whose request's uploads are discarded).
+    pub staged_files: Vec<String>,
 }
 
 /// Alert-storm deduplication of a create.

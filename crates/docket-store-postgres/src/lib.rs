@@ -10,13 +10,13 @@
 //! automation create takes advisory locks on its idempotency and dedupe keys, and the outbox
 //! claim takes advisory try-locks on the groups it claims (see the modules).
 
-mod automation;
 mod events;
 mod index;
 mod outbox;
 mod records;
 mod search;
 mod tickets;
+mod write_tx;
 
 #[cfg(test)]
 mod tests;
@@ -31,13 +31,14 @@ use docket_core::store::{
     TicketCheck, TicketCheckOut, TicketEvent, TicketMutation, TicketMutationOut,
     TICKET_EVENT_CAPACITY,
 };
-use docket_core::{Error, Result};
+use docket_core::{kernel, Error, Result};
 use serde_json::Value;
 use std::str::FromStr;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::PgConnection;
 use tokio::sync::broadcast;
+use write_tx::PgTx;
 
 pub use outbox::MAX_HOLD_SECS;
 pub use search::{render_filter, MAX_TERMS};
@@ -234,12 +235,14 @@ impl PgStore {
 #[async_trait::async_trait]
 impl Store for PgStore {
     async fn create_ticket(&self, ticket: Ticket) -> Result<Option<Ticket>> {
-        self.write(move |c| Box::pin(tickets::insert(c, ticket)))
+        self.write(move |c| Box::pin(async move { kernel::create(&mut PgTx(c), ticket).await }))
             .await
     }
     async fn create_ticket_with(&self, request: CreateTicket) -> Result<CreateOutcome> {
-        self.write(move |c| Box::pin(automation::create_with(c, request)))
-            .await
+        self.write(move |c| {
+            Box::pin(async move { kernel::create_with(&mut PgTx(c), request).await })
+        })
+        .await
     }
     async fn ticket_by_id(&self, id: &str) -> Result<Option<Ticket>> {
         tickets::by_id(&self.pool, id).await
@@ -251,16 +254,11 @@ impl Store for PgStore {
         tickets::by_ids(&self.pool, ids).await
     }
     async fn update_ticket(&self, id: &str, mutate: TicketMutation) -> Result<Option<Ticket>> {
-        let id = id.to_string();
-        let mutate: TicketMutationOut =
-            Box::new(move |t: &mut Ticket| mutate(t).map(|()| Vec::new()));
-        self.write(move |c| Box::pin(async move { tickets::update_out(c, &id, mutate).await }))
+        self.update_ticket_out(id, kernel::without_outbox(mutate))
             .await
     }
     async fn delete_ticket(&self, id: &str, check: TicketCheck) -> Result<Option<Ticket>> {
-        let id = id.to_string();
-        let check: TicketCheckOut = Box::new(move |t: &Ticket| check(t).map(|()| Vec::new()));
-        self.write(move |c| Box::pin(async move { tickets::delete_out(c, &id, check).await }))
+        self.delete_ticket_out(id, kernel::check_without_outbox(check))
             .await
     }
     async fn update_ticket_out(
@@ -269,12 +267,14 @@ impl Store for PgStore {
         mutate: TicketMutationOut,
     ) -> Result<Option<Ticket>> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { tickets::update_out(c, &id, mutate).await }))
-            .await
+        self.write(move |c| {
+            Box::pin(async move { kernel::update(&mut PgTx(c), &id, mutate).await })
+        })
+        .await
     }
     async fn delete_ticket_out(&self, id: &str, check: TicketCheckOut) -> Result<Option<Ticket>> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { tickets::delete_out(c, &id, check).await }))
+        self.write(move |c| Box::pin(async move { kernel::delete(&mut PgTx(c), &id, check).await }))
             .await
     }
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage> {
@@ -291,7 +291,7 @@ impl Store for PgStore {
 
     async fn outbox_enqueue(&self, items: Vec<OutboxItem>) -> Result<u64> {
         self.write(move |c| {
-            Box::pin(async move { outbox::insert(c, &items, tickets::now_secs()).await })
+            Box::pin(async move { outbox::insert(c, &items, kernel::now_secs()).await })
         })
         .await
     }
@@ -369,8 +369,10 @@ impl Store for PgStore {
         mutate: RecordMutation,
     ) -> Result<Option<Value>> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { records::update(c, kind, &id, mutate).await }))
-            .await
+        self.write(move |c| {
+            Box::pin(async move { kernel::update_record(&mut PgTx(c), kind, &id, mutate).await })
+        })
+        .await
     }
     async fn delete_record(&self, kind: RecordKind, id: &str) -> Result<bool> {
         let id = id.to_string();

@@ -11,10 +11,7 @@ use crate::index::no_nul;
 const COLUMNS: &str =
     "id, channel, kind, ticket, grp, target, payload, created, not_before, attempts, claimed_until, sent_at, last_error";
 
-/// A group is held while new rows keep arriving (each row's `not_before` is its change time
-/// plus the debounce, so the group is due once the ticket was quiet for the debounce), but
-/// never longer than this past its first row's time. (The SQLite store's value.)
-pub const MAX_HOLD_SECS: i64 = 600;
+pub use docket_core::notify::OUTBOX_MAX_HOLD_SECS as MAX_HOLD_SECS;
 
 /// Advisory lock class of a group being claimed (`pg_try_advisory_xact_lock(class, hash)`);
 /// the create locks use classes 1 and 2.

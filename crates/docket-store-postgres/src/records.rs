@@ -1,7 +1,7 @@
 //! Small JSON records (users, keys, sessions, tags, categories, roles, files, ...) in one
 //! table. `expires` and `ticket` are extracted here on every write (see migration 0001).
 
-use docket_core::store::{RecordKind, RecordMutation};
+use docket_core::store::RecordKind;
 use docket_core::{Error, Result};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -171,12 +171,11 @@ pub async fn count(db: &PgPool, kind: RecordKind) -> Result<u64> {
     Ok(n.max(0) as u64)
 }
 
-/// Reads the record locked, mutates it and writes it back (same transaction).
-pub async fn update(
+/// A record read inside the write transaction, locked until it ends.
+pub async fn get_for_update(
     c: &mut PgConnection,
     kind: RecordKind,
     id: &str,
-    mutate: RecordMutation,
 ) -> Result<Option<Value>> {
     if impossible_key(id) {
         return Ok(None);
@@ -188,21 +187,28 @@ pub async fn update(
             .fetch_optional(&mut *c)
             .await
             .map_err(db_err)?;
-    let Some((data,)) = row else { return Ok(None) };
-    let mut value = parse(&data)?;
-    mutate(&mut value)?;
+    row.map(|(d,)| parse(&d)).transpose()
+}
+
+/// Rewrites a record's data (and the columns derived from it); its lookup key stays.
+pub async fn rewrite(
+    c: &mut PgConnection,
+    kind: RecordKind,
+    id: &str,
+    value: &Value,
+) -> Result<()> {
     sqlx::query(
         "UPDATE records SET data = $1, expires = $2, ticket = $3 WHERE kind = $4 AND id = $5",
     )
     .bind(value.to_string())
-    .bind(expires_of(&value))
-    .bind(ticket_of(&value))
+    .bind(expires_of(value))
+    .bind(ticket_of(value))
     .bind(kind.as_str())
     .bind(id)
     .execute(&mut *c)
     .await
     .map_err(db_err)?;
-    Ok(Some(value))
+    Ok(())
 }
 
 pub async fn delete(c: &mut PgConnection, kind: RecordKind, id: &str) -> Result<bool> {

@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 
 use docket_core::model::Ticket;
 use docket_core::search_doc::list_sort_key;
-use docket_core::store::{TicketCheckOut, TicketMutationOut};
 use docket_core::{Error, Result};
 use sqlx::{PgConnection, PgPool};
 
@@ -14,14 +13,6 @@ use crate::index::TicketRow;
 
 pub fn parse(data: &str) -> Result<Ticket> {
     serde_json::from_str(data).map_err(|e| Error::Internal(format!("corrupt ticket record: {e}")))
-}
-
-/// Epoch seconds now (the outbox `created` column).
-pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// PostgreSQL text cannot hold NUL, so no stored key has one: a key with NUL is simply not
@@ -132,30 +123,33 @@ pub async fn insert_rows(
     Ok(inserted)
 }
 
-/// Inserts a new ticket with the next number. `None` when the id is taken. The id is
-/// checked before the number is drawn, so a normal create leaves no gap.
-pub async fn insert(c: &mut PgConnection, mut ticket: Ticket) -> Result<Option<Ticket>> {
-    if impossible_key(&ticket.id) {
+pub async fn exists(c: &mut PgConnection, id: &str) -> Result<bool> {
+    if impossible_key(id) {
         return Err(Error::Ticket("a ticket id cannot contain NUL".into()));
     }
     let taken: Option<(i64,)> = sqlx::query_as("SELECT num FROM tickets WHERE id = $1")
-        .bind(&ticket.id)
+        .bind(id)
         .fetch_optional(&mut *c)
         .await
         .map_err(db_err)?;
-    if taken.is_some() {
-        return Ok(None);
-    }
+    Ok(taken.is_some())
+}
+
+/// The next number of the sequence (not given back on rollback).
+pub async fn next_num(c: &mut PgConnection) -> Result<i64> {
     let (num,): (i64,) = sqlx::query_as("SELECT nextval('ticket_num_seq')")
         .fetch_one(&mut *c)
         .await
         .map_err(db_err)?;
-    ticket.num = num;
-    let row = TicketRow::new(&ticket)?;
-    // Another node may have inserted the same id since the check: then nothing is inserted
-    // (and that one number stays unused).
+    Ok(num)
+}
+
+/// Inserts a numbered ticket with its index; `false` when another node inserted the same
+/// id since the check (that one number then stays unused).
+pub async fn insert_row(c: &mut PgConnection, ticket: &Ticket) -> Result<bool> {
+    let row = TicketRow::new(ticket)?;
     let done = insert_rows(c, std::slice::from_ref(&row), OnConflict::Id).await?;
-    Ok((!done.is_empty()).then_some(ticket))
+    Ok(!done.is_empty())
 }
 
 /// Makes the current transaction's ticket writes announce nothing (bulk loads are not
@@ -273,7 +267,7 @@ pub async fn by_ids(db: &PgPool, ids: &[String]) -> Result<Vec<Option<Ticket>>> 
 }
 
 /// The ticket, its row locked until the transaction ends.
-async fn load_for_write(c: &mut PgConnection, id: &str) -> Result<Option<Ticket>> {
+pub async fn load_for_write(c: &mut PgConnection, id: &str) -> Result<Option<Ticket>> {
     if impossible_key(id) {
         return Ok(None);
     }
@@ -286,23 +280,11 @@ async fn load_for_write(c: &mut PgConnection, id: &str) -> Result<Option<Ticket>
     row.map(|(d,)| parse(&d)).transpose()
 }
 
-/// Updates a ticket and writes the outbox entries the mutation returns, in the caller's
-/// transaction. The `created` column is not rewritten (as in the SQLite store).
-pub async fn update_out(
-    c: &mut PgConnection,
-    id: &str,
-    mutate: TicketMutationOut,
-) -> Result<Option<Ticket>> {
-    let Some(mut ticket) = load_for_write(c, id).await? else {
-        return Ok(None);
-    };
-    let (num, tid) = (ticket.num, ticket.id.clone());
-    let outbox = mutate(&mut ticket)?;
-    crate::outbox::insert(c, &outbox, now_secs()).await?;
-    // Identity is not the mutation's to change.
-    ticket.num = num;
-    ticket.id = tid;
-    let r = TicketRow::new(&ticket)?;
+/// Rewrites a stored ticket's row with its whole index (its number and id unchanged; the
+/// `created` column is not rewritten).
+pub async fn rewrite_row(c: &mut PgConnection, ticket: &Ticket) -> Result<()> {
+    let num = ticket.num;
+    let r = TicketRow::new(ticket)?;
     sqlx::query(
         "UPDATE tickets SET modified = $2, due = $3, subject = $4, subject_key = $5, subject_rest = $6, \
            status = $7, type = $8, category = $9, dedupe_key = $10, data = $11, \
@@ -334,27 +316,17 @@ pub async fn update_out(
     .execute(&mut *c)
     .await
     .map_err(db_err)?;
-    Ok(Some(ticket))
+    Ok(())
 }
 
-/// Deletes a ticket (its index goes with the row) and writes the outbox entries the check
-/// returns, in the caller's transaction.
-pub async fn delete_out(
-    c: &mut PgConnection,
-    id: &str,
-    check: TicketCheckOut,
-) -> Result<Option<Ticket>> {
-    let Some(ticket) = load_for_write(c, id).await? else {
-        return Ok(None);
-    };
-    let outbox = check(&ticket)?;
-    crate::outbox::insert(c, &outbox, now_secs()).await?;
+/// Removes a ticket's row (its index goes with it).
+pub async fn remove_row(c: &mut PgConnection, num: i64) -> Result<()> {
     sqlx::query("DELETE FROM tickets WHERE num = $1")
-        .bind(ticket.num)
+        .bind(num)
         .execute(&mut *c)
         .await
         .map_err(db_err)?;
-    Ok(Some(ticket))
+    Ok(())
 }
 
 pub async fn count(db: &PgPool) -> Result<u64> {
@@ -477,4 +449,38 @@ pub async fn backfill_sort_keys(db: &PgPool) -> Result<u64> {
         }
     }
     Ok(done)
+}
+
+/// The newest ticket with this dedupe key that is not closed-like (and, for a caller
+/// limited to categories, in one of them).
+pub async fn open_with_dedupe_key(
+    c: &mut PgConnection,
+    key: &str,
+    closed: &[String],
+    categories: Option<&std::collections::BTreeSet<String>>,
+) -> Result<Option<String>> {
+    if impossible_key(key) {
+        return Ok(None);
+    }
+    let cats: Option<Vec<String>> = match categories {
+        Some(set) if set.is_empty() => return Ok(None),
+        Some(set) => Some(set.iter().filter(|c| !impossible_key(c)).cloned().collect()),
+        None => None,
+    };
+    let closed: Vec<String> = closed
+        .iter()
+        .filter(|s| !impossible_key(s))
+        .cloned()
+        .collect();
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT id FROM tickets WHERE dedupe_key = $1 AND status <> ALL($2) \
+         AND ($3::text[] IS NULL OR category = ANY($3)) ORDER BY num DESC LIMIT 1",
+    )
+    .bind(key)
+    .bind(&closed)
+    .bind(cats)
+    .fetch_optional(&mut *c)
+    .await
+    .map_err(db_err)?;
+    Ok(row.map(|(id,)| id))
 }

@@ -9,7 +9,7 @@ use docket_core::store::{SearchRequest, SortField, Store};
 use docket_core::Error;
 
 use crate::keyword_index::{self, State};
-use crate::{db_err, tickets, SqliteOptions, SqliteStore};
+use crate::{db_err, SqliteOptions, SqliteStore};
 
 type Sets = BTreeMap<(String, String), BTreeSet<u32>>;
 
@@ -238,7 +238,8 @@ async fn failed_writes_in_a_group_commit_leave_no_index_change() {
                     store
                         .write(move |c| {
                             Box::pin(async move {
-                                tickets::insert(c, t).await?;
+                                docket_core::kernel::create(&mut crate::write_tx::SqliteTx(c), t)
+                                    .await?;
                                 Err::<(), _>(Error::Ticket("rejected".into()))
                             })
                         })

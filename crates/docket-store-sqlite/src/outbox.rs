@@ -35,10 +35,7 @@ pub async fn insert(c: &mut SqliteConnection, items: &[OutboxItem], now: i64) ->
     Ok(n)
 }
 
-/// A group is held while new rows keep arriving (each row's `not_before` is its change time
-/// plus the debounce, so the group is due once the ticket was quiet for the debounce), but
-/// never longer than this past its first row's time.
-pub const MAX_HOLD_SECS: i64 = 600;
+pub use docket_core::notify::OUTBOX_MAX_HOLD_SECS as MAX_HOLD_SECS;
 
 pub async fn claim(
     c: &mut SqliteConnection,

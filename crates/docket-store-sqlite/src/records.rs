@@ -1,6 +1,6 @@
 //! Small JSON records (users, keys, sessions, tags, categories, roles) in one table.
 
-use docket_core::store::{RecordKind, RecordMutation};
+use docket_core::store::RecordKind;
 use docket_core::{Error, Result};
 use serde_json::Value;
 use sqlx::{SqliteConnection, SqlitePool};
@@ -63,12 +63,8 @@ pub async fn insert(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn update(
-    c: &mut SqliteConnection,
-    kind: RecordKind,
-    id: &str,
-    mutate: RecordMutation,
-) -> Result<Option<Value>> {
+/// A record read inside the write transaction.
+pub async fn get_in(c: &mut SqliteConnection, kind: RecordKind, id: &str) -> Result<Option<Value>> {
     let row: Option<(String,)> =
         sqlx::query_as("SELECT data FROM records WHERE kind = ? AND id = ?")
             .bind(kind.as_str())
@@ -76,17 +72,35 @@ pub async fn update(
             .fetch_optional(&mut *c)
             .await
             .map_err(db_err)?;
-    let Some((data,)) = row else { return Ok(None) };
-    let mut value = parse(&data)?;
-    mutate(&mut value)?;
+    row.map(|(d,)| parse(&d)).transpose()
+}
+
+pub async fn rewrite(
+    c: &mut SqliteConnection,
+    kind: RecordKind,
+    id: &str,
+    data: &str,
+) -> Result<()> {
     sqlx::query("UPDATE records SET data = ? WHERE kind = ? AND id = ?")
-        .bind(value.to_string())
+        .bind(data)
         .bind(kind.as_str())
         .bind(id)
         .execute(&mut *c)
         .await
         .map_err(db_err)?;
-    Ok(Some(value))
+    Ok(())
+}
+
+/// Inserts or replaces a record without a lookup key.
+pub async fn put(c: &mut SqliteConnection, kind: RecordKind, id: &str, data: &str) -> Result<()> {
+    sqlx::query("INSERT OR REPLACE INTO records (kind, id, lookup, data) VALUES (?, ?, NULL, ?)")
+        .bind(kind.as_str())
+        .bind(id)
+        .bind(data)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(())
 }
 
 pub async fn delete(c: &mut SqliteConnection, kind: RecordKind, id: &str) -> Result<bool> {

@@ -2,7 +2,6 @@
 
 use docket_core::model::Ticket;
 use docket_core::search_doc::{list_sort_key, ticket_doc};
-use docket_core::store::{TicketCheck, TicketCheckOut, TicketMutation, TicketMutationOut};
 use docket_core::{Error, Result};
 use docket_query::TextField;
 use sqlx::{SqliteConnection, SqlitePool};
@@ -17,28 +16,34 @@ fn encode(t: &Ticket) -> Result<String> {
     serde_json::to_string(t).map_err(Error::internal)
 }
 
-pub async fn insert(c: &mut SqliteConnection, mut ticket: Ticket) -> Result<Option<Ticket>> {
-    let taken: Option<(i64,)> = sqlx::query_as("SELECT num FROM tickets WHERE id = ?")
-        .bind(&ticket.id)
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(db_err)?;
-    if taken.is_some() {
-        return Ok(None);
-    }
+/// Draws the next ticket number (the counter never goes back).
+pub async fn next_num(c: &mut SqliteConnection) -> Result<i64> {
     let (num,): (i64,) = sqlx::query_as(
         "UPDATE counters SET value = value + 1 WHERE name = 'ticket_num' RETURNING value",
     )
     .fetch_one(&mut *c)
     .await
     .map_err(db_err)?;
-    ticket.num = num;
-    sqlx::query(
+    Ok(num)
+}
+
+pub async fn exists(c: &mut SqliteConnection, id: &str) -> Result<bool> {
+    let taken: Option<(i64,)> = sqlx::query_as("SELECT num FROM tickets WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(taken.is_some())
+}
+
+/// Inserts a numbered ticket and its index; `false` when its id is taken.
+pub async fn insert_row(c: &mut SqliteConnection, ticket: &Ticket) -> Result<bool> {
+    let done = sqlx::query(
         "INSERT INTO tickets (num, id, created, modified, due, subject, status, type, category, \
            assignee_key, tag_key, data) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
     )
-    .bind(num)
+    .bind(ticket.num)
     .bind(&ticket.id)
     .bind(ticket.created)
     .bind(ticket.modified)
@@ -49,12 +54,15 @@ pub async fn insert(c: &mut SqliteConnection, mut ticket: Ticket) -> Result<Opti
     .bind(&ticket.category)
     .bind(list_sort_key(&ticket.assignees))
     .bind(list_sort_key(&ticket.tags))
-    .bind(encode(&ticket)?)
+    .bind(encode(ticket)?)
     .execute(&mut *c)
     .await
     .map_err(db_err)?;
-    write_index(c, &ticket).await?;
-    Ok(Some(ticket))
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    write_index(c, ticket).await?;
+    Ok(true)
 }
 
 pub async fn by_id(db: &SqlitePool, id: &str) -> Result<Option<Ticket>> {
@@ -89,7 +97,7 @@ pub async fn by_ids(db: &SqlitePool, ids: &[String]) -> Result<Vec<Option<Ticket
     Ok(out)
 }
 
-async fn load_for_write(c: &mut SqliteConnection, id: &str) -> Result<Option<Ticket>> {
+pub async fn load_for_write(c: &mut SqliteConnection, id: &str) -> Result<Option<Ticket>> {
     let row: Option<(String,)> = sqlx::query_as("SELECT data FROM tickets WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *c)
@@ -98,43 +106,9 @@ async fn load_for_write(c: &mut SqliteConnection, id: &str) -> Result<Option<Tic
     row.map(|(d,)| parse(&d)).transpose()
 }
 
-pub async fn update(
-    c: &mut SqliteConnection,
-    id: &str,
-    mutate: TicketMutation,
-) -> Result<Option<Ticket>> {
-    update_out(
-        c,
-        id,
-        Box::new(move |t: &mut Ticket| mutate(t).map(|()| Vec::new())),
-    )
-    .await
-}
-
-/// Epoch seconds now (the outbox `created` column).
-pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Updates a ticket and writes the outbox entries the mutation returns, in the same
-/// transaction.
-pub async fn update_out(
-    c: &mut SqliteConnection,
-    id: &str,
-    mutate: TicketMutationOut,
-) -> Result<Option<Ticket>> {
-    let Some(mut ticket) = load_for_write(c, id).await? else {
-        return Ok(None);
-    };
-    let (num, tid) = (ticket.num, ticket.id.clone());
-    let outbox = mutate(&mut ticket)?;
-    crate::outbox::insert(c, &outbox, now_secs()).await?;
-    // Identity is not the mutation's to change.
-    ticket.num = num;
-    ticket.id = tid;
+/// Rewrites a stored ticket's row and index (its number and id unchanged; `created` is
+/// not rewritten).
+pub async fn rewrite_row(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()> {
     sqlx::query(
         "UPDATE tickets SET modified = ?, due = ?, subject = ?, status = ?, type = ?, category = ?, \
            assignee_key = ?, tag_key = ?, data = ? \
@@ -148,47 +122,58 @@ pub async fn update_out(
     .bind(&ticket.category)
     .bind(list_sort_key(&ticket.assignees))
     .bind(list_sort_key(&ticket.tags))
-    .bind(encode(&ticket)?)
-    .bind(num)
+    .bind(encode(ticket)?)
+    .bind(ticket.num)
     .execute(&mut *c)
     .await
     .map_err(db_err)?;
-    clear_index(c, num).await?;
-    write_index(c, &ticket).await?;
-    Ok(Some(ticket))
-}
-
-pub async fn delete(
-    c: &mut SqliteConnection,
-    id: &str,
-    check: TicketCheck,
-) -> Result<Option<Ticket>> {
-    delete_out(
-        c,
-        id,
-        Box::new(move |t: &Ticket| check(t).map(|()| Vec::new())),
-    )
-    .await
-}
-
-/// Deletes a ticket and writes the outbox entries the check returns (same transaction).
-pub async fn delete_out(
-    c: &mut SqliteConnection,
-    id: &str,
-    check: TicketCheckOut,
-) -> Result<Option<Ticket>> {
-    let Some(ticket) = load_for_write(c, id).await? else {
-        return Ok(None);
-    };
-    let outbox = check(&ticket)?;
-    crate::outbox::insert(c, &outbox, now_secs()).await?;
     clear_index(c, ticket.num).await?;
+    write_index(c, ticket).await
+}
+
+/// Removes a ticket's row and index.
+pub async fn remove_row(c: &mut SqliteConnection, num: i64) -> Result<()> {
+    clear_index(c, num).await?;
     sqlx::query("DELETE FROM tickets WHERE num = ?")
-        .bind(ticket.num)
+        .bind(num)
         .execute(&mut *c)
         .await
         .map_err(db_err)?;
-    Ok(Some(ticket))
+    Ok(())
+}
+
+/// The newest ticket with this dedupe key that is not closed-like (and, for a caller
+/// limited to categories, in one of them).
+pub async fn open_with_dedupe_key(
+    c: &mut SqliteConnection,
+    key: &str,
+    closed: &[String],
+    categories: Option<&std::collections::BTreeSet<String>>,
+) -> Result<Option<String>> {
+    let mut sql = String::from("SELECT id FROM tickets WHERE dedupe_key = ?");
+    if !closed.is_empty() {
+        sql.push_str(" AND status NOT IN (");
+        sql.push_str(&vec!["?"; closed.len()].join(", "));
+        sql.push(')');
+    }
+    if let Some(cats) = categories {
+        if cats.is_empty() {
+            return Ok(None);
+        }
+        sql.push_str(" AND category IN (");
+        sql.push_str(&vec!["?"; cats.len()].join(", "));
+        sql.push(')');
+    }
+    sql.push_str(" ORDER BY num DESC LIMIT 1");
+    let mut q = sqlx::query_as::<_, (String,)>(&sql).bind(key);
+    for s in closed {
+        q = q.bind(s);
+    }
+    for cat in categories.into_iter().flatten() {
+        q = q.bind(cat);
+    }
+    let row = q.fetch_optional(&mut *c).await.map_err(db_err)?;
+    Ok(row.map(|(id,)| id))
 }
 
 pub async fn count(db: &SqlitePool) -> Result<u64> {

@@ -14,7 +14,7 @@ use crate::auth::{hash_secret, CanCreate, CanImport, Principal};
 use crate::error::{Error, Result};
 use crate::history::COMMENT;
 use crate::ids::{is_valid_id, new_id, IdKind};
-use crate::model::{Category, Change, Tag, Ticket};
+use crate::model::{Category, Change, FileRef, Tag, Ticket};
 use crate::report::{
     alert_report, format_time, job_report, oneline, Report, ReportEnv, ReportTemplates,
 };
@@ -382,9 +382,17 @@ impl Docket {
         &self,
         who: &Principal,
         _can: &CanCreate,
-        ticket: Ticket,
+        mut ticket: Ticket,
         params: &Map<String, Value>,
+        staged: Vec<FileRef>,
     ) -> Result<Created> {
+        let staged_files: Vec<String> = staged.iter().map(|f| f.id.clone()).collect();
+        for f in &staged {
+            ticket.files.push(FileRef {
+                ticket: ticket.id.clone(),
+                ..f.clone()
+            });
+        }
         let idempotency = idempotency_key(params)?.map(|key| {
             let now = self.now();
             IdempotencyClaim {
@@ -397,11 +405,14 @@ impl Docket {
             key: ticket.dedupe_key.clone(),
             closed_statuses: self.automation.dedupe_closed_statuses.clone(),
             categories: who.categories.clone(),
-            on_duplicate: occurrence(
-                &ticket,
-                &who.username,
-                &self.rules.timezone,
-                super::sends(params).then(|| self.notify.clone()),
+            on_duplicate: with_files(
+                occurrence(
+                    &ticket,
+                    &who.username,
+                    &self.rules.timezone,
+                    super::sends(params).then(|| self.notify.clone()),
+                ),
+                staged,
             ),
         });
         let id = ticket.id.clone();
@@ -417,6 +428,7 @@ impl Docket {
                 dedupe,
                 idempotency,
                 outbox,
+                staged_files,
             })
             .await?;
         match outcome {
@@ -446,6 +458,27 @@ impl Docket {
             ))),
         }
     }
+}
+
+/// A dedupe hit's mutation that also adds the request's uploaded files to the ticket that
+/// absorbs the create.
+fn with_files(
+    mutate: crate::store::TicketMutationOut,
+    files: Vec<FileRef>,
+) -> crate::store::TicketMutationOut {
+    if files.is_empty() {
+        return mutate;
+    }
+    Box::new(move |t: &mut Ticket| {
+        let outbox = mutate(t)?;
+        for f in files {
+            t.files.push(FileRef {
+                ticket: t.id.clone(),
+                ..f
+            });
+        }
+        Ok(outbox)
+    })
 }
 
 /// Where an idempotency key is kept: scoped to the caller, so two callers using the same

@@ -300,10 +300,7 @@ impl Files {
                     RecordKind::File,
                     &f.id,
                     Box::new(move |v: &mut Value| {
-                        let final_expires = v["final_expires"].as_i64().unwrap_or(0);
-                        v["expires"] = Value::from(final_expires);
-                        v["pending"] = Value::from(false);
-                        v["ticket"] = Value::from(ticket);
+                        crate::files::finalize_record(v, &ticket);
                         Ok(())
                     }),
                 )

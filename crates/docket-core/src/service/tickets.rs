@@ -12,7 +12,7 @@ use crate::history::{
     created_entry, push_collapsing, record_changes, CHANGE, CHANGE_TYPES, COMMENT,
 };
 use crate::ids::{new_id, IdKind};
-use crate::model::{Category, Change, Tag, Ticket};
+use crate::model::{Category, Change, FileRef, Tag, Ticket};
 use crate::notify::{self, Cause, NotifySettings, OutboxItem};
 use crate::rules::DRAFT;
 use crate::sanitize::clean_markdown;
@@ -195,6 +195,23 @@ impl Docket {
         can: &CanCreate,
         params: &Map<String, Value>,
     ) -> Result<Created> {
+        self.create_ticket_with_files(who, can, params, Vec::new())
+            .await
+    }
+
+    /// [`Docket::create_ticket_outcome`] with files the request uploaded first (staged by
+    /// the files service): the ticket is stored with them, or a dedupe hit adds them to the
+    /// ticket that absorbs the create, and their records are made final — one transaction,
+    /// so a failure leaves no ticket, no notification and only staged files for the sweeper.
+    /// On a replay the caller discards them (the first request's files are in place).
+    #[instrument(skip_all)]
+    pub async fn create_ticket_with_files(
+        &self,
+        who: &Principal,
+        can: &CanCreate,
+        params: &Map<String, Value>,
+        staged: Vec<FileRef>,
+    ) -> Result<Created> {
         if let Some(replayed) = self.replay_idempotent(who, params).await? {
             return Ok(replayed);
         }
@@ -249,7 +266,8 @@ impl Docket {
             occurrences: u64::from(patch.dedupe_key.as_deref().is_some_and(|k| !k.is_empty())),
             dedupe_key: patch.dedupe_key.unwrap_or_default(),
         };
-        self.store_new_ticket(who, can, ticket, params).await
+        self.store_new_ticket(who, can, ticket, params, staged)
+            .await
     }
 
     /// Fills what a create request left out from the configured new-ticket template.

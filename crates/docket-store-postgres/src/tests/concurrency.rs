@@ -145,6 +145,7 @@ fn dedupe_request(i: usize, key: &str, idempotency: Option<&str>) -> CreateTicke
             expires: 5000,
         }),
         outbox: vec![item("new", 0, None)],
+        staged_files: Vec::new(),
     }
 }
 

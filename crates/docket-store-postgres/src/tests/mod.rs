@@ -5,8 +5,8 @@
 mod concurrency;
 mod differential;
 mod events;
-mod ported;
 mod records_and_copy;
+mod reindex;
 mod saved_searches;
 mod upgrade;
 
@@ -89,6 +89,15 @@ impl Drop for TestDb {
         .join();
     }
 }
+
+/// A fresh database and a store on it, for the conformance suite.
+async fn fresh_store() -> (TestDb, PgStore) {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    (db, store)
+}
+
+docket_store_conformance::store_conformance!(fresh_store);
 
 pub fn ticket(id: &str, subject: &str) -> Ticket {
     Ticket {

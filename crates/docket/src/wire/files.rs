@@ -280,42 +280,21 @@ impl Upload {
                 }
                 super::automation::add_idempotency_header(&self.headers, &mut params)?;
                 let can = who.can_create()?;
+                // One transaction: the ticket with its files (or a dedupe hit adding them),
+                // the file records made final, the outbox rows. On failure the staged files
+                // stay in `self.stored` and are discarded with the request.
+                let stored = self.stored.clone();
                 let outcome = self
                     .state
                     .docket
-                    .create_ticket_outcome(&who, &can, &params)
+                    .create_ticket_with_files(&who, &can, &params, stored)
                     .await?;
+                let stored = std::mem::take(&mut self.stored);
                 if outcome.replayed {
                     // The first request attached its files already; these copies go.
-                    let stored = std::mem::take(&mut self.stored);
                     files.discard(&stored).await;
-                    return super::automation::created_reply(&outcome);
                 }
-                let created = &outcome.ticket;
-                let stored = std::mem::take(&mut self.stored);
-                let ticket = match files.attach(&who, &created.id, stored.clone()).await {
-                    Ok(t) => t,
-                    Err(e) => {
-                        self.stored = stored;
-                        if created.id == id && !outcome.deduplicated {
-                            let _ = self
-                                .state
-                                .docket
-                                .store
-                                .delete_ticket(&id, Box::new(|_| Ok(())))
-                                .await;
-                        }
-                        return Err(e);
-                    }
-                };
-                if let Err(e) = files.finalize(&stored, &ticket.id).await {
-                    tracing::warn!(error = %e, "finalizing file records failed; the sweeper repairs them");
-                }
-                super::automation::created_reply(&docket_core::service::Created {
-                    ticket,
-                    deduplicated: outcome.deduplicated,
-                    replayed: false,
-                })
+                super::automation::created_reply(&outcome)
             }
             Some(Target::Upload { ticket, save }) => {
                 let stored = std::mem::take(&mut self.stored);
