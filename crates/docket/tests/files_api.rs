@@ -849,3 +849,63 @@ async fn sweeper_removes_expired_files() {
     let (_, got) = server.call("get_ticket", json!({"id": id})).await;
     assert_eq!(got["ticket"]["subject"], Value::from("expiring"));
 }
+
+/// A multipart create commits the ticket, its files and its notifications in one
+/// transaction: a refused create queues nothing, a good one queues one `created` row (no
+/// separate "file added"), and a dedupe hit adds the files to the ticket that absorbs it.
+#[tokio::test]
+async fn a_multipart_create_is_one_transaction_with_its_files_and_notifications() {
+    // A webhook nobody answers: its rows stay in the outbox, where they can be counted.
+    let config = "[[webhooks]]\nurl = \"http://127.0.0.1:9/hook\"\n";
+    let server = Server::start_with_config(config, &[]).await;
+    let outbox = || async {
+        let (_, q) = server.call("get_outbox", json!({"all": true})).await;
+        q["rows"].as_array().cloned().unwrap_or_default()
+    };
+    let small = vec![b's'; 100];
+
+    let form = Multipart::new()
+        .json(&json!({"subject": "refused", "status": "nonsense"}))
+        .file("a", "a.txt", "text/plain", &small);
+    let (status, v) = server.upload("create_ticket", &form).await;
+    assert_eq!((status, &v["code"]), (400, &json!("ticket")), "{v}");
+    assert_eq!(ticket_count(&server).await, 0);
+    assert!(outbox().await.is_empty(), "a refused create queues nothing");
+    assert_eq!(stored(&server), Vec::<String>::new());
+
+    let form = Multipart::new()
+        .json(&json!({"subject": "disk alert", "dedupe_key": "disk"}))
+        .file("a", "a.txt", "text/plain", &small)
+        .file("b", "b.txt", "text/plain", &small);
+    let (status, v) = server.upload("create_ticket", &form).await;
+    assert_eq!((status, &v["code"]), (200, &json!(0)), "{v}");
+    let id = v["ticket"]["id"].as_str().unwrap().to_string();
+    assert_eq!(v["ticket"]["files"].as_array().unwrap().len(), 2, "{v}");
+    let rows = outbox().await;
+    assert_eq!(rows.len(), 1, "one created notification: {rows:?}");
+    assert_eq!(rows[0]["ticket"], json!(id));
+
+    // The same alert again, with a file: absorbed, and the file joins the first ticket.
+    let form = Multipart::new()
+        .json(&json!({"subject": "disk alert", "dedupe_key": "disk"}))
+        .file("c", "c.txt", "text/plain", &small);
+    let (status, v) = server.upload("create_ticket", &form).await;
+    assert_eq!((status, &v["code"]), (200, &json!(0)), "{v}");
+    assert_eq!(v["ticket"]["id"], json!(id), "{v}");
+    assert_eq!(ticket_count(&server).await, 1);
+    let (_, got) = server.call("get_ticket", json!({"id": id})).await;
+    let names: Vec<&str> = got["ticket"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a.txt", "b.txt", "c.txt"]);
+    assert_eq!(stored(&server).len(), 3);
+    // Every file is downloadable, through its final record.
+    for f in got["ticket"]["files"].as_array().unwrap() {
+        let path = f["path"].as_str().unwrap();
+        let res = get(&server, &format!("/{path}"), &[]).await;
+        assert_eq!(res.status(), 200, "{path}");
+    }
+}
