@@ -127,8 +127,51 @@ pub async fn rewrite_row(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()
     .execute(&mut *c)
     .await
     .map_err(db_err)?;
-    clear_index(c, ticket.num).await?;
-    write_index(c, ticket).await
+    rewrite_index(c, ticket).await
+}
+
+/// Brings a stored ticket's index up to date: only the keyword rows that changed are
+/// deleted or inserted (an edit usually changes one or two of a ticket's dozen or more, and
+/// each row written is also a change the in-memory keyword index must apply); the text row
+/// is replaced.
+async fn rewrite_index(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()> {
+    let doc = ticket_doc(ticket);
+    let stored: Vec<(String, String)> =
+        sqlx::query_as("SELECT field, value FROM ticket_keywords WHERE num = ?")
+            .bind(ticket.num)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?;
+    let stored: std::collections::HashSet<(String, String)> = stored.into_iter().collect();
+    let wanted: std::collections::HashSet<(String, String)> = doc
+        .keywords
+        .iter()
+        .flat_map(|(field, values)| {
+            values
+                .iter()
+                .map(move |v| (field.name().to_string(), v.clone()))
+        })
+        .collect();
+    for (field, value) in stored.difference(&wanted) {
+        sqlx::query("DELETE FROM ticket_keywords WHERE field = ? AND value = ? AND num = ?")
+            .bind(field)
+            .bind(value)
+            .bind(ticket.num)
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
+    }
+    let added: Vec<(&str, &String)> = wanted
+        .difference(&stored)
+        .map(|(field, value)| (field.as_str(), value))
+        .collect();
+    insert_keywords(c, ticket.num, &added).await?;
+    sqlx::query("DELETE FROM ticket_text WHERE rowid = ?")
+        .bind(ticket.num)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    insert_text(c, ticket.num, &doc).await
 }
 
 /// Removes a ticket's row and index.
@@ -275,7 +318,17 @@ pub async fn write_index(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()
         .iter()
         .flat_map(|(field, values)| values.iter().map(move |v| (field.name(), v)))
         .collect();
-    // One multi-row statement per ticket: each statement is a round trip to SQLite's thread.
+    insert_keywords(c, ticket.num, &rows).await?;
+    insert_text(c, ticket.num, &doc).await
+}
+
+/// Inserts keyword rows of one ticket, many per statement (each statement is a round trip
+/// to SQLite's thread).
+async fn insert_keywords(
+    c: &mut SqliteConnection,
+    num: i64,
+    rows: &[(&str, &String)],
+) -> Result<()> {
     for chunk in rows.chunks(200) {
         let mut sql =
             String::from("INSERT OR IGNORE INTO ticket_keywords (field, value, num) VALUES ");
@@ -284,13 +337,18 @@ pub async fn write_index(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()
         }
         let mut q = sqlx::query(&sql);
         for (field, value) in chunk {
-            q = q.bind(*field).bind(*value).bind(ticket.num);
+            q = q.bind(*field).bind(*value).bind(num);
         }
         q.execute(&mut *c).await.map_err(db_err)?;
     }
+    Ok(())
+}
+
+/// Inserts the full-text row of one ticket.
+async fn insert_text(c: &mut SqliteConnection, num: i64, doc: &docket_query::Doc) -> Result<()> {
     let text = |f: TextField| doc.text.get(&f).map(|t| t.join(" ")).unwrap_or_default();
     sqlx::query("INSERT INTO ticket_text (rowid, subject, body, changes) VALUES (?, ?, ?, ?)")
-        .bind(ticket.num)
+        .bind(num)
         .bind(text(TextField::Subject))
         .bind(text(TextField::Body))
         .bind(text(TextField::Changes))
