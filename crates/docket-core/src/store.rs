@@ -91,6 +91,29 @@ impl RecordKind {
     }
 }
 
+/// A write of a record of `kind` (created, changed or deleted) that another node may have
+/// made; see [`Store::record_events`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordChange {
+    pub kind: RecordKind,
+}
+
+/// Whether a store hears the record writes of other nodes right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hearing {
+    pub listening: bool,
+}
+
+/// The record writes of every node, for caches of records (see [`Store::record_events`]).
+pub struct RecordEvents {
+    /// Writes of users, API keys and roles, and ended sessions (a new session is not
+    /// announced: it changes nothing cached), committed from now on by any node.
+    pub changes: tokio::sync::broadcast::Receiver<RecordChange>,
+    /// Marked changed whenever listening starts, starts again (writes may have been missed
+    /// meanwhile) or stops. While `listening` is false, nothing is heard: do not cache.
+    pub hearing: tokio::sync::watch::Receiver<Hearing>,
+}
+
 /// How many ticket events a store's channel holds for a receiver that has not read them; a
 /// receiver further behind gets `RecvError::Lagged` (and should then refresh everything).
 pub const TICKET_EVENT_CAPACITY: usize = 1024;
@@ -209,6 +232,34 @@ pub struct SearchRequest {
 pub struct SearchPage {
     pub rows: Vec<Ticket>,
     pub total: u64,
+}
+
+/// Which ticket to read: by id or by number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketRef<'a> {
+    Id(&'a str),
+    Num(i64),
+}
+
+/// A ticket as the store keeps it: its JSON text, which every writer of both stores makes
+/// with `serde_json::to_string(&Ticket)` (so it is the full reply shape as it is), and its
+/// category, for the caller's scope check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTicket {
+    pub category: String,
+    pub json: String,
+}
+
+/// [`SearchPage`] with each row as its stored JSON text (see [`StoredTicket`]).
+#[derive(Debug, Clone)]
+pub struct StoredPage {
+    pub rows: Vec<String>,
+    pub total: u64,
+}
+
+/// The JSON text of a ticket, as a store writes it.
+pub fn ticket_json(ticket: &Ticket) -> Result<String> {
+    serde_json::to_string(ticket).map_err(crate::error::Error::internal)
 }
 
 /// A ticket create with the automation options (see [`Store::create_ticket_with`]).
@@ -360,6 +411,41 @@ pub trait Store: Send + Sync + 'static {
     /// across them). `None`, the default: the caller counts in its own process.
     async fn count_request(&self, _key: &str, _second: i64) -> Result<Option<u32>> {
         Ok(None)
+    }
+
+    /// [`Store::ticket_by_id`] / [`Store::ticket_by_num`] without parsing: the ticket's
+    /// stored JSON and category. The default reads the ticket and writes it again.
+    async fn stored_ticket(&self, which: TicketRef<'_>) -> Result<Option<StoredTicket>> {
+        let ticket = match which {
+            TicketRef::Id(id) => self.ticket_by_id(id).await?,
+            TicketRef::Num(num) => self.ticket_by_num(num).await?,
+        };
+        ticket
+            .map(|t| {
+                Ok(StoredTicket {
+                    json: ticket_json(&t)?,
+                    category: t.category,
+                })
+            })
+            .transpose()
+    }
+
+    /// [`Store::search_tickets`] with the rows as their stored JSON. The default searches
+    /// and writes each row again.
+    async fn search_stored(&self, request: &SearchRequest) -> Result<StoredPage> {
+        let page = self.search_tickets(request).await?;
+        Ok(StoredPage {
+            rows: page.rows.iter().map(ticket_json).collect::<Result<_>>()?,
+            total: page.total,
+        })
+    }
+
+    /// Record writes of every node, for a store that several nodes share (PostgreSQL): the
+    /// service keeps checked credentials in memory and must hear when another node changes
+    /// a user, key, role or session. `None`, the default: no other process's writes need
+    /// hearing (this process's own are seen by the service as it makes them).
+    fn record_events(&self) -> Option<RecordEvents> {
+        None
     }
 
     /// A receiver of every ticket write committed from now on (see [`TicketEvent`]), in

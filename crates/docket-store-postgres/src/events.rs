@@ -5,6 +5,12 @@
 //! announces nothing, and the local node hears its own writes by the same path as the
 //! writes of other nodes.
 //!
+//! The same listener hears [`RECORDS_CHANNEL`] (migration 0007): a write of a user, API key
+//! or role, or the end of a live session, on any node. It feeds
+//! [`Store::record_events`](docket_core::store::Store::record_events), which keeps each node's
+//! credential cache exact; `hearing` says whether those notifications can be trusted right
+//! now (see [`Hearing`]).
+//!
 //! The listener has its own connection (not one of the pool's). When that connection
 //! breaks, sqlx's `PgListener` reconnects at once and listens again; when that
 //! fails too (the database is down), the task starts over with a fresh listener after a
@@ -13,14 +19,21 @@
 
 use std::time::Duration;
 
-use docket_core::store::{TicketEvent, TicketEventKind};
+use docket_core::store::{
+    Hearing, RecordChange, RecordEvents, RecordKind, TicketEvent, TicketEventKind,
+};
 use serde_json::Value;
 use sqlx::postgres::{PgListener, PgPool};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// The NOTIFY channel of ticket writes.
 pub const CHANNEL: &str = "docket_tickets";
+/// The NOTIFY channel of record writes that change who may do what (migration 0007): the
+/// payload is the record kind.
+pub const RECORDS_CHANNEL: &str = "docket_records";
+/// Record changes a receiver may fall behind by before it is told it lagged.
+const RECORD_EVENT_CAPACITY: usize = 256;
 /// Sets, for the current transaction, that its ticket writes announce nothing (bulk loads).
 pub const QUIET_SQL: &str = "SELECT set_config('docket.ticket_events', 'off', true)";
 
@@ -33,6 +46,8 @@ const FIRST_LISTEN_WAIT: Duration = Duration::from_secs(10);
 /// store drops this and stops the task (and its connection).
 pub struct Events {
     pub sender: broadcast::Sender<TicketEvent>,
+    records: broadcast::Sender<RecordChange>,
+    hearing: watch::Sender<Hearing>,
     task: JoinHandle<()>,
 }
 
@@ -48,15 +63,35 @@ impl Events {
     /// fails the store opens anyway and the task keeps trying.
     pub async fn start(url: &str, pool: PgPool, capacity: usize) -> Events {
         let sender = broadcast::channel(capacity).0;
+        let records = broadcast::channel(RECORD_EVENT_CAPACITY).0;
+        let hearing = watch::channel(Hearing::default()).0;
         let (ready, listening) = oneshot::channel();
-        let task = tokio::spawn(run(url.to_string(), pool, sender.clone(), ready));
+        let out = Outputs {
+            tickets: sender.clone(),
+            records: records.clone(),
+            hearing: hearing.clone(),
+        };
+        let task = tokio::spawn(run(url.to_string(), pool, out, ready));
         match tokio::time::timeout(FIRST_LISTEN_WAIT, listening).await {
             Ok(Ok(())) => {}
             _ => tracing::warn!(
                 "ticket events: not listening yet; live updates start once the listener connects"
             ),
         }
-        Events { sender, task }
+        Events {
+            sender,
+            records,
+            hearing,
+            task,
+        }
+    }
+
+    /// A receiver of record changes from now on, and of whether they are being heard.
+    pub fn record_events(&self) -> RecordEvents {
+        RecordEvents {
+            changes: self.records.subscribe(),
+            hearing: self.hearing.subscribe(),
+        }
     }
 
     /// Stops the listener (the store is closing).
@@ -65,17 +100,32 @@ impl Events {
     }
 }
 
-async fn run(
-    url: String,
-    pool: PgPool,
-    sender: broadcast::Sender<TicketEvent>,
-    ready: oneshot::Sender<()>,
-) {
+/// Where the listener publishes.
+struct Outputs {
+    tickets: broadcast::Sender<TicketEvent>,
+    records: broadcast::Sender<RecordChange>,
+    hearing: watch::Sender<Hearing>,
+}
+
+impl Outputs {
+    /// Listening (again): whatever was cached from records may be stale.
+    fn heard_from_now(&self) {
+        // Always marked changed, also when it was listening already (a reconnect).
+        self.hearing.send_modify(|h| h.listening = true);
+    }
+
+    fn deaf(&self) {
+        self.hearing.send_modify(|h| h.listening = false);
+    }
+}
+
+async fn run(url: String, pool: PgPool, out: Outputs, ready: oneshot::Sender<()>) {
     let mut ready = Some(ready);
     let mut backoff = MIN_BACKOFF;
     loop {
         match listen(&url).await {
             Ok(mut listener) => {
+                out.heard_from_now();
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(());
                 }
@@ -85,16 +135,29 @@ async fn run(
                 // after the backoff.
                 loop {
                     match listener.try_recv().await {
-                        Ok(Some(note)) => {
-                            if let Some(event) = decode(&pool, note.payload()).await {
-                                let _ = sender.send(event);
+                        Ok(Some(note)) if note.channel() == RECORDS_CHANNEL => {
+                            match record_kind(note.payload()) {
+                                Some(kind) => {
+                                    let _ = out.records.send(RecordChange { kind });
+                                }
+                                // Unknown: treat as "anything may have changed".
+                                None => out.heard_from_now(),
                             }
                         }
-                        Ok(None) => tracing::warn!(
-                            "ticket events: the listening connection was lost and made again; \
-                             writes committed meanwhile were not announced"
-                        ),
+                        Ok(Some(note)) => {
+                            if let Some(event) = decode(&pool, note.payload()).await {
+                                let _ = out.tickets.send(event);
+                            }
+                        }
+                        Ok(None) => {
+                            out.heard_from_now();
+                            tracing::warn!(
+                                "ticket events: the listening connection was lost and made again; \
+                                 writes committed meanwhile were not announced"
+                            )
+                        }
                         Err(e) => {
+                            out.deaf();
                             tracing::warn!(error = %e, "ticket events: the listener failed");
                             break;
                         }
@@ -102,6 +165,7 @@ async fn run(
                 }
             }
             Err(e) => {
+                out.deaf();
                 tracing::warn!(error = %e, retry_in = ?backoff, "ticket events: cannot listen")
             }
         }
@@ -114,8 +178,13 @@ async fn run(
 
 async fn listen(url: &str) -> sqlx::Result<PgListener> {
     let mut listener = PgListener::connect(url).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, RECORDS_CHANNEL]).await?;
     Ok(listener)
+}
+
+/// The record kind a [`RECORDS_CHANNEL`] payload names.
+fn record_kind(payload: &str) -> Option<RecordKind> {
+    RecordKind::ALL.into_iter().find(|k| k.as_str() == payload)
 }
 
 /// Reads a payload of the trigger; `None` (logged) for one that is not.
@@ -178,5 +247,12 @@ mod tests {
             None
         );
         assert_eq!(parse("not json"), None);
+    }
+
+    #[test]
+    fn record_payloads() {
+        assert_eq!(record_kind("api_key"), Some(RecordKind::ApiKey));
+        assert_eq!(record_kind("role"), Some(RecordKind::Role));
+        assert_eq!(record_kind("nonsense"), None);
     }
 }

@@ -15,6 +15,7 @@ mod index;
 mod outbox;
 mod records;
 mod search;
+mod stored;
 mod tickets;
 mod write_tx;
 
@@ -27,9 +28,9 @@ use std::time::Duration;
 use docket_core::model::Ticket;
 use docket_core::notify::{OutboxItem, OutboxRow};
 use docket_core::store::{
-    CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store,
-    TicketCheck, TicketCheckOut, TicketEvent, TicketMutation, TicketMutationOut,
-    TICKET_EVENT_CAPACITY,
+    CreateOutcome, CreateTicket, RecordEvents, RecordKind, RecordMutation, SearchPage,
+    SearchRequest, Store, StoredPage, StoredTicket, TicketCheck, TicketCheckOut, TicketEvent,
+    TicketMutation, TicketMutationOut, TicketRef, TICKET_EVENT_CAPACITY,
 };
 use docket_core::{kernel, Error, Result};
 use serde_json::Value;
@@ -278,15 +279,15 @@ impl Store for PgStore {
             .await
     }
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage> {
-        let started = std::time::Instant::now();
-        match search::search(&self.searcher, request).await {
-            // 57014 query_canceled from statement_timeout (or a pool wait past the deadline).
-            Err(Error::Internal(detail)) if started.elapsed() >= self.search_timeout => {
-                tracing::info!(%detail, elapsed = ?started.elapsed(), "search stopped at its deadline");
-                Err(Error::search_timeout(self.search_timeout))
-            }
-            other => other,
-        }
+        let page = self.search_stored(request).await?;
+        Ok(SearchPage {
+            rows: page
+                .rows
+                .iter()
+                .map(|d| tickets::parse(d))
+                .collect::<Result<_>>()?,
+            total: page.total,
+        })
     }
 
     async fn outbox_enqueue(&self, items: Vec<OutboxItem>) -> Result<u64> {
@@ -394,5 +395,22 @@ impl Store for PgStore {
     }
     fn ticket_events(&self) -> broadcast::Receiver<TicketEvent> {
         self.events.sender.subscribe()
+    }
+    fn record_events(&self) -> Option<RecordEvents> {
+        Some(self.events.record_events())
+    }
+    async fn stored_ticket(&self, which: TicketRef<'_>) -> Result<Option<StoredTicket>> {
+        stored::ticket(&self.pool, which).await
+    }
+    async fn search_stored(&self, request: &SearchRequest) -> Result<StoredPage> {
+        let started = std::time::Instant::now();
+        match search::search(&self.searcher, request).await {
+            // 57014 query_canceled from statement_timeout (or a pool wait past the deadline).
+            Err(Error::Internal(detail)) if started.elapsed() >= self.search_timeout => {
+                tracing::info!(%detail, elapsed = ?started.elapsed(), "search stopped at its deadline");
+                Err(Error::search_timeout(self.search_timeout))
+            }
+            other => other,
+        }
     }
 }

@@ -7,15 +7,13 @@
 //! array containment over the same normalized values, and every condition is NULL-free, so
 //! NOT is plain set complement as in the SQLite store's list algebra.
 
-use docket_core::model::Ticket;
-use docket_core::store::{SearchPage, SearchRequest, SortField};
+use docket_core::store::{SearchRequest, SortField, StoredPage};
 use docket_core::{Error, Result};
 use docket_query::{normalize_keyword, Filter, RangeField};
 use sqlx::PgPool;
 
 use crate::db_err;
 use crate::index::{keyword_entry, quote_lexeme};
-use crate::tickets::parse;
 
 /// A value bound to a `$n` placeholder.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,7 +243,7 @@ macro_rules! bind_all {
     }};
 }
 
-pub async fn search(db: &PgPool, request: &SearchRequest) -> Result<SearchPage> {
+pub async fn search(db: &PgPool, request: &SearchRequest) -> Result<StoredPage> {
     let terms = count_terms(&request.filter);
     if terms > MAX_TERMS {
         return Err(Error::Ticket(format!(
@@ -291,12 +289,8 @@ pub async fn search(db: &PgPool, request: &SearchRequest) -> Result<SearchPage> 
             total
         }
     };
-    let rows: Vec<(String,)> = page.into_iter().map(|(_, d)| (d,)).collect();
-    let rows = rows
-        .iter()
-        .map(|(d,)| parse(d))
-        .collect::<Result<Vec<Ticket>>>()?;
-    Ok(SearchPage {
+    let rows: Vec<String> = page.into_iter().map(|(_, d)| d).collect();
+    Ok(StoredPage {
         rows,
         total: total.max(0) as u64,
     })

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use docket_core::store::{SearchPage, SearchRequest, SortField};
+use docket_core::store::{SearchRequest, SortField, StoredPage};
 use docket_core::Result;
 use docket_query::{normalize_keyword, Filter, KeywordField, RangeField};
 use roaring::RoaringBitmap;
@@ -203,7 +203,7 @@ pub async fn search(
     writer: &Writer,
     request: &SearchRequest,
     deadline: std::time::Instant,
-) -> Result<Option<SearchPage>> {
+) -> Result<Option<StoredPage>> {
     let filter = match &request.categories {
         None => Cow::Borrowed(&request.filter),
         Some(categories) => Cow::Owned(Filter::And(vec![
@@ -275,7 +275,7 @@ pub async fn search(
             sort => page_sorted(&mut tx, &result, all.len(), sort, request).await?,
         };
         let rows = fetch_in_order(&mut tx, &nums).await?;
-        return Ok(Some(SearchPage {
+        return Ok(Some(StoredPage {
             rows,
             total: result.len(),
         }));

@@ -14,6 +14,7 @@ mod matches;
 mod outbox;
 mod records;
 mod search;
+mod stored;
 mod tickets;
 mod write_tx;
 mod writer;
@@ -27,8 +28,8 @@ use docket_core::model::Ticket;
 use docket_core::notify::{OutboxItem, OutboxRow};
 use docket_core::store::{
     CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store,
-    TicketCheck, TicketCheckOut, TicketEvent, TicketEventKind, TicketMutation, TicketMutationOut,
-    TICKET_EVENT_CAPACITY,
+    StoredPage, StoredTicket, TicketCheck, TicketCheckOut, TicketEvent, TicketEventKind,
+    TicketMutation, TicketMutationOut, TicketRef, TICKET_EVENT_CAPACITY,
 };
 use docket_core::{kernel, Error, Result};
 use serde_json::Value;
@@ -338,16 +339,15 @@ impl Store for SqliteStore {
         outbox::sent_since(&self.reader, channel, since).await
     }
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage> {
-        let started = std::time::Instant::now();
-        let deadline = started + self.search_timeout;
-        match search::search(&self.searcher, &self.index, &self.writer, request, deadline).await {
-            // SQLITE_INTERRUPT from the progress handler (or a pool wait past the deadline).
-            Err(Error::Internal(detail)) if std::time::Instant::now() >= deadline => {
-                tracing::info!(%detail, elapsed = ?started.elapsed(), "search stopped at its deadline");
-                Err(Error::search_timeout(self.search_timeout))
-            }
-            other => other,
-        }
+        let page = self.search_stored(request).await?;
+        Ok(SearchPage {
+            rows: page
+                .rows
+                .iter()
+                .map(|d| search::parse_ticket(d))
+                .collect::<Result<_>>()?,
+            total: page.total,
+        })
     }
     /// Publishes no ticket events (a bulk load, not edits; see `TicketEvent`).
     async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64> {
@@ -424,6 +424,21 @@ impl Store for SqliteStore {
     }
     fn ticket_events(&self) -> broadcast::Receiver<TicketEvent> {
         self.events.subscribe()
+    }
+    async fn stored_ticket(&self, which: TicketRef<'_>) -> Result<Option<StoredTicket>> {
+        stored::ticket(&self.reader, which).await
+    }
+    async fn search_stored(&self, request: &SearchRequest) -> Result<StoredPage> {
+        let started = std::time::Instant::now();
+        let deadline = started + self.search_timeout;
+        match search::search(&self.searcher, &self.index, &self.writer, request, deadline).await {
+            // SQLITE_INTERRUPT from the progress handler (or a pool wait past the deadline).
+            Err(Error::Internal(detail)) if std::time::Instant::now() >= deadline => {
+                tracing::info!(%detail, elapsed = ?started.elapsed(), "search stopped at its deadline");
+                Err(Error::search_timeout(self.search_timeout))
+            }
+            other => other,
+        }
     }
 }
 

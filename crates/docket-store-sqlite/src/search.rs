@@ -2,7 +2,7 @@
 //! every value from the query travels as a bound parameter.
 
 use docket_core::model::Ticket;
-use docket_core::store::{SearchPage, SearchRequest, SortField};
+use docket_core::store::{SearchRequest, SortField, StoredPage};
 use docket_core::{Error, Result};
 use docket_query::{Filter, RangeField};
 use std::time::Instant;
@@ -365,7 +365,7 @@ pub async fn search(
     writer: &Writer,
     request: &SearchRequest,
     deadline: Instant,
-) -> Result<SearchPage> {
+) -> Result<StoredPage> {
     let terms = count_terms(&request.filter);
     if terms > MAX_TERMS {
         return Err(Error::Ticket(format!(
@@ -424,7 +424,7 @@ pub async fn search(
                         .collect()
                 };
                 let rows = fetch_in_order(&mut tx, &page).await?;
-                return Ok(SearchPage {
+                return Ok(StoredPage {
                     rows,
                     total: nums.len() as u64,
                 });
@@ -441,7 +441,7 @@ pub async fn search(
             .map_err(db_err)?;
         let nums: Vec<i64> = nums.into_iter().map(|(n,)| n).collect();
         let rows = fetch_in_order(&mut tx, &nums).await?;
-        return Ok(SearchPage { rows, total });
+        return Ok(StoredPage { rows, total });
     }
     let page_sql = format!(
         "SELECT t.data FROM tickets t WHERE {cond} ORDER BY {} LIMIT ? OFFSET ?",
@@ -453,11 +453,8 @@ pub async fn search(
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-    let rows = rows
-        .iter()
-        .map(|(d,)| parse_ticket(d))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(SearchPage { rows, total })
+    let rows = rows.into_iter().map(|(d,)| d).collect();
+    Ok(StoredPage { rows, total })
 }
 
 /// A text-only query's count and number-ordered page on two idle read connections at once
@@ -469,7 +466,7 @@ async fn text_page_in_parallel(
     db: &SqlitePool,
     request: &SearchRequest,
     deadline: Instant,
-) -> Result<Option<SearchPage>> {
+) -> Result<Option<StoredPage>> {
     let (Some((count_sql, count_binds)), Some((page_sql, page_binds))) =
         (count_shortcut(request), direct_page(request))
     else {
@@ -500,19 +497,20 @@ async fn text_page_in_parallel(
     };
     let (count, page) = tokio::join!(count, page);
     let ((counted_at, total), (paged_at, rows)) = (count?, page?);
-    Ok((counted_at == paged_at).then_some(SearchPage { rows, total }))
+    Ok((counted_at == paged_at).then_some(StoredPage { rows, total }))
 }
 
-fn parse_ticket(data: &str) -> Result<Ticket> {
+/// A row as [`Store::search_tickets`](docket_core::store::Store::search_tickets) returns it.
+pub(crate) fn parse_ticket(data: &str) -> Result<Ticket> {
     serde_json::from_str::<Ticket>(data)
         .map_err(|e| Error::Internal(format!("corrupt ticket record: {e}")))
 }
 
-/// The tickets with these numbers, in this order.
+/// The stored JSON of the tickets with these numbers, in this order.
 pub(crate) async fn fetch_in_order(
     conn: &mut sqlx::SqliteConnection,
     nums: &[i64],
-) -> Result<Vec<Ticket>> {
+) -> Result<Vec<String>> {
     if nums.is_empty() {
         return Ok(Vec::new());
     }
@@ -527,8 +525,5 @@ pub(crate) async fn fetch_in_order(
     }
     let rows = q.fetch_all(&mut *conn).await.map_err(db_err)?;
     let mut by_num: std::collections::HashMap<i64, String> = rows.into_iter().collect();
-    nums.iter()
-        .filter_map(|n| by_num.remove(n))
-        .map(|d| parse_ticket(&d))
-        .collect()
+    Ok(nums.iter().filter_map(|n| by_num.remove(n)).collect())
 }

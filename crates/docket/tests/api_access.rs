@@ -701,3 +701,163 @@ async fn privileges_stored_as_arrays_still_work() {
         "{v}"
     );
 }
+
+/// Credentials are checked from memory (docket-core `service/auth_cache.rs`), yet every
+/// change to a key, user, role or session applies at the very next call.
+#[tokio::test]
+async fn changes_to_keys_users_roles_and_sessions_apply_at_the_next_call() {
+    let s = Server::start().await;
+    let t = s.create(json!({"subject": "cached"})).await;
+    assert_ok(
+        &s.call(
+            "create_role",
+            json!({"id": "closer", "title": "Closer", "privileges": ["edit_tickets"]}),
+        )
+        .await,
+    );
+    let (id, key) = create_key(
+        &s,
+        json!({"title": "cached", "privileges": ["create_tickets"], "roles": ["closer"]}),
+    )
+    .await;
+    let edit = || {
+        s.call_as(
+            &key,
+            "update_ticket",
+            json!({"id": t["id"], "status": "open"}),
+        )
+    };
+    // Twice: the second call is answered from memory.
+    assert_ok(&edit().await);
+    assert_ok(&edit().await);
+
+    // The role loses the privilege: the key's next edit is refused.
+    assert_ok(
+        &s.call("update_role", json!({"id": "closer", "privileges": []}))
+            .await,
+    );
+    assert_err(&edit().await, 403, "access", "edit_tickets");
+    // The key itself gets it.
+    assert_ok(
+        &s.call(
+            "update_api_key",
+            json!({"id": id, "privileges": ["edit_tickets"]}),
+        )
+        .await,
+    );
+    assert_ok(&edit().await);
+    // A category scope applies at once too.
+    assert_ok(
+        &s.call("create_category", json!({"id": "ops", "title": "Ops"}))
+            .await,
+    );
+    assert_ok(
+        &s.call("update_api_key", json!({"id": id, "categories": ["ops"]}))
+            .await,
+    );
+    assert_err(&edit().await, 404, "notfound", "not found");
+    assert_ok(
+        &s.call("update_api_key", json!({"id": id, "categories": []}))
+            .await,
+    );
+    assert_ok(&edit().await);
+    // Disabled, enabled, expired, deleted.
+    assert_ok(
+        &s.call("update_api_key", json!({"id": id, "active": false}))
+            .await,
+    );
+    assert_err(&edit().await, 400, "api", "disabled");
+    assert_ok(
+        &s.call("update_api_key", json!({"id": id, "active": true}))
+            .await,
+    );
+    assert_ok(&edit().await);
+    assert_ok(
+        &s.call("update_api_key", json!({"id": id, "expires": 1}))
+            .await,
+    );
+    assert_err(&edit().await, 400, "api", "expired");
+    assert_ok(
+        &s.call("update_api_key", json!({"id": id, "expires": 0}))
+            .await,
+    );
+    assert_ok(&edit().await);
+    assert_ok(&s.call("delete_api_key", json!({"id": id})).await);
+    assert_err(&edit().await, 400, "api", "invalid api key");
+
+    // A session: disabled user, scope change, logout, deleted user.
+    assert_ok(
+        &s.user_call(
+            "admin_create",
+            json!({"username": "cached", "password": "cached-password", "privileges": ["edit_tickets"]}),
+        )
+        .await,
+    );
+    let session = |sid: String| {
+        let s = &s;
+        let t = &t;
+        move || {
+            send(
+                s.client
+                    .post(s.url("/api/app/get_ticket/v1"))
+                    .header("X-Session-ID", sid.clone())
+                    .json(&json!({"id": t["id"]})),
+            )
+        }
+    };
+    let (status, _, v) = login(&s, "cached", "cached-password").await;
+    assert_eq!(status, 200, "{v}");
+    let get = session(v["session_id"].as_str().unwrap().to_string());
+    assert_ok(&get().await);
+    assert_ok(&get().await);
+    assert_ok(
+        &s.user_call(
+            "admin_update",
+            json!({"username": "cached", "active": false}),
+        )
+        .await,
+    );
+    assert_err(&get().await, 403, "session", "expired or is invalid");
+    assert_ok(
+        &s.user_call(
+            "admin_update",
+            json!({"username": "cached", "active": true}),
+        )
+        .await,
+    );
+    assert_ok(&get().await);
+    assert_ok(
+        &s.user_call(
+            "admin_update",
+            json!({"username": "cached", "categories": ["ops"]}),
+        )
+        .await,
+    );
+    assert_err(&get().await, 404, "notfound", "not found");
+    assert_ok(
+        &s.user_call(
+            "admin_update",
+            json!({"username": "cached", "categories": []}),
+        )
+        .await,
+    );
+    assert_ok(&get().await);
+    let res = send(
+        s.client
+            .post(s.url("/api/user/logout/v1"))
+            .header("X-Session-ID", v["session_id"].as_str().unwrap())
+            .json(&json!({})),
+    )
+    .await;
+    assert_ok(&res);
+    assert_err(&get().await, 403, "session", "expired or is invalid");
+
+    let (_, _, v) = login(&s, "cached", "cached-password").await;
+    let get = session(v["session_id"].as_str().unwrap().to_string());
+    assert_ok(&get().await);
+    assert_ok(
+        &s.user_call("admin_delete", json!({"username": "cached"}))
+            .await,
+    );
+    assert_err(&get().await, 403, "session", "expired or is invalid");
+}

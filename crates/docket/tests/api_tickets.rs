@@ -1061,3 +1061,52 @@ new_ticket_template = { type = "chore", tags = ["flag"], assignees = ["admin"], 
         (&json!("incident"), &json!(["flag"]), &json!("draft"))
     );
 }
+
+/// `get_ticket` and `search_tickets` write the stored JSON (no re-encoding); what they send
+/// equals the ticket as the typed paths (`update_ticket`'s reply) shape it, in both the full
+/// and the `compact` form.
+#[tokio::test]
+async fn stored_json_replies_equal_the_typed_shapes() {
+    let s = Server::start().await;
+    let t = s
+        .create(json!({
+            "subject": "Stored \"quoted\" ünïcode \\ subject",
+            "body": "Body with `code`, <b>bold</b> and a line\nbreak",
+            "tags": ["flag"],
+            "assignees": ["admin"],
+        }))
+        .await;
+    assert_ok(
+        &s.call(
+            "add_ticket_change",
+            json!({"id": t["id"], "change": {"type": "comment", "body": "first"}}),
+        )
+        .await,
+    );
+    let typed = assert_ok(
+        &s.call(
+            "update_ticket",
+            json!({"id": t["id"], "status": "closed", "due": "2030-01-02"}),
+        )
+        .await,
+    )["ticket"]
+        .clone();
+    assert!(changes(&typed).len() >= 3, "{typed}");
+
+    let by_id = s.call("get_ticket", json!({"id": t["id"]})).await;
+    assert_eq!(assert_ok(&by_id)["ticket"], typed);
+    let by_num = s.call("get_ticket", json!({"num": t["num"]})).await;
+    assert_eq!(assert_ok(&by_num)["ticket"], typed);
+
+    let full = s.call("search_tickets", json!({"query": "quoted"})).await;
+    assert_eq!(assert_ok(&full)["rows"], json!([typed.clone()]));
+    assert_eq!(full.1["list"]["length"], 1);
+    let mut compact = typed.clone();
+    let fields = compact.as_object_mut().unwrap();
+    fields.remove("body");
+    fields.insert("changes".into(), json!(changes(&typed).len()));
+    let r = s
+        .call("search_tickets", json!({"query": "quoted", "compact": 1}))
+        .await;
+    assert_eq!(assert_ok(&r)["rows"], json!([compact]));
+}

@@ -456,3 +456,133 @@ async fn failed_logins_are_counted_across_nodes() {
         assert_eq!((status, v["code"].as_str()), (429, Some("rate")), "{v}");
     }
 }
+
+/// How long a change on one node may take to reach the other's credential cache: the
+/// records trigger's NOTIFY is delivered at commit to the other node's listener, which
+/// applies it before its next authentication — milliseconds; the bound is generous for a
+/// loaded test machine (the cache's own backstop, 60 s, is far above it).
+const CROSS_NODE_BOUND: Duration = Duration::from_secs(2);
+
+/// Polls `call` until it is refused; returns how long that took, failing past the bound.
+async fn refused_within<F, Fut>(what: &str, mut call: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        let v = call().await;
+        if v["code"] != 0 {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < CROSS_NODE_BOUND,
+            "{what}: still accepted on the other node after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_changed_on_one_node_are_refused_on_the_other() {
+    let a = Server::start().await;
+    let b = a.another_node();
+    let t = ok(&a
+        .call("create_ticket", json!({"subject": "two caches"}))
+        .await)["ticket"]
+        .clone();
+
+    // A key used on B (so B has it in memory), then disabled on A.
+    let made = ok(&a
+        .call(
+            "create_api_key",
+            json!({"title": "roaming", "privileges": ["edit_tickets"]}),
+        )
+        .await)
+    .clone();
+    let (id, key) = (
+        made["api_key"]["id"].as_str().unwrap().to_string(),
+        made["plain_key"].as_str().unwrap().to_string(),
+    );
+    let get_on_b = || async {
+        b.call_as(&key, "get_ticket", json!({"id": t["id"]}))
+            .await
+            .1
+    };
+    for _ in 0..3 {
+        assert_eq!(get_on_b().await["code"], 0);
+    }
+    ok(&a
+        .call("update_api_key", json!({"id": id, "active": false}))
+        .await);
+    let took = refused_within("a key disabled on A", get_on_b).await;
+    eprintln!("key disabled on A, refused on B after {took:?}");
+    let v = get_on_b().await;
+    assert!(
+        v["description"].as_str().unwrap().contains("disabled"),
+        "{v}"
+    );
+
+    // A role changed on A: a key holding it loses the privilege on B.
+    ok(&a
+        .call(
+            "create_role",
+            json!({"id": "editor", "title": "Editor", "privileges": ["edit_tickets"]}),
+        )
+        .await);
+    let key = ok(&a
+        .call(
+            "create_api_key",
+            json!({"title": "by role", "roles": ["editor"]}),
+        )
+        .await)["plain_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let edit_on_b = || async {
+        b.call_as(
+            &key,
+            "update_ticket",
+            json!({"id": t["id"], "status": "open"}),
+        )
+        .await
+        .1
+    };
+    for _ in 0..3 {
+        assert_eq!(edit_on_b().await["code"], 0);
+    }
+    ok(&a
+        .call("update_role", json!({"id": "editor", "privileges": []}))
+        .await);
+    let took = refused_within("a role changed on A", edit_on_b).await;
+    eprintln!("role changed on A, refused on B after {took:?}");
+
+    // A session used on B, ended on A.
+    let res = a
+        .client
+        .post(a.url("/api/user/login/v1"))
+        .json(&json!({"username": "admin", "password": common::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let sid = common::decode(res).await.1["session_id"]
+        .as_str()
+        .expect("session id")
+        .to_string();
+    let search_on_b = || with_session(&b, &sid, "search_tickets", json!({"query": "*"}));
+    for _ in 0..3 {
+        assert_eq!(search_on_b().await["code"], 0);
+    }
+    let res = a
+        .client
+        .post(a.url("/api/user/logout/v1"))
+        .header("X-Session-ID", &sid)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(common::decode(res).await.1["code"], 0);
+    let took = refused_within("a session ended on A", search_on_b).await;
+    eprintln!("session ended on A, refused on B after {took:?}");
+}

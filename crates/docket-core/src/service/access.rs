@@ -1,10 +1,11 @@
 //! Authentication: API keys, login sessions, and per-key rate limits.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
+use super::auth_cache::{self, CachedKey, CachedSession};
 use super::{to_value, Docket};
 use crate::auth::{hash_secret, random_secret, verify_password_or_dummy, Principal};
 use crate::error::{Error, Result};
@@ -22,8 +23,9 @@ pub struct LoginResult {
     pub user: User,
 }
 
-/// Fixed one-second windows per API key, counted in this process: for a store without
-/// shared counts (SQLite, one node). See `Store::count_request`.
+/// Fixed one-second windows per API key, counted in this process: the limit itself for a
+/// store without shared counts (SQLite, one node), and a shortcut beside the store's count
+/// otherwise (see `Docket::within_rate` and `Store::count_request`).
 #[derive(Debug, Default)]
 pub struct RateLimiter {
     windows: Mutex<HashMap<String, (i64, u32)>>,
@@ -51,15 +53,21 @@ impl RateLimiter {
 }
 
 impl Docket {
-    /// Counts one request of `key`: in the shared store when it keeps counts (several
-    /// nodes on PostgreSQL see one limit), else in this process.
+    /// Counts one request of `key`. With a store that keeps counts (several nodes on
+    /// PostgreSQL), the store's count decides, so the limit holds for the cluster; this
+    /// process also counts, and a key already over its limit here is refused without asking
+    /// the store (this node's count never exceeds the cluster's, so that answer is exact).
+    /// Without shared counts (SQLite, one node) this process's count decides.
     async fn within_rate(&self, key: &ApiKey, now: i64) -> Result<bool> {
         if key.max_per_sec == 0 {
             return Ok(true);
         }
+        if !self.rate.allow(&key.id, key.max_per_sec, now) {
+            return Ok(false);
+        }
         match self.store.count_request(&key.id, now).await? {
             Some(count) => Ok(count <= key.max_per_sec),
-            None => Ok(self.rate.allow(&key.id, key.max_per_sec, now)),
+            None => Ok(true),
         }
     }
 
@@ -83,16 +91,45 @@ impl Docket {
         ))
     }
 
+    /// Tells the credential cache that a record of `kind` was written (after the write
+    /// committed, also when it failed: a failed write may still have committed).
+    pub(crate) fn record_written(&self, kind: RecordKind) {
+        if auth_cache::matters(kind) {
+            self.auth.clear();
+        }
+    }
+
+    /// The key with hash `hash` and its principal: from memory, else from the store (and
+    /// then remembered). `None` when no key has that hash.
+    async fn key_entry(&self, hash: &str, now: i64) -> Result<Option<Arc<CachedKey>>> {
+        let lookup = self.auth.lookup();
+        if let Some(entry) = self.auth.key(lookup, hash, now) {
+            return Ok(Some(entry));
+        }
+        let Some(record) = self.store.find_record(RecordKind::ApiKey, hash).await? else {
+            return Ok(None);
+        };
+        let key: ApiKey = serde_json::from_value(record).map_err(Error::internal)?;
+        let roles = self.roles_of(&key.roles).await?;
+        let username = if key.username.is_empty() {
+            &key.id
+        } else {
+            &key.username
+        };
+        let principal = Principal::new(username, &key.privileges, &key.categories, &roles);
+        let entry = Arc::new(CachedKey::new(key, principal, now));
+        self.auth.put_key(lookup, hash.to_string(), entry.clone());
+        Ok(Some(entry))
+    }
+
     /// Authenticates a plain API key.
     pub async fn authenticate_key(&self, plain: &str) -> Result<Principal> {
-        let bad = || Error::Api("Invalid API key: no active key matches it".to_string());
-        let record = self
-            .store
-            .find_record(RecordKind::ApiKey, &hash_secret(plain))
-            .await?
-            .ok_or_else(bad)?;
-        let key: ApiKey = serde_json::from_value(record).map_err(Error::internal)?;
         let now = self.now();
+        let entry = self
+            .key_entry(&hash_secret(plain), now)
+            .await?
+            .ok_or_else(|| Error::Api("Invalid API key: no active key matches it".to_string()))?;
+        let key = &entry.key;
         if !key.active {
             // The caller holds the key itself; its id would tell them more than that.
             return Err(Error::Api("This API key is disabled".to_string()));
@@ -100,24 +137,13 @@ impl Docket {
         if key.expires > 0 && key.expires <= now {
             return Err(Error::Api("This API key has expired".to_string()));
         }
-        if !self.within_rate(&key, now).await? {
+        if !self.within_rate(key, now).await? {
             return Err(Error::Rate(format!(
                 "API key {} is over its limit of {} requests per second",
                 key.id, key.max_per_sec
             )));
         }
-        let roles = self.roles_of(&key.roles).await?;
-        let username = if key.username.is_empty() {
-            &key.id
-        } else {
-            &key.username
-        };
-        Ok(Principal::new(
-            username,
-            &key.privileges,
-            &key.categories,
-            &roles,
-        ))
+        Ok(entry.principal.clone())
     }
 
     /// Checks a username and password and opens a session. `from` is the client's address
@@ -210,9 +236,33 @@ impl Docket {
                 }),
             )
             .await;
+        self.record_written(RecordKind::User);
         if let Err(e) = result {
             tracing::warn!(error = %e, username, "could not rehash an imported password");
         }
+    }
+
+    /// The session with hash `hash`, its user and principal: from memory, else from the
+    /// store (and then remembered). `None` when there is no such session or user.
+    async fn session_entry(&self, hash: &str, now: i64) -> Result<Option<Arc<CachedSession>>> {
+        let lookup = self.auth.lookup();
+        if let Some(entry) = self.auth.session(lookup, hash, now) {
+            return Ok(Some(entry));
+        }
+        let Some(session) = self.load::<Session>(RecordKind::Session, hash).await? else {
+            return Ok(None);
+        };
+        let Some(user) = self
+            .load::<User>(RecordKind::User, &session.username)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let principal = self.principal_of_user(&user).await?;
+        let entry = Arc::new(CachedSession::new(session, user, principal, now));
+        self.auth
+            .put_session(lookup, hash.to_string(), entry.clone());
+        Ok(Some(entry))
     }
 
     /// Resolves a session id to its user, session and principal.
@@ -222,26 +272,28 @@ impl Docket {
     ) -> Result<(User, Session, Principal)> {
         let expired =
             || Error::Session("Session has expired or is invalid; please log in again".to_string());
-        let session: Session = self
-            .load(RecordKind::Session, &hash_secret(session_id))
+        let now = self.now();
+        let entry = self
+            .session_entry(&hash_secret(session_id), now)
             .await?
             .ok_or_else(expired)?;
-        if session.expires <= self.now() {
+        if entry.session.expires <= now || !entry.user.active {
             return Err(expired());
         }
-        let user: User = self
-            .load(RecordKind::User, &session.username)
-            .await?
-            .filter(|u: &User| u.active)
-            .ok_or_else(expired)?;
-        let principal = self.principal_of_user(&user).await?;
-        Ok((user.public(), session, principal))
+        Ok((
+            entry.user.clone(),
+            entry.session.clone(),
+            entry.principal.clone(),
+        ))
     }
 
     pub async fn logout(&self, session_id: &str) -> Result<()> {
-        self.store
+        let deleted = self
+            .store
             .delete_record(RecordKind::Session, &hash_secret(session_id))
-            .await?;
+            .await;
+        self.record_written(RecordKind::Session);
+        deleted?;
         Ok(())
     }
 

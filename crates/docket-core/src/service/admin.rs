@@ -153,11 +153,12 @@ impl Docket {
             created: now,
             modified: now,
         };
-        if !self
+        let inserted = self
             .store
             .insert_record(RecordKind::User, &username, None, &to_value(&user)?)
-            .await?
-        {
+            .await;
+        self.record_written(RecordKind::User);
+        if !inserted? {
             return Err(Error::User(format!("User {username:?} already exists")));
         }
         Ok(user.public())
@@ -209,19 +210,19 @@ impl Docket {
                     Ok(())
                 }),
             )
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("User not found: {username}")))?;
+            .await;
+        self.record_written(RecordKind::User);
+        let updated =
+            updated?.ok_or_else(|| Error::NotFound(format!("User not found: {username}")))?;
         let user: User = serde_json::from_value(updated).map_err(Error::internal)?;
         Ok(user.public())
     }
 
     pub async fn delete_user(&self, _can: &CanAdmin, params: &Map<String, Value>) -> Result<()> {
         let username = required_str(params, "username", Error::User)?;
-        if !self
-            .store
-            .delete_record(RecordKind::User, &username)
-            .await?
-        {
+        let deleted = self.store.delete_record(RecordKind::User, &username).await;
+        self.record_written(RecordKind::User);
+        if !deleted? {
             return Err(Error::NotFound(format!("User not found: {username}")));
         }
         Ok(())
@@ -299,11 +300,12 @@ impl Docket {
             created: now,
             modified: now,
         };
-        if !self
+        let inserted = self
             .store
             .insert_record(RecordKind::ApiKey, &id, Some(&key.key), &to_value(&key)?)
-            .await?
-        {
+            .await;
+        self.record_written(RecordKind::ApiKey);
+        if !inserted? {
             return Err(Error::Api(format!(
                 "An API key with id {id:?} (or the same key) already exists"
             )));
@@ -371,8 +373,10 @@ impl Docket {
                     Ok(())
                 }),
             )
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("API key not found: {id}")))?;
+            .await;
+        self.record_written(RecordKind::ApiKey);
+        let updated =
+            updated?.ok_or_else(|| Error::NotFound(format!("API key not found: {id}")))?;
         let key: ApiKey = serde_json::from_value(updated).map_err(Error::internal)?;
         Ok(key.public())
     }
@@ -400,7 +404,9 @@ impl Docket {
 
     pub async fn delete_api_key(&self, _can: &CanAdmin, params: &Map<String, Value>) -> Result<()> {
         let id = required_str(params, "id", Error::Api)?;
-        if !self.store.delete_record(RecordKind::ApiKey, &id).await? {
+        let deleted = self.store.delete_record(RecordKind::ApiKey, &id).await;
+        self.record_written(RecordKind::ApiKey);
+        if !deleted? {
             return Err(Error::NotFound(format!("API key not found: {id}")));
         }
         Ok(())

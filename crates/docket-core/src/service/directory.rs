@@ -239,11 +239,9 @@ impl Docket {
         record.insert("created".into(), json!(now));
         record.insert("modified".into(), json!(now));
         let value = Value::Object(record);
-        if !self
-            .store
-            .insert_record(dir.kind, &id, None, &value)
-            .await?
-        {
+        let inserted = self.store.insert_record(dir.kind, &id, None, &value).await;
+        self.record_written(dir.kind);
+        if !inserted? {
             return Err(dir.err(format!("A {} with id {id:?} already exists", dir.noun)));
         }
         Ok(value)
@@ -262,7 +260,8 @@ impl Docket {
         self.check_role_grants(dir, &probe).await?;
         let now = self.now();
         let fields = dir.fields;
-        self.store
+        let updated = self
+            .store
             .update_record(
                 dir.kind,
                 &id,
@@ -275,8 +274,9 @@ impl Docket {
                     Ok(())
                 }),
             )
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("{} not found: {id}", capitalize(dir.noun))))
+            .await;
+        self.record_written(dir.kind);
+        updated?.ok_or_else(|| Error::NotFound(format!("{} not found: {id}", capitalize(dir.noun))))
     }
 
     pub async fn delete_directory(
@@ -309,7 +309,9 @@ impl Docket {
                 )));
             }
         }
-        if !self.store.delete_record(dir.kind, &id).await? {
+        let deleted = self.store.delete_record(dir.kind, &id).await;
+        self.record_written(dir.kind);
+        if !deleted? {
             return Err(Error::NotFound(format!(
                 "{} not found: {id}",
                 capitalize(dir.noun)

@@ -3,6 +3,7 @@
 
 mod access;
 mod admin;
+mod auth_cache;
 mod automation;
 mod directory;
 mod files;
@@ -23,6 +24,7 @@ pub use access::{
     LoginResult, RateLimiter, LOGIN_FIRST_WAIT_SECS, LOGIN_FREE_FAILURES,
     LOGIN_FREE_FAILURES_PER_ADDRESS, LOGIN_MAX_WAIT_SECS, LOGIN_WINDOW_SECS,
 };
+pub use auth_cache::{AuthCache, AUTH_CACHE_TTL_SECS};
 pub use automation::{
     default_dedupe_closed_statuses, Automation, Created, RecordSource, RecordType,
     IDEMPOTENCY_TTL_SECS,
@@ -45,6 +47,8 @@ pub struct Docket {
     pub store: Arc<dyn Store>,
     pub rules: Arc<TicketRules>,
     pub rate: Arc<RateLimiter>,
+    /// API keys and sessions checked recently (see `auth_cache.rs`).
+    pub auth: Arc<AuthCache>,
     /// Job/alert records, report templates, dedupe settings (see `automation.rs`).
     pub automation: Arc<Automation>,
     /// What changes notify (emails, webhooks); see `notify.rs`.
@@ -85,10 +89,12 @@ pub const DEFAULT_SEARCH_TIMEOUT: std::time::Duration = std::time::Duration::fro
 
 impl Docket {
     pub fn new(store: Arc<dyn Store>, rules: TicketRules) -> Self {
+        let auth = Arc::new(AuthCache::new(store.record_events()));
         Docket {
             store,
             rules: Arc::new(rules),
             rate: Arc::new(RateLimiter::default()),
+            auth,
             automation: Arc::new(Automation::default()),
             notify: Arc::new(crate::notify::NotifySettings::default()),
             searches: Arc::new(SearchSlots::default()),
@@ -101,19 +107,25 @@ impl Docket {
         self
     }
 
-    /// Every search goes through here: it waits for a slot (up to the deadline), then asks
-    /// the store, which stops the query itself at the deadline.
+    /// Every search goes through here or takes [`Docket::search_slot`] itself: it waits for
+    /// a slot (up to the deadline), then asks the store, which stops the query itself at the
+    /// deadline.
     pub(crate) async fn run_search(
         &self,
         request: &crate::store::SearchRequest,
     ) -> Result<crate::store::SearchPage> {
-        let timeout = self.searches.timeout;
-        let _permit = match tokio::time::timeout(timeout, self.searches.permits.acquire()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_closed)) => return Err(Error::internal("search slots closed")),
-            Err(_elapsed) => return Err(Error::search_timeout(timeout)),
-        };
+        let _slot = self.search_slot().await?;
         self.store.search_tickets(request).await
+    }
+
+    /// A search slot, waited for up to the search deadline; held while the search runs.
+    pub(crate) async fn search_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        let timeout = self.searches.timeout;
+        match tokio::time::timeout(timeout, self.searches.permits.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_closed)) => Err(Error::internal("search slots closed")),
+            Err(_elapsed) => Err(Error::search_timeout(timeout)),
+        }
     }
 
     /// Replaces the notification settings (emails on, debounce, webhook endpoints).

@@ -85,7 +85,8 @@ impl Docket {
             .await
             .map_err(Error::internal)??;
         let now = self.now();
-        self.store
+        let updated = self
+            .store
             .update_record(
                 RecordKind::User,
                 username,
@@ -95,7 +96,9 @@ impl Docket {
                     Ok(())
                 }),
             )
-            .await?;
+            .await;
+        self.record_written(RecordKind::User);
+        updated?;
         Ok(())
     }
 }

@@ -16,11 +16,30 @@ use crate::model::{Category, Change, FileRef, Tag, Ticket};
 use crate::notify::{self, Cause, NotifySettings, OutboxItem};
 use crate::rules::DRAFT;
 use crate::sanitize::clean_markdown;
-use crate::store::{RecordKind, SearchPage, SearchRequest, SortField};
+use crate::store::{RecordKind, SearchPage, SearchRequest, SortField, StoredPage, TicketRef};
 use crate::ticket_input::TicketPatch;
 
 fn not_found(id: &str) -> Error {
     Error::NotFound(format!("Ticket not found: {id}"))
+}
+
+/// The ticket `get_ticket` names (`id`, else `num`) and how "not found" names it.
+fn which_ticket(params: &Map<String, Value>) -> Result<(TicketRef<'_>, String)> {
+    match (params.get("id"), params.get("num")) {
+        (Some(Value::String(id)), _) if !id.is_empty() => Ok((TicketRef::Id(id), id.clone())),
+        (_, Some(num)) if !num.is_null() => {
+            let num = int_param(params, "num", 0, 1, i64::MAX).map_err(|_| {
+                Error::Ticket("Malformed parameter: num (must be a positive whole number)".into())
+            })?;
+            Ok((TicketRef::Num(num), format!("#{num}")))
+        }
+        (None | Some(Value::Null | Value::String(_)), _) => {
+            Err(Error::Ticket("Missing parameter: id or num".into()))
+        }
+        (Some(_), _) => Err(Error::Ticket(
+            "Malformed parameter: id (must be a string)".into(),
+        )),
+    }
 }
 
 /// One slot of a `get_tickets` reply.
@@ -88,30 +107,28 @@ impl Docket {
     /// `get_ticket`: by `id`, or by `num`.
     #[instrument(skip_all)]
     pub async fn get_ticket(&self, who: &Principal, params: &Map<String, Value>) -> Result<Ticket> {
-        let found = match (params.get("id"), params.get("num")) {
-            (Some(Value::String(id)), _) if !id.is_empty() => {
-                (self.store.ticket_by_id(id).await?, id.clone())
-            }
-            (_, Some(num)) if !num.is_null() => {
-                let num = int_param(params, "num", 0, 1, i64::MAX).map_err(|_| {
-                    Error::Ticket(
-                        "Malformed parameter: num (must be a positive whole number)".into(),
-                    )
-                })?;
-                (self.store.ticket_by_num(num).await?, format!("#{num}"))
-            }
-            (None | Some(Value::Null | Value::String(_)), _) => {
-                return Err(Error::Ticket("Missing parameter: id or num".into()))
-            }
-            (Some(_), _) => {
-                return Err(Error::Ticket(
-                    "Malformed parameter: id (must be a string)".into(),
-                ))
-            }
+        let (which, label) = which_ticket(params)?;
+        let found = match which {
+            TicketRef::Id(id) => self.store.ticket_by_id(id).await?,
+            TicketRef::Num(num) => self.store.ticket_by_num(num).await?,
         };
         match found {
-            (Some(t), _) if who.sees(&t) => Ok(t),
-            (_, label) => Err(not_found(&label)),
+            Some(t) if who.sees(&t) => Ok(t),
+            _ => Err(not_found(&label)),
+        }
+    }
+
+    /// `get_ticket` as the ticket's stored JSON text, which is the reply's `ticket` as it is
+    /// (no parse, no encode); the same scope check as [`Docket::get_ticket`].
+    pub async fn get_ticket_json(
+        &self,
+        who: &Principal,
+        params: &Map<String, Value>,
+    ) -> Result<String> {
+        let (which, label) = which_ticket(params)?;
+        match self.store.stored_ticket(which).await? {
+            Some(t) if who.sees_category(&t.category) => Ok(t.json),
+            _ => Err(not_found(&label)),
         }
     }
 
@@ -163,16 +180,30 @@ impl Docket {
         who: &Principal,
         search: &SearchParams,
     ) -> Result<SearchPage> {
-        let filter = self.compile_query(&search.query).map_err(Error::Ticket)?;
-        self.run_search(&SearchRequest {
-            filter,
+        self.run_search(&self.search_request(who, search)?).await
+    }
+
+    /// `search_tickets` with each row as its stored JSON text (see
+    /// [`Docket::get_ticket_json`]); scoped to the caller's categories in the store.
+    pub async fn search_tickets_json(
+        &self,
+        who: &Principal,
+        search: &SearchParams,
+    ) -> Result<StoredPage> {
+        let request = self.search_request(who, search)?;
+        let _slot = self.search_slot().await?;
+        self.store.search_stored(&request).await
+    }
+
+    fn search_request(&self, who: &Principal, search: &SearchParams) -> Result<SearchRequest> {
+        Ok(SearchRequest {
+            filter: self.compile_query(&search.query).map_err(Error::Ticket)?,
             categories: who.categories.clone(),
             sort_by: search.sort_by,
             descending: search.descending,
             offset: search.offset,
             limit: search.limit,
         })
-        .await
     }
 
     /// `create_ticket`.

@@ -227,10 +227,13 @@ impl XyopsImport {
             return Ok(false);
         }
         if !self.opts.dry_run {
-            self.docket()
+            let inserted = self
+                .docket()
                 .store
                 .insert_record(kind, id, None, &value)
-                .await?;
+                .await;
+            self.docket().record_written(kind);
+            inserted?;
         }
         Ok(true)
     }

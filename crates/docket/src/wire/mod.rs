@@ -8,6 +8,7 @@ pub mod files;
 mod notify;
 pub mod params;
 pub mod reply;
+mod stored_json;
 mod tickets;
 
 use std::sync::Arc;

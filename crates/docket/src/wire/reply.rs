@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 #[derive(Debug, Default)]
 pub struct Reply {
     pub fields: Map<String, Value>,
+    /// Fields whose value is JSON text already (stored tickets), written as they are.
+    pub raw: Vec<(&'static str, Vec<u8>)>,
     pub set_cookie: Option<String>,
 }
 
@@ -21,6 +23,38 @@ impl Reply {
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Reply {
         self.fields.insert(key.to_string(), value.into());
         self
+    }
+
+    /// Adds a field whose value is `json`, JSON text the caller vouches for (it comes from
+    /// the store, which only keeps what serde_json wrote).
+    pub fn with_json(mut self, key: &'static str, json: Vec<u8>) -> Reply {
+        self.raw.push((key, json));
+        self
+    }
+
+    /// The reply's JSON text: `code: 0`, the fields, then the raw fields.
+    fn body(self) -> Vec<u8> {
+        if self.raw.is_empty() {
+            let mut body = Map::new();
+            body.insert("code".into(), Value::from(0));
+            body.extend(self.fields);
+            return Value::Object(body).to_string().into_bytes();
+        }
+        let size: usize = self.raw.iter().map(|(_, v)| v.len() + 16).sum();
+        let mut out = Vec::with_capacity(size + 256);
+        out.extend_from_slice(b"{\"code\":0");
+        let typed = self
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_string().into_bytes()));
+        for (key, value) in typed.chain(self.raw) {
+            out.push(b',');
+            out.extend_from_slice(Value::from(key).to_string().as_bytes());
+            out.push(b':');
+            out.extend_from_slice(&value);
+        }
+        out.push(b'}');
+        out
     }
 }
 
@@ -88,7 +122,11 @@ pub async fn json_errors(res: Response) -> Response {
 }
 
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut res = (status, body.to_string()).into_response();
+    json_bytes_response(status, body.to_string().into_bytes())
+}
+
+fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut res = (status, body).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -106,15 +144,10 @@ pub fn error_body(err: &Error) -> Value {
 /// Renders the outcome of a call. `v1` selects status codes by error class.
 pub fn render(result: Result<Reply, Error>, v1: bool) -> Response {
     match result {
-        Ok(reply) => {
-            let mut body = Map::new();
-            body.insert("code".into(), Value::from(0));
-            body.extend(reply.fields);
-            let mut res = json_response(StatusCode::OK, &Value::Object(body));
-            if let Some(cookie) = reply
-                .set_cookie
-                .and_then(|c| HeaderValue::from_str(&c).ok())
-            {
+        Ok(mut reply) => {
+            let cookie = reply.set_cookie.take();
+            let mut res = json_bytes_response(StatusCode::OK, reply.body());
+            if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
                 res.headers_mut().insert(header::SET_COOKIE, cookie);
             }
             res

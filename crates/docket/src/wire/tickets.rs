@@ -22,24 +22,14 @@ fn brief(t: &Ticket) -> Result<Value, Error> {
     Ok(v)
 }
 
-/// `compact` search rows: no body, history as its length.
-fn compact(t: &Ticket) -> Result<Value, Error> {
-    let mut v = full(t)?;
-    if let Value::Object(m) = &mut v {
-        m.remove("body");
-        m.insert("changes".into(), json!(t.changes.len()));
-    }
-    Ok(v)
-}
-
 fn files_not_supported() -> Error {
     Error::File("File uploads are not supported by this server yet".into())
 }
 
-// `get_ticket`: /api/app/get_ticket/v1
+// `get_ticket`: /api/app/get_ticket/v1 — the stored JSON is the reply's `ticket` as it is.
 pub async fn get_ticket(s: &AppState, c: &Call) -> Result<Reply, Error> {
-    let t = s.docket.get_ticket(c.who()?, &c.params).await?;
-    Ok(Reply::ok().with("ticket", full(&t)?))
+    let t = s.docket.get_ticket_json(c.who()?, &c.params).await?;
+    Ok(Reply::ok().with_json("ticket", t.into_bytes()))
 }
 
 // `get_tickets`: /api/app/get_tickets/v1
@@ -57,20 +47,16 @@ pub async fn get_tickets(s: &AppState, c: &Call) -> Result<Reply, Error> {
     Ok(Reply::ok().with("tickets", tickets))
 }
 
-// `search_tickets`: /api/app/search_tickets/v1
+// `search_tickets`: /api/app/search_tickets/v1 — rows written from the stored JSON; with
+// `compact`, without `body` and with `changes` as its length (see stored_json.rs).
 pub async fn search_tickets(s: &AppState, c: &Call) -> Result<Reply, Error> {
     let who = c.who()?;
     let search = SearchParams::from_params(&c.params)?;
-    let shape = if flag(&c.params, "compact")? {
-        compact
-    } else {
-        full
-    };
-    let page = s.docket.search_tickets(who, &search).await?;
-    let rows = page.rows.iter().map(shape).collect::<Result<Vec<_>, _>>()?;
+    let compact = flag(&c.params, "compact")?;
+    let page = s.docket.search_tickets_json(who, &search).await?;
     Ok(Reply::ok()
-        .with("rows", rows)
-        .with("list", json!({"length": page.total})))
+        .with("list", json!({"length": page.total}))
+        .with_json("rows", super::stored_json::rows(&page.rows, compact)?))
 }
 
 // `create_ticket`: /api/app/create_ticket/v1
