@@ -12,9 +12,9 @@ mod index_tests;
 mod keyword_index;
 mod matches;
 mod outbox;
+mod point_reads;
 mod records;
 mod search;
-mod stored;
 mod tickets;
 mod write_tx;
 mod writer;
@@ -75,6 +75,8 @@ impl Default for SqliteOptions {
 #[derive(Clone)]
 pub struct SqliteStore {
     reader: SqlitePool,
+    /// Tickets and records by key, without sqlx's per-statement thread hand-off.
+    points: Arc<point_reads::PointReader>,
     /// The searches' own read connections (see [`SqliteOptions::search_connections`]).
     searcher: SqlitePool,
     search_timeout: Duration,
@@ -146,6 +148,7 @@ impl SqliteStore {
             .map_err(db_err)?;
         let store = SqliteStore {
             reader,
+            points: Arc::new(point_reads::PointReader::new(path)),
             searcher,
             search_timeout: options.search_timeout,
             writer,
@@ -266,10 +269,16 @@ impl Store for SqliteStore {
         .await
     }
     async fn ticket_by_id(&self, id: &str) -> Result<Option<Ticket>> {
-        tickets::by_id(&self.reader, id).await
+        self.points
+            .ticket(TicketRef::Id(id))?
+            .map(|t| tickets::parse(&t.json))
+            .transpose()
     }
     async fn ticket_by_num(&self, num: i64) -> Result<Option<Ticket>> {
-        tickets::by_num(&self.reader, num).await
+        self.points
+            .ticket(TicketRef::Num(num))?
+            .map(|t| tickets::parse(&t.json))
+            .transpose()
     }
     async fn tickets_by_ids(&self, ids: &[String]) -> Result<Vec<Option<Ticket>>> {
         tickets::by_ids(&self.reader, ids).await
@@ -367,10 +376,16 @@ impl Store for SqliteStore {
     }
 
     async fn get_record(&self, kind: RecordKind, id: &str) -> Result<Option<Value>> {
-        records::get(&self.reader, kind, id).await
+        self.points
+            .record(kind, point_reads::RecordKey::Id(id))?
+            .map(|d| records::parse(&d))
+            .transpose()
     }
     async fn find_record(&self, kind: RecordKind, lookup: &str) -> Result<Option<Value>> {
-        records::find(&self.reader, kind, lookup).await
+        self.points
+            .record(kind, point_reads::RecordKey::Lookup(lookup))?
+            .map(|d| records::parse(&d))
+            .transpose()
     }
     async fn list_records(&self, kind: RecordKind) -> Result<Vec<Value>> {
         records::list(&self.reader, kind).await
@@ -426,7 +441,7 @@ impl Store for SqliteStore {
         self.events.subscribe()
     }
     async fn stored_ticket(&self, which: TicketRef<'_>) -> Result<Option<StoredTicket>> {
-        stored::ticket(&self.reader, which).await
+        self.points.ticket(which)
     }
     async fn search_stored(&self, request: &SearchRequest) -> Result<StoredPage> {
         let started = std::time::Instant::now();

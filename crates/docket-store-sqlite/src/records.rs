@@ -7,30 +7,8 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::db_err;
 
-fn parse(data: &str) -> Result<Value> {
+pub(crate) fn parse(data: &str) -> Result<Value> {
     serde_json::from_str(data).map_err(|e| Error::Internal(format!("corrupt record: {e}")))
-}
-
-pub async fn get(db: &SqlitePool, kind: RecordKind, id: &str) -> Result<Option<Value>> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT data FROM records WHERE kind = ? AND id = ?")
-            .bind(kind.as_str())
-            .bind(id)
-            .fetch_optional(db)
-            .await
-            .map_err(db_err)?;
-    row.map(|(d,)| parse(&d)).transpose()
-}
-
-pub async fn find(db: &SqlitePool, kind: RecordKind, lookup: &str) -> Result<Option<Value>> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT data FROM records WHERE kind = ? AND lookup = ?")
-            .bind(kind.as_str())
-            .bind(lookup)
-            .fetch_optional(db)
-            .await
-            .map_err(db_err)?;
-    row.map(|(d,)| parse(&d)).transpose()
 }
 
 pub async fn list(db: &SqlitePool, kind: RecordKind) -> Result<Vec<Value>> {

@@ -8,7 +8,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::db_err;
 
-fn parse(data: &str) -> Result<Ticket> {
+pub(crate) fn parse(data: &str) -> Result<Ticket> {
     serde_json::from_str(data).map_err(|e| Error::Internal(format!("corrupt ticket record: {e}")))
 }
 
@@ -63,24 +63,6 @@ pub async fn insert_row(c: &mut SqliteConnection, ticket: &Ticket) -> Result<boo
     }
     write_index(c, ticket).await?;
     Ok(true)
-}
-
-pub async fn by_id(db: &SqlitePool, id: &str) -> Result<Option<Ticket>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM tickets WHERE id = ?")
-        .bind(id)
-        .fetch_optional(db)
-        .await
-        .map_err(db_err)?;
-    row.map(|(d,)| parse(&d)).transpose()
-}
-
-pub async fn by_num(db: &SqlitePool, num: i64) -> Result<Option<Ticket>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM tickets WHERE num = ?")
-        .bind(num)
-        .fetch_optional(db)
-        .await
-        .map_err(db_err)?;
-    row.map(|(d,)| parse(&d)).transpose()
 }
 
 pub async fn by_ids(db: &SqlitePool, ids: &[String]) -> Result<Vec<Option<Ticket>>> {
