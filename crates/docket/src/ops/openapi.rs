@@ -255,13 +255,14 @@ fn ty_schema(ty: Ty) -> S {
     match ty {
         Ty::Id => s::id(),
         Ty::Text { min, max } => s::text(min, max),
-        Ty::Title => s::pattern("^[A-Za-z0-9][A-Za-z0-9 ]{0,199}$"),
+        Ty::Pattern(p) => s::pattern(p),
         Ty::Word(words) => s::words(words),
         Ty::Int { min, max } => s::int(min, max),
         Ty::IntOf(values) => s::int_of(values),
         Ty::Bool => s::boolean(),
         Ty::Ids { max } => s::array_max(s::id(), max),
         Ty::Texts => s::array(s::string()),
+        Ty::Names => s::array(s::pattern(spec::USERNAME_PATTERN)),
         Ty::Object(Some(name)) => s::reference(name),
         Ty::Object(None) => s::object(),
         Ty::Privileges => s::reference("Privileges"),
@@ -272,7 +273,7 @@ fn ty_schema(ty: Ty) -> S {
 }
 
 fn query_param(p: &Param) -> utoipa::openapi::path::Parameter {
-    let list = matches!(p.ty, Ty::Ids { .. } | Ty::Texts);
+    let list = matches!(p.ty, Ty::Ids { .. } | Ty::Texts | Ty::Names);
     ParameterBuilder::new()
         .name(p.name)
         .parameter_in(ParameterIn::Query)

@@ -16,8 +16,8 @@ pub enum Ty {
     Id,
     /// Text of `min` to `max` characters (`max` 0: no limit here).
     Text { min: usize, max: usize },
-    /// A directory title: 1 to 200 characters, not blank.
-    Title,
+    /// Text matching a regular expression (JSON Schema `pattern`).
+    Pattern(&'static str),
     /// One of these words.
     Word(&'static [&'static str]),
     Int { min: i64, max: i64 },
@@ -29,6 +29,8 @@ pub enum Ty {
     Ids { max: usize },
     /// An array of strings, or one comma-separated text.
     Texts,
+    /// Usernames (letters, digits, `_`, `-`, `.`): an array, or one comma-separated text.
+    Names,
     /// An object: a component schema when named, else any object.
     Object(Option<&'static str>),
     /// Privilege names: an object of `name: true` pairs, or an array of names.
@@ -46,12 +48,12 @@ impl Ty {
     fn is_text(self) -> bool {
         matches!(
             self,
-            Ty::Id | Ty::Text { .. } | Ty::Title | Ty::Word(_) | Ty::Due
+            Ty::Id | Ty::Text { .. } | Ty::Pattern(_) | Ty::Word(_) | Ty::Due
         )
     }
 
     fn is_list(self) -> bool {
-        matches!(self, Ty::Ids { .. } | Ty::Texts | Ty::Notify)
+        matches!(self, Ty::Ids { .. } | Ty::Texts | Ty::Names | Ty::Notify)
     }
 
     /// Whether a query string or form field can carry it (objects cannot).
@@ -63,21 +65,21 @@ impl Ty {
     fn mismatch(self, value: &Value) -> Option<&'static str> {
         let (array, object, boolean) = (value.is_array(), value.is_object(), value.is_boolean());
         let bad = match self {
-            Ty::Id | Ty::Text { .. } | Ty::Title | Ty::Word(_) => array || object,
+            Ty::Id | Ty::Text { .. } | Ty::Pattern(_) | Ty::Word(_) => array || object,
             Ty::Int { .. } | Ty::IntOf(_) | Ty::Due => array || object || boolean,
             Ty::Bool => array || object,
-            Ty::Ids { .. } | Ty::Texts => object || boolean,
+            Ty::Ids { .. } | Ty::Texts | Ty::Names => object || boolean,
             Ty::Notify => object,
             Ty::Object(_) => !object,
             Ty::Privileges => !(object || array),
             Ty::Objects => !array,
         };
         bad.then_some(match self {
-            Ty::Id | Ty::Text { .. } | Ty::Title | Ty::Word(_) => "must be a string",
+            Ty::Id | Ty::Text { .. } | Ty::Pattern(_) | Ty::Word(_) => "must be a string",
             Ty::Int { .. } | Ty::IntOf(_) => "must be a whole number",
             Ty::Due => "must be a number or a date",
             Ty::Bool => "must be true or false",
-            Ty::Ids { .. } | Ty::Texts | Ty::Notify | Ty::Objects => "must be an array",
+            Ty::Ids { .. } | Ty::Texts | Ty::Names | Ty::Notify | Ty::Objects => "must be an array",
             Ty::Object(_) | Ty::Privileges => "must be an object",
         })
     }
@@ -251,6 +253,16 @@ const NOTIFY_FLAG: Param = opt(
     Ty::Bool,
     "`false`: record the change without sending notifications",
 );
+/// A directory record's title (the service trims it and takes 1 to 200 characters; the
+/// pattern keeps generated titles to ones that stay titles after trimming).
+const TITLE: Ty = Ty::Pattern("^[A-Za-z0-9][A-Za-z0-9 ]{0,199}$");
+/// A username (`ticket_input::check_username`).
+pub const USERNAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
+const USERNAME: Ty = Ty::Pattern(USERNAME_PATTERN);
+/// A ticket file's path as the server makes them (`files::check_path`).
+const FILE_PATH: Ty = Ty::Pattern(
+    "^files/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$",
+);
 const NOTES: Ty = Ty::Text { min: 0, max: 10_000 };
 const TEXT: Ty = Ty::Text { min: 0, max: 0 };
 const IDS: Ty = Ty::Ids { max: 10_000 };
@@ -266,7 +278,7 @@ macro_rules! ticket_fields {
             opt("status", TEXT, "one of the configured statuses (default `open`)"),
             opt("category", Ty::Id, "an existing category"),
             opt("server", Ty::Text { min: 0, max: 255 }, ""),
-            opt("assignees", Ty::Texts, "usernames"),
+            opt("assignees", Ty::Names, "usernames"),
             opt("cc", Ty::Texts, "email addresses or usernames"),
             opt("notify", Ty::Notify, "email addresses; `false` sends no notifications"),
             opt("tags", IDS, "existing tags"),
@@ -322,7 +334,7 @@ macro_rules! directory_calls {
                 access: $create,
                 read_only: false,
                 doc: concat!("Creates a ", $noun, "; its `id` is made from the title when none is sent."),
-                params: &[req("title", Ty::Title, ""), opt("id", Ty::Id, "") $(, $field)*],
+                params: &[req("title", TITLE, ""), opt("id", Ty::Id, "") $(, $field)*],
                 one_of: &[],
                 body: Body::Params,
                 reply: &[out($noun, Out::Record($component))],
@@ -336,7 +348,7 @@ macro_rules! directory_calls {
                 access: $edit,
                 read_only: false,
                 doc: concat!("Changes the fields sent of the ", $noun, " `id`."),
-                params: &[ID, opt("title", Ty::Title, "") $(, $field)*],
+                params: &[ID, opt("title", TITLE, "") $(, $field)*],
                 one_of: &[],
                 body: Body::Params,
                 reply: &[out($noun, Out::Record($component))],
@@ -468,7 +480,7 @@ static TICKET_CALLS: [CallSpec; 10] = [
     call!("app" "delete_ticket_file", TICKETS, Access::Privilege("edit_tickets"), read_only: false, tickets::delete_ticket_file,
         doc: "Removes the file `path` from ticket `id` and from storage; the reply lists the \
               files that remain.",
-        params: &[ID, req("path", Ty::Text { min: 1, max: 600 }, "the file's `path`")],
+        params: &[ID, req("path", FILE_PATH, "the file's `path`")],
         reply: FILES_REPLY, error: Error::File),
     call!("app" "delete_ticket", TICKETS, Access::Privilege("delete_tickets"), read_only: false, tickets::delete_ticket,
         doc: "Deletes ticket `id` with its history and files.",
@@ -512,7 +524,7 @@ static ACCOUNT_CALLS: [CallSpec; 14] = [
         params: &[
             req("title", Ty::Text { min: 1, max: 200 }, ""),
             opt("id", Ty::Id, ""),
-            opt("key", Ty::Text { min: 16, max: 256 }, "printable; generated when left out"),
+            opt("key", Ty::Pattern("^[!-~]{16,256}$"), "16 to 256 printable ASCII characters; generated when left out"),
             opt("description", NOTES, ""),
             opt("username", Ty::Text { min: 0, max: 64 }, "author name for what the key creates"),
             opt("active", Ty::Bool, "default true"),
@@ -556,7 +568,7 @@ static ACCOUNT_CALLS: [CallSpec; 14] = [
     call!("user" "admin_create", USERS, Access::Admin, read_only: false, accounts::admin_create,
         doc: "Creates a user account.",
         params: &[
-            req("username", Ty::Text { min: 1, max: 64 }, ""),
+            req("username", USERNAME, ""),
             req("password", Ty::Text { min: 1, max: 0 }, ""),
             opt("full_name", Ty::Text { min: 0, max: 200 }, ""),
             opt("email", Ty::Text { min: 0, max: 254 }, ""),
