@@ -61,27 +61,22 @@ impl Ty {
         !matches!(self, Ty::Object(_) | Ty::Privileges | Ty::Objects)
     }
 
-    /// What the value must be, when `value` can never be one.
+    /// What the value must be, when `value` can never be one. Objects are left to the
+    /// services, which say what the object should hold.
     fn mismatch(self, value: &Value) -> Option<&'static str> {
         let (array, object, boolean) = (value.is_array(), value.is_object(), value.is_boolean());
-        let bad = match self {
-            Ty::Id | Ty::Text { .. } | Ty::Pattern(_) | Ty::Word(_) => array || object,
-            Ty::Int { .. } | Ty::IntOf(_) | Ty::Due => array || object || boolean,
-            Ty::Bool => array || object,
-            Ty::Ids { .. } | Ty::Texts | Ty::Names => object || boolean,
-            Ty::Notify => object,
-            Ty::Object(_) => !object,
-            Ty::Privileges => !(object || array),
-            Ty::Objects => !array,
+        let (bad, what) = match self {
+            Ty::Id | Ty::Text { .. } | Ty::Pattern(_) | Ty::Word(_) => {
+                (array || object, "must be a string")
+            }
+            Ty::Int { .. } | Ty::IntOf(_) => (array || object || boolean, "must be a whole number"),
+            Ty::Due => (array || object || boolean, "must be a number or a date"),
+            Ty::Bool => (array || object, "must be true or false"),
+            Ty::Ids { .. } | Ty::Texts | Ty::Names => (object || boolean, "must be an array"),
+            Ty::Notify => (object, "must be an array"),
+            Ty::Object(_) | Ty::Privileges | Ty::Objects => (false, ""),
         };
-        bad.then_some(match self {
-            Ty::Id | Ty::Text { .. } | Ty::Pattern(_) | Ty::Word(_) => "must be a string",
-            Ty::Int { .. } | Ty::IntOf(_) => "must be a whole number",
-            Ty::Due => "must be a number or a date",
-            Ty::Bool => "must be true or false",
-            Ty::Ids { .. } | Ty::Texts | Ty::Names | Ty::Notify | Ty::Objects => "must be an array",
-            Ty::Object(_) | Ty::Privileges => "must be an object",
-        })
+        bad.then_some(what)
     }
 }
 
@@ -92,6 +87,16 @@ pub struct Param {
     pub ty: Ty,
     pub required: bool,
     pub doc: &'static str,
+    /// The error code of a malformed value, when not the call's.
+    pub error: Option<fn(String) -> Error>,
+}
+
+impl Param {
+    /// A malformed value of this parameter is an `api` error (not the call's code).
+    const fn api(mut self) -> Param {
+        self.error = Some(Error::Api);
+        self
+    }
 }
 
 const fn req(name: &'static str, ty: Ty, doc: &'static str) -> Param {
@@ -100,6 +105,7 @@ const fn req(name: &'static str, ty: Ty, doc: &'static str) -> Param {
         ty,
         required: true,
         doc,
+        error: None,
     }
 }
 
@@ -109,6 +115,7 @@ const fn opt(name: &'static str, ty: Ty, doc: &'static str) -> Param {
         ty,
         required: false,
         doc,
+        error: None,
     }
 }
 
@@ -212,7 +219,7 @@ impl CallSpec {
                 continue;
             }
             if let Some(what) = p.ty.mismatch(value) {
-                return Err((self.error)(format!(
+                return Err(p.error.unwrap_or(self.error)(format!(
                     "Malformed parameter: {} ({what})",
                     p.name
                 )));
@@ -452,7 +459,7 @@ static TICKET_CALLS: [CallSpec; 10] = [
             opt("template", Ty::Word(&["job", "alert"]), ""),
             opt("job", Ty::Id, "with `template: \"job\"`"),
             opt("alert", Ty::Id, "with `template: \"alert\"`"),
-            opt("idempotency_key", Ty::Text { min: 0, max: 256 }, ""),
+            opt("idempotency_key", Ty::Text { min: 0, max: 256 }, "").api(),
         ),
         reply: &[out("ticket", Out::Record("Ticket")),
                  Field { name: "deduplicated", out: Out::True, always: false }],
@@ -706,9 +713,9 @@ mod tests {
         let cases = [
             ("create_tag", json!({"title": {"a": 1}}), "tag", "title (must be a string)"),
             ("get_tickets", json!({"ids": {"a": 1}}), "ticket", "ids (must be an array)"),
-            ("add_ticket_change", json!({"id": "a", "change": []}), "ticket", "change (must be an object)"),
             ("search_tickets", json!({"limit": [1]}), "api", "limit (must be a whole number)"),
-            ("create_ticket", json!({"events": {"id": "e"}}), "ticket", "events (must be an array)"),
+            ("create_ticket", json!({"subject": ["x"]}), "ticket", "subject (must be a string)"),
+            ("create_ticket", json!({"idempotency_key": {}}), "api", "idempotency_key"),
         ];
         for (name, params, code, phrase) in cases {
             let call = calls().find(|c| c.name == name).expect("call");
@@ -717,9 +724,11 @@ mod tests {
             assert_eq!(err.code(), code, "{name}");
             assert!(err.to_string().contains(phrase), "{name}: {err}");
         }
-        // Nulls and undeclared parameters are the services' business.
+        // Nulls, objects and undeclared parameters are the services' business.
         let tag = find("app", "create_tag").expect("create_tag");
         let mut p = map(json!({"title": null, "other": {"x": 1}}));
         assert!(tag.prepare(&mut p, &[]).is_ok());
+        let change = find("app", "add_ticket_change").expect("add_ticket_change");
+        assert!(change.prepare(&mut map(json!({"change": []})), &[]).is_ok());
     }
 }
