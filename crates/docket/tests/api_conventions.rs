@@ -154,7 +154,10 @@ async fn routes_methods_and_parameter_sources() {
     )
     .await;
     let t = &assert_ok(&r)["ticket"];
-    assert_eq!((&t["subject"], &t["tags"]), (&json!("42"), &json!(["2024"])));
+    assert_eq!(
+        (&t["subject"], &t["tags"]),
+        (&json!("42"), &json!(["2024"]))
+    );
     // Sent as JSON, a number where text belongs is still an error.
     let r = send(
         s.client

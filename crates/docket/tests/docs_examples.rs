@@ -206,7 +206,12 @@ fn route_table_calls() -> Vec<String> {
         .expect("paths")
         .keys()
         .filter(|p| p.starts_with("/api/") && p.ends_with("/v1") && *p != "/api/app/file/v1")
-        .filter_map(|p| p.trim_end_matches("/v1").rsplit('/').next().map(str::to_string))
+        .filter_map(|p| {
+            p.trim_end_matches("/v1")
+                .rsplit('/')
+                .next()
+                .map(str::to_string)
+        })
         .collect()
 }
 

@@ -85,7 +85,11 @@ async fn every_reply_matches_the_openapi_document() {
         .lines()
         .skip_while(|l| !l.contains("SUMMARY"))
         .collect();
-    eprintln!("schemathesis took {:?}\n{}", started.elapsed(), summary.join("\n"));
+    eprintln!(
+        "schemathesis took {:?}\n{}",
+        started.elapsed(),
+        summary.join("\n")
+    );
     let log = s.log_text();
     let tail: Vec<&str> = log.lines().rev().take(40).collect();
     assert!(

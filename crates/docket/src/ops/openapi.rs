@@ -16,7 +16,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{
-    ComponentsBuilder, Ref, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder,
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref,
     Required, ResponseBuilder, ResponsesBuilder, ServerBuilder,
 };
 
@@ -66,7 +66,11 @@ const ERRORS: [(&str, &str, &str); 9] = [
         "MethodNotAllowed",
         "A method other than GET, POST or HEAD (the `Allow` header lists them)",
     ),
-    ("413", "TooLarge", "The body is over `server.max_body_bytes`"),
+    (
+        "413",
+        "TooLarge",
+        "The body is over `server.max_body_bytes`",
+    ),
     (
         "414",
         "UriTooLong",
@@ -122,7 +126,9 @@ pub fn build() -> OpenApi {
             SecurityRequirement::new("sessionId", Vec::<String>::new()),
             SecurityRequirement::new("sessionCookie", Vec::<String>::new()),
         ]))
-        .tags(Some(tags.into_iter().map(|t| TagBuilder::new().name(t).build())))
+        .tags(Some(
+            tags.into_iter().map(|t| TagBuilder::new().name(t).build()),
+        ))
         .paths(paths.build())
         .components(Some(components()))
         .build()
@@ -165,7 +171,9 @@ fn components() -> utoipa::openapi::Components {
             } else {
                 r.content(
                     "application/json",
-                    ContentBuilder::new().schema(Some(s::reference("Error"))).build(),
+                    ContentBuilder::new()
+                        .schema(Some(s::reference("Error")))
+                        .build(),
                 )
             },
         );
@@ -212,7 +220,13 @@ fn operation(call: &CallSpec, method: HttpMethod) -> utoipa::openapi::path::Oper
     let mut op = OperationBuilder::new()
         .operation_id(Some(format!("{}{suffix}", call.name)))
         .tag(call.group)
-        .summary(Some(call.doc.split(". ").next().unwrap_or(call.doc).trim_end_matches('.')))
+        .summary(Some(
+            call.doc
+                .split(". ")
+                .next()
+                .unwrap_or(call.doc)
+                .trim_end_matches('.'),
+        ))
         .description(Some(description(call)));
     if call.access == Access::Open {
         op = op.securities(Some([SecurityRequirement::default()]));
@@ -220,13 +234,21 @@ fn operation(call: &CallSpec, method: HttpMethod) -> utoipa::openapi::path::Oper
     if method == HttpMethod::Post {
         op = op.request_body(Some(request_body(call)));
     } else {
-        op = op.parameters(Some(call.params.iter().filter(|p| p.ty.in_query()).map(query_param)));
+        op = op.parameters(Some(
+            call.params
+                .iter()
+                .filter(|p| p.ty.in_query())
+                .map(query_param),
+        ));
     }
     let body = method != HttpMethod::Head;
     let mut responses = ResponsesBuilder::new().response("200", {
         let r = ResponseBuilder::new().description("Success: `code` is 0");
         if body {
-            r.content("application/json", ContentBuilder::new().schema(Some(reply(call))).build())
+            r.content(
+                "application/json",
+                ContentBuilder::new().schema(Some(reply(call))).build(),
+            )
         } else {
             r
         }
@@ -277,7 +299,11 @@ fn query_param(p: &Param) -> utoipa::openapi::path::Parameter {
     ParameterBuilder::new()
         .name(p.name)
         .parameter_in(ParameterIn::Query)
-        .required(if p.required { Required::True } else { Required::False })
+        .required(if p.required {
+            Required::True
+        } else {
+            Required::False
+        })
         .schema(Some(param_schema(p)))
         .style(list.then_some(ParameterStyle::Form))
         .explode(list.then_some(true))
@@ -306,7 +332,10 @@ fn request_body(call: &CallSpec) -> utoipa::openapi::request_body::RequestBody {
         .collect();
     let schema = s::closed_object(props, call.one_of);
     builder
-        .content("application/json", ContentBuilder::new().schema(Some(schema)).build())
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(schema)).build(),
+        )
         .build()
 }
 
@@ -359,8 +388,18 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(api, calls);
-        assert_eq!(calls.len(), spec::calls().count(), "a call is in the table twice");
-        for p in ["/health", "/ready", "/metrics", "/api/openapi.json", "/api/app/file/v1"] {
+        assert_eq!(
+            calls.len(),
+            spec::calls().count(),
+            "a call is in the table twice"
+        );
+        for p in [
+            "/health",
+            "/ready",
+            "/metrics",
+            "/api/openapi.json",
+            "/api/app/file/v1",
+        ] {
             assert!(paths.contains(p), "{p}");
         }
         // Every reference resolves.

@@ -22,7 +22,14 @@ fn error() -> Option<(&'static str, S)> {
     json(s::reference("Error"))
 }
 
-fn op(id: &str, group: &str, summary: &str, head: bool, open: bool, answers: Vec<Answer>) -> Operation {
+fn op(
+    id: &str,
+    group: &str,
+    summary: &str,
+    head: bool,
+    open: bool,
+    answers: Vec<Answer>,
+) -> Operation {
     let mut responses = ResponsesBuilder::new();
     for (status, text, content) in answers {
         let mut r = ResponseBuilder::new().description(text);
@@ -32,7 +39,11 @@ fn op(id: &str, group: &str, summary: &str, head: bool, open: bool, answers: Vec
         responses = responses.response(status, r);
     }
     let mut b = OperationBuilder::new()
-        .operation_id(Some(if head { format!("{id}_head") } else { id.to_string() }))
+        .operation_id(Some(if head {
+            format!("{id}_head")
+        } else {
+            id.to_string()
+        }))
         .tag(group)
         .summary(Some(summary))
         .responses(responses.build());
@@ -56,7 +67,11 @@ fn file_answers() -> Vec<Answer> {
         ("206", "A range of it", binary()),
         ("304", "Not modified (ETag or date)", None),
         ("400", "A malformed path (`file`)", error()),
-        ("403", "No or bad credentials (`session`, `access`)", error()),
+        (
+            "403",
+            "No or bad credentials (`session`, `access`)",
+            error(),
+        ),
         ("404", "No such file, or not visible (`notfound`)", error()),
         ("405", "A method other than GET or HEAD", error()),
         ("414", "The URI is too long", None),
@@ -77,31 +92,66 @@ fn file_path(name: &str, place: ParameterIn) -> utoipa::openapi::path::Parameter
 
 pub fn items() -> Vec<(&'static str, PathItem)> {
     let health = get_and_head(|head| {
-        op("health", GROUP, "The process answers (touches nothing else)", head, true, vec![(
-            "200",
-            "Alive",
-            json(s::object()),
-        )])
+        op(
+            "health",
+            GROUP,
+            "The process answers (touches nothing else)",
+            head,
+            true,
+            vec![("200", "Alive", json(s::object()))],
+        )
     });
     let ready = get_and_head(|head| {
-        op("ready", GROUP, "The database answers (migrations run before the server listens)", head, true, vec![
-            ("200", "Ready", json(s::object())),
-            ("503", "The database does not answer", json(s::object())),
-        ])
+        op(
+            "ready",
+            GROUP,
+            "The database answers (migrations run before the server listens)",
+            head,
+            true,
+            vec![
+                ("200", "Ready", json(s::object())),
+                ("503", "The database does not answer", json(s::object())),
+            ],
+        )
     });
     let metrics = get_and_head(|head| {
-        op("metrics", GROUP, "Prometheus metrics (OpenMetrics text); a bearer token when metrics.token is set", head, true, vec![
-            ("200", "Metrics", Some(("application/openmetrics-text", s::string()))),
-            ("401", "metrics.token is set and was not sent", error()),
-            ("404", "metrics.enabled = false", error()),
-            ("500", "The metrics could not be written", error()),
-        ])
+        op(
+            "metrics",
+            GROUP,
+            "Prometheus metrics (OpenMetrics text); a bearer token when metrics.token is set",
+            head,
+            true,
+            vec![
+                (
+                    "200",
+                    "Metrics",
+                    Some(("application/openmetrics-text", s::string())),
+                ),
+                ("401", "metrics.token is set and was not sent", error()),
+                ("404", "metrics.enabled = false", error()),
+                ("500", "The metrics could not be written", error()),
+            ],
+        )
     });
     let document = get_and_head(|head| {
-        op("openapi", GROUP, "This document", head, true, vec![("200", "OpenAPI 3.1", json(s::object()))])
+        op(
+            "openapi",
+            GROUP,
+            "This document",
+            head,
+            true,
+            vec![("200", "OpenAPI 3.1", json(s::object()))],
+        )
     });
     let mut file = get_and_head(|head| {
-        op("file", "Tickets", "Download a ticket file by its `path` (Range, ETag, `download`)", head, false, file_answers())
+        op(
+            "file",
+            "Tickets",
+            "Download a ticket file by its `path` (Range, ETag, `download`)",
+            head,
+            false,
+            file_answers(),
+        )
     });
     for o in [&mut file.get, &mut file.head].into_iter().flatten() {
         o.parameters = Some(vec![
@@ -116,7 +166,14 @@ pub fn items() -> Vec<(&'static str, PathItem)> {
         ]);
     }
     let mut files = get_and_head(|head| {
-        op("files", "Tickets", "Download a ticket file by its `path` (as /api/app/file/v1)", head, false, file_answers())
+        op(
+            "files",
+            "Tickets",
+            "Download a ticket file by its `path` (as /api/app/file/v1)",
+            head,
+            false,
+            file_answers(),
+        )
     });
     for o in [&mut files.get, &mut files.head].into_iter().flatten() {
         o.parameters = Some(vec![file_path("path", ParameterIn::Path)]);

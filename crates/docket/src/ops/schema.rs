@@ -4,8 +4,8 @@
 //! test below and of the schemathesis run, not as silent drift.
 
 use utoipa::openapi::schema::{
-    AdditionalProperties, AllOfBuilder, AnyOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder,
-    Ref, Schema, SchemaFormat, KnownFormat, SchemaType, Type,
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder,
+    OneOfBuilder, Ref, Schema, SchemaFormat, SchemaType, Type,
 };
 use utoipa::openapi::RefOr;
 
@@ -102,7 +102,10 @@ pub fn array(items: S) -> S {
 
 pub fn array_max(items: S, max: usize) -> S {
     RefOr::T(Schema::Array(
-        ArrayBuilder::new().items(items).max_items(Some(max)).build(),
+        ArrayBuilder::new()
+            .items(items)
+            .max_items(Some(max))
+            .build(),
     ))
 }
 
@@ -125,7 +128,8 @@ pub fn one_of<const N: usize>(items: [S; N]) -> S {
 /// An object of exactly these properties (name, schema, required); `one_of` names
 /// properties of which at least one must be present.
 pub fn closed_object(props: Vec<(&str, S, bool)>, one_of: &[&str]) -> S {
-    let mut b = typed(Type::Object).additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    let mut b =
+        typed(Type::Object).additional_properties(Some(AdditionalProperties::FreeForm(false)));
     for (name, schema, required) in props {
         b = b.property(name, schema);
         if required {
@@ -149,10 +153,8 @@ pub fn closed_object(props: Vec<(&str, S, bool)>, one_of: &[&str]) -> S {
 
 /// A multipart body: the parameters as JSON in a `json` part, and file parts.
 pub fn multipart() -> S {
-    let file = || {
-        of(typed(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary))))
-    };
+    let file =
+        || of(typed(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary))));
     of(typed(Type::Object)
         .property(
             "json",
@@ -279,7 +281,10 @@ pub fn records() -> Vec<(&'static str, S)> {
             record(ticket_fields(true, Some(array(reference("Change"))))),
         ),
         ("TicketBrief", record(ticket_fields(false, None))),
-        ("TicketCompact", record(ticket_fields(false, Some(int(0, i64::MAX))))),
+        (
+            "TicketCompact",
+            record(ticket_fields(false, Some(int(0, i64::MAX)))),
+        ),
         (
             "Change",
             record(vec![
@@ -319,7 +324,10 @@ pub fn records() -> Vec<(&'static str, S)> {
         ("ApiKey", record(api_key)),
         (
             "Session",
-            record(vec![("created", integer(), true), ("expires", integer(), true)]),
+            record(vec![
+                ("created", integer(), true),
+                ("expires", integer(), true),
+            ]),
         ),
         ("Privileges", privileges),
         (
@@ -387,7 +395,9 @@ mod tests {
     }
 
     fn keys(v: &Value) -> BTreeSet<String> {
-        v.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        v.as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The schema of a record names every field the model serializes (a full record), and
@@ -398,13 +408,24 @@ mod tests {
         for w in wire_only {
             assert!(props.remove(*w), "{name}: {w}");
         }
-        assert_eq!(props, keys(&full), "{name}: properties vs the model's fields");
+        assert_eq!(
+            props,
+            keys(&full),
+            "{name}: properties vs the model's fields"
+        );
         let required: BTreeSet<String> = s["required"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         let always = keys(&empty);
-        assert!(required.is_subset(&always), "{name}: {required:?} vs {always:?}");
+        assert!(
+            required.is_subset(&always),
+            "{name}: {required:?} vs {always:?}"
+        );
         assert_eq!(s["additionalProperties"], json!(false), "{name}");
     }
 

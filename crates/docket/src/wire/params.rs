@@ -177,9 +177,10 @@ mod tests {
 
     #[test]
     fn query_values_are_typed_and_repeated_keys_become_arrays() {
-        let m =
-            pairs_to_map("a=1&b=true&c=false&d=x&ids=a&ids=b&z=007&n=-3&big=12345678901234567890&m=-0&p=%2B1")
-                .unwrap();
+        let m = pairs_to_map(
+            "a=1&b=true&c=false&d=x&ids=a&ids=b&z=007&n=-3&big=12345678901234567890&m=-0&p=%2B1",
+        )
+        .unwrap();
         assert_eq!(
             Value::Object(m),
             json!({

@@ -15,18 +15,26 @@ pub enum Ty {
     /// 1 to 64 lowercase letters, digits or `_`.
     Id,
     /// Text of `min` to `max` characters (`max` 0: no limit here).
-    Text { min: usize, max: usize },
+    Text {
+        min: usize,
+        max: usize,
+    },
     /// Text matching a regular expression (JSON Schema `pattern`).
     Pattern(&'static str),
     /// One of these words.
     Word(&'static [&'static str]),
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// One of these whole numbers.
     IntOf(&'static [i64]),
     /// `true`/`false` (also `1`/`0` and those words as text).
     Bool,
     /// An array of ids, or one comma-separated text; at most `max`.
-    Ids { max: usize },
+    Ids {
+        max: usize,
+    },
     /// An array of strings, or one comma-separated text.
     Texts,
     /// Usernames (letters, digits, `_`, `-`, `.`): an array, or one comma-separated text.
@@ -207,7 +215,11 @@ impl CallSpec {
     /// number or boolean (`?title=1`) is text again when this call declares it text, and a
     /// value of a type the parameter can never have is refused, naming the parameter.
     /// `from_text` names the parameters that came from a query string or form.
-    pub fn prepare(&self, params: &mut Map<String, Value>, from_text: &[String]) -> Result<(), Error> {
+    pub fn prepare(
+        &self,
+        params: &mut Map<String, Value>,
+        from_text: &[String],
+    ) -> Result<(), Error> {
         for p in self.params {
             let Some(value) = params.get_mut(p.name) else {
                 continue;
@@ -270,7 +282,10 @@ const USERNAME: Ty = Ty::Pattern(USERNAME_PATTERN);
 const FILE_PATH: Ty = Ty::Pattern(
     "^files/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$",
 );
-const NOTES: Ty = Ty::Text { min: 0, max: 10_000 };
+const NOTES: Ty = Ty::Text {
+    min: 0,
+    max: 10_000,
+};
 const TEXT: Ty = Ty::Text { min: 0, max: 0 };
 const IDS: Ty = Ty::Ids { max: 10_000 };
 
@@ -296,8 +311,6 @@ macro_rules! ticket_fields {
         ]
     };
 }
-
-
 
 /// The five calls of a directory kind (tags, categories, roles): list, get, create, update,
 /// delete; `$field`s are the kind's own fields beside `id` and `title`.
@@ -610,29 +623,68 @@ static ACCOUNT_CALLS: [CallSpec; 14] = [
 ];
 
 static TAG_CALLS: [CallSpec; 5] = directory_calls!(
-    "tag", "tags", Error::Tag, "Tag",
-    [Access::Privilege("create_tags"), Access::Privilege("edit_tags"), Access::Privilege("delete_tags")],
+    "tag",
+    "tags",
+    Error::Tag,
+    "Tag",
+    [
+        Access::Privilege("create_tags"),
+        Access::Privilege("edit_tags"),
+        Access::Privilege("delete_tags")
+    ],
     [opt("icon", NOTES, ""), opt("notes", NOTES, "")],
-    directory::get_tags, directory::get_tag, directory::create_tag, directory::update_tag,
+    directory::get_tags,
+    directory::get_tag,
+    directory::create_tag,
+    directory::update_tag,
     directory::delete_tag
 );
 
 static CATEGORY_CALLS: [CallSpec; 5] = directory_calls!(
-    "category", "categories", Error::Category, "Category",
-    [Access::Privilege("create_categories"), Access::Privilege("edit_categories"),
-     Access::Privilege("delete_categories")],
-    [opt("icon", NOTES, ""), opt("notes", NOTES, ""), opt("color", NOTES, ""),
-     opt("sort_order", Ty::Int { min: i64::MIN, max: i64::MAX }, "")],
-    directory::get_categories, directory::get_category, directory::create_category,
-    directory::update_category, directory::delete_category
+    "category",
+    "categories",
+    Error::Category,
+    "Category",
+    [
+        Access::Privilege("create_categories"),
+        Access::Privilege("edit_categories"),
+        Access::Privilege("delete_categories")
+    ],
+    [
+        opt("icon", NOTES, ""),
+        opt("notes", NOTES, ""),
+        opt("color", NOTES, ""),
+        opt(
+            "sort_order",
+            Ty::Int {
+                min: i64::MIN,
+                max: i64::MAX
+            },
+            ""
+        )
+    ],
+    directory::get_categories,
+    directory::get_category,
+    directory::create_category,
+    directory::update_category,
+    directory::delete_category
 );
 
 static ROLE_CALLS: [CallSpec; 5] = directory_calls!(
-    "role", "roles", Error::Role, "Role",
+    "role",
+    "roles",
+    Error::Role,
+    "Role",
     [Access::Admin, Access::Admin, Access::Admin],
-    [opt("notes", NOTES, ""), opt("privileges", Ty::Privileges, KEY_FIELDS_DOC),
-     opt("categories", IDS, "")],
-    directory::get_roles, directory::get_role, directory::create_role, directory::update_role,
+    [
+        opt("notes", NOTES, ""),
+        opt("privileges", Ty::Privileges, KEY_FIELDS_DOC),
+        opt("categories", IDS, "")
+    ],
+    directory::get_roles,
+    directory::get_role,
+    directory::create_role,
+    directory::update_role,
     directory::delete_role
 );
 
@@ -683,12 +735,48 @@ mod tests {
         assert!(find("app", "nope").is_none());
     }
 
+    /// The calls a cookie session may make without the CSRF token: exactly those that
+    /// change nothing (login only starts a session).
+    #[test]
+    fn read_only_calls_are_the_reads() {
+        let read_only: Vec<&str> = calls().filter(|c| c.read_only).map(|c| c.name).collect();
+        assert_eq!(
+            read_only,
+            [
+                "ping",
+                "echo",
+                "get_ticket",
+                "get_tickets",
+                "search_tickets",
+                "get_job",
+                "get_alert",
+                "get_outbox",
+                "get_api_keys",
+                "get_api_key",
+                "login",
+                "resume_session",
+                "admin_get_user",
+                "admin_get_users",
+                "get_tags",
+                "get_tag",
+                "get_categories",
+                "get_category",
+                "get_roles",
+                "get_role",
+            ]
+        );
+    }
+
     #[test]
     fn query_typed_values_are_text_again_where_the_call_declares_text() {
         let tag = find("app", "create_tag").expect("create_tag");
         let mut p = map(json!({"title": 2024, "notes": true, "icon": "x"}));
-        tag.prepare(&mut p, &["title".into(), "notes".into()]).expect("ok");
-        assert_eq!(Value::Object(p), json!({"title": "2024", "notes": "true", "icon": "x"}));
+        tag.prepare(&mut p, &["title".into(), "notes".into()])
+            .expect("ok");
+        assert_eq!(
+            Value::Object(p),
+            json!({"title": "2024", "notes": "true", "icon": "x"})
+        );
         // From a JSON body a value is left as sent (the service judges it).
         let mut p = map(json!({"title": 2024}));
         tag.prepare(&mut p, &[]).expect("ok");
@@ -696,7 +784,9 @@ mod tests {
         // Lists: each item; `notify=false` stays the mute switch; numbers stay numbers.
         let create = find("app", "create_ticket").expect("create_ticket");
         let mut p = map(json!({"tags": [1, "b"], "jobs": 7, "notify": false, "subject": 5}));
-        let text: Vec<String> = ["tags", "jobs", "notify", "subject"].map(String::from).into();
+        let text: Vec<String> = ["tags", "jobs", "notify", "subject"]
+            .map(String::from)
+            .into();
         create.prepare(&mut p, &text).expect("ok");
         assert_eq!(
             Value::Object(p),
@@ -711,11 +801,36 @@ mod tests {
     #[test]
     fn impossible_types_are_refused_with_the_calls_code() {
         let cases = [
-            ("create_tag", json!({"title": {"a": 1}}), "tag", "title (must be a string)"),
-            ("get_tickets", json!({"ids": {"a": 1}}), "ticket", "ids (must be an array)"),
-            ("search_tickets", json!({"limit": [1]}), "api", "limit (must be a whole number)"),
-            ("create_ticket", json!({"subject": ["x"]}), "ticket", "subject (must be a string)"),
-            ("create_ticket", json!({"idempotency_key": {}}), "api", "idempotency_key"),
+            (
+                "create_tag",
+                json!({"title": {"a": 1}}),
+                "tag",
+                "title (must be a string)",
+            ),
+            (
+                "get_tickets",
+                json!({"ids": {"a": 1}}),
+                "ticket",
+                "ids (must be an array)",
+            ),
+            (
+                "search_tickets",
+                json!({"limit": [1]}),
+                "api",
+                "limit (must be a whole number)",
+            ),
+            (
+                "create_ticket",
+                json!({"subject": ["x"]}),
+                "ticket",
+                "subject (must be a string)",
+            ),
+            (
+                "create_ticket",
+                json!({"idempotency_key": {}}),
+                "api",
+                "idempotency_key",
+            ),
         ];
         for (name, params, code, phrase) in cases {
             let call = calls().find(|c| c.name == name).expect("call");
