@@ -232,7 +232,16 @@ fn operation(call: &CallSpec, method: HttpMethod) -> utoipa::openapi::path::Oper
         op = op.securities(Some([SecurityRequirement::default()]));
     }
     if method == HttpMethod::Post {
-        op = op.request_body(Some(request_body(call)));
+        // Machine-readable access, which a test holds the server to (tests/api_access.rs).
+        let access = match call.access {
+            Access::Open => "open",
+            Access::Caller => "caller",
+            Access::Admin => "admin",
+            Access::Privilege(p) => p,
+        };
+        op = op
+            .request_body(Some(request_body(call)))
+            .extensions(Some([("x-docket-access", access)].into_iter().collect()));
     } else {
         op = op.parameters(Some(
             call.params
