@@ -108,6 +108,9 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Print the OpenAPI 3.1 document of the API (what GET /api/openapi.json serves; the
+    /// same as docs/openapi.json).
+    Openapi,
     /// Show configuration.
     Config {
         #[command(subcommand)]
@@ -538,6 +541,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: UserCommand::Enable { remote, name },
         } => crate::remote::account(AccountCommand::SetUserActive(remote, name, true)).await,
         Command::Migrate { from, to } => crate::migrate::migrate(&from, &to).await,
+        Command::Openapi => {
+            print!("{}", crate::ops::openapi::json());
+            Ok(())
+        }
         Command::Config {
             command: ConfigCommand::PrintDefault,
         } => {

@@ -702,6 +702,66 @@ async fn privileges_stored_as_arrays_still_work() {
     );
 }
 
+/// The access the OpenAPI document states for each call (`x-docket-access`, from the call
+/// table) is what the server enforces: open calls need no credential, the others refuse a
+/// request without one (`session`), and a call that needs a privilege refuses a valid key
+/// holding none (`access`).
+#[tokio::test]
+async fn the_documented_access_of_every_call_is_enforced() {
+    let s = Server::start().await;
+    let doc: Value = s
+        .client
+        .get(s.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let nothing = s.key_with(&[], &[]).await;
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let Some(access) = item["post"]["x-docket-access"].as_str() else {
+            continue;
+        };
+        let post = |key: Option<&str>| {
+            let mut req = s.client.post(s.url(path)).json(&json!({}));
+            if let Some(k) = key {
+                req = req.header("X-API-Key", k);
+            }
+            async move {
+                let res = req.send().await.expect("request");
+                let status = res.status().as_u16();
+                let body: Value = res.json().await.unwrap_or(Value::Null);
+                let text = |k: &str| body[k].as_str().unwrap_or("").to_string();
+                (status, text("code"), text("description"))
+            }
+        };
+        let anonymous = post(None).await;
+        let unprivileged = post(Some(&nothing)).await;
+        let no_credential = |r: &(u16, String, String)| {
+            r.0 == 403 && r.1 == "session" && r.2.contains("No Session ID or API Key")
+        };
+        match access {
+            "open" => assert!(!no_credential(&anonymous), "{path} is open: {anonymous:?}"),
+            "caller" => {
+                assert!(no_credential(&anonymous), "{path}: {anonymous:?}");
+                assert_ne!(unprivileged.1, "access", "{path} needs no privilege");
+            }
+            _ => {
+                assert!(no_credential(&anonymous), "{path}: {anonymous:?}");
+                assert_eq!(
+                    (unprivileged.0, unprivileged.1.as_str()),
+                    (403, "access"),
+                    "{path} needs {access}: {unprivileged:?}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 45, "{checked} calls checked");
+}
+
 /// Credentials are checked from memory (docket-core `service/auth_cache.rs`), yet every
 /// change to a key, user, role or session applies at the very next call.
 #[tokio::test]

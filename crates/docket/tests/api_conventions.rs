@@ -134,6 +134,39 @@ async fn routes_methods_and_parameter_sources() {
     )
     .await;
     assert_eq!(assert_ok(&r)["list"]["length"], 0);
+    // A parameter the call declares text stays text when the query string makes it look
+    // like a number or a boolean (the call table says which; `wire/spec.rs`).
+    let r = send(
+        s.client
+            .get(s.url("/api/app/create_tag/v1?title=2024&notes=5&icon=true"))
+            .header("X-API-Key", &s.key),
+    )
+    .await;
+    let tag = &assert_ok(&r)["tag"];
+    assert_eq!(
+        (&tag["id"], &tag["title"], &tag["notes"], &tag["icon"]),
+        (&json!("2024"), &json!("2024"), &json!("5"), &json!("true"))
+    );
+    let r = send(
+        s.client
+            .get(s.url("/api/app/create_ticket/v1?subject=42&tags=2024"))
+            .header("X-API-Key", &s.key),
+    )
+    .await;
+    let t = &assert_ok(&r)["ticket"];
+    assert_eq!(
+        (&t["subject"], &t["tags"]),
+        (&json!("42"), &json!(["2024"]))
+    );
+    // Sent as JSON, a number where text belongs is still an error.
+    let r = send(
+        s.client
+            .post(s.url("/api/app/create_tag/v1"))
+            .header("X-API-Key", &s.key)
+            .json(&json!({"title": ["x"]})),
+    )
+    .await;
+    assert_err(&r, 400, "tag", "title (must be a string)");
     // Percent-encoded bytes that are not UTF-8: a clear error, nothing created.
     let r = send(
         s.client
@@ -158,7 +191,7 @@ async fn routes_methods_and_parameter_sources() {
     )
     .await;
     assert_err(&r, 400, "api", "utf-8");
-    assert_eq!(total(&s, "*").await, 4);
+    assert_eq!(total(&s, "*").await, 5);
 }
 
 #[tokio::test]

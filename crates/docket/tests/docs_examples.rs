@@ -1,6 +1,6 @@
 //! The documentation cannot drift from the server: every search example in `docs/search.md`
 //! runs against a real server seeded with the page's own example tickets, and every call of
-//! the route table has a section in `docs/api.md`.
+//! the call table has a section in `docs/api.md`.
 //!
 //! `docs/search.md` conventions (see the page):
 //! - a ```` ```corpus ```` block: one JSON object per line, the `create_ticket` parameters of
@@ -192,20 +192,25 @@ async fn search_examples_in_the_docs_hold() {
     );
 }
 
-/// The call names of the route table (`calls!` in src/wire/mod.rs).
+/// The call names of the server's call table, read from the OpenAPI document it generates
+/// from that table (`docket openapi`).
 fn route_table_calls() -> Vec<String> {
-    let source = repo_file("crates/docket/src/wire/mod.rs");
-    let table = source
-        .split("calls! {")
-        .nth(1)
-        .and_then(|rest| rest.split('}').next())
-        .expect("the calls! table");
-    table
-        .lines()
-        .filter_map(|line| {
-            let mut quoted = line.split('"').skip(1).step_by(2);
-            quoted.next()?;
-            quoted.next().map(str::to_string)
+    let out = std::process::Command::new(common::bin())
+        .arg("openapi")
+        .output()
+        .expect("run docket openapi");
+    assert!(out.status.success(), "docket openapi failed");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("OpenAPI JSON");
+    doc["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .filter(|p| p.starts_with("/api/") && p.ends_with("/v1") && *p != "/api/app/file/v1")
+        .filter_map(|p| {
+            p.trim_end_matches("/v1")
+                .rsplit('/')
+                .next()
+                .map(str::to_string)
         })
         .collect()
 }

@@ -1,12 +1,14 @@
 //! Running Docket in production: the access log and request ids (`access`), Prometheus
 //! metrics (`metrics`), the health and readiness probes (`health`), and the OpenAPI
-//! document (`openapi`). Kept apart from the
+//! document (`openapi`, with `schema` and `openapi_ops`). Kept apart from the
 //! API (`wire`) and the desk (`web`): these routes have no xyOps meaning and no session.
 
 pub mod access;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+mod openapi_ops;
+mod schema;
 
 use axum::routing::get;
 use axum::Router;

@@ -8,6 +8,7 @@ pub mod files;
 mod notify;
 pub mod params;
 pub mod reply;
+pub mod spec;
 mod stored_json;
 mod tickets;
 
@@ -156,30 +157,6 @@ fn clone_err(e: &Error) -> Error {
     }
 }
 
-/// Calls that change nothing: a cookie-authenticated request to any other needs the CSRF token.
-const READ_ONLY: [&str; 20] = [
-    "ping",
-    "echo",
-    "get_ticket",
-    "get_tickets",
-    "search_tickets",
-    "get_job",
-    "get_alert",
-    "get_tags",
-    "get_tag",
-    "get_categories",
-    "get_category",
-    "get_roles",
-    "get_role",
-    "get_api_keys",
-    "get_api_key",
-    "admin_get_user",
-    "admin_get_users",
-    "resume_session",
-    "login",
-    "get_outbox",
-];
-
 /// The client's IP address: the TCP peer the accept loop (`crate::server`) recorded as
 /// `ConnectInfo`. Never read from headers (`X-Forwarded-For` is the client's to forge).
 #[derive(Debug, Clone, Copy, Default)]
@@ -241,11 +218,11 @@ async fn handle(
     body: Body,
     v1: bool,
 ) -> Response {
-    let Some(call_fn) = lookup(&ns, &name) else {
+    let Some(spec) = spec::find(&ns, &name) else {
         let err = Error::Api(format!("Unknown API call: {ns}/{name}"));
         return reply::json_response(StatusCode::NOT_FOUND, &reply::error_body(&err));
     };
-    if method != Method::GET && method != Method::POST && method != Method::HEAD {
+    if !METHODS.contains(&method) {
         let err = Error::Api(format!("Method {method} is not allowed; use GET or POST"));
         let mut res =
             reply::json_response(StatusCode::METHOD_NOT_ALLOWED, &reply::error_body(&err));
@@ -280,82 +257,30 @@ async fn handle(
         headers,
         auth: None,
     };
-    call.auth = authenticate(&state.docket, &call, !READ_ONLY.contains(&name.as_str())).await;
+    call.auth = authenticate(&state.docket, &call, !spec.read_only).await;
     call.params.remove("api_key");
-    let result = call_fn(state, call).await;
+    // Parameters are checked once the caller is known, so a request without (good)
+    // credentials is told that first, as before.
+    if spec.access == spec::Access::Open || matches!(call.auth, Some(Ok(_))) {
+        if let Err(e) = spec.prepare(&mut call.params, &parsed.from_text) {
+            return render(Err(e), v1);
+        }
+    }
+    let result = (spec.run)(state, call).await;
     render(result, v1)
 }
 
+/// The methods every call takes (the OpenAPI document describes each).
+pub const METHODS: [Method; 3] = [Method::POST, Method::GET, Method::HEAD];
+
 /// Whether `/api/NS/NAME` names a call (the access log's and metrics' call label).
 pub fn is_call(ns: &str, name: &str) -> bool {
-    lookup(ns, name).is_some()
+    spec::find(ns, name).is_some()
 }
 
 type CallFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reply, Error>> + Send>>;
+/// A call's handler, as the call table (`spec.rs`) holds it.
 type CallFn = fn(AppState, Call) -> CallFuture;
-
-macro_rules! calls {
-    ($($ns:literal $name:literal => $f:path),* $(,)?) => {
-        /// Every call as (namespace, name): the OpenAPI document's test checks against it.
-        #[cfg(test)]
-        pub const CALLS: &[(&str, &str)] = &[$(($ns, $name)),*];
-
-        fn lookup(ns: &str, name: &str) -> Option<CallFn> {
-            match (ns, name) {
-                $(($ns, $name) => Some(|s, c| Box::pin(async move { $f(&s, &c).await })),)*
-                _ => None,
-            }
-        }
-    };
-}
-
-calls! {
-    "app" "ping" => ping,
-    "app" "echo" => echo,
-    "app" "get_ticket" => tickets::get_ticket,
-    "app" "get_tickets" => tickets::get_tickets,
-    "app" "search_tickets" => tickets::search_tickets,
-    "app" "create_ticket" => tickets::create_ticket,
-    "app" "update_ticket" => tickets::update_ticket,
-    "app" "add_ticket_change" => tickets::add_ticket_change,
-    "app" "update_ticket_change" => tickets::update_ticket_change,
-    "app" "upload_user_ticket_files" => tickets::upload_user_ticket_files,
-    "app" "delete_ticket_file" => tickets::delete_ticket_file,
-    "app" "delete_ticket" => tickets::delete_ticket,
-    "app" "put_job" => automation::put_job,
-    "app" "get_job" => automation::get_job,
-    "app" "put_alert" => automation::put_alert,
-    "app" "get_alert" => automation::get_alert,
-    "app" "get_api_keys" => accounts::get_api_keys,
-    "app" "get_outbox" => notify::get_outbox,
-    "app" "get_api_key" => accounts::get_api_key,
-    "app" "create_api_key" => accounts::create_api_key,
-    "app" "update_api_key" => accounts::update_api_key,
-    "app" "delete_api_key" => accounts::delete_api_key,
-    "app" "get_tags" => directory::get_tags,
-    "app" "get_tag" => directory::get_tag,
-    "app" "create_tag" => directory::create_tag,
-    "app" "update_tag" => directory::update_tag,
-    "app" "delete_tag" => directory::delete_tag,
-    "app" "get_categories" => directory::get_categories,
-    "app" "get_category" => directory::get_category,
-    "app" "create_category" => directory::create_category,
-    "app" "update_category" => directory::update_category,
-    "app" "delete_category" => directory::delete_category,
-    "app" "get_roles" => directory::get_roles,
-    "app" "get_role" => directory::get_role,
-    "app" "create_role" => directory::create_role,
-    "app" "update_role" => directory::update_role,
-    "app" "delete_role" => directory::delete_role,
-    "user" "login" => accounts::login,
-    "user" "logout" => accounts::logout,
-    "user" "resume_session" => accounts::resume_session,
-    "user" "admin_create" => accounts::admin_create,
-    "user" "admin_update" => accounts::admin_update,
-    "user" "admin_delete" => accounts::admin_delete,
-    "user" "admin_get_user" => accounts::admin_get_user,
-    "user" "admin_get_users" => accounts::admin_get_users,
-}
 
 /// Finds the caller's credentials: an API key (header, query or body), else a session
 /// (header, or cookie plus CSRF token for calls that change state).

@@ -10,30 +10,22 @@ use serde_json::{Map, Value};
 pub struct Params {
     pub map: Map<String, Value>,
     pub file_parts: usize,
+    /// The parameters that came as text (query string, form fields), typed by [`typed`].
+    pub from_text: Vec<String>,
 }
 
 /// Turns a query-string or form value into JSON: numbers stay numbers, `true`/`false` are
-/// booleans, anything else is text.
+/// booleans, anything else is text. Only a number's canonical text (`5`, `-3`; not `007`,
+/// `-0`, `+1`) is a number, so the text can always be recovered from the value
+/// (`spec::CallSpec::prepare` does, for parameters a call declares text).
 pub fn typed(raw: &str) -> Value {
     match raw {
         "true" => Value::Bool(true),
         "false" => Value::Bool(false),
-        _ => {
-            let numeric = !raw.is_empty()
-                && raw.len() <= 15
-                && raw
-                    .bytes()
-                    .enumerate()
-                    .all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-' && raw.len() > 1))
-                && !(raw.len() > 1 && raw.starts_with('0'));
-            if numeric {
-                raw.parse::<i64>()
-                    .map(Value::from)
-                    .unwrap_or_else(|_| Value::String(raw.to_string()))
-            } else {
-                Value::String(raw.to_string())
-            }
-        }
+        _ => match raw.parse::<i64>() {
+            Ok(n) if raw.len() <= 15 && n.to_string() == raw => Value::from(n),
+            _ => Value::String(raw.to_string()),
+        },
     }
 }
 
@@ -128,6 +120,7 @@ pub async fn parse(
         let text = std::str::from_utf8(&body)
             .map_err(|_| Error::Api("Request body is not valid UTF-8".into()))?;
         params.map = pairs_to_map(text)?;
+        params.from_text = params.map.keys().cloned().collect();
     } else {
         return Err(Error::Api(format!(
             "Unsupported content type {content_type:?}; send JSON, a url-encoded form or multipart/form-data"
@@ -135,6 +128,7 @@ pub async fn parse(
     }
     if let Some(q) = query.filter(|q| !q.is_empty()) {
         for (k, v) in pairs_to_map(q)? {
+            params.from_text.push(k.clone());
             params.map.insert(k, v);
         }
     }
@@ -165,9 +159,11 @@ async fn parse_multipart(content_type: &str, body: axum::body::Bytes) -> Result<
         if name == "json" {
             json_seen = true;
             for (k, v) in json_object(text.as_bytes())? {
+                params.from_text.retain(|n| *n != k);
                 params.map.insert(k, v);
             }
         } else if !json_seen || !params.map.contains_key(&name) {
+            params.from_text.push(name.clone());
             params.map.insert(name, typed(&text));
         }
     }
@@ -181,14 +177,15 @@ mod tests {
 
     #[test]
     fn query_values_are_typed_and_repeated_keys_become_arrays() {
-        let m =
-            pairs_to_map("a=1&b=true&c=false&d=x&ids=a&ids=b&z=007&n=-3&big=12345678901234567890")
-                .unwrap();
+        let m = pairs_to_map(
+            "a=1&b=true&c=false&d=x&ids=a&ids=b&z=007&n=-3&big=12345678901234567890&m=-0&p=%2B1",
+        )
+        .unwrap();
         assert_eq!(
             Value::Object(m),
             json!({
                 "a": 1, "b": true, "c": false, "d": "x", "ids": ["a", "b"], "z": "007", "n": -3,
-                "big": "12345678901234567890"
+                "big": "12345678901234567890", "m": "-0", "p": "+1"
             })
         );
         assert_eq!(
