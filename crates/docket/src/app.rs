@@ -88,6 +88,10 @@ impl App {
                 crate::web::Views::new(self.docket.rules.timezone.clone())
                     .context("compiling the web page templates")?,
             ),
+            proxies: Arc::new(
+                crate::wire::client_ip::TrustedProxies::parse(&self.config.server.trusted_proxies)
+                    .map_err(anyhow::Error::msg)?,
+            ),
         };
         let sweeper = tokio::spawn(sweep_sessions(self.docket.clone()));
         let file_sweeper = tokio::spawn(sweep_files(

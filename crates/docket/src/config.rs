@@ -227,6 +227,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Largest request line plus headers (bytes); larger heads get HTTP 431.
     pub max_header_bytes: usize,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the
+    /// client; from any other peer the header is ignored. Empty: trust no one.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -241,6 +244,7 @@ impl Default for ServerConfig {
             idle_timeout_sec: 60.0,
             max_connections: 10_000,
             max_header_bytes: 64 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -362,6 +366,8 @@ impl Config {
             bail!("tickets.new_ticket_template.status {status:?} is not one of tickets.statuses");
         }
         self.time_zone()?;
+        crate::wire::client_ip::TrustedProxies::parse(&self.server.trusted_proxies)
+            .map_err(anyhow::Error::msg)?;
         let up = &self.upstream;
         if !up.base_url.is_empty() {
             if !(up.base_url.starts_with("http://") || up.base_url.starts_with("https://")) {

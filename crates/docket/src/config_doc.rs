@@ -21,6 +21,7 @@ const DOCS: &[(&str, &str)] = &[
     ("server.idle_timeout_sec", "Seconds a keep-alive connection may sit with no request in flight (a streaming /events reply is never idle)."),
     ("server.max_connections", "Open connections at most; more are closed at once, with a log line."),
     ("server.max_header_bytes", "Largest request head (bytes); larger ones get HTTP 431."),
+    ("server.trusted_proxies", "Reverse proxies (addresses or networks, e.g. [\"127.0.0.1\", \"10.0.0.0/8\"]) whose X-Forwarded-For names the client (login brake per address, logs); empty: the TCP peer is the client."),
     ("database", "Where tickets and records are stored."),
     ("database.url", "Empty: sqlite://DATA/docket.db. Or sqlite://PATH, or postgres://USER[:PASSWORD]@HOST[:PORT]/DB for several nodes."),
     ("database.sync_commits", "SQLite: fsync every commit (survives power loss); false survives process crashes only."),

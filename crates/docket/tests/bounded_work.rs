@@ -420,6 +420,77 @@ async fn wrong_passwords_are_throttled_per_account_and_address_then_forgiven() {
     assert_eq!(status, 200);
 }
 
+/// A wrong-password login sent as if through a proxy that names `client`.
+async fn login_via(
+    s: &Server,
+    user: &str,
+    password: &str,
+    client: &str,
+) -> (u16, serde_json::Value) {
+    let res = reqwest::Client::new()
+        .post(s.url("/api/user/login/v1"))
+        .header("X-Forwarded-For", client)
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    common::decode(res).await
+}
+
+#[tokio::test]
+async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    // Default: the header is the client's to forge, so a new address per guess is no way
+    // around the per-address brake.
+    let s = Server::start().await;
+    for i in 0..20 {
+        let (status, _) = login_via(
+            &s,
+            &format!("nobody{i}"),
+            "guess",
+            &format!("198.51.100.{i}"),
+        )
+        .await;
+        assert_eq!(status, 403);
+    }
+    let r = login_via(&s, "admin", ADMIN_PASSWORD, "198.51.100.200").await;
+    assert_err(&r, 429, "rate", "from this address");
+    drop(s);
+
+    // Behind a trusted proxy (the test connects from 127.0.0.1): each client address has
+    // its own count; the proxy's peer address is not braked for all of them.
+    let s = Server::start_with_env(&[(
+        "DOCKET_SERVER__TRUSTED_PROXIES",
+        "[\"127.0.0.0/8\", \"::1\"]",
+    )])
+    .await;
+    for i in 0..20 {
+        // A forged entry left of the one the proxy appended is ignored.
+        let (status, _) = login_via(
+            &s,
+            &format!("nobody{i}"),
+            "guess",
+            &format!("203.0.113.{i}, 198.51.100.7"),
+        )
+        .await;
+        assert_eq!(status, 403);
+    }
+    let r = login_via(&s, "admin", ADMIN_PASSWORD, "198.51.100.7").await;
+    assert_err(&r, 429, "rate", "from this address");
+    let (status, v) = login_via(&s, "admin", ADMIN_PASSWORD, "198.51.100.8").await;
+    assert_eq!((status, v["code"].clone()), (200, json!(0)), "{v}");
+
+    // A bad entry stops the server at start with a message naming it.
+    let out = common::docket_command(&s.data)
+        .args(["api-key", "create", "--title", "x", "--data"])
+        .arg(&s.data)
+        .env("DOCKET_SERVER__TRUSTED_PROXIES", "[\"nginx\"]")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("server.trusted_proxies: \"nginx\""), "{err}");
+}
+
 #[tokio::test]
 async fn unknown_users_cost_a_password_check_and_disabled_keys_keep_their_id() {
     let s = Server::start().await;
