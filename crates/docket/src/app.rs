@@ -36,10 +36,13 @@ impl App {
         let docket = Docket::new(store.store(), rules)
             .with_automation(crate::automation::build(&config, data_dir)?)
             .with_notify(crate::notify::settings(&config))
-            .with_search_slots(docket_core::service::SearchSlots::new(
-                config.database.search_connections.max(1) as usize,
-                config.search_timeout()?,
-            ));
+            .with_search_slots(
+                docket_core::service::SearchSlots::new(
+                    config.database.search_connections.max(1) as usize,
+                    config.search_timeout()?,
+                )
+                .per_caller(config.database.search_per_caller as usize),
+            );
         let blobs = crate::blobs::ObjectBlobs::from_config(&config.files, data_dir)?;
         let files = docket_core::service::Files::new(
             docket.clone(),

@@ -264,6 +264,9 @@ pub struct DatabaseConfig {
     /// to `search_timeout_sec`): a slow search never holds a connection that reads of one
     /// ticket, writes or background work need.
     pub search_connections: u32,
+    /// Searches one caller (a user or an API key) may run at once; its further searches
+    /// wait for its own, so one caller cannot take every search connection.
+    pub search_per_caller: u32,
     /// How long one search may run (seconds); the database stops it then and the caller
     /// gets "Search took longer than N s and was stopped".
     pub search_timeout_sec: f64,
@@ -276,6 +279,7 @@ impl Default for DatabaseConfig {
             sync_commits: true,
             max_connections: 16,
             search_connections: 3,
+            search_per_caller: 1,
             search_timeout_sec: 10.0,
         }
     }

@@ -27,6 +27,7 @@ const DOCS: &[(&str, &str)] = &[
     ("database.sync_commits", "SQLite: fsync every commit (survives power loss); false survives process crashes only."),
     ("database.max_connections", "PostgreSQL: connections one node keeps at most."),
     ("database.search_connections", "Searches that may run at once (their own connections, so reads and writes never wait for them)."),
+    ("database.search_per_caller", "Searches one user or API key may run at once (its others wait their turn), so one caller cannot take every search connection."),
     ("database.search_timeout_sec", "Seconds one search may run; then it is stopped and the caller told to narrow the query."),
     ("tickets", "Ticket types, statuses, templates and notification rules."),
     ("tickets.types", "The ticket types: {id, title} each."),

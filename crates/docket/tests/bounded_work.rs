@@ -58,14 +58,25 @@ async fn seed_slow(s: &Server, n: usize) {
     }
 }
 
-/// A query slow on both stores (seconds on 30 such tickets without a deadline): FTS5 walks
-/// every position of every word of the first phrase (they all occur, its end does not);
-/// PostgreSQL's substring check of the raw text compares the second phrase backwards almost
-/// to its start at every offset.
+/// A query slow on both stores (seconds on 30 such tickets without a deadline), though
+/// every phrase in it is matched in linear time: 64 phrases of four words that are in every
+/// ticket but never in that order, each walking all 200k positions of its words (FTS5) or
+/// searching the whole raw text (PostgreSQL).
 fn slow_query() -> String {
-    let first = format!("{}disk disk", "disk full ".repeat(49));
-    let second = format!("zzz {}", "disk full ".repeat(77));
-    format!("\"{}\" | \"{}\"", first.trim(), second.trim())
+    let words = ["disk", "full"];
+    let absent: Vec<String> = (0..16usize)
+        .map(|i| {
+            (0..4)
+                .map(|b| words[(i >> b) & 1])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|p| !"disk full disk full disk full".contains(p.as_str()))
+        .collect();
+    (0..64)
+        .map(|i| format!("\"{}\"", absent[i % absent.len()]))
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 #[tokio::test]
@@ -138,6 +149,49 @@ async fn slow_searches_stop_at_their_deadline_and_starve_nobody() {
         .call("search_tickets", json!({"query": "subject:small"}))
         .await;
     assert_eq!(assert_ok(&r)["list"]["length"], 1);
+}
+
+#[tokio::test]
+async fn one_caller_cannot_take_every_search_slot() {
+    let s = std::sync::Arc::new(
+        Server::start_with_env(&[
+            ("DOCKET_DATABASE__SEARCH_TIMEOUT_SEC", "2"),
+            ("DOCKET_DATABASE__SEARCH_CONNECTIONS", "2"),
+        ])
+        .await,
+    );
+    seed_slow(&s, 30).await;
+    s.create(json!({"subject": "Small one"})).await;
+    // A key with no privileges sends four slow searches at once.
+    let attacker = s.key_with(&[], &[]).await;
+    let searches: Vec<_> = (0..4)
+        .map(|_| {
+            let (s, key) = (s.clone(), attacker.clone());
+            tokio::spawn(async move {
+                s.call_as(&key, "search_tickets", json!({"query": slow_query()}))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Another caller's quick searches find a free slot at once: the attacker holds one of
+    // the two (the others wait for the attacker's own turn), not both for 2 s.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let r = s
+            .call("search_tickets", json!({"query": "subject:small"}))
+            .await;
+        assert_eq!(assert_ok(&r)["list"]["length"], 1);
+        assert!(
+            started.elapsed() < Duration::from_millis(1000),
+            "a quick search waited {:?}",
+            started.elapsed()
+        );
+    }
+    for task in searches {
+        let r = task.await.unwrap();
+        assert_err(&r, 400, "ticket", "Search took longer than 2 s");
+    }
 }
 
 mod connections {

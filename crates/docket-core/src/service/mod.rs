@@ -13,6 +13,7 @@ mod saved_searches;
 mod tickets;
 mod xyops_import;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -55,10 +56,15 @@ pub struct Docket {
 
 /// Searches are the one unbounded kind of read: a slow one holds a database connection for
 /// as long as it runs. At most `permits` run at once (the stores give searches their own
-/// connections, so point reads and writes never wait behind them); a search that cannot
+/// connections, so point reads and writes never wait behind them), and at most
+/// `per_caller` of them for one caller (one user or key), so a caller sending many slow
+/// searches at once queues behind itself instead of taking every slot; a search that cannot
 /// start before its deadline gets the same timeout error as one the database stopped.
 pub struct SearchSlots {
     permits: tokio::sync::Semaphore,
+    per_caller: usize,
+    /// Each caller with a search running or waiting: its own permits.
+    callers: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// The deadline of one search; the stores enforce it inside the database.
     pub timeout: std::time::Duration,
 }
@@ -67,7 +73,54 @@ impl SearchSlots {
     pub fn new(concurrency: usize, timeout: std::time::Duration) -> SearchSlots {
         SearchSlots {
             permits: tokio::sync::Semaphore::new(concurrency.max(1)),
+            per_caller: DEFAULT_SEARCHES_PER_CALLER,
+            callers: Default::default(),
             timeout,
+        }
+    }
+
+    /// Replaces the searches one caller may run at once (at least 1).
+    pub fn per_caller(mut self, n: usize) -> SearchSlots {
+        self.per_caller = n.max(1);
+        self
+    }
+
+    fn callers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Semaphore>>> {
+        self.callers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The caller's permits (created on its first search).
+    fn of(&self, caller: &str) -> Arc<tokio::sync::Semaphore> {
+        self.callers()
+            .entry(caller.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_caller)))
+            .clone()
+    }
+
+    /// Forgets a caller with no search running or waiting (only the map holds its permits).
+    fn release(&self, caller: &str) {
+        let mut callers = self.callers();
+        if callers
+            .get(caller)
+            .is_some_and(|s| Arc::strong_count(s) == 1)
+        {
+            callers.remove(caller);
+        }
+    }
+}
+
+/// A caller's hold on its permits; forgets the caller when it was the last one.
+struct CallerSlots<'a> {
+    slots: &'a SearchSlots,
+    caller: Option<&'a str>,
+    permits: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl Drop for CallerSlots<'_> {
+    fn drop(&mut self) {
+        self.permits = None;
+        if let Some(caller) = self.caller {
+            self.slots.release(caller);
         }
     }
 }
@@ -80,6 +133,8 @@ impl Default for SearchSlots {
 
 /// Searches running at once by default (one less than the SQLite read pool).
 pub const DEFAULT_SEARCH_CONCURRENCY: usize = 3;
+/// Searches one caller may run at once by default.
+pub const DEFAULT_SEARCHES_PER_CALLER: usize = 1;
 /// How long a search may run by default.
 pub const DEFAULT_SEARCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -101,16 +156,32 @@ impl Docket {
         self
     }
 
-    /// Every search goes through here: it waits for a slot (up to the deadline), then asks
+    /// Every search goes through here: it waits for a slot of its caller (`None`: the
+    /// server's own searches) and then a shared one, both within the deadline, then asks
     /// the store, which stops the query itself at the deadline.
     pub(crate) async fn run_search(
         &self,
+        caller: Option<&str>,
         request: &crate::store::SearchRequest,
     ) -> Result<crate::store::SearchPage> {
-        let timeout = self.searches.timeout;
-        let _permit = match tokio::time::timeout(timeout, self.searches.permits.acquire()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_closed)) => return Err(Error::internal("search slots closed")),
+        let slots = &self.searches;
+        let timeout = slots.timeout;
+        // Declared before the permits, so dropped after them (also when cancelled).
+        let own = CallerSlots {
+            slots,
+            caller,
+            permits: caller.map(|c| slots.of(c)),
+        };
+        let permits = async {
+            let mine = match &own.permits {
+                Some(s) => Some(s.acquire().await),
+                None => None,
+            };
+            (mine, slots.permits.acquire().await)
+        };
+        let closed = |_| Error::internal("search slots closed");
+        let _permits = match tokio::time::timeout(timeout, permits).await {
+            Ok((mine, shared)) => (mine.transpose().map_err(closed)?, shared.map_err(closed)?),
             Err(_elapsed) => return Err(Error::search_timeout(timeout)),
         };
         self.store.search_tickets(request).await

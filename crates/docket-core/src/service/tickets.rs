@@ -164,14 +164,17 @@ impl Docket {
         search: &SearchParams,
     ) -> Result<SearchPage> {
         let filter = self.compile_query(&search.query).map_err(Error::Ticket)?;
-        self.run_search(&SearchRequest {
-            filter,
-            categories: who.categories.clone(),
-            sort_by: search.sort_by,
-            descending: search.descending,
-            offset: search.offset,
-            limit: search.limit,
-        })
+        self.run_search(
+            Some(&who.username),
+            &SearchRequest {
+                filter,
+                categories: who.categories.clone(),
+                sort_by: search.sort_by,
+                descending: search.descending,
+                offset: search.offset,
+                limit: search.limit,
+            },
+        )
         .await
     }
 

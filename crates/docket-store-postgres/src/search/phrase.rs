@@ -97,6 +97,8 @@ pub async fn raw_matching(
             if found.matched {
                 out.push(*num);
             }
+            // A text takes up to a few milliseconds: let other requests on this thread run.
+            tokio::task::yield_now().await;
         }
         match rows.last() {
             Some((last, _)) if rows.len() as i64 == SLICE => after = *last,
