@@ -279,7 +279,7 @@ impl Default for DatabaseConfig {
             sync_commits: true,
             max_connections: 16,
             search_connections: 3,
-            search_per_caller: 1,
+            search_per_caller: 2,
             search_timeout_sec: 10.0,
         }
     }

@@ -157,6 +157,7 @@ async fn one_caller_cannot_take_every_search_slot() {
         Server::start_with_env(&[
             ("DOCKET_DATABASE__SEARCH_TIMEOUT_SEC", "2"),
             ("DOCKET_DATABASE__SEARCH_CONNECTIONS", "2"),
+            ("DOCKET_DATABASE__SEARCH_PER_CALLER", "1"),
         ])
         .await,
     );

@@ -134,7 +134,7 @@ impl Default for SearchSlots {
 /// Searches running at once by default (one less than the SQLite read pool).
 pub const DEFAULT_SEARCH_CONCURRENCY: usize = 3;
 /// Searches one caller may run at once by default.
-pub const DEFAULT_SEARCHES_PER_CALLER: usize = 1;
+pub const DEFAULT_SEARCHES_PER_CALLER: usize = 2;
 /// How long a search may run by default.
 pub const DEFAULT_SEARCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
