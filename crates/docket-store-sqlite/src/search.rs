@@ -352,9 +352,37 @@ pub(crate) async fn begin_search(
 ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
     let mut tx = db.begin().await.map_err(db_err)?;
     let mut handle = tx.lock_handle().await.map_err(db_err)?;
-    handle.set_progress_handler(PROGRESS_STEPS, move || Instant::now() < deadline);
+    handle.set_progress_handler(PROGRESS_STEPS, move || {
+        lower_thread_priority();
+        Instant::now() < deadline
+    });
     drop(handle);
     Ok(tx)
+}
+
+/// CPU priority (nice) of a search connection's thread once it runs a longer query: a search
+/// busy for seconds then leaves the cores to HTTP handling, point reads and writes, which
+/// run on other threads; quick searches never get here (the handler runs every
+/// [`PROGRESS_STEPS`] steps). The progress handler runs on the connection's own thread
+/// (sqlx gives each connection one), and only search connections have one.
+const SEARCH_NICE: i32 = 10;
+
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        thread_local! {
+            static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        LOWERED.with(|lowered| {
+            if !lowered.replace(true) {
+                // On Linux a thread id names that one thread. Failing only costs priority.
+                let tid = rustix::thread::gettid();
+                if let Err(e) = rustix::process::setpriority_process(Some(tid), SEARCH_NICE) {
+                    tracing::debug!(error = %e, "could not lower the search thread's priority");
+                }
+            }
+        });
+    }
 }
 
 /// Virtual machine steps between two deadline checks: a check costs a clock read, a few
