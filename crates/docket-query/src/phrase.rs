@@ -155,7 +155,7 @@ mod tests {
     fn work_is_linear_in_phrase_plus_document() {
         // The worst case of per-word position walks: 256 words of "disk full … disk disk"
         // against 200k words of "disk full". Walks cost 256 × 200k; this at most 3 × 200k.
-        let mut words = vec!["disk", "full"].repeat(127);
+        let mut words = ["disk", "full"].repeat(127);
         words.extend(["disk", "disk"]);
         let p = Phrase::new(words.iter().map(|w| w.as_bytes())).unwrap();
         let doc = "disk full ".repeat(100_000);

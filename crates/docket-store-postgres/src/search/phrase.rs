@@ -125,7 +125,7 @@ mod tests {
         // "zzz disk full … disk full" (155 words): strpos compared almost all of it at every
         // word of the text (|text| × |phrase|); this reads each word once.
         let mut words = vec!["zzz"];
-        words.extend(vec!["disk", "full"].repeat(77));
+        words.extend(["disk", "full"].repeat(77));
         let tokens: Vec<String> = words.iter().map(|w| w.to_string()).collect();
         let mut work = Work::default();
         let mut conn = db.conn().await;

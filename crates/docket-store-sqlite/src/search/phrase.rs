@@ -200,7 +200,7 @@ mod tests {
         // 256 words of "disk full … disk disk" (never in the text): FTS5's phrase match
         // walked the 200k positions once per phrase word (256 × 200k); this reads each
         // word once.
-        let mut words = vec!["disk", "full"].repeat(127);
+        let mut words = ["disk", "full"].repeat(127);
         words.extend(["disk", "disk"]);
         let tokens: Vec<String> = words.iter().map(|w| w.to_string()).collect();
         let mut tx =
