@@ -100,6 +100,7 @@ mod error;
 mod eval;
 mod lower;
 mod parser;
+pub mod phrase;
 mod schema;
 
 pub use analyzer::{

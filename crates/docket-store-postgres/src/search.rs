@@ -15,12 +15,15 @@ use sqlx::PgPool;
 use crate::db_err;
 use crate::index::{keyword_entry, quote_lexeme};
 
+pub(crate) mod phrase;
+
 /// A value bound to a `$n` placeholder.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Bind {
     Int(i64),
     Text(String),
     TextArray(Vec<String>),
+    IntArray(Vec<i64>),
 }
 
 /// SQL text and its parameters, numbered as they are pushed.
@@ -28,6 +31,8 @@ pub enum Bind {
 pub struct Query {
     pub sql: String,
     pub binds: Vec<Bind>,
+    /// The raw rows matching each long phrase, found ahead (see `phrase`).
+    pub raw: phrase::RawMatches,
 }
 
 impl Query {
@@ -106,6 +111,14 @@ pub fn render_filter(filter: &Filter, q: &mut Query) {
             let f = field.name();
             q.push(&format!("(t.{f}_tsv @@ "));
             q.bind(Bind::Text(tsquery));
+            if let Some(nums) = q.raw.get(&(*field, tokens.clone())).cloned() {
+                q.push(&format!(
+                    "::tsquery OR (t.{f}_raw IS NOT NULL AND t.num = ANY("
+                ));
+                q.bind(Bind::IntArray(nums));
+                q.push("::bigint[])))");
+                return;
+            }
             q.push(&format!(
                 "::tsquery OR (t.{f}_raw IS NOT NULL AND docket_has_all(t.{f}_raw, "
             ));
@@ -237,6 +250,7 @@ macro_rules! bind_all {
                 Bind::Int(i) => q.bind(*i),
                 Bind::Text(s) => q.bind(s.clone()),
                 Bind::TextArray(v) => q.bind(v.clone()),
+                Bind::IntArray(v) => q.bind(v.clone()),
             };
         }
         q
@@ -251,6 +265,35 @@ pub async fn search(db: &PgPool, request: &SearchRequest) -> Result<StoredPage> 
              narrow it down or split it into several searches"
         )));
     }
+    let mut long = Vec::new();
+    phrase::long_phrases(&request.filter, &mut long);
+    if long.is_empty() {
+        let mut conn = db.acquire().await.map_err(db_err)?;
+        return search_on(&mut conn, request, phrase::RawMatches::new()).await;
+    }
+    // The raw rows of long phrases are found first, in the snapshot the search then reads.
+    let mut tx = db.begin().await.map_err(db_err)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let mut raw = phrase::RawMatches::new();
+    let mut work = phrase::Work::default();
+    for (field, tokens) in long {
+        let nums = phrase::raw_matching(&mut tx, field, tokens, &mut work).await?;
+        raw.insert((field, tokens.to_vec()), nums);
+    }
+    let page = search_on(&mut tx, request, raw).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(page)
+}
+
+/// The count and page of `request`, long phrases' raw rows given.
+async fn search_on(
+    conn: &mut sqlx::PgConnection,
+    request: &SearchRequest,
+    raw: phrase::RawMatches,
+) -> Result<StoredPage> {
     let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(request.offset).unwrap_or(i64::MAX);
     let scope = if matches!(request.sort_by, SortField::Id | SortField::Num) {
@@ -260,7 +303,10 @@ pub async fn search(db: &PgPool, request: &SearchRequest) -> Result<StoredPage> 
     };
     // The count and the page in ONE statement: one snapshot, one round trip and one plan
     // (a transaction around two statements cost five round trips per search).
-    let mut q = Query::default();
+    let mut q = Query {
+        raw: raw.clone(),
+        ..Query::default()
+    };
     q.push("SELECT (SELECT count(*) FROM tickets t WHERE ");
     where_clause(request, Scope::Keyword, &mut q);
     q.push("), t.data FROM tickets t WHERE ");
@@ -272,18 +318,21 @@ pub async fn search(db: &PgPool, request: &SearchRequest) -> Result<StoredPage> 
     q.push(" OFFSET ");
     q.bind(Bind::Int(offset));
     let page: Vec<(i64, String)> = bind_all!(sqlx::query_as(&q.sql), &q.binds)
-        .fetch_all(db)
+        .fetch_all(&mut *conn)
         .await
         .map_err(db_err)?;
     let total = match page.first() {
         Some((total, _)) => *total,
         // An empty page (no match, or an offset past the end) carries no count.
         None => {
-            let mut q = Query::default();
+            let mut q = Query {
+                raw,
+                ..Query::default()
+            };
             q.push("SELECT count(*) FROM tickets t WHERE ");
             where_clause(request, Scope::Keyword, &mut q);
             let (total,): (i64,) = bind_all!(sqlx::query_as(&q.sql), &q.binds)
-                .fetch_one(db)
+                .fetch_one(&mut *conn)
                 .await
                 .map_err(db_err)?;
             total

@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use docket_core::store::{SearchRequest, SortField, StoredPage};
 use docket_core::Result;
-use docket_query::{normalize_keyword, Filter, KeywordField, RangeField};
+use docket_query::{normalize_keyword, Filter, KeywordField, RangeField, TextField};
 use roaring::RoaringBitmap;
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::db_err;
 use crate::keyword_index::{self, KeywordIndex, Take, MEMORY_MIN};
-use crate::search::{fetch_in_order, fts_expr, order_by};
+use crate::search::{fetch_in_order, fts_expr, order_by, phrase};
 use crate::writer::Writer;
 
 /// How long a search waits for the writer to apply a commit its snapshot already sees
@@ -37,6 +37,8 @@ const ATTEMPTS: usize = 8;
 enum Leaf<'f> {
     /// An FTS5 expression.
     Text(String),
+    /// A long phrase (`search::phrase`).
+    Phrase(TextField, &'f [String]),
     Keyword(&'static str, &'f str),
     /// A date column range: min <= column < max.
     Range(&'static str, Option<i64>, Option<i64>),
@@ -47,6 +49,9 @@ fn leaf(filter: &Filter) -> Option<Leaf<'_>> {
         return Some(Leaf::Text(expr));
     }
     match filter {
+        Filter::Text { field, tokens, .. } if phrase::is_long(filter) => {
+            Some(Leaf::Phrase(*field, tokens))
+        }
         Filter::Keyword { field, value } => Some(Leaf::Keyword(field.name(), value)),
         Filter::Range { field, min, max } if min.is_some() || max.is_some() => {
             let column = match field {
@@ -196,6 +201,15 @@ async fn text_set(conn: &mut SqliteConnection, expr: &str) -> Result<Option<Roar
     }
 }
 
+/// Ticket numbers as a set; None when one does not fit (the index cannot be used).
+fn nums_to_set(nums: &[i64]) -> Option<RoaringBitmap> {
+    let mut set = RoaringBitmap::new();
+    for n in nums {
+        set.insert(u32::try_from(*n).ok()?);
+    }
+    Some(set)
+}
+
 /// The search, or None when the index cannot answer it (the caller then uses SQL alone).
 pub async fn search(
     db: &SqlitePool,
@@ -260,6 +274,12 @@ pub async fn search(
                     }
                 },
                 Leaf::Text(expr) => text_set(&mut tx, expr).await?.map(Arc::new),
+                Leaf::Phrase(field, tokens) => {
+                    let mut work = phrase::Work::default();
+                    let nums =
+                        phrase::matching(&mut tx, *field, tokens, deadline, &mut work).await?;
+                    nums_to_set(&nums).map(Arc::new)
+                }
                 Leaf::Range(column, min, max) => {
                     range_set(&mut tx, column, *min, *max).await?.map(Arc::new)
                 }

@@ -10,15 +10,19 @@ use docket_query::Filter;
 use sqlx::SqliteConnection;
 
 use crate::db_err;
-use crate::search::{fts_expr, render_filter, Bind};
+use crate::search::{fts_expr, phrase, render_filter, Bind};
 
 /// Ticket numbers, ascending, without duplicates.
 pub type Nums = Vec<i64>;
 
 /// All numbers matching `filter`, ascending.
-pub async fn matching(conn: &mut SqliteConnection, filter: &Filter) -> Result<Nums> {
+pub async fn matching(
+    conn: &mut SqliteConnection,
+    filter: &Filter,
+    deadline: std::time::Instant,
+) -> Result<Nums> {
     let mut all = None;
-    eval(conn, filter, &mut all).await
+    eval(conn, filter, &mut all, deadline).await
 }
 
 /// Numbers of the tickets in any of `categories`.
@@ -40,8 +44,15 @@ fn eval<'a>(
     conn: &'a mut SqliteConnection,
     filter: &'a Filter,
     all: &'a mut Option<Nums>,
+    deadline: std::time::Instant,
 ) -> crate::BoxFuture<'a, Result<Nums>> {
     Box::pin(async move {
+        if let Filter::Text { field, tokens, .. } = filter {
+            if phrase::is_long(filter) {
+                let mut work = phrase::Work::default();
+                return phrase::matching(conn, *field, tokens, deadline, &mut work).await;
+            }
+        }
         if let Some(expr) = fts_expr(filter) {
             return scan(
                 conn,
@@ -75,18 +86,18 @@ fn eval<'a>(
                 let (negative, positive): (Vec<&Filter>, Vec<&Filter>) =
                     items.iter().partition(|f| matches!(f, Filter::Not(_)));
                 let mut acc = match positive.split_first() {
-                    Some((first, _)) => eval(conn, first, all).await?,
+                    Some((first, _)) => eval(conn, first, all, deadline).await?,
                     None => everything(conn, all).await?,
                 };
                 for f in positive.iter().skip(1) {
                     if acc.is_empty() {
                         return Ok(acc);
                     }
-                    acc = intersect(&acc, &eval(conn, f, all).await?);
+                    acc = intersect(&acc, &eval(conn, f, all, deadline).await?);
                 }
                 for f in negative {
                     if let Filter::Not(inner) = f {
-                        acc = difference(&acc, &eval(conn, inner, all).await?);
+                        acc = difference(&acc, &eval(conn, inner, all, deadline).await?);
                     }
                 }
                 Ok(acc)
@@ -94,12 +105,12 @@ fn eval<'a>(
             Filter::Or(items) => {
                 let mut acc = Vec::new();
                 for f in items {
-                    acc = union(&acc, &eval(conn, f, all).await?);
+                    acc = union(&acc, &eval(conn, f, all, deadline).await?);
                 }
                 Ok(acc)
             }
             Filter::Not(inner) => {
-                let excluded = eval(conn, inner, all).await?;
+                let excluded = eval(conn, inner, all, deadline).await?;
                 Ok(difference(&everything(conn, all).await?, &excluded))
             }
         }

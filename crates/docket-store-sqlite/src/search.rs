@@ -13,6 +13,8 @@ use crate::keyword_index::{self, KeywordIndex};
 use crate::writer::Writer;
 use crate::{bitmap_search, db_err, matches};
 
+pub(crate) mod phrase;
+
 /// A value bound to a `?` placeholder.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Bind {
@@ -49,6 +51,8 @@ fn fts_query(column: &str, tokens: &[String], phrase: bool) -> String {
 /// materializing one row list per word.
 pub(crate) fn fts_expr(filter: &Filter) -> Option<String> {
     match filter {
+        // Long phrases are matched outside FTS5 (see `phrase`), each as a set of its own.
+        _ if phrase::is_long(filter) => None,
         Filter::Text {
             field,
             tokens,
@@ -348,9 +352,37 @@ pub(crate) async fn begin_search(
 ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
     let mut tx = db.begin().await.map_err(db_err)?;
     let mut handle = tx.lock_handle().await.map_err(db_err)?;
-    handle.set_progress_handler(PROGRESS_STEPS, move || Instant::now() < deadline);
+    handle.set_progress_handler(PROGRESS_STEPS, move || {
+        lower_thread_priority();
+        Instant::now() < deadline
+    });
     drop(handle);
     Ok(tx)
+}
+
+/// CPU priority (nice) of a search connection's thread once it runs a longer query: a search
+/// busy for seconds then leaves the cores to HTTP handling, point reads and writes, which
+/// run on other threads; quick searches never get here (the handler runs every
+/// [`PROGRESS_STEPS`] steps). The progress handler runs on the connection's own thread
+/// (sqlx gives each connection one), and only search connections have one.
+const SEARCH_NICE: i32 = 10;
+
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        thread_local! {
+            static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        LOWERED.with(|lowered| {
+            if !lowered.replace(true) {
+                // On Linux a thread id names that one thread. Failing only costs priority.
+                let tid = rustix::thread::gettid();
+                if let Err(e) = rustix::process::setpriority_process(Some(tid), SEARCH_NICE) {
+                    tracing::debug!(error = %e, "could not lower the search thread's priority");
+                }
+            }
+        });
+    }
 }
 
 /// Virtual machine steps between two deadline checks: a check costs a clock read, a few
@@ -403,7 +435,7 @@ pub async fn search(
         None => {
             // Several terms: evaluate to the list of matches once; it gives the exact total
             // and, in number order, the page itself.
-            let mut nums = matches::matching(&mut tx, &request.filter).await?;
+            let mut nums = matches::matching(&mut tx, &request.filter, deadline).await?;
             if let Some(categories) = &request.categories {
                 let cats: Vec<String> = categories.iter().cloned().collect();
                 nums = matches::intersect(&nums, &matches::in_categories(&mut tx, &cats).await?);
@@ -424,6 +456,14 @@ pub async fn search(
                         .collect()
                 };
                 let rows = fetch_in_order(&mut tx, &page).await?;
+                return Ok(StoredPage {
+                    rows,
+                    total: nums.len() as u64,
+                });
+            }
+            if contains_long_phrase(&request.filter) {
+                // SQL cannot say a long phrase (see `phrase`): page the numbers found.
+                let rows = page_of(&mut tx, &nums, request, limit, offset).await?;
                 return Ok(StoredPage {
                     rows,
                     total: nums.len() as u64,
@@ -455,6 +495,39 @@ pub async fn search(
         .map_err(db_err)?;
     let rows = rows.into_iter().map(|(d,)| d).collect();
     Ok(StoredPage { rows, total })
+}
+
+/// Whether `filter` has a phrase that only `phrase::matching` answers.
+fn contains_long_phrase(filter: &Filter) -> bool {
+    match filter {
+        Filter::And(items) | Filter::Or(items) => items.iter().any(contains_long_phrase),
+        Filter::Not(inner) => contains_long_phrase(inner),
+        f => phrase::is_long(f),
+    }
+}
+
+/// The page of the tickets `nums` in the request's order.
+async fn page_of(
+    conn: &mut sqlx::SqliteConnection,
+    nums: &[i64],
+    request: &SearchRequest,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<String>> {
+    let list = serde_json::to_string(nums).map_err(|e| Error::Internal(e.to_string()))?;
+    let sql = format!(
+        "SELECT t.data FROM tickets t WHERE t.num IN (SELECT value FROM json_each(?)) \
+         ORDER BY {} LIMIT ? OFFSET ?",
+        order_by(request.sort_by, request.descending)
+    );
+    let rows: Vec<(String,)> = sqlx::query_as(&sql)
+        .bind(list)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    Ok(rows.into_iter().map(|(d,)| d).collect())
 }
 
 /// A text-only query's count and number-ordered page on two idle read connections at once

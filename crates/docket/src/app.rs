@@ -36,10 +36,13 @@ impl App {
         let docket = Docket::new(store.store(), rules)
             .with_automation(crate::automation::build(&config, data_dir)?)
             .with_notify(crate::notify::settings(&config))
-            .with_search_slots(docket_core::service::SearchSlots::new(
-                config.database.search_connections.max(1) as usize,
-                config.search_timeout()?,
-            ));
+            .with_search_slots(
+                docket_core::service::SearchSlots::new(
+                    config.database.search_connections.max(1) as usize,
+                    config.search_timeout()?,
+                )
+                .per_caller(config.database.search_per_caller as usize),
+            );
         let blobs = crate::blobs::ObjectBlobs::from_config(&config.files, data_dir)?;
         let files = docket_core::service::Files::new(
             docket.clone(),
@@ -87,6 +90,10 @@ impl App {
             views: Arc::new(
                 crate::web::Views::new(self.docket.rules.timezone.clone())
                     .context("compiling the web page templates")?,
+            ),
+            proxies: Arc::new(
+                crate::wire::client_ip::TrustedProxies::parse(&self.config.server.trusted_proxies)
+                    .map_err(anyhow::Error::msg)?,
             ),
         };
         let sweeper = tokio::spawn(sweep_sessions(self.docket.clone()));

@@ -227,6 +227,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Largest request line plus headers (bytes); larger heads get HTTP 431.
     pub max_header_bytes: usize,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the
+    /// client; from any other peer the header is ignored. Empty: trust no one.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -241,6 +244,7 @@ impl Default for ServerConfig {
             idle_timeout_sec: 60.0,
             max_connections: 10_000,
             max_header_bytes: 64 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -260,6 +264,9 @@ pub struct DatabaseConfig {
     /// to `search_timeout_sec`): a slow search never holds a connection that reads of one
     /// ticket, writes or background work need.
     pub search_connections: u32,
+    /// Searches one caller (a user or an API key) may run at once; its further searches
+    /// wait for its own, so one caller cannot take every search connection.
+    pub search_per_caller: u32,
     /// How long one search may run (seconds); the database stops it then and the caller
     /// gets "Search took longer than N s and was stopped".
     pub search_timeout_sec: f64,
@@ -272,6 +279,7 @@ impl Default for DatabaseConfig {
             sync_commits: true,
             max_connections: 16,
             search_connections: 3,
+            search_per_caller: 2,
             search_timeout_sec: 10.0,
         }
     }
@@ -362,6 +370,8 @@ impl Config {
             bail!("tickets.new_ticket_template.status {status:?} is not one of tickets.statuses");
         }
         self.time_zone()?;
+        crate::wire::client_ip::TrustedProxies::parse(&self.server.trusted_proxies)
+            .map_err(anyhow::Error::msg)?;
         let up = &self.upstream;
         if !up.base_url.is_empty() {
             if !(up.base_url.starts_with("http://") || up.base_url.starts_with("https://")) {

@@ -28,7 +28,9 @@ impl Database {
                     &path,
                     &SqliteOptions {
                         synchronous_full: config.database.sync_commits,
-                        search_connections: config.database.search_connections.max(1),
+                        // Two per search slot: a text search counts and pages on two
+                        // connections at once, and must not take the next search's.
+                        search_connections: config.database.search_connections.max(1) * 2,
                         search_timeout: config.search_timeout()?,
                         ..SqliteOptions::default()
                     },

@@ -58,14 +58,25 @@ async fn seed_slow(s: &Server, n: usize) {
     }
 }
 
-/// A query slow on both stores (seconds on 30 such tickets without a deadline): FTS5 walks
-/// every position of every word of the first phrase (they all occur, its end does not);
-/// PostgreSQL's substring check of the raw text compares the second phrase backwards almost
-/// to its start at every offset.
+/// A query slow on both stores (seconds on 30 such tickets without a deadline), though
+/// every phrase in it is matched in linear time: 64 phrases of four words that are in every
+/// ticket but never in that order, each walking all 200k positions of its words (FTS5) or
+/// searching the whole raw text (PostgreSQL).
 fn slow_query() -> String {
-    let first = format!("{}disk disk", "disk full ".repeat(49));
-    let second = format!("zzz {}", "disk full ".repeat(77));
-    format!("\"{}\" | \"{}\"", first.trim(), second.trim())
+    let words = ["disk", "full"];
+    let absent: Vec<String> = (0..16usize)
+        .map(|i| {
+            (0..4)
+                .map(|b| words[(i >> b) & 1])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|p| !"disk full disk full disk full".contains(p.as_str()))
+        .collect();
+    (0..64)
+        .map(|i| format!("\"{}\"", absent[i % absent.len()]))
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 #[tokio::test]
@@ -138,6 +149,50 @@ async fn slow_searches_stop_at_their_deadline_and_starve_nobody() {
         .call("search_tickets", json!({"query": "subject:small"}))
         .await;
     assert_eq!(assert_ok(&r)["list"]["length"], 1);
+}
+
+#[tokio::test]
+async fn one_caller_cannot_take_every_search_slot() {
+    let s = std::sync::Arc::new(
+        Server::start_with_env(&[
+            ("DOCKET_DATABASE__SEARCH_TIMEOUT_SEC", "2"),
+            ("DOCKET_DATABASE__SEARCH_CONNECTIONS", "2"),
+            ("DOCKET_DATABASE__SEARCH_PER_CALLER", "1"),
+        ])
+        .await,
+    );
+    seed_slow(&s, 30).await;
+    s.create(json!({"subject": "Small one"})).await;
+    // A key with no privileges sends four slow searches at once.
+    let attacker = s.key_with(&[], &[]).await;
+    let searches: Vec<_> = (0..4)
+        .map(|_| {
+            let (s, key) = (s.clone(), attacker.clone());
+            tokio::spawn(async move {
+                s.call_as(&key, "search_tickets", json!({"query": slow_query()}))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Another caller's quick searches find a free slot at once: the attacker holds one of
+    // the two (the others wait for the attacker's own turn), not both for 2 s.
+    for _ in 0..3 {
+        let started = Instant::now();
+        let r = s
+            .call("search_tickets", json!({"query": "subject:small"}))
+            .await;
+        assert_eq!(assert_ok(&r)["list"]["length"], 1);
+        assert!(
+            started.elapsed() < Duration::from_millis(1000),
+            "a quick search waited {:?}",
+            started.elapsed()
+        );
+    }
+    for task in searches {
+        let r = task.await.unwrap();
+        assert_err(&r, 400, "ticket", "Search took longer than 2 s");
+    }
 }
 
 mod connections {
@@ -418,6 +473,77 @@ async fn wrong_passwords_are_throttled_per_account_and_address_then_forgiven() {
     age_login_failures(&s);
     let (status, _, _) = login(&s, "bob", "bob-password-1").await;
     assert_eq!(status, 200);
+}
+
+/// A wrong-password login sent as if through a proxy that names `client`.
+async fn login_via(
+    s: &Server,
+    user: &str,
+    password: &str,
+    client: &str,
+) -> (u16, serde_json::Value) {
+    let res = reqwest::Client::new()
+        .post(s.url("/api/user/login/v1"))
+        .header("X-Forwarded-For", client)
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    common::decode(res).await
+}
+
+#[tokio::test]
+async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    // Default: the header is the client's to forge, so a new address per guess is no way
+    // around the per-address brake.
+    let s = Server::start().await;
+    for i in 0..20 {
+        let (status, _) = login_via(
+            &s,
+            &format!("nobody{i}"),
+            "guess",
+            &format!("198.51.100.{i}"),
+        )
+        .await;
+        assert_eq!(status, 403);
+    }
+    let r = login_via(&s, "admin", ADMIN_PASSWORD, "198.51.100.200").await;
+    assert_err(&r, 429, "rate", "from this address");
+    drop(s);
+
+    // Behind a trusted proxy (the test connects from 127.0.0.1): each client address has
+    // its own count; the proxy's peer address is not braked for all of them.
+    let s = Server::start_with_env(&[(
+        "DOCKET_SERVER__TRUSTED_PROXIES",
+        "[\"127.0.0.0/8\", \"::1\"]",
+    )])
+    .await;
+    for i in 0..20 {
+        // A forged entry left of the one the proxy appended is ignored.
+        let (status, _) = login_via(
+            &s,
+            &format!("nobody{i}"),
+            "guess",
+            &format!("203.0.113.{i}, 198.51.100.7"),
+        )
+        .await;
+        assert_eq!(status, 403);
+    }
+    let r = login_via(&s, "admin", ADMIN_PASSWORD, "198.51.100.7").await;
+    assert_err(&r, 429, "rate", "from this address");
+    let (status, v) = login_via(&s, "admin", ADMIN_PASSWORD, "198.51.100.8").await;
+    assert_eq!((status, v["code"].clone()), (200, json!(0)), "{v}");
+
+    // A bad entry stops the server at start with a message naming it.
+    let out = common::docket_command(&s.data)
+        .args(["api-key", "create", "--title", "x", "--data"])
+        .arg(&s.data)
+        .env("DOCKET_SERVER__TRUSTED_PROXIES", "[\"nginx\"]")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("server.trusted_proxies: \"nginx\""), "{err}");
 }
 
 #[tokio::test]

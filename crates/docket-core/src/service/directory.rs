@@ -290,17 +290,20 @@ impl Docket {
         if dir.kind == RecordKind::Category {
             // Tickets in a deleted category would be unreachable for scoped users.
             let in_use = self
-                .run_search(&SearchRequest {
-                    filter: docket_query::Filter::Keyword {
-                        field: docket_query::KeywordField::Category,
-                        value: id.to_string(),
+                .run_search(
+                    None,
+                    &SearchRequest {
+                        filter: docket_query::Filter::Keyword {
+                            field: docket_query::KeywordField::Category,
+                            value: id.to_string(),
+                        },
+                        categories: None,
+                        sort_by: SortField::Num,
+                        descending: false,
+                        offset: 0,
+                        limit: 1,
                     },
-                    categories: None,
-                    sort_by: SortField::Num,
-                    descending: false,
-                    offset: 0,
-                    limit: 1,
-                })
+                )
                 .await?
                 .total;
             if in_use > 0 {

@@ -20,14 +20,17 @@ impl Docket {
             },
         ]);
         let page = self
-            .run_search(&SearchRequest {
-                filter: one,
-                categories: who.categories.clone(),
-                sort_by: SortField::Num,
-                descending: true,
-                offset: 0,
-                limit: 1,
-            })
+            .run_search(
+                Some(&who.username),
+                &SearchRequest {
+                    filter: one,
+                    categories: who.categories.clone(),
+                    sort_by: SortField::Num,
+                    descending: true,
+                    offset: 0,
+                    limit: 1,
+                },
+            )
             .await?;
         Ok(page.total > 0)
     }

@@ -14,6 +14,7 @@ mod saved_searches;
 mod tickets;
 mod xyops_import;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -59,10 +60,15 @@ pub struct Docket {
 
 /// Searches are the one unbounded kind of read: a slow one holds a database connection for
 /// as long as it runs. At most `permits` run at once (the stores give searches their own
-/// connections, so point reads and writes never wait behind them); a search that cannot
+/// connections, so point reads and writes never wait behind them), and at most
+/// `per_caller` of them for one caller (one user or key), so a caller sending many slow
+/// searches at once queues behind itself instead of taking every slot; a search that cannot
 /// start before its deadline gets the same timeout error as one the database stopped.
 pub struct SearchSlots {
     permits: tokio::sync::Semaphore,
+    per_caller: usize,
+    /// Each caller with a search running or waiting: its own permits.
+    callers: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// The deadline of one search; the stores enforce it inside the database.
     pub timeout: std::time::Duration,
 }
@@ -71,7 +77,54 @@ impl SearchSlots {
     pub fn new(concurrency: usize, timeout: std::time::Duration) -> SearchSlots {
         SearchSlots {
             permits: tokio::sync::Semaphore::new(concurrency.max(1)),
+            per_caller: DEFAULT_SEARCHES_PER_CALLER,
+            callers: Default::default(),
             timeout,
+        }
+    }
+
+    /// Replaces the searches one caller may run at once (at least 1).
+    pub fn per_caller(mut self, n: usize) -> SearchSlots {
+        self.per_caller = n.max(1);
+        self
+    }
+
+    fn callers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Semaphore>>> {
+        self.callers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The caller's permits (created on its first search).
+    fn of(&self, caller: &str) -> Arc<tokio::sync::Semaphore> {
+        self.callers()
+            .entry(caller.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_caller)))
+            .clone()
+    }
+
+    /// Forgets a caller with no search running or waiting (only the map holds its permits).
+    fn release(&self, caller: &str) {
+        let mut callers = self.callers();
+        if callers
+            .get(caller)
+            .is_some_and(|s| Arc::strong_count(s) == 1)
+        {
+            callers.remove(caller);
+        }
+    }
+}
+
+/// A caller's hold on its permits; forgets the caller when it was the last one.
+struct CallerSlots<'a> {
+    slots: &'a SearchSlots,
+    caller: Option<&'a str>,
+    permits: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl Drop for CallerSlots<'_> {
+    fn drop(&mut self) {
+        self.permits = None;
+        if let Some(caller) = self.caller {
+            self.slots.release(caller);
         }
     }
 }
@@ -84,6 +137,8 @@ impl Default for SearchSlots {
 
 /// Searches running at once by default (one less than the SQLite read pool).
 pub const DEFAULT_SEARCH_CONCURRENCY: usize = 3;
+/// Searches one caller may run at once by default.
+pub const DEFAULT_SEARCHES_PER_CALLER: usize = 2;
 /// How long a search may run by default.
 pub const DEFAULT_SEARCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -107,25 +162,46 @@ impl Docket {
         self
     }
 
-    /// Every search goes through here or takes [`Docket::search_slot`] itself: it waits for
-    /// a slot (up to the deadline), then asks the store, which stops the query itself at the
-    /// deadline.
+    /// Every search goes through here: it waits for a slot of its caller (`None`: the
+    /// server's own searches) and then a shared one, both within the deadline, then asks
+    /// the store, which stops the query itself at the deadline.
     pub(crate) async fn run_search(
         &self,
+        caller: Option<&str>,
         request: &crate::store::SearchRequest,
     ) -> Result<crate::store::SearchPage> {
-        let _slot = self.search_slot().await?;
-        self.store.search_tickets(request).await
+        self.in_search_slot(caller, self.store.search_tickets(request))
+            .await
     }
 
-    /// A search slot, waited for up to the search deadline; held while the search runs.
-    pub(crate) async fn search_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
-        let timeout = self.searches.timeout;
-        match tokio::time::timeout(timeout, self.searches.permits.acquire()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(_closed)) => Err(Error::internal("search slots closed")),
-            Err(_elapsed) => Err(Error::search_timeout(timeout)),
-        }
+    /// Runs `search` holding a search slot of `caller` and a shared one (see
+    /// [`Docket::run_search`]); the slots are released when it ends or is cancelled.
+    pub(crate) async fn in_search_slot<T>(
+        &self,
+        caller: Option<&str>,
+        search: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let slots = &self.searches;
+        let timeout = slots.timeout;
+        // Declared before the permits, so dropped after them (also when cancelled).
+        let own = CallerSlots {
+            slots,
+            caller,
+            permits: caller.map(|c| slots.of(c)),
+        };
+        let permits = async {
+            let mine = match &own.permits {
+                Some(s) => Some(s.acquire().await),
+                None => None,
+            };
+            (mine, slots.permits.acquire().await)
+        };
+        let closed = |_| Error::internal("search slots closed");
+        let _permits = match tokio::time::timeout(timeout, permits).await {
+            Ok((mine, shared)) => (mine.transpose().map_err(closed)?, shared.map_err(closed)?),
+            Err(_elapsed) => return Err(Error::search_timeout(timeout)),
+        };
+        search.await
     }
 
     /// Replaces the notification settings (emails on, debounce, webhook endpoints).

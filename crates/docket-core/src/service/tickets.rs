@@ -180,7 +180,8 @@ impl Docket {
         who: &Principal,
         search: &SearchParams,
     ) -> Result<SearchPage> {
-        self.run_search(&self.search_request(who, search)?).await
+        self.run_search(Some(&who.username), &self.search_request(who, search)?)
+            .await
     }
 
     /// `search_tickets` with each row as its stored JSON text (see
@@ -191,8 +192,8 @@ impl Docket {
         search: &SearchParams,
     ) -> Result<StoredPage> {
         let request = self.search_request(who, search)?;
-        let _slot = self.search_slot().await?;
-        self.store.search_stored(&request).await
+        self.in_search_slot(Some(&who.username), self.store.search_stored(&request))
+            .await
     }
 
     fn search_request(&self, who: &Principal, search: &SearchParams) -> Result<SearchRequest> {

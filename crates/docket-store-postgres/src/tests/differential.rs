@@ -309,6 +309,15 @@ const QUERIES: &[&str] = &[
     "\"wpre gap gap gap\"",
     "\"again final\"",
     "\"again again final\"",
+    // Long phrases (over docket_query::phrase::SHORT_PHRASE_WORDS): matched outside FTS5
+    // and, on raw fields, outside strpos.
+    "\"wpre gap gap gap more0\"",
+    "\"gap gap gap more0 more2\"",
+    "\"filler1 filler2 filler3 filler4 filler5\"",
+    "\"again again again again again final\"",
+    "-\"again again again again again final\" again",
+    "\"zpost omega sigma wpre gap\" | \"more7 more8 more9 zpost omega\"",
+    "\"broken disk full stop here\"",
     "again",
     "filler7 omega",
     "\"broken disk full\"",
@@ -430,6 +439,9 @@ async fn search_matches_the_evaluator_and_the_sqlite_store() {
         ("\"wpre zpost\"", vec![]),
         ("\"wpre gap gap gap\"", vec!["long"]),
         ("\"again final\"", vec!["again"]),
+        ("\"again again again again again final\"", vec!["again"]),
+        ("\"wpre gap gap gap more0\"", vec!["long"]),
+        ("\"wpre gap gap gap more1\"", vec![]),
         ("\"broken disk full\"", vec![]),
         ("subject:\"broken disk\"", vec!["parts"]),
     ] {

@@ -847,6 +847,170 @@ fn disposition(attachment: bool, name: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Random multipart bodies through the streaming upload reader, in random chunks, with
+    /// and without credentials: broken boundaries and headers, fields over the text limit,
+    /// file parts with odd names, bodies over the request limit. Each must end with a JSON
+    /// reply (success, 4xx error or 413) within a time bound, never a panic or a hang.
+    /// `DOCKET_FUZZ_ITERATIONS=N cargo test -p
+    /// docket --bin docket fuzz_streamed` runs it longer (default 300).
+    #[tokio::test]
+    async fn fuzz_streamed_multipart_never_panics_or_hangs() {
+        let iterations: u64 = std::env::var("DOCKET_FUZZ_ITERATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300);
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::Config::default();
+        config.server.max_body_bytes = 2048;
+        config.files.max_request_size = 256 * 1024;
+        config.files.max_files = 3;
+        let app = crate::app::App::open(&dir.path().join("data"), config)
+            .await
+            .unwrap();
+        let system = Principal::system("fuzz");
+        let (_, key) = app
+            .docket
+            .create_api_key(
+                &system.can_admin().unwrap(),
+                &serde_json::json!({"title": "fuzz", "privileges": {"admin": 1}})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )
+            .await
+            .unwrap();
+        let state = AppState {
+            docket: app.docket.clone(),
+            config: app.config.clone(),
+            files: app.files.clone(),
+            views: Arc::new(crate::web::Views::new(app.docket.rules.timezone.clone()).unwrap()),
+            proxies: Default::default(),
+        };
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        const PIECES: &[&str] = &[
+            "--XX\r\n",
+            "--XX--\r\n",
+            "--XX",
+            "--X",
+            "\r\n",
+            "\r\n\r\n",
+            "Content-Disposition: form-data; name=\"json\"\r\n\r\n",
+            "Content-Disposition: form-data; name=\"json\"\r\n\r\n{\"subject\":\"fuzz\"}\r\n",
+            "Content-Disposition: form-data; name=\"subject\"\r\n\r\nhello\r\n",
+            "Content-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n",
+            "Content-Disposition: form-data; name=\"file\"; filename=\"\"\r\n\r\n",
+            "Content-Disposition: form-data; name=\"f\"; filename=\"a\\\"b.txt\"\r\n",
+            "Content-Disposition: form-data; name=\"f\"; filename=\"../../x\"\r\n",
+            "Content-Disposition: form-data\r\n",
+            "Content-Disposition: form-data; name=\"ticket\"\r\n\r\nnope\r\n",
+            "Content-Type: text/plain\r\n\r\n",
+            "Content-Type: \u{0}\r\n",
+            "X-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+            "file body bytes",
+            "{\"id\":\"t1\"}",
+            "{",
+            "\u{0}",
+            "é",
+        ];
+        const VALID: &str = "--XX\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n\
+            {\"subject\":\"fuzz\"}\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"; \
+            filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nfile body\r\n--XX--\r\n";
+        let started = std::time::Instant::now();
+        let mut seen = std::collections::BTreeMap::<u16, u64>::new();
+        for i in 0..iterations {
+            let mut body = Vec::new();
+            if next(3) != 0 {
+                // A valid body (a json part and a file), then maybe cut or spliced.
+                body.extend_from_slice(VALID.as_bytes());
+                match next(4) {
+                    0 => body.truncate(next(body.len())),
+                    1 => {
+                        let at = next(body.len());
+                        let piece = PIECES[next(PIECES.len())].as_bytes();
+                        body.splice(at..at, piece.iter().copied());
+                    }
+                    _ => {}
+                }
+            }
+            for _ in 0..next(24) {
+                body.extend_from_slice(PIECES[next(PIECES.len())].as_bytes());
+                match next(40) {
+                    // A field or file over a limit (the text limit, or the request limit).
+                    0 => body.extend(std::iter::repeat_n(b'a', 3000)),
+                    1 => body.extend(std::iter::repeat_n(b'z', 300 * 1024)),
+                    _ => {}
+                }
+            }
+            let mut chunks: Vec<Result<bytes::Bytes, std::io::Error>> = Vec::new();
+            let mut rest = bytes::Bytes::from(body);
+            while !rest.is_empty() {
+                let n = (1 + next(4096)).min(rest.len());
+                chunks.push(Ok(rest.split_to(n)));
+            }
+            if next(20) == 0 {
+                // The client's connection breaks mid-body.
+                chunks.push(Err(std::io::Error::other("reset")));
+            }
+            let mut headers = HeaderMap::new();
+            let boundary = [
+                "multipart/form-data; boundary=XX",
+                "multipart/form-data",
+                "multipart/form-data; boundary=\"\"",
+            ][next(3)];
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(boundary));
+            if next(4) != 0 {
+                headers.insert("x-api-key", HeaderValue::from_str(&key).unwrap());
+            }
+            let name = ["create_ticket", "upload_user_ticket_files"][next(2)];
+            let uri: Uri = [
+                "/x",
+                "/x?ticket=nope",
+                "/x?id=Bad%20Id",
+                "/x?save=1&ticket=t1",
+            ][next(4)]
+            .parse()
+            .unwrap();
+            let body = Body::from_stream(futures_util::stream::iter(chunks));
+            let one = std::time::Instant::now();
+            let res = tokio::time::timeout(
+                Duration::from_secs(10),
+                upload(state.clone(), name, headers, uri, body, true),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("iteration {i} did not finish"));
+            let status = res.status().as_u16();
+            let reply = axum::body::to_bytes(res.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let reply: Value = serde_json::from_slice(&reply)
+                .unwrap_or_else(|e| panic!("iteration {i}: not JSON ({e}): {reply:?}"));
+            assert!(
+                matches!(status, 200 | 400 | 403 | 404 | 413),
+                "iteration {i}: HTTP {status} {reply}"
+            );
+            assert!(reply.get("code").is_some(), "iteration {i}: {reply}");
+            *seen.entry(status).or_default() += 1;
+            assert!(
+                one.elapsed() < Duration::from_secs(5),
+                "iteration {i}: {:?}",
+                one.elapsed()
+            );
+        }
+        eprintln!("{iterations} uploads in {:?}: {seen:?}", started.elapsed());
+        // The inputs reach every outcome: stored uploads, refusals and the size limit.
+        if iterations >= 300 {
+            for status in [200, 400, 413] {
+                assert!(seen.contains_key(&status), "no HTTP {status} in {seen:?}");
+            }
+        }
+    }
+
     #[test]
     fn file_names_keep_their_quotes() {
         let name = |v: &str| quoted_filename(v.as_bytes());

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod automation;
+pub mod client_ip;
 mod directory;
 pub mod files;
 mod notify;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub files: docket_core::service::Files,
     /// The web desk's compiled page templates.
     pub views: Arc<crate::web::Views>,
+    /// `server.trusted_proxies`, parsed.
+    pub proxies: Arc<client_ip::TrustedProxies>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -158,23 +161,24 @@ fn clone_err(e: &Error) -> Error {
 }
 
 /// The client's IP address: the TCP peer the accept loop (`crate::server`) recorded as
-/// `ConnectInfo`. Never read from headers (`X-Forwarded-For` is the client's to forge).
+/// `ConnectInfo`, or, when that peer is one of `server.trusted_proxies`, the client its
+/// `X-Forwarded-For` names (see `client_ip`). Otherwise never read from headers
+/// (`X-Forwarded-For` is the client's to forge).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Peer(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+impl axum::extract::FromRequestParts<AppState> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _state: &S,
+        state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(Peer(state.proxies.client(peer, &parts.headers)))
     }
 }
 
