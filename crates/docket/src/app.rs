@@ -41,7 +41,10 @@ impl App {
                     config.database.search_connections.max(1) as usize,
                     config.search_timeout()?,
                 )
-                .per_caller(config.database.search_per_caller as usize),
+                .per_caller(config.database.search_per_caller as usize)
+                .timeout_penalty(std::time::Duration::from_secs(
+                    config.database.search_timeout_penalty_sec,
+                )),
             );
         let blobs = crate::blobs::ObjectBlobs::from_config(&config.files, data_dir)?;
         let files = docket_core::service::Files::new(

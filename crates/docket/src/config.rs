@@ -270,6 +270,10 @@ pub struct DatabaseConfig {
     /// How long one search may run (seconds); the database stops it then and the caller
     /// gets "Search took longer than N s and was stopped".
     pub search_timeout_sec: f64,
+    /// After a caller's search ran to its deadline, that caller's next searches are refused
+    /// (`rate`) for this many seconds, doubling with each further one in a row (at most
+    /// 16×; forgotten after 10 quiet minutes). 0: never.
+    pub search_timeout_penalty_sec: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -281,6 +285,7 @@ impl Default for DatabaseConfig {
             search_connections: 3,
             search_per_caller: 2,
             search_timeout_sec: 10.0,
+            search_timeout_penalty_sec: 30,
         }
     }
 }

@@ -29,6 +29,7 @@ const DOCS: &[(&str, &str)] = &[
     ("database.search_connections", "Searches that may run at once (their own connections, so reads and writes never wait for them)."),
     ("database.search_per_caller", "Searches one user or API key may run at once (its others wait their turn), so one caller cannot take every search connection."),
     ("database.search_timeout_sec", "Seconds one search may run; then it is stopped and the caller told to narrow the query."),
+    ("database.search_timeout_penalty_sec", "After a caller's search ran to its deadline, its searches are refused for this long, doubling per repeat (at most 16x). 0: never."),
     ("tickets", "Ticket types, statuses, templates and notification rules."),
     ("tickets.types", "The ticket types: {id, title} each."),
     ("tickets.statuses", "The ticket statuses: {id, title} each (must include draft and open)."),

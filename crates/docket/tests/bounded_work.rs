@@ -85,6 +85,8 @@ async fn slow_searches_stop_at_their_deadline_and_starve_nobody() {
         Server::start_with_env(&[
             ("DOCKET_DATABASE__SEARCH_TIMEOUT_SEC", "0.5"),
             ("DOCKET_DATABASE__SEARCH_CONNECTIONS", "2"),
+            // This test is about the deadline itself (the pause has its own test).
+            ("DOCKET_DATABASE__SEARCH_TIMEOUT_PENALTY_SEC", "0"),
         ])
         .await,
     );
@@ -193,6 +195,66 @@ async fn one_caller_cannot_take_every_search_slot() {
         let r = task.await.unwrap();
         assert_err(&r, 400, "ticket", "Search took longer than 2 s");
     }
+}
+
+/// A caller whose search ran to its deadline is paused (`rate`, at once, without touching
+/// the database), twice as long after a second one in a row; other callers are not, and
+/// the pause ends. So one caller cannot keep a core busy with deadline-long searches.
+#[tokio::test]
+async fn a_caller_whose_searches_run_to_the_deadline_is_paused() {
+    let s = Server::start_with_env(&[
+        ("DOCKET_DATABASE__SEARCH_TIMEOUT_SEC", "0.3"),
+        ("DOCKET_DATABASE__SEARCH_TIMEOUT_PENALTY_SEC", "1"),
+    ])
+    .await;
+    seed_slow(&s, 30).await;
+    s.create(json!({"subject": "Small one"})).await;
+    let attacker = s.key_with(&[], &[]).await;
+    let slow = || s.call_as(&attacker, "search_tickets", json!({"query": slow_query()}));
+    let quick = || {
+        s.call_as(
+            &attacker,
+            "search_tickets",
+            json!({"query": "subject:small"}),
+        )
+    };
+    assert_err(
+        &slow().await,
+        400,
+        "ticket",
+        "Search took longer than 0.3 s",
+    );
+    let started = Instant::now();
+    assert_err(
+        &quick().await,
+        429,
+        "rate",
+        "database.search_timeout_penalty_sec",
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    // Another caller searches as usual.
+    let r = s
+        .call("search_tickets", json!({"query": "subject:small"}))
+        .await;
+    assert_eq!(assert_ok(&r)["list"]["length"], 1);
+    // The pause ends after 1 s.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_ok(&quick().await);
+    // A second deadline-long search in a row: paused for 2 s.
+    assert_err(
+        &slow().await,
+        400,
+        "ticket",
+        "Search took longer than 0.3 s",
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_err(&quick().await, 429, "rate", "2 of its searches in a row");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_ok(&quick().await);
 }
 
 mod connections {

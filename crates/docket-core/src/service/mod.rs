@@ -71,7 +71,21 @@ pub struct SearchSlots {
     callers: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// The deadline of one search; the stores enforce it inside the database.
     pub timeout: std::time::Duration,
+    /// How long a caller whose search ran to its deadline may not search (zero: no pause).
+    penalty: std::time::Duration,
+    /// Callers whose searches ran to their deadline, with their pause.
+    strikes: std::sync::Mutex<HashMap<String, Strikes>>,
 }
+
+/// A caller's searches stopped at their deadline, recently and in a row.
+struct Strikes {
+    count: u32,
+    last: std::time::Instant,
+    until: std::time::Instant,
+}
+
+/// Strikes older than this are forgotten.
+const STRIKES_FORGOTTEN_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl SearchSlots {
     pub fn new(concurrency: usize, timeout: std::time::Duration) -> SearchSlots {
@@ -80,7 +94,56 @@ impl SearchSlots {
             per_caller: DEFAULT_SEARCHES_PER_CALLER,
             callers: Default::default(),
             timeout,
+            penalty: std::time::Duration::ZERO,
+            strikes: Default::default(),
         }
+    }
+
+    /// Pauses the searches of a caller whose search ran to its deadline for `penalty`,
+    /// doubling with each such search in a row (at most 16×). Without it, one caller could
+    /// keep a search connection and a core busy for the whole deadline, again and again.
+    pub fn timeout_penalty(mut self, penalty: std::time::Duration) -> SearchSlots {
+        self.penalty = penalty;
+        self
+    }
+
+    fn strikes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Strikes>> {
+        self.strikes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The refusal for a caller in its pause, if it is in one.
+    fn paused(&self, caller: &str) -> Option<Error> {
+        let now = std::time::Instant::now();
+        let mut strikes = self.strikes();
+        strikes.retain(|_, s| now.duration_since(s.last) < STRIKES_FORGOTTEN_AFTER);
+        let s = strikes.get(caller)?;
+        let left = s.until.checked_duration_since(now)?;
+        Some(Error::Rate(format!(
+            "Searches of this caller are paused for {} more s: {} of its searches in a row ran \
+             to the deadline (database.search_timeout_penalty_sec); narrow the query",
+            left.as_secs().max(1),
+            s.count
+        )))
+    }
+
+    /// Records that a search of `caller` ran to its deadline.
+    fn strike(&self, caller: &str) {
+        if self.penalty.is_zero() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let mut strikes = self.strikes();
+        let s = strikes.entry(caller.to_string()).or_insert(Strikes {
+            count: 0,
+            last: now,
+            until: now,
+        });
+        if now.duration_since(s.last) >= STRIKES_FORGOTTEN_AFTER {
+            s.count = 0;
+        }
+        s.count += 1;
+        s.last = now;
+        s.until = now + self.penalty * (1u32 << (s.count - 1).min(4));
     }
 
     /// Replaces the searches one caller may run at once (at least 1).
@@ -196,12 +259,24 @@ impl Docket {
             };
             (mine, slots.permits.acquire().await)
         };
+        if let Some(paused) = caller.and_then(|c| slots.paused(c)) {
+            return Err(paused);
+        }
         let closed = |_| Error::internal("search slots closed");
         let _permits = match tokio::time::timeout(timeout, permits).await {
             Ok((mine, shared)) => (mine.transpose().map_err(closed)?, shared.map_err(closed)?),
+            // Waiting for a slot is the server's doing, not the caller's: no strike.
             Err(_elapsed) => return Err(Error::search_timeout(timeout)),
         };
-        search.await
+        let started = std::time::Instant::now();
+        let out = search.await;
+        if let (Err(_), Some(caller)) = (&out, caller) {
+            // Failed once its deadline had passed: the database stopped it.
+            if started.elapsed() >= timeout {
+                slots.strike(caller);
+            }
+        }
+        out
     }
 
     /// Replaces the notification settings (emails on, debounce, webhook endpoints).
