@@ -80,8 +80,8 @@ pub struct SearchSlots {
 /// A caller's searches stopped at their deadline, recently and in a row.
 struct Strikes {
     count: u32,
-    last: std::time::Instant,
-    until: std::time::Instant,
+    last: tokio::time::Instant,
+    until: tokio::time::Instant,
 }
 
 /// Strikes older than this are forgotten.
@@ -107,17 +107,66 @@ impl SearchSlots {
         self
     }
 
+    /// Runs `search` holding a slot of `caller` and a shared one, both waited for up to the
+    /// deadline; refuses a caller in its pause (before waiting, and again once the slots are
+    /// its own, so searches queued behind one that ran to its deadline do not each run to
+    /// the deadline in turn); and gives a caller a strike when its search failed after the
+    /// deadline (the database stopped it). Slots are released when it ends or is cancelled.
+    pub async fn run<T>(
+        &self,
+        caller: Option<&str>,
+        search: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let timeout = self.timeout;
+        // Declared before the permits, so dropped after them (also when cancelled).
+        let own = CallerSlots {
+            slots: self,
+            caller,
+            permits: caller.map(|c| self.of(c)),
+        };
+        let permits = async {
+            let mine = match &own.permits {
+                Some(s) => Some(s.acquire().await),
+                None => None,
+            };
+            (mine, self.permits.acquire().await)
+        };
+        if let Some(paused) = caller.and_then(|c| self.paused(c)) {
+            return Err(paused);
+        }
+        let closed = |_| Error::internal("search slots closed");
+        let _permits = match tokio::time::timeout(timeout, permits).await {
+            Ok((mine, shared)) => (mine.transpose().map_err(closed)?, shared.map_err(closed)?),
+            // Waiting for a slot is the server's doing, not the caller's: no strike.
+            Err(_elapsed) => return Err(Error::search_timeout(timeout)),
+        };
+        if let Some(paused) = caller.and_then(|c| self.paused(c)) {
+            return Err(paused);
+        }
+        let started = tokio::time::Instant::now();
+        let out = search.await;
+        if let (Err(_), Some(caller)) = (&out, caller) {
+            if started.elapsed() >= timeout {
+                self.strike(caller);
+            }
+        }
+        out
+    }
+
     fn strikes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Strikes>> {
         self.strikes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The refusal for a caller in its pause, if it is in one.
     fn paused(&self, caller: &str) -> Option<Error> {
-        let now = std::time::Instant::now();
+        let now = tokio::time::Instant::now();
         let mut strikes = self.strikes();
         strikes.retain(|_, s| now.duration_since(s.last) < STRIKES_FORGOTTEN_AFTER);
         let s = strikes.get(caller)?;
-        let left = s.until.checked_duration_since(now)?;
+        let left = s
+            .until
+            .checked_duration_since(now)
+            .filter(|d| !d.is_zero())?;
         Some(Error::Rate(format!(
             "Searches of this caller are paused for {} more s: {} of its searches in a row ran \
              to the deadline (database.search_timeout_penalty_sec); narrow the query",
@@ -131,7 +180,7 @@ impl SearchSlots {
         if self.penalty.is_zero() {
             return;
         }
-        let now = std::time::Instant::now();
+        let now = tokio::time::Instant::now();
         let mut strikes = self.strikes();
         let s = strikes.entry(caller.to_string()).or_insert(Strikes {
             count: 0,
@@ -244,39 +293,7 @@ impl Docket {
         caller: Option<&str>,
         search: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        let slots = &self.searches;
-        let timeout = slots.timeout;
-        // Declared before the permits, so dropped after them (also when cancelled).
-        let own = CallerSlots {
-            slots,
-            caller,
-            permits: caller.map(|c| slots.of(c)),
-        };
-        let permits = async {
-            let mine = match &own.permits {
-                Some(s) => Some(s.acquire().await),
-                None => None,
-            };
-            (mine, slots.permits.acquire().await)
-        };
-        if let Some(paused) = caller.and_then(|c| slots.paused(c)) {
-            return Err(paused);
-        }
-        let closed = |_| Error::internal("search slots closed");
-        let _permits = match tokio::time::timeout(timeout, permits).await {
-            Ok((mine, shared)) => (mine.transpose().map_err(closed)?, shared.map_err(closed)?),
-            // Waiting for a slot is the server's doing, not the caller's: no strike.
-            Err(_elapsed) => return Err(Error::search_timeout(timeout)),
-        };
-        let started = std::time::Instant::now();
-        let out = search.await;
-        if let (Err(_), Some(caller)) = (&out, caller) {
-            // Failed once its deadline had passed: the database stopped it.
-            if started.elapsed() >= timeout {
-                slots.strike(caller);
-            }
-        }
-        out
+        self.searches.run(caller, search).await
     }
 
     /// Replaces the notification settings (emails on, debounce, webhook endpoints).
@@ -425,5 +442,93 @@ pub fn string_list(
         Some(_) => Err(code(format!(
             "Malformed parameter: {name} (must be an array)"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod search_slot_tests {
+    use std::time::Duration;
+
+    use super::{Error, SearchSlots};
+
+    const DEADLINE: Duration = Duration::from_millis(100);
+
+    /// A search that the database stops at its deadline.
+    async fn stopped() -> super::Result<()> {
+        tokio::time::sleep(DEADLINE + Duration::from_millis(1)).await;
+        Err(Error::search_timeout(DEADLINE))
+    }
+
+    fn slots() -> SearchSlots {
+        SearchSlots::new(3, DEADLINE)
+            .per_caller(1)
+            .timeout_penalty(Duration::from_secs(1))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_whose_search_ran_to_the_deadline_is_paused_longer_each_time() {
+        let slots = slots();
+        assert!(matches!(
+            slots.run(Some("x"), stopped()).await,
+            Err(Error::Ticket(_))
+        ));
+        let quick = || slots.run(Some("x"), async { Ok(()) });
+        assert!(matches!(quick().await, Err(Error::Rate(_))));
+        // Others are not paused, nor the server's own searches.
+        assert!(slots.run(Some("y"), async { Ok(()) }).await.is_ok());
+        assert!(slots.run(None, async { Ok(()) }).await.is_ok());
+        tokio::time::advance(Duration::from_millis(1001)).await;
+        assert!(quick().await.is_ok());
+        // The second in a row: two seconds.
+        assert!(slots.run(Some("x"), stopped()).await.is_err());
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        assert!(matches!(quick().await, Err(Error::Rate(m)) if m.contains("2 of its searches")));
+        tokio::time::advance(Duration::from_millis(600)).await;
+        assert!(quick().await.is_ok());
+        // Ten quiet minutes later the strikes are forgotten: one second again.
+        tokio::time::advance(Duration::from_secs(601)).await;
+        assert!(slots.run(Some("x"), stopped()).await.is_err());
+        tokio::time::advance(Duration::from_millis(1001)).await;
+        assert!(quick().await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn searches_queued_behind_one_that_ran_to_the_deadline_are_paused_too() {
+        let slots = std::sync::Arc::new(slots());
+        let first = {
+            let slots = slots.clone();
+            tokio::spawn(async move { slots.run(Some("x"), stopped()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Waits for x's one slot (until 105 ms); the first ends at 101 ms with a strike.
+        let queued = slots.run(Some("x"), stopped()).await;
+        assert!(matches!(queued, Err(Error::Rate(_))), "{queued:?}");
+        assert!(matches!(first.await, Ok(Err(Error::Ticket(_)))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_a_slot_past_the_deadline_is_no_strike() {
+        let slots = std::sync::Arc::new(slots());
+        // x's one slot is held for 150 ms by a search that succeeds.
+        let holder = {
+            let slots = slots.clone();
+            tokio::spawn(async move {
+                slots
+                    .run(Some("x"), async {
+                        tokio::time::sleep(Duration::from_millis(150)).await;
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // Another of x gives up waiting at the deadline: the timeout answer, not a strike.
+        let waited = slots.run(Some("x"), async { Ok(()) }).await;
+        assert!(matches!(waited, Err(Error::Ticket(_))), "{waited:?}");
+        assert!(holder.await.unwrap().is_ok());
+        assert!(
+            slots.run(Some("x"), async { Ok(()) }).await.is_ok(),
+            "not paused"
+        );
     }
 }
