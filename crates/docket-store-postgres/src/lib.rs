@@ -404,7 +404,8 @@ impl Store for PgStore {
     }
     async fn search_stored(&self, request: &SearchRequest) -> Result<StoredPage> {
         let started = std::time::Instant::now();
-        match search::search(&self.searcher, request).await {
+        let deadline = started + self.search_timeout;
+        match search::search(&self.searcher, request, deadline).await {
             // 57014 query_canceled from statement_timeout (or a pool wait past the deadline).
             Err(Error::Internal(detail)) if started.elapsed() >= self.search_timeout => {
                 tracing::info!(%detail, elapsed = ?started.elapsed(), "search stopped at its deadline");

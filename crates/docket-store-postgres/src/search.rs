@@ -257,7 +257,13 @@ macro_rules! bind_all {
     }};
 }
 
-pub async fn search(db: &PgPool, request: &SearchRequest) -> Result<StoredPage> {
+/// `deadline`: when the search's time is up (each statement is also bounded by the search
+/// connections' `statement_timeout`); long-phrase matching in Rust checks it per text.
+pub async fn search(
+    db: &PgPool,
+    request: &SearchRequest,
+    deadline: std::time::Instant,
+) -> Result<StoredPage> {
     let terms = count_terms(&request.filter);
     if terms > MAX_TERMS {
         return Err(Error::Ticket(format!(
@@ -280,7 +286,7 @@ pub async fn search(db: &PgPool, request: &SearchRequest) -> Result<StoredPage> 
     let mut raw = phrase::RawMatches::new();
     let mut work = phrase::Work::default();
     for (field, tokens) in long {
-        let nums = phrase::raw_matching(&mut tx, field, tokens, &mut work).await?;
+        let nums = phrase::raw_matching(&mut tx, field, tokens, &mut work, deadline).await?;
         raw.insert((field, tokens.to_vec()), nums);
     }
     let page = search_on(&mut tx, request, raw).await?;

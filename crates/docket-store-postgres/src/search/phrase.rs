@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use docket_core::Result;
+use docket_core::{Error, Result};
 use docket_query::phrase::{Phrase, SHORT_PHRASE_WORDS};
 use docket_query::{Filter, TextField};
 use sqlx::PgConnection;
@@ -66,6 +66,7 @@ pub async fn raw_matching(
     field: TextField,
     tokens: &[String],
     work: &mut Work,
+    deadline: std::time::Instant,
 ) -> Result<Vec<i64>> {
     let Some(phrase) = Phrase::new(tokens.iter().map(|t| t.as_bytes())) else {
         return Ok(Vec::new());
@@ -90,6 +91,12 @@ pub async fn raw_matching(
             .await
             .map_err(db_err)?;
         for (num, raw) in &rows {
+            if std::time::Instant::now() >= deadline {
+                // Mapped to the search-timeout answer by the store (`search_stored`).
+                return Err(Error::Internal(
+                    "phrase matching passed the search deadline".into(),
+                ));
+            }
             // Raw text is the tokens with one space around each (see `index::text_index`).
             let found = phrase.find(raw.split(' '));
             work.candidates += 1;
@@ -114,6 +121,11 @@ mod tests {
     use super::*;
     use crate::tests::{find, ticket, TestDb};
 
+    /// A deadline that never comes in these tests.
+    fn far() -> std::time::Instant {
+        std::time::Instant::now() + std::time::Duration::from_secs(3600)
+    }
+
     #[tokio::test]
     async fn long_phrases_over_raw_text_take_linear_work() {
         let db = TestDb::new().await;
@@ -129,13 +141,13 @@ mod tests {
         let tokens: Vec<String> = words.iter().map(|w| w.to_string()).collect();
         let mut work = Work::default();
         let mut conn = db.conn().await;
-        let nums = raw_matching(&mut conn, TextField::Body, &tokens, &mut work)
+        let nums = raw_matching(&mut conn, TextField::Body, &tokens, &mut work, far())
             .await
             .unwrap();
         // "zzz" is in no text: no candidate is even read.
         assert!(nums.is_empty());
         assert_eq!(work.candidates, 0);
-        let nums = raw_matching(&mut conn, TextField::Body, &tokens[1..], &mut work)
+        let nums = raw_matching(&mut conn, TextField::Body, &tokens[1..], &mut work, far())
             .await
             .unwrap();
         assert_eq!(nums.len(), 1);
@@ -145,12 +157,26 @@ mod tests {
         let mut worst = tokens[1..153].to_vec();
         worst.extend(["disk".to_string(), "disk".to_string()]);
         let mut work = Work::default();
-        assert!(raw_matching(&mut conn, TextField::Body, &worst, &mut work)
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(
+            raw_matching(&mut conn, TextField::Body, &worst, &mut work, far())
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(work.candidates, 1);
         assert!(work.steps <= 3 * 200_002, "{} steps", work.steps);
+        // A search whose time is up reads no further text.
+        let mut work = Work::default();
+        let late = raw_matching(
+            &mut conn,
+            TextField::Body,
+            &worst,
+            &mut work,
+            std::time::Instant::now(),
+        )
+        .await;
+        assert!(matches!(late, Err(Error::Internal(_))), "{late:?}");
+        assert_eq!(work.candidates, 0);
         // Through the search: the same answers.
         let phrase = |w: &[String]| format!("\"{}\"", w.join(" "));
         assert_eq!(find(&store, &phrase(&tokens[1..])).await, ["big"]);
