@@ -462,34 +462,7 @@ mod tests {
     use super::*;
     use docket_core::store::SortField;
 
-    fn ticket(id: &str, subject: &str) -> Ticket {
-        Ticket {
-            id: id.into(),
-            subject: subject.into(),
-            status: "open".into(),
-            kind: "task".into(),
-            ..Default::default()
-        }
-    }
-
-    async fn find(store: &SqliteStore, query: &str) -> Vec<String> {
-        let ctx = docket_query::LowerCtx {
-            tz: jiff::tz::TimeZone::UTC,
-            now: jiff::Timestamp::now(),
-        };
-        let page = store
-            .search_tickets(&SearchRequest {
-                filter: docket_query::compile(query, &ctx).unwrap(),
-                categories: None,
-                sort_by: SortField::Num,
-                descending: false,
-                offset: 0,
-                limit: 100,
-            })
-            .await
-            .unwrap();
-        page.rows.into_iter().map(|t| t.id).collect()
-    }
+    use docket_store_conformance::{find, ticket};
 
     async fn fresh_store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();

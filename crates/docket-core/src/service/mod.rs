@@ -160,8 +160,7 @@ impl SearchSlots {
     /// The refusal for a caller in its pause, if it is in one.
     fn paused(&self, caller: &str) -> Option<Error> {
         let now = tokio::time::Instant::now();
-        let mut strikes = self.strikes();
-        strikes.retain(|_, s| now.duration_since(s.last) < STRIKES_FORGOTTEN_AFTER);
+        let strikes = self.strikes();
         let s = strikes.get(caller)?;
         let left = s
             .until
@@ -182,6 +181,9 @@ impl SearchSlots {
         }
         let now = tokio::time::Instant::now();
         let mut strikes = self.strikes();
+        // Forget old strikes here, on the rare path, so the map stays small; a search only
+        // looks its caller up.
+        strikes.retain(|_, s| now.duration_since(s.last) < STRIKES_FORGOTTEN_AFTER);
         let s = strikes.entry(caller.to_string()).or_insert(Strikes {
             count: 0,
             last: now,
@@ -282,18 +284,9 @@ impl Docket {
         caller: Option<&str>,
         request: &crate::store::SearchRequest,
     ) -> Result<crate::store::SearchPage> {
-        self.in_search_slot(caller, self.store.search_tickets(request))
+        self.searches
+            .run(caller, self.store.search_tickets(request))
             .await
-    }
-
-    /// Runs `search` holding a search slot of `caller` and a shared one (see
-    /// [`Docket::run_search`]); the slots are released when it ends or is cancelled.
-    pub(crate) async fn in_search_slot<T>(
-        &self,
-        caller: Option<&str>,
-        search: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
-        self.searches.run(caller, search).await
     }
 
     /// Replaces the notification settings (emails on, debounce, webhook endpoints).

@@ -192,7 +192,8 @@ impl Docket {
         search: &SearchParams,
     ) -> Result<StoredPage> {
         let request = self.search_request(who, search)?;
-        self.in_search_slot(Some(&who.username), self.store.search_stored(&request))
+        self.searches
+            .run(Some(&who.username), self.store.search_stored(&request))
             .await
     }
 

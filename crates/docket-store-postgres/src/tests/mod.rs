@@ -13,8 +13,6 @@ mod upgrade;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use docket_core::model::Ticket;
-use docket_core::notify::OutboxItem;
 use docket_core::store::{SearchRequest, SortField, Store};
 use sqlx::{Connection, PgConnection};
 
@@ -99,15 +97,7 @@ async fn fresh_store() -> (TestDb, PgStore) {
 
 docket_store_conformance::store_conformance!(fresh_store);
 
-pub fn ticket(id: &str, subject: &str) -> Ticket {
-    Ticket {
-        id: id.into(),
-        subject: subject.into(),
-        status: "open".into(),
-        kind: "task".into(),
-        ..Default::default()
-    }
-}
+pub use docket_store_conformance::{item, ticket};
 
 pub fn ctx() -> docket_query::LowerCtx {
     docket_query::LowerCtx {
@@ -134,17 +124,4 @@ pub async fn find(store: &dyn Store, query: &str) -> Vec<String> {
         .await
         .unwrap();
     page.rows.into_iter().map(|t| t.id).collect()
-}
-
-pub fn item(grp: &str, not_before: i64, unique: Option<&str>) -> OutboxItem {
-    OutboxItem {
-        channel: "email".into(),
-        kind: "updated".into(),
-        ticket: "a".into(),
-        grp: grp.into(),
-        target: String::new(),
-        payload: serde_json::json!({}),
-        not_before,
-        unique_key: unique.map(str::to_string),
-    }
 }
