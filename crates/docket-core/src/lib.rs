@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod due;
+pub mod email_in;
 pub mod error;
 pub mod files;
 pub mod history;

@@ -20,6 +20,8 @@ pub struct App {
     pub files: docket_core::service::Files,
     /// Email and webhook delivery from the outbox.
     pub notifier: crate::notify::Notifier,
+    /// Reply addresses of notifications (email in with a reply address).
+    pub reply: Option<crate::email_in::ReplyAddressing>,
 }
 
 impl App {
@@ -58,13 +60,16 @@ impl App {
             },
         );
         let config = Arc::new(config);
-        let notifier = crate::notify::Notifier::new(docket.clone(), config.clone(), data_dir)?;
+        let reply = crate::email_in::reply_addressing(&config.email_in, &docket).await?;
+        let notifier = crate::notify::Notifier::new(docket.clone(), config.clone(), data_dir)?
+            .with_reply(reply.clone());
         Ok(App {
             docket,
             files,
             store,
             config,
             notifier,
+            reply,
         })
     }
 
@@ -99,6 +104,19 @@ impl App {
                     .map_err(anyhow::Error::msg)?,
             ),
         };
+        // Email in: bound before anything runs, so a taken port stops the start.
+        let email_in = match crate::email_in::bind(&self.config.email_in).await? {
+            Some(smtp) => {
+                tracing::info!("email in: receiving SMTP on {}", smtp.local_addr()?);
+                let receiver = crate::email_in::Receiver::new(
+                    &self.config.email_in,
+                    self.files.clone(),
+                    self.reply.clone(),
+                );
+                Some(tokio::spawn(Arc::new(receiver).run(smtp)))
+            }
+            None => None,
+        };
         let sweeper = tokio::spawn(sweep_sessions(self.docket.clone()));
         let file_sweeper = tokio::spawn(sweep_files(
             self.files.clone(),
@@ -118,6 +136,9 @@ impl App {
             }
         }
         crate::server::serve(listener, router(state), limits, shutdown_signal()).await;
+        if let Some(task) = email_in {
+            task.abort();
+        }
         delivery.abort();
         overdue.abort();
         sweeper.abort();

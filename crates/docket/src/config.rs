@@ -16,6 +16,7 @@ pub struct Config {
     pub files: FilesConfig,
     pub upstream: UpstreamConfig,
     pub smtp: SmtpConfig,
+    pub email_in: EmailInConfig,
     pub metrics: MetricsConfig,
     /// Endpoints that receive signed JSON POSTs about ticket events (`[[webhooks]]`).
     pub webhooks: Vec<WebhookConfig>,
@@ -106,6 +107,87 @@ impl Default for SmtpConfig {
             timeout: 30,
         }
     }
+}
+
+/// Email in: the built-in SMTP receiver that turns mail into tickets and comments
+/// (docs/email-in.md).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailInConfig {
+    /// Off by default.
+    pub enabled: bool,
+    /// Address and port of the SMTP receiver.
+    pub listen: String,
+    /// The name in the SMTP greeting.
+    pub hostname: String,
+    /// The base of reply addresses, e.g. `tickets@example.com` (replies go to
+    /// `tickets+NUM.TOKEN@example.com`); empty: notifications carry no reply address.
+    pub reply_address: String,
+    /// The secret of reply tokens; empty: one generated once and kept in the database.
+    pub reply_secret: String,
+    /// Largest message (bytes, attachments included); larger ones are refused.
+    pub max_message_bytes: usize,
+    /// Recipients of one message at most.
+    pub max_recipients: usize,
+    /// Open SMTP connections at most.
+    pub max_connections: usize,
+    /// Seconds a client may stay silent before the connection is closed.
+    pub timeout_sec: u64,
+    /// Messages one sender may send per rolling hour (0 = no limit).
+    pub max_per_sender_per_hour: u32,
+    /// The addresses that open tickets (`[[email_in.intake]]`).
+    pub intake: Vec<IntakeConfig>,
+}
+
+impl std::fmt::Debug for EmailInConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailInConfig")
+            .field("enabled", &self.enabled)
+            .field("listen", &self.listen)
+            .field("hostname", &self.hostname)
+            .field("reply_address", &self.reply_address)
+            .field(
+                "reply_secret",
+                &if self.reply_secret.is_empty() { "" } else { "***" },
+            )
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("max_recipients", &self.max_recipients)
+            .field("max_connections", &self.max_connections)
+            .field("timeout_sec", &self.timeout_sec)
+            .field("max_per_sender_per_hour", &self.max_per_sender_per_hour)
+            .field("intake", &self.intake)
+            .finish()
+    }
+}
+
+impl Default for EmailInConfig {
+    fn default() -> Self {
+        EmailInConfig {
+            enabled: false,
+            listen: "127.0.0.1:2525".into(),
+            hostname: "docket.localhost".into(),
+            reply_address: String::new(),
+            reply_secret: String::new(),
+            max_message_bytes: 25 * 1024 * 1024,
+            max_recipients: 50,
+            max_connections: 20,
+            timeout_sec: 60,
+            max_per_sender_per_hour: 30,
+            intake: Vec::new(),
+        }
+    }
+}
+
+/// One intake address and what its tickets get.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntakeConfig {
+    pub address: String,
+    /// Ticket type (empty: `tickets.new_ticket_template` / the first type).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub category: String,
+    pub tags: Vec<String>,
 }
 
 /// The Prometheus endpoint `/metrics`.
@@ -426,6 +508,7 @@ impl Config {
                 }
             }
         }
+        self.validate_email_in()?;
         if !matches!(self.files.store.as_str(), "local" | "s3") {
             bail!(
                 "files.store must be \"local\" or \"s3\", not {:?}",
@@ -440,6 +523,44 @@ impl Config {
             || self.files.sweep_interval == 0
         {
             bail!("files.max_files, files.max_file_size and files.sweep_interval must be above 0");
+        }
+        Ok(())
+    }
+
+    fn validate_email_in(&self) -> anyhow::Result<()> {
+        let e = &self.email_in;
+        if !e.enabled {
+            return Ok(());
+        }
+        e.listen
+            .parse::<std::net::SocketAddr>()
+            .with_context(|| format!("email_in.listen {:?} is not ADDRESS:PORT", e.listen))?;
+        if e.hostname.trim().is_empty() || e.hostname.chars().any(|c| c.is_whitespace()) {
+            bail!("email_in.hostname must be a host name, not {:?}", e.hostname);
+        }
+        if !e.reply_address.is_empty()
+            && docket_core::email_in::reply::split_base(&e.reply_address).is_none()
+        {
+            bail!(
+                "email_in.reply_address must be a plain address without '+', such as \"tickets@example.com\", not {:?}",
+                e.reply_address
+            );
+        }
+        if e.intake.is_empty() && e.reply_address.is_empty() {
+            bail!("email_in is enabled but has neither [[email_in.intake]] addresses nor a reply_address");
+        }
+        if e.max_message_bytes < 1024 || e.max_recipients == 0 || e.max_connections == 0 || e.timeout_sec == 0 {
+            bail!("email_in.max_message_bytes (at least 1024), max_recipients, max_connections and timeout_sec must be above 0");
+        }
+        for i in &e.intake {
+            docket_core::ticket_input::check_email(&i.address)
+                .map_err(|why| anyhow::anyhow!("email_in.intake: {why}"))?;
+            if !i.kind.is_empty() && !self.tickets.types.iter().any(|t| t.id == i.kind) {
+                bail!("email_in.intake {}: type {:?} is not one of tickets.types", i.address, i.kind);
+            }
+            if docket_core::email_in::reply::parse(&e.reply_address, &i.address).is_some() {
+                bail!("email_in.intake {} looks like a reply address", i.address);
+            }
         }
         Ok(())
     }

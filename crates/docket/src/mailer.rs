@@ -54,7 +54,14 @@ impl Mailer {
 
     /// Sends one message to `to`. `ids` are the outbox rows it carries: the Message-ID is
     /// derived from them, so a message repeated after a crash is recognizable as the same.
-    pub async fn send(&self, to: &[String], msg: &Rendered, ids: &[i64]) -> anyhow::Result<()> {
+    /// `reply_to`: the ticket's reply address (email in), where answers become comments.
+    pub async fn send(
+        &self,
+        to: &[String],
+        msg: &Rendered,
+        ids: &[i64],
+        reply_to: Option<&str>,
+    ) -> anyhow::Result<()> {
         let first = ids.first().copied().unwrap_or(0);
         let last = ids.last().copied().unwrap_or(0);
         let mut b = Message::builder()
@@ -64,6 +71,12 @@ impl Mailer {
                 "<docket.outbox.{first}.{last}@{}>",
                 self.domain
             )));
+        if let Some(r) = reply_to {
+            let mb: Mailbox = r
+                .parse()
+                .with_context(|| format!("bad reply address {r:?}"))?;
+            b = b.reply_to(mb);
+        }
         for addr in to {
             let mb: Mailbox = addr
                 .parse()

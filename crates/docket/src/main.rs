@@ -10,6 +10,7 @@ mod config;
 mod config_doc;
 mod database;
 mod datadir;
+mod email_in;
 mod mailer;
 mod migrate;
 mod notify;

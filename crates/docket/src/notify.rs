@@ -47,6 +47,8 @@ pub struct Notifier {
     mailer: Option<Mailer>,
     hooks: Webhooks,
     templates: Arc<EmailTemplates>,
+    /// Reply addresses (`Reply-To`) of ticket emails, when email in takes replies.
+    reply: Option<crate::email_in::ReplyAddressing>,
 }
 
 /// The notification settings of the services, from the configuration.
@@ -91,7 +93,14 @@ impl Notifier {
             templates: Arc::new(templates),
             docket,
             config,
+            reply: None,
         })
+    }
+
+    /// Ticket emails carry the ticket's reply address as `Reply-To`.
+    pub fn with_reply(mut self, reply: Option<crate::email_in::ReplyAddressing>) -> Notifier {
+        self.reply = reply;
+        self
     }
 
     fn lease_secs(&self) -> i64 {
@@ -273,7 +282,14 @@ impl Notifier {
             .render(&first.kind, &ctx)
             .map_err(|e| Failure::Postpone(format!("email template: {e}"), now() + 3600))?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        mailer.send(&to, &msg, &ids).await.map_err(Failure::Error)?;
+        let reply_to = self
+            .reply
+            .as_ref()
+            .and_then(|r| r.address(ticket.num, &ticket.id));
+        mailer
+            .send(&to, &msg, &ids, reply_to.as_deref())
+            .await
+            .map_err(Failure::Error)?;
         Ok(format!("email sent to {}", to.join(", ")))
     }
 

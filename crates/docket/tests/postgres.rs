@@ -33,6 +33,8 @@ mod cli_remote;
 mod cli_safety;
 #[path = "docs_examples.rs"]
 mod docs_examples;
+#[path = "email_in.rs"]
+mod email_in;
 #[path = "files_api.rs"]
 mod files_api;
 #[path = "files_big.rs"]

@@ -31,6 +31,7 @@ class Saver:
             "to": str(msg.get("To", "")),
             "from": str(msg.get("From", "")),
             "message_id": str(msg.get("Message-ID", "")),
+            "reply_to": str(msg.get("Reply-To", "")),
             "outbox": str(msg.get("X-Docket-Outbox", "")),
             "multipart": msg.get_content_type(),
             "text": text.get_content() if text is not None else "",
