@@ -18,7 +18,7 @@ pub struct Parsed {
 /// Decodes `raw`; `None` when it is not a message at all.
 pub fn parse(raw: &[u8]) -> Option<Parsed> {
     let msg = MessageParser::default().parse(raw)?;
-    let header = |name: &str| msg.header_raw(name).map(str::to_string);
+    let header = |name: &str| msg.header_raw(name.to_string()).map(str::to_string);
     let ignore = loops::ignore_reason(&header);
     let from = msg
         .from()
@@ -78,13 +78,21 @@ pub fn parse(raw: &[u8]) -> Option<Parsed> {
 
 /// A name for an attachment that has none: `attachment-N.EXT` from its media type.
 fn default_name(i: usize, ct: Option<&mail_parser::ContentType<'_>>) -> String {
-    let ext = match ct.map(|c| (c.ctype().to_ascii_lowercase(), c.subtype().unwrap_or("").to_ascii_lowercase())) {
-        Some((t, _)) if t == "message" => "eml".to_string(),
-        Some((t, s)) => mime_guess::get_mime_extensions_str(&format!("{t}/{s}"))
-            .and_then(|e| e.first())
-            .map(|e| e.to_string())
-            .unwrap_or_else(|| "bin".into()),
-        None => "bin".into(),
+    let kind = ct
+        .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_ascii_lowercase())
+        .unwrap_or_default();
+    let ext = match kind.as_str() {
+        "text/plain" => "txt",
+        "text/html" => "html",
+        "text/csv" => "csv",
+        "application/json" => "json",
+        "application/pdf" => "pdf",
+        "application/zip" => "zip",
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        "image/gif" => "gif",
+        k if k.starts_with("message/") => "eml",
+        _ => "bin",
     };
     format!("attachment-{}.{ext}", i + 1)
 }

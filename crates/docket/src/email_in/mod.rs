@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use docket_core::email_in::{loops, normalize_address, rate::SenderRate, reply};
-use docket_core::service::{Files, IntakeRoute, Sender};
+use docket_core::service::{Files, IntakeRoute};
 use docket_core::Error;
 use smtp::Reply;
 
@@ -171,7 +171,7 @@ impl Receiver {
             Ok(s) => s,
             Err(e) => return refusal(e),
         };
-        let media_type = |name: &str, head: &[u8]| crate::wire::files::media_type(name, head);
+        let media_type = crate::wire::files::media_type;
         // A reply (also when an intake address is copied): comments on the named tickets.
         let mut replies = Vec::new();
         for r in rcpts {
