@@ -148,7 +148,11 @@ impl std::fmt::Debug for EmailInConfig {
             .field("reply_address", &self.reply_address)
             .field(
                 "reply_secret",
-                &if self.reply_secret.is_empty() { "" } else { "***" },
+                &if self.reply_secret.is_empty() {
+                    ""
+                } else {
+                    "***"
+                },
             )
             .field("max_message_bytes", &self.max_message_bytes)
             .field("max_recipients", &self.max_recipients)
@@ -536,7 +540,10 @@ impl Config {
             .parse::<std::net::SocketAddr>()
             .with_context(|| format!("email_in.listen {:?} is not ADDRESS:PORT", e.listen))?;
         if e.hostname.trim().is_empty() || e.hostname.chars().any(|c| c.is_whitespace()) {
-            bail!("email_in.hostname must be a host name, not {:?}", e.hostname);
+            bail!(
+                "email_in.hostname must be a host name, not {:?}",
+                e.hostname
+            );
         }
         if !e.reply_address.is_empty()
             && docket_core::email_in::reply::split_base(&e.reply_address).is_none()
@@ -549,14 +556,22 @@ impl Config {
         if e.intake.is_empty() && e.reply_address.is_empty() {
             bail!("email_in is enabled but has neither [[email_in.intake]] addresses nor a reply_address");
         }
-        if e.max_message_bytes < 1024 || e.max_recipients == 0 || e.max_connections == 0 || e.timeout_sec == 0 {
+        if e.max_message_bytes < 1024
+            || e.max_recipients == 0
+            || e.max_connections == 0
+            || e.timeout_sec == 0
+        {
             bail!("email_in.max_message_bytes (at least 1024), max_recipients, max_connections and timeout_sec must be above 0");
         }
         for i in &e.intake {
             docket_core::ticket_input::check_email(&i.address)
                 .map_err(|why| anyhow::anyhow!("email_in.intake: {why}"))?;
             if !i.kind.is_empty() && !self.tickets.types.iter().any(|t| t.id == i.kind) {
-                bail!("email_in.intake {}: type {:?} is not one of tickets.types", i.address, i.kind);
+                bail!(
+                    "email_in.intake {}: type {:?} is not one of tickets.types",
+                    i.address,
+                    i.kind
+                );
             }
             if docket_core::email_in::reply::parse(&e.reply_address, &i.address).is_some() {
                 bail!("email_in.intake {} looks like a reply address", i.address);

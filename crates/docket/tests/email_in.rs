@@ -21,7 +21,9 @@ async fn ticket(s: &Server, num: i64) -> Value {
 }
 
 async fn ticket_count(s: &Server) -> i64 {
-    ok(s.call("search_tickets", json!({"query": "*", "limit": 1})).await).await["list"]["length"]
+    ok(s.call("search_tickets", json!({"query": "*", "limit": 1}))
+        .await)
+    .await["list"]["length"]
         .as_i64()
         .unwrap()
 }
@@ -29,8 +31,17 @@ async fn ticket_count(s: &Server) -> i64 {
 /// The category and tag the intake address files into, and users: ann (may edit) and
 /// carl (may not), each with an email.
 async fn setup(s: &Server) {
-    ok(s.call("create_category", json!({"id": "support", "title": "Support"})).await).await;
-    ok(s.call("create_tag", json!({"id": "email", "title": "Email"})).await).await;
+    ok(s.call(
+        "create_category",
+        json!({"id": "support", "title": "Support"}),
+    )
+    .await)
+    .await;
+    ok(
+        s.call("create_tag", json!({"id": "email", "title": "Email"}))
+            .await,
+    )
+    .await;
     for (name, privileges) in [
         ("ann", json!({"create_tickets": true, "edit_tickets": true})),
         ("carl", json!({})),
@@ -76,7 +87,10 @@ async fn mail_to_the_intake_address_opens_tickets() {
     assert_eq!(t["type"], "question");
     assert_eq!(t["category"], "support");
     assert_eq!(t["tags"], json!(["email"]));
-    assert_eq!(t["username"], "vendor@example.org", "the external reporter is the creator");
+    assert_eq!(
+        t["username"], "vendor@example.org",
+        "the external reporter is the creator"
+    );
     assert_eq!(t["notify"], json!(["vendor@example.org"]));
     let files = t["files"].as_array().unwrap();
     assert_eq!(files.len(), 1, "{t}");
@@ -99,7 +113,16 @@ async fn mail_to_the_intake_address_opens_tickets() {
 
     // A sender who is a user: the ticket is theirs and they are on its cc.
     let reply = accepted(
-        &send(port, plain("ann@EXAMPLE.com", "Help@Example.Test", "VPN down", "Since 9:00.")).await,
+        &send(
+            port,
+            plain(
+                "ann@EXAMPLE.com",
+                "Help@Example.Test",
+                "VPN down",
+                "Since 9:00.",
+            ),
+        )
+        .await,
     );
     let t = ticket(&s, ticket_num(&reply)).await;
     assert_eq!(t["username"], "ann");
@@ -117,14 +140,30 @@ async fn mail_to_the_intake_address_opens_tickets() {
         body,
         "Server **web2** is [down](https://status.example.org/web2).\n\nSecond para"
     );
-    for bad in ["script", "alert", "onclick", "steal", "<img", "track.example", "color:red"] {
+    for bad in [
+        "script",
+        "alert",
+        "onclick",
+        "steal",
+        "<img",
+        "track.example",
+        "color:red",
+    ] {
         assert!(!body.contains(bad), "{bad} survived: {body}");
     }
 
     // Non-UTF-8 charsets: ISO-8859-1 and Shift_JIS subjects and bodies decode.
     for (charset, subject, text) in [
-        ("iso-8859-1", "Café fermé à Zürich", "Le café est fermé. Grüße"),
-        ("shift_jis", "ディスク容量の警告", "ディスクがいっぱいです。"),
+        (
+            "iso-8859-1",
+            "Café fermé à Zürich",
+            "Le café est fermé. Grüße",
+        ),
+        (
+            "shift_jis",
+            "ディスク容量の警告",
+            "ディスクがいっぱいです。",
+        ),
     ] {
         let mut spec = plain("jp@example.org", "help@example.test", subject, text);
         spec["charset"] = json!(charset);
@@ -142,29 +181,57 @@ async fn mail_to_the_intake_address_opens_tickets() {
         json!({"X-Autoreply": "yes"}),
         json!({"Message-ID": "<docket.outbox.7.9@example.test>"}),
     ] {
-        let mut spec = plain("ooo@example.org", "help@example.test", "Out of office", "Back Monday.");
+        let mut spec = plain(
+            "ooo@example.org",
+            "help@example.test",
+            "Out of office",
+            "Back Monday.",
+        );
         spec["headers"] = headers.clone();
         let reply = accepted(&send(port, spec).await);
         assert!(reply.contains("ignored"), "{headers}: {reply}");
     }
     // A bounce (empty envelope sender) too.
-    let mut bounce = plain("MAILER-DAEMON@example.org", "help@example.test", "Undelivered", "x");
+    let mut bounce = plain(
+        "MAILER-DAEMON@example.org",
+        "help@example.test",
+        "Undelivered",
+        "x",
+    );
     bounce["mail_from"] = json!("");
     assert!(accepted(&send(port, bounce).await).contains("ignored"));
-    assert_eq!(ticket_count(&s).await, before, "ignored mail opened a ticket");
+    assert_eq!(
+        ticket_count(&s).await,
+        before,
+        "ignored mail opened a ticket"
+    );
 
     // Not an open relay: other recipients are refused at RCPT.
-    let r = send(port, plain("a@example.org", "someone@elsewhere.example", "x", "y")).await;
-    assert_eq!((r["stage"].as_str(), r["code"].as_i64()), (Some("rcpt"), Some(550)), "{r}");
+    let r = send(
+        port,
+        plain("a@example.org", "someone@elsewhere.example", "x", "y"),
+    )
+    .await;
+    assert_eq!(
+        (r["stage"].as_str(), r["code"].as_i64()),
+        (Some("rcpt"), Some(550)),
+        "{r}"
+    );
 
     // Over email_in.max_message_bytes: refused (552), no ticket, no file.
     let mut big = plain("big@example.org", "help@example.test", "Huge", "x");
     big["attachments"] = json!([{"name": "big.bin", "hex": hex(&vec![7u8; 400_000]), "type": "application/octet-stream"}]);
     let r = send(port, big).await;
-    assert_eq!((r["stage"].as_str(), r["code"].as_i64()), (Some("data"), Some(552)), "{r}");
+    assert_eq!(
+        (r["stage"].as_str(), r["code"].as_i64()),
+        (Some("data"), Some(552)),
+        "{r}"
+    );
     assert_eq!(ticket_count(&s).await, before);
     assert!(
-        !common::files_under(&s.data).iter().any(|f| f.contains("big.bin")),
+        !common::files_under(&s.data)
+            .iter()
+            .any(|f| f.contains("big.bin")),
         "an oversized message left a file"
     );
 }
@@ -179,14 +246,18 @@ async fn replies_to_notifications_become_comments() {
     sink.start();
     let port = free_port();
     let config = smtp_config(sink.port) + &email_in_config(port, "");
-    let s = Server::start_with_config(&config, &[("DOCKET_TICKETS__EMAIL_DEBOUNCE_SEC", "1")]).await;
+    let s =
+        Server::start_with_config(&config, &[("DOCKET_TICKETS__EMAIL_DEBOUNCE_SEC", "1")]).await;
     setup(&s).await;
 
     // A ticket the vendor is notified about: its "new" email carries the reply address.
     let t = s
         .create(json!({"subject": "Backup failed", "notify": ["vendor@example.org"], "category": "support"}))
         .await;
-    let (id, num) = (t["id"].as_str().unwrap().to_string(), t["num"].as_i64().unwrap());
+    let (id, num) = (
+        t["id"].as_str().unwrap().to_string(),
+        t["num"].as_i64().unwrap(),
+    );
     let mails = sink.wait_for(1, 15).await;
     let reply_to = mails[0]["reply_to"].as_str().unwrap().to_string();
     let prefix = format!("tickets+{num}.");
@@ -201,7 +272,13 @@ async fn replies_to_notifications_become_comments() {
 
     // The vendor (in notify) replies: a comment under their address, quote stripped.
     let text = "Restarted the job, it runs now.\n\nOn Mon, 1 Jan 2024 at 10:00, Docket <docket@example.test> wrote:\n> Backup failed\n> more";
-    let r = accepted(&send(port, plain("vendor@example.org", &reply_to, "Re: Backup failed", text)).await);
+    let r = accepted(
+        &send(
+            port,
+            plain("vendor@example.org", &reply_to, "Re: Backup failed", text),
+        )
+        .await,
+    );
     assert!(r.contains(&format!("#{num}")), "{r}");
     let t = ticket(&s, num).await;
     let comments: Vec<&Value> = t["changes"]
@@ -215,12 +292,26 @@ async fn replies_to_notifications_become_comments() {
     assert_eq!(comments[0]["body"], "Restarted the job, it runs now.");
 
     // ann (a user who may edit) replies with an attachment: her comment, and the file.
-    let mut spec = plain("ann@example.com", &reply_to, "Re: Backup failed", "Confirmed.\n-- \nAnn, ops");
+    let mut spec = plain(
+        "ann@example.com",
+        &reply_to,
+        "Re: Backup failed",
+        "Confirmed.\n-- \nAnn, ops",
+    );
     spec["attachments"] = json!([{"name": "job.log", "hex": hex(b"ok"), "type": "text/plain"}]);
     accepted(&send(port, spec).await);
     let t = ticket(&s, num).await;
-    let last = t["changes"].as_array().unwrap().iter().rev().find(|c| c["type"] == "comment").unwrap();
-    assert_eq!((last["username"].as_str(), last["body"].as_str()), (Some("ann"), Some("Confirmed.")));
+    let last = t["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|c| c["type"] == "comment")
+        .unwrap();
+    assert_eq!(
+        (last["username"].as_str(), last["body"].as_str()),
+        (Some("ann"), Some("Confirmed."))
+    );
     assert_eq!(t["files"].as_array().unwrap().len(), 1, "{t}");
     let changes = t["changes"].as_array().unwrap().len();
 
@@ -231,10 +322,18 @@ async fn replies_to_notifications_become_comments() {
     let c = if &wrong[flip..=flip] == "0" { "1" } else { "0" };
     wrong.replace_range(flip..=flip, c);
     let r = send(port, plain("vendor@example.org", &wrong, "Re", "sneaky")).await;
-    assert_eq!((r["stage"].as_str(), r["code"].as_i64()), (Some("rcpt"), Some(550)), "{r}");
+    assert_eq!(
+        (r["stage"].as_str(), r["code"].as_i64()),
+        (Some("rcpt"), Some(550)),
+        "{r}"
+    );
     let other = format!("tickets+{}.{token}@example.test", num + 1000);
     let r = send(port, plain("vendor@example.org", &other, "Re", "sneaky")).await;
-    assert_eq!((r["stage"].as_str(), r["code"].as_i64()), (Some("rcpt"), Some(550)), "{r}");
+    assert_eq!(
+        (r["stage"].as_str(), r["code"].as_i64()),
+        (Some("rcpt"), Some(550)),
+        "{r}"
+    );
     for (from, body) in [
         ("stranger@example.org", "let me in"),
         ("carl@example.com", "no edit right"),
@@ -249,13 +348,19 @@ async fn replies_to_notifications_become_comments() {
     ooo["headers"] = json!({"Auto-Submitted": "auto-replied"});
     assert!(accepted(&send(port, ooo).await).contains("ignored"));
     let t = ticket(&s, num).await;
-    assert_eq!(t["changes"].as_array().unwrap().len(), changes, "a refused reply changed the ticket: {t}");
+    assert_eq!(
+        t["changes"].as_array().unwrap().len(),
+        changes,
+        "a refused reply changed the ticket: {t}"
+    );
     assert_eq!(t["id"], id);
 
     // The update email about these comments carries the same reply address.
     let upd = sink.wait_for(2, 20).await;
     assert!(
-        upd.iter().skip(1).all(|m| m["reply_to"] == reply_to.as_str()),
+        upd.iter()
+            .skip(1)
+            .all(|m| m["reply_to"] == reply_to.as_str()),
         "{upd:#?}"
     );
 }
@@ -266,19 +371,49 @@ async fn senders_are_rate_limited() {
         return;
     }
     let port = free_port();
-    let s = Server::start_with_config(&email_in_config(port, "max_per_sender_per_hour = 2"), &[]).await;
+    let s =
+        Server::start_with_config(&email_in_config(port, "max_per_sender_per_hour = 2"), &[]).await;
     setup(&s).await;
     for i in 0..2 {
-        accepted(&send(port, plain("chatty@example.org", "help@example.test", &format!("n{i}"), "x")).await);
+        accepted(
+            &send(
+                port,
+                plain(
+                    "chatty@example.org",
+                    "help@example.test",
+                    &format!("n{i}"),
+                    "x",
+                ),
+            )
+            .await,
+        );
     }
-    let r = send(port, plain("chatty@example.org", "help@example.test", "n3", "x")).await;
-    assert_eq!((r["stage"].as_str(), r["code"].as_i64()), (Some("mail"), Some(451)), "{r}");
+    let r = send(
+        port,
+        plain("chatty@example.org", "help@example.test", "n3", "x"),
+    )
+    .await;
+    assert_eq!(
+        (r["stage"].as_str(), r["code"].as_i64()),
+        (Some("mail"), Some(451)),
+        "{r}"
+    );
     // The header sender counts too, whatever the envelope says.
     let mut spoof = plain("chatty@example.org", "help@example.test", "n4", "x");
     spoof["mail_from"] = json!("other@example.org");
     let r = send(port, spoof).await;
-    assert_eq!((r["stage"].as_str(), r["code"].as_i64()), (Some("data"), Some(451)), "{r}");
+    assert_eq!(
+        (r["stage"].as_str(), r["code"].as_i64()),
+        (Some("data"), Some(451)),
+        "{r}"
+    );
     assert_eq!(ticket_count(&s).await, 2);
     // Another sender is not affected.
-    accepted(&send(port, plain("calm@example.org", "help@example.test", "hello", "x")).await);
+    accepted(
+        &send(
+            port,
+            plain("calm@example.org", "help@example.test", "hello", "x"),
+        )
+        .await,
+    );
 }

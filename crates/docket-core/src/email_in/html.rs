@@ -434,7 +434,10 @@ fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let chars: Vec<char> = s.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
-        let word = |j: Option<usize>| j.and_then(|j| chars.get(j)).is_some_and(|c| c.is_alphanumeric());
+        let word = |j: Option<usize>| {
+            j.and_then(|j| chars.get(j))
+                .is_some_and(|c| c.is_alphanumeric())
+        };
         match c {
             '\\' | '*' | '`' | '[' | ']' | '<' | '>' => {
                 out.push('\\');
@@ -492,7 +495,9 @@ mod tests {
 
     #[test]
     fn breaks_and_lines() {
-        let md = html_to_markdown("<div>First line<br>second line<br># not a heading</div><p>- not a list</p>");
+        let md = html_to_markdown(
+            "<div>First line<br>second line<br># not a heading</div><p>- not a list</p>",
+        );
         assert_eq!(
             md,
             "First line  \nsecond line  \n\\# not a heading\n\n\\- not a list"

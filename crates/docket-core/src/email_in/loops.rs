@@ -40,9 +40,10 @@ pub fn ignore_reason(header: &dyn Fn(&str) -> Option<String>) -> Option<&'static
 pub fn is_own_message_id(id: &str) -> bool {
     let id = id.trim().trim_start_matches('<').to_ascii_lowercase();
     id.strip_prefix("docket.outbox.").is_some_and(|rest| {
-        rest.split('@')
-            .next()
-            .is_some_and(|ids| ids.split('.').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
+        rest.split('@').next().is_some_and(|ids| {
+            ids.split('.')
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
     })
 }
 

@@ -47,10 +47,7 @@ mod tests {
 
     #[test]
     fn plain_text_keeps_its_lines() {
-        assert_eq!(
-            text_to_markdown("a\r\nb \r\n\r\nc\r\n"),
-            "a  \nb\n\nc"
-        );
+        assert_eq!(text_to_markdown("a\r\nb \r\n\r\nc\r\n"), "a  \nb\n\nc");
         assert_eq!(normalize_address(" <Ann@Example.COM> "), "ann@example.com");
     }
 }

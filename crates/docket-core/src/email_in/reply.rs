@@ -50,7 +50,10 @@ pub fn split_base(base: &str) -> Option<(String, String)> {
 /// The reply address of ticket number `num` with id `ticket_id`.
 pub fn address(base: &str, secret: &[u8], num: i64, ticket_id: &str) -> Option<String> {
     let (local, domain) = split_base(base)?;
-    Some(format!("{local}+{num}.{}@{domain}", token(secret, ticket_id)))
+    Some(format!(
+        "{local}+{num}.{}@{domain}",
+        token(secret, ticket_id)
+    ))
 }
 
 /// A recipient that names a ticket: `local+NUM.TOKEN@domain` of the base address.

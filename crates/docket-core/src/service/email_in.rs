@@ -59,14 +59,16 @@ pub struct IntakeRoute {
 /// Who sent a message.
 #[derive(Debug, Clone)]
 pub enum Sender {
-    User { user: User, principal: Principal },
+    /// An active user (with roles folded in).
+    User(Box<Principal>),
+    /// Anyone else, by address.
     External(String),
 }
 
 impl Sender {
     pub fn name(&self) -> &str {
         match self {
-            Sender::User { user, .. } => &user.username,
+            Sender::User(principal) => &principal.username,
             Sender::External(addr) => addr,
         }
     }
@@ -94,7 +96,7 @@ impl Docket {
         match matches.into_iter().next() {
             Some(user) if user.active => {
                 let principal = self.principal_of_user(&user).await?;
-                Ok(Sender::User { user, principal })
+                Ok(Sender::User(Box::new(principal)))
             }
             Some(user) => Err(Error::Access(format!(
                 "The account of {addr} ({}) is disabled",
@@ -110,7 +112,8 @@ impl Docket {
         if !configured.is_empty() {
             return Ok(configured.as_bytes().to_vec());
         }
-        let fresh = json!({ "secret": crate::auth::random_secret() + &crate::auth::random_secret() });
+        let fresh =
+            json!({ "secret": crate::auth::random_secret() + &crate::auth::random_secret() });
         // Insert-if-absent: when two nodes start at once, both read the winner's.
         self.store
             .insert_record(RecordKind::Meta, SECRET_RECORD, None, &fresh)
@@ -166,8 +169,14 @@ impl Files {
         } else {
             subject
         };
-        params.insert("subject".into(), json!(truncate_chars(subject, limits.subject_chars)));
-        params.insert("body".into(), json!(fit_body(&mail.body, limits.body_bytes)));
+        params.insert(
+            "subject".into(),
+            json!(truncate_chars(subject, limits.subject_chars)),
+        );
+        params.insert(
+            "body".into(),
+            json!(fit_body(&mail.body, limits.body_bytes)),
+        );
         if !route.kind.is_empty() {
             params.insert("type".into(), json!(route.kind));
         }
@@ -178,8 +187,8 @@ impl Files {
             params.insert("tags".into(), json!(route.tags));
         }
         match sender {
-            Sender::User { user, .. } => {
-                params.insert("cc".into(), json!([user.username]));
+            Sender::User(principal) => {
+                params.insert("cc".into(), json!([principal.username]));
             }
             Sender::External(addr) => {
                 params.insert("notify".into(), json!([addr]));
@@ -224,11 +233,11 @@ impl Files {
             ))
         };
         let who = match sender {
-            Sender::User { principal, .. } => {
+            Sender::User(principal) => {
                 if principal.can_edit().is_err() || !principal.sees(ticket) {
                     return Err(denied());
                 }
-                principal.clone()
+                principal.as_ref().clone()
             }
             Sender::External(addr) => {
                 let listed = ticket

@@ -164,7 +164,10 @@ impl Receiver {
             tracing::warn!(from = %mail.from, "email in: sender over email_in.max_per_sender_per_hour");
             return Reply::new(
                 451,
-                format!("4.7.1 Too many messages from {}; try again later", mail.from),
+                format!(
+                    "4.7.1 Too many messages from {}; try again later",
+                    mail.from
+                ),
             );
         }
         let sender = match self.files.docket.email_sender(&mail.from).await {
@@ -176,7 +179,10 @@ impl Receiver {
         let mut replies = Vec::new();
         for r in rcpts {
             if let Some((addressing, target)) = self.reply_target(r) {
-                if !replies.iter().any(|(_, t): &(_, reply::ReplyTarget)| t.num == target.num) {
+                if !replies
+                    .iter()
+                    .any(|(_, t): &(_, reply::ReplyTarget)| t.num == target.num)
+                {
                     replies.push((addressing, target));
                 }
             }
@@ -205,7 +211,10 @@ impl Receiver {
                     Err(e) => return refusal(e),
                 }
             }
-            return Reply::new(250, format!("2.0.0 Comment added to ticket {}", done.join(", ")));
+            return Reply::new(
+                250,
+                format!("2.0.0 Comment added to ticket {}", done.join(", ")),
+            );
         }
         let Some(route) = rcpts.iter().find_map(|r| self.intake_route(r)) else {
             return Reply::new(550, "5.1.1 No such mailbox here");
@@ -267,7 +276,10 @@ impl smtp::Delivery for Receiver {
             {
                 Ok(_) => Ok(()),
                 Err(e) => {
-                    tracing::info!(rcpt, "email in: refused a reply address (wrong token or no such ticket)");
+                    tracing::info!(
+                        rcpt,
+                        "email in: refused a reply address (wrong token or no such ticket)"
+                    );
                     Err(refusal(e))
                 }
             };

@@ -47,7 +47,13 @@ impl Reply {
 fn one_line(s: &str) -> String {
     let mut out: String = s
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(450)
         .collect();
     if out.is_empty() {
@@ -193,7 +199,12 @@ where
     for _ in 0..MAX_COMMANDS {
         let line = match tokio::time::timeout(t, read_line(&mut read, MAX_COMMAND_LINE)).await {
             Err(_) => {
-                let _ = send(&mut write, t, "421 4.4.2 Timeout; closing the connection\r\n".into()).await;
+                let _ = send(
+                    &mut write,
+                    t,
+                    "421 4.4.2 Timeout; closing the connection\r\n".into(),
+                )
+                .await;
                 return Ok(());
             }
             Ok(line) => line?,
@@ -234,7 +245,9 @@ where
                 continue;
             }
             "MAIL" if !greeted => Reply::new(503, "5.5.1 Say HELO or EHLO first"),
-            "MAIL" if tx.is_some() => Reply::new(503, "5.5.1 A transaction is in progress; RSET first"),
+            "MAIL" if tx.is_some() => {
+                Reply::new(503, "5.5.1 A transaction is in progress; RSET first")
+            }
             "MAIL" => match parse_path(args, "FROM:") {
                 None => Reply::new(501, "5.5.4 Syntax: MAIL FROM:<address>"),
                 Some((_, params))
@@ -291,7 +304,12 @@ where
                     .await
                     {
                         Err(_) | Ok(Err(DataError::Timeout)) => {
-                            let _ = send(&mut write, t, "421 4.4.2 Timeout; closing the connection\r\n".into()).await;
+                            let _ = send(
+                                &mut write,
+                                t,
+                                "421 4.4.2 Timeout; closing the connection\r\n".into(),
+                            )
+                            .await;
                             return Ok(());
                         }
                         Ok(Err(DataError::Io(e))) => return Err(e),
@@ -317,7 +335,10 @@ where
             }
             "NOOP" => Reply::new(250, "2.0.0 OK"),
             "VRFY" => Reply::new(252, "2.5.2 Cannot VRFY; send the message and see"),
-            "HELP" => Reply::new(214, "2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT"),
+            "HELP" => Reply::new(
+                214,
+                "2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT",
+            ),
             "QUIT" => {
                 let _ = send(&mut write, t, "221 2.0.0 Bye\r\n".into()).await;
                 return Ok(());
@@ -332,11 +353,21 @@ where
         }
         send(&mut write, t, reply.line()).await?;
         if errors >= MAX_ERRORS {
-            let _ = send(&mut write, t, "421 4.7.0 Too many errors; closing the connection\r\n".into()).await;
+            let _ = send(
+                &mut write,
+                t,
+                "421 4.7.0 Too many errors; closing the connection\r\n".into(),
+            )
+            .await;
             return Ok(());
         }
     }
-    let _ = send(&mut write, t, "421 4.7.0 Too many commands; closing the connection\r\n".into()).await;
+    let _ = send(
+        &mut write,
+        t,
+        "421 4.7.0 Too many commands; closing the connection\r\n".into(),
+    )
+    .await;
     Ok(())
 }
 
@@ -389,9 +420,12 @@ mod tests {
     use std::sync::Mutex;
     use tokio::io::AsyncReadExt;
 
+    /// Sender, recipients, data of a delivered message.
+    type Delivered = (String, Vec<String>, Vec<u8>);
+
     #[derive(Default)]
     struct Sink {
-        got: Mutex<Vec<(String, Vec<String>, Vec<u8>)>>,
+        got: Mutex<Vec<Delivered>>,
     }
 
     impl Delivery for Sink {
@@ -418,7 +452,7 @@ mod tests {
         }
     }
 
-    async fn converse(input: &[u8], max: usize) -> (String, Vec<(String, Vec<String>, Vec<u8>)>) {
+    async fn converse(input: &[u8], max: usize) -> (String, Vec<Delivered>) {
         let (mut client, server) = tokio::io::duplex(1 << 20);
         let sink = Sink::default();
         let limits = Limits {
@@ -461,7 +495,10 @@ mod tests {
         let (out, got) = converse(big.as_bytes(), 100).await;
         assert_eq!(
             codes(&out),
-            ["220", "250", "250", "250", "354", "552", "552", "451", "250", "503", "250", "250", "250", "452", "354", "250", "250", "500"],
+            [
+                "220", "250", "250", "250", "354", "552", "552", "451", "250", "503", "250", "250",
+                "250", "452", "354", "250", "250", "500"
+            ],
             "{out}"
         );
         assert_eq!(got.len(), 1, "the oversized message is not delivered");

@@ -35,7 +35,10 @@ pub async fn send(port: u16, spec: Value) -> Value {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice::<Value>(&out.stdout).unwrap_or_else(|e| {
-            panic!("send_mail.py output: {e}: {}", String::from_utf8_lossy(&out.stdout))
+            panic!(
+                "send_mail.py output: {e}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
         })
     })
     .await
@@ -49,7 +52,11 @@ pub fn plain(from: &str, rcpt: &str, subject: &str, text: &str) -> Value {
 
 /// Panics unless the message was accepted; returns the final reply text.
 pub fn accepted(r: &Value) -> String {
-    assert_eq!((r["stage"].as_str(), r["code"].as_i64()), (Some("done"), Some(250)), "{r}");
+    assert_eq!(
+        (r["stage"].as_str(), r["code"].as_i64()),
+        (Some("done"), Some(250)),
+        "{r}"
+    );
     r["message"].as_str().unwrap_or("").to_string()
 }
 
