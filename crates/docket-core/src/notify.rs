@@ -341,7 +341,7 @@ pub fn on_change(
         after,
         Some(before),
         actor,
-        Some(&added),
+        Some(added.as_slice()),
         now,
     ));
     out
@@ -752,8 +752,52 @@ mod tests {
             webhooks: vec![WebhookTarget {
                 url: "http://h/".into(),
                 events: vec!["ticket_commented".into()],
+                internal: false,
             }],
         }
+    }
+
+    #[test]
+    fn internal_notes_go_only_to_internal_channels() {
+        let mut s = settings();
+        s.webhooks.push(WebhookTarget {
+            url: "http://team/".into(),
+            events: Vec::new(),
+            internal: true,
+        });
+        let before = ticket();
+        let mut after = before.clone();
+        after.changes.push(Change {
+            id: "n1".into(),
+            kind: COMMENT.into(),
+            body: Some("secret".into()),
+            internal: true,
+            ..Default::default()
+        });
+        let out = on_change(&s, &before, &after, "ann", Cause::Comment, 5);
+        let groups: Vec<&str> = out.iter().map(|o| o.grp.as_str()).collect();
+        assert_eq!(out.len(), 2, "{groups:?}");
+        assert_eq!(out[0].grp, "int:t1");
+        assert_eq!(out[0].payload["internal"], true);
+        assert_eq!(out[1].target, "http://team/");
+        // A public comment: the public email and both hooks, none holding the note.
+        let before = after.clone();
+        after.changes.push(Change {
+            id: "c2".into(),
+            kind: COMMENT.into(),
+            body: Some("hello".into()),
+            ..Default::default()
+        });
+        let out = on_change(&s, &before, &after, "ann", Cause::Comment, 6);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].grp, "upd:t1");
+        let public_hook = out.iter().find(|o| o.target == "http://h/").unwrap();
+        assert!(!public_hook.payload.to_string().contains("secret"));
+        let team_hook = out.iter().find(|o| o.target == "http://team/").unwrap();
+        assert!(team_hook.payload.to_string().contains("secret"));
+        // Only users make an internal email's recipients: no addresses, no notify.
+        let r = internal_recipients(&after, &users(), &BTreeSet::new(), false);
+        assert_eq!(r, vec!["bob@example.com", "ann@example.com", "carl@example.com"]);
     }
 
     #[test]
@@ -839,6 +883,7 @@ mod tests {
                 },
             ],
             body_changed: true,
+            internal: false,
         };
         let m = EmailTemplates::default()
             .render(UPDATED, &context(&t, &batch, &rules, "https://d.example"))
