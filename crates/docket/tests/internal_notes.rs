@@ -96,7 +96,9 @@ async fn only_callers_with_view_internal_see_internal_notes() {
             "{}",
             r.1
         );
-        // The reply of an edit shows the ticket as its caller may see it.
+    }
+    // The reply of an edit shows the ticket as its caller may see it.
+    for (key, sees) in [(&s.key, true), (&team, true), (&plain, false)] {
         let r = s
             .call_as(key, "update_ticket", json!({"id": id, "server": "web1"}))
             .await;

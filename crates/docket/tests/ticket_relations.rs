@@ -198,10 +198,16 @@ async fn the_rules_of_a_relation() {
             .await,
     );
     // The same again, or its inverse from the other side, or any second link of the pair.
+    assert_err(
+        &s.call("add_ticket_relation", add(&b["id"], "parent", &a["id"]))
+            .await,
+        400,
+        "ticket",
+        "own ancestor",
+    );
     for (id, kind, other) in [
         (&a["id"], "parent", &b["id"]),
         (&b["id"], "child", &a["id"]),
-        (&b["id"], "parent", &a["id"]),
         (&a["id"], "relates", &b["id"]),
     ] {
         assert_err(
@@ -327,8 +333,11 @@ async fn a_relation_to_a_hidden_ticket_is_not_shown() {
     let seen = get(&s, &limited, &open["id"]).await;
     assert_eq!(rels(&seen), vec![("relates".to_string(), peer["num"].as_i64().unwrap())]);
     assert!(!seen.to_string().contains("Hidden subject"), "{seen}");
+    // Not even its id or number in the history.
+    assert!(!seen.to_string().contains(hidden["id"].as_str().unwrap()), "{seen}");
+    assert_eq!(relation_entries(&seen).len(), 1, "{seen}");
     let r = s
-        .call_as(&limited, "search_tickets", json!({"query": "relates:*"}))
+        .call_as(&limited, "search_tickets", json!({"query": "relates:*", "limit": 10}))
         .await;
     let rows = assert_ok(&r)["rows"].clone();
     assert_eq!(rows.as_array().unwrap().len(), 2);

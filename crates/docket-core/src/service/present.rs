@@ -22,12 +22,24 @@ struct Other {
     category: String,
 }
 
-/// Whether stored ticket JSON holds anything [`Docket::present_many`] would change. Inside
-/// a JSON string a `"` is always escaped, so `"relations":` and `"internal":true` occur
-/// only as members (of the ticket, its changes, or a free-form `events` object — the last
-/// merely takes the slower path).
-pub fn needs_presenting(json: &str, sees_internal: bool) -> bool {
-    json.contains("\"relations\":") || (!sees_internal && json.contains("\"internal\":true"))
+/// Whether stored ticket JSON holds anything [`Docket::present_many`] would change for a
+/// reader who may (`sees_internal`) read internal notes and is (`limited`) or is not
+/// limited to some categories. Inside a JSON string a `"` is always escaped, so
+/// `"relations":`, `"internal":true` and `"key":"relation"` occur only as members (of the
+/// ticket, its changes, or a free-form `events` object — the last merely takes the slower
+/// path).
+pub fn needs_presenting(json: &str, sees_internal: bool, limited: bool) -> bool {
+    json.contains("\"relations\":")
+        || (!sees_internal && json.contains("\"internal\":true"))
+        || (limited && json.contains("\"key\":\"relation\""))
+}
+
+/// The other ticket of a relation history entry.
+fn relation_entry_target(c: &crate::model::Change) -> Option<&str> {
+    if c.key.as_deref() != Some(crate::relations::HISTORY_KEY) {
+        return None;
+    }
+    c.value.as_ref()?.get("id")?.as_str()
 }
 
 impl Docket {
@@ -42,16 +54,27 @@ impl Docket {
     /// Leaves out the internal notes `who` may not read and the relations to tickets `who`
     /// may not see, and fills each remaining relation's `num`, `subject` and `status` from
     /// the other ticket (one read for all of them). A relation whose ticket is gone is left
-    /// out.
+    /// out. For a caller limited to categories, the history entries of relations to tickets
+    /// it may not see (or that are gone, whose category is unknown) are left out too, so not
+    /// even the number of a hidden ticket shows.
     pub async fn present_many(&self, who: &Principal, tickets: &mut [Ticket]) -> Result<()> {
         if !who.sees_internal() {
             for t in tickets.iter_mut() {
                 t.changes.retain(|c| !c.internal);
             }
         }
+        let limited = who.categories.is_some();
         let ids: Vec<String> = tickets
             .iter()
-            .flat_map(|t| t.relations.iter().map(|r| r.id.clone()))
+            .flat_map(|t| {
+                let entries = t
+                    .changes
+                    .iter()
+                    .filter(move |_| limited)
+                    .filter_map(relation_entry_target);
+                t.relations.iter().map(|r| r.id.as_str()).chain(entries)
+            })
+            .map(str::to_string)
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -76,7 +99,12 @@ impl Docket {
                 })
             })
             .collect();
+        let visible = |id: &str| others.get(id).is_some_and(|o| who.sees_category(&o.category));
         for t in tickets.iter_mut() {
+            if limited {
+                t.changes
+                    .retain(|c| relation_entry_target(c).is_none_or(|id| visible(id)));
+            }
             t.relations.retain_mut(|r| match others.get(&r.id) {
                 Some(o) if who.sees_category(&o.category) => {
                     r.num = o.num;
@@ -95,8 +123,9 @@ impl Docket {
     /// presented and written again.
     pub async fn present_json(&self, who: &Principal, rows: Vec<String>) -> Result<Vec<String>> {
         let internal = who.sees_internal();
+        let limited = who.categories.is_some();
         let todo: Vec<usize> = (0..rows.len())
-            .filter(|&i| needs_presenting(&rows[i], internal))
+            .filter(|&i| needs_presenting(&rows[i], internal, limited))
             .collect();
         if todo.is_empty() {
             return Ok(rows);
@@ -130,14 +159,19 @@ mod tests {
             ..Default::default()
         };
         let json = ticket_json(&plain).unwrap();
-        assert!(!needs_presenting(&json, false));
+        assert!(!needs_presenting(&json, false, true));
         let mut noted = plain.clone();
         noted.changes[0].internal = true;
         let json = ticket_json(&noted).unwrap();
-        assert!(needs_presenting(&json, false));
-        assert!(!needs_presenting(&json, true));
-        let mut related = plain;
+        assert!(needs_presenting(&json, false, false));
+        assert!(!needs_presenting(&json, true, false));
+        let mut related = plain.clone();
         related.relations.push(Relation::default());
-        assert!(needs_presenting(&ticket_json(&related).unwrap(), true));
+        assert!(needs_presenting(&ticket_json(&related).unwrap(), true, false));
+        let mut unlinked = plain;
+        unlinked.changes[0].key = Some("relation".into());
+        let json = ticket_json(&unlinked).unwrap();
+        assert!(needs_presenting(&json, true, true));
+        assert!(!needs_presenting(&json, true, false));
     }
 }

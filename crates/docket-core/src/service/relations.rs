@@ -131,8 +131,15 @@ impl Docket {
                 ticket: self.present(who, a).await?,
                 other: self.present(who, b).await?,
             }),
-            // One of them was deleted since it was resolved.
-            None => Err(not_found(&format!("{label} or {other_label}"))),
+            // One of them is missing (or was deleted since it was resolved): name it.
+            None => {
+                let first = self.store.ticket_by_id(&id).await?;
+                Err(not_found(if first.is_some_and(|t| who.sees(&t)) {
+                    &other_label
+                } else {
+                    &label
+                }))
+            }
         }
     }
 
