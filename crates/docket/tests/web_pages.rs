@@ -964,7 +964,8 @@ async fn internal_notes_and_relations_on_the_ticket_page() {
         )
         .await;
     assert_eq!(res.status, 303);
-    assert!(res.location().contains("Relation"), "{}", res.location());
+    let flash = format!("{:?}", res.headers.get_all(SET_COOKIE).iter().collect::<Vec<_>>());
+    assert!(flash.contains("Relation+added"), "{flash}");
     assert_eq!(ticket(&s, na).await["relations"][0]["num"], nb);
     assert_eq!(ticket(&s, nb).await["relations"][0]["type"], "blocks");
     let res = lead
