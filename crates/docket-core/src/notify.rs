@@ -797,7 +797,10 @@ mod tests {
         assert!(team_hook.payload.to_string().contains("secret"));
         // Only users make an internal email's recipients: no addresses, no notify.
         let r = internal_recipients(&after, &users(), &BTreeSet::new(), false);
-        assert_eq!(r, vec!["bob@example.com", "ann@example.com", "carl@example.com"]);
+        assert_eq!(
+            r,
+            vec!["bob@example.com", "ann@example.com", "carl@example.com"]
+        );
     }
 
     #[test]

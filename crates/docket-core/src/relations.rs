@@ -64,16 +64,12 @@ pub fn inverse(kind: &str) -> Option<&'static str> {
 
 /// The relation type named `kind`, or an error listing the types.
 pub fn parse_type(kind: &str) -> Result<&'static str> {
-    TYPES
-        .iter()
-        .find(|t| **t == kind)
-        .copied()
-        .ok_or_else(|| {
-            Error::Ticket(format!(
-                "Unknown relation type: {kind:?}; the types are: {}",
-                TYPES.join(", ")
-            ))
-        })
+    TYPES.iter().find(|t| **t == kind).copied().ok_or_else(|| {
+        Error::Ticket(format!(
+            "Unknown relation type: {kind:?}; the types are: {}",
+            TYPES.join(", ")
+        ))
+    })
 }
 
 /// When a new link makes `child` a child of `parent`: `(child id, parent id)` for a link
@@ -124,7 +120,10 @@ fn check_link(a: &Ticket, b: &Ticket, kind: &str) -> Result<()> {
     }
     if let Some(r) = a.relations.iter().find(|r| r.id == b.id) {
         return Err(Error::Ticket(if r.kind == kind {
-            format!("Ticket #{} is already related to #{} as {kind}", a.num, b.num)
+            format!(
+                "Ticket #{} is already related to #{} as {kind}",
+                a.num, b.num
+            )
         } else {
             format!(
                 "Ticket #{} is already related to #{} as {}; remove that relation first",
@@ -251,8 +250,14 @@ mod tests {
     fn link_and_unlink_keep_both_ends() {
         let (mut a, mut b) = (t("a", 1), t("b", 2));
         link(&mut a, &mut b, BLOCKS, "ann", 5).unwrap();
-        assert_eq!((a.relations[0].kind.as_str(), a.relations[0].num), (BLOCKS, 2));
-        assert_eq!((b.relations[0].kind.as_str(), b.relations[0].num), (BLOCKED_BY, 1));
+        assert_eq!(
+            (a.relations[0].kind.as_str(), a.relations[0].num),
+            (BLOCKS, 2)
+        );
+        assert_eq!(
+            (b.relations[0].kind.as_str(), b.relations[0].num),
+            (BLOCKED_BY, 1)
+        );
         assert_eq!(a.changes.len(), 1);
         assert_eq!(b.changes.len(), 1);
         // The same link again, or its inverse: refused.

@@ -100,7 +100,11 @@ fn relation_keywords(t: &Ticket, doc: &mut Doc) {
         (r::CHILD, KeywordField::Child, Some("parent")),
         (r::BLOCKS, KeywordField::Blocks, None),
         (r::BLOCKED_BY, KeywordField::BlockedBy, Some("blocked")),
-        (r::DUPLICATE_OF, KeywordField::DuplicateOf, Some("duplicate")),
+        (
+            r::DUPLICATE_OF,
+            KeywordField::DuplicateOf,
+            Some("duplicate"),
+        ),
         (r::DUPLICATES, KeywordField::Duplicates, None),
         (r::RELATES, KeywordField::Relates, None),
     ] {

@@ -27,8 +27,7 @@ pub type TicketCheckOut = Box<dyn FnOnce(&Ticket) -> Result<Vec<OutboxItem>> + S
 
 /// Changes two tickets together inside the write transaction (a relation between them) and
 /// returns the outbox entries the change causes.
-pub type PairMutation =
-    Box<dyn FnOnce(&mut Ticket, &mut Ticket) -> Result<Vec<OutboxItem>> + Send>;
+pub type PairMutation = Box<dyn FnOnce(&mut Ticket, &mut Ticket) -> Result<Vec<OutboxItem>> + Send>;
 
 /// A change of two tickets in one transaction ([`Store::update_ticket_pair`]).
 pub struct TicketPairEdit {

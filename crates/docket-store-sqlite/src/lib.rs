@@ -350,9 +350,9 @@ impl Store for SqliteStore {
         let out = self
             .ticket_write_events(
                 move |c| {
-                    Box::pin(async move {
-                        kernel::delete_unlinking(&mut SqliteTx(c), &id, check).await
-                    })
+                    Box::pin(
+                        async move { kernel::delete_unlinking(&mut SqliteTx(c), &id, check).await },
+                    )
                 },
                 deleted_unlinking,
             )

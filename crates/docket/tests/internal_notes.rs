@@ -217,8 +217,15 @@ async fn internal_notes_reach_only_internal_webhooks() {
     let public = hooks.got("/public");
     let team = hooks.got("/team");
     // The public endpoint: created and the public comment, never the note.
-    let events: Vec<&str> = public.iter().map(|v| v["event"].as_str().unwrap()).collect();
-    assert_eq!(events, vec!["ticket_created", "ticket_commented"], "{public:?}");
+    let events: Vec<&str> = public
+        .iter()
+        .map(|v| v["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        vec!["ticket_created", "ticket_commented"],
+        "{public:?}"
+    );
     assert!(public.iter().all(|v| !has_secret(v)), "{public:?}");
     assert_eq!(public[1]["data"]["changes"][0]["body"], "public words");
     // The internal endpoint: everything, the note too.

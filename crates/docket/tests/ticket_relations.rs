@@ -148,9 +148,8 @@ async fn the_rules_of_a_relation() {
     let a = s.create(json!({"subject": "A"})).await;
     let b = s.create(json!({"subject": "B"})).await;
     let c = s.create(json!({"subject": "C"})).await;
-    let add = |id: &Value, kind: &str, other: &Value| {
-        json!({"id": id, "type": kind, "other": other})
-    };
+    let add =
+        |id: &Value, kind: &str, other: &Value| json!({"id": id, "type": kind, "other": other});
     assert_err(
         &s.call("add_ticket_relation", add(&a["id"], "blocks", &a["id"]))
             .await,
@@ -159,8 +158,11 @@ async fn the_rules_of_a_relation() {
         "itself",
     );
     assert_err(
-        &s.call("add_ticket_relation", add(&a["id"], "blocks", &json!("nosuch")))
-            .await,
+        &s.call(
+            "add_ticket_relation",
+            add(&a["id"], "blocks", &json!("nosuch")),
+        )
+        .await,
         404,
         "notfound",
         "ticket not found: nosuch",
@@ -259,8 +261,12 @@ async fn the_rules_of_a_relation() {
     // Editing a relation needs edit_tickets.
     let reader = s.key_with(&["create_tickets"], &[]).await;
     assert_err(
-        &s.call_as(&reader, "add_ticket_relation", add(&a["id"], "relates", &c["id"]))
-            .await,
+        &s.call_as(
+            &reader,
+            "add_ticket_relation",
+            add(&a["id"], "relates", &c["id"]),
+        )
+        .await,
         403,
         "access",
         "edit_tickets",
@@ -331,17 +337,30 @@ async fn a_relation_to_a_hidden_ticket_is_not_shown() {
         .key_with(&["create_tickets", "edit_tickets"], &["public"])
         .await;
     let seen = get(&s, &limited, &open["id"]).await;
-    assert_eq!(rels(&seen), vec![("relates".to_string(), peer["num"].as_i64().unwrap())]);
+    assert_eq!(
+        rels(&seen),
+        vec![("relates".to_string(), peer["num"].as_i64().unwrap())]
+    );
     assert!(!seen.to_string().contains("Hidden subject"), "{seen}");
     // Not even its id or number in the history.
-    assert!(!seen.to_string().contains(hidden["id"].as_str().unwrap()), "{seen}");
+    assert!(
+        !seen.to_string().contains(hidden["id"].as_str().unwrap()),
+        "{seen}"
+    );
     assert_eq!(relation_entries(&seen).len(), 1, "{seen}");
     let r = s
-        .call_as(&limited, "search_tickets", json!({"query": "relates:*", "limit": 10}))
+        .call_as(
+            &limited,
+            "search_tickets",
+            json!({"query": "relates:*", "limit": 10}),
+        )
         .await;
     let rows = assert_ok(&r)["rows"].clone();
     assert_eq!(rows.as_array().unwrap().len(), 2);
-    assert!(!rows.to_string().contains(hidden["id"].as_str().unwrap()), "{rows}");
+    assert!(
+        !rows.to_string().contains(hidden["id"].as_str().unwrap()),
+        "{rows}"
+    );
     let r = s
         .call_as(
             &limited,

@@ -944,8 +944,13 @@ async fn internal_notes_and_relations_on_the_ticket_page() {
     const SECRET: &str = "vaultcombinationisfortytwo";
     let s = Server::start().await;
     let a = s.create(json!({"subject": "Checkout fails"})).await;
-    let b = s.create(json!({"subject": "Payment provider outage"})).await;
-    let (na, nb) = (a["num"].as_i64().expect("num"), b["num"].as_i64().expect("num"));
+    let b = s
+        .create(json!({"subject": "Payment provider outage"}))
+        .await;
+    let (na, nb) = (
+        a["num"].as_i64().expect("num"),
+        b["num"].as_i64().expect("num"),
+    );
     add_user(&s, "lead", &["edit_tickets", "view_internal"], &[]).await;
     add_user(&s, "agent", &["edit_tickets"], &[]).await;
     let lead = Person::signed_in(&s, "lead", PASSWORD).await;
@@ -960,11 +965,18 @@ async fn internal_notes_and_relations_on_the_ticket_page() {
     let res = lead
         .post(
             &format!("{here}/relations"),
-            &[("csrf", &token), ("type", "blocked_by"), ("other", &format!("#{nb}"))],
+            &[
+                ("csrf", &token),
+                ("type", "blocked_by"),
+                ("other", &format!("#{nb}")),
+            ],
         )
         .await;
     assert_eq!(res.status, 303);
-    let flash = format!("{:?}", res.headers.get_all(SET_COOKIE).iter().collect::<Vec<_>>());
+    let flash = format!(
+        "{:?}",
+        res.headers.get_all(SET_COOKIE).iter().collect::<Vec<_>>()
+    );
     assert!(flash.contains("Relation+added"), "{flash}");
     assert_eq!(ticket(&s, na).await["relations"][0]["num"], nb);
     assert_eq!(ticket(&s, nb).await["relations"][0]["type"], "blocks");
@@ -982,7 +994,10 @@ async fn internal_notes_and_relations_on_the_ticket_page() {
         .last()
         .expect("the note")
         .clone();
-    assert_eq!((note["body"].as_str(), &note["internal"]), (Some(SECRET), &json!(true)));
+    assert_eq!(
+        (note["body"].as_str(), &note["internal"]),
+        (Some(SECRET), &json!(true))
+    );
 
     let page = lead.get(&here).await;
     assert!(page.body.contains(SECRET));

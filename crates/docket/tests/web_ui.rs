@@ -590,7 +590,8 @@ async fn relations_and_internal_notes_on_the_ticket_page() {
     );
 
     // A public comment, then an internal note with the checkbox.
-    b.fill("#comment-body", "Freed 20 GB; watching the volume.").await;
+    b.fill("#comment-body", "Freed 20 GB; watching the volume.")
+        .await;
     b.click("#comment-form button[type=submit]").await;
     b.wait_js("document.querySelector('.flash-ok') && document.querySelector('.flash-ok').textContent.includes('Comment added')", 5, "the comment notice").await;
     b.fill(
@@ -601,7 +602,10 @@ async fn relations_and_internal_notes_on_the_ticket_page() {
     b.click("#comment-internal").await;
     b.click("#comment-form button[type=submit]").await;
     b.wait_js("document.querySelector('.flash-ok') && document.querySelector('.flash-ok').textContent.includes('Internal note added')", 5, "the note notice").await;
-    assert!(b.exists("#timeline li.comment.internal .badge.internal").await);
+    assert!(
+        b.exists("#timeline li.comment.internal .badge.internal")
+            .await
+    );
     assert!(b.axe().await.is_empty(), "axe findings on the ticket page");
     b.screenshot("ticket-relations").await;
     b.close().await;

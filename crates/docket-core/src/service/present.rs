@@ -99,11 +99,15 @@ impl Docket {
                 })
             })
             .collect();
-        let visible = |id: &str| others.get(id).is_some_and(|o| who.sees_category(&o.category));
+        let visible = |id: &str| {
+            others
+                .get(id)
+                .is_some_and(|o| who.sees_category(&o.category))
+        };
         for t in tickets.iter_mut() {
             if limited {
                 t.changes
-                    .retain(|c| relation_entry_target(c).is_none_or(|id| visible(id)));
+                    .retain(|c| relation_entry_target(c).is_none_or(&visible));
             }
             t.relations.retain_mut(|r| match others.get(&r.id) {
                 Some(o) if who.sees_category(&o.category) => {
@@ -167,7 +171,11 @@ mod tests {
         assert!(!needs_presenting(&json, true, false));
         let mut related = plain.clone();
         related.relations.push(Relation::default());
-        assert!(needs_presenting(&ticket_json(&related).unwrap(), true, false));
+        assert!(needs_presenting(
+            &ticket_json(&related).unwrap(),
+            true,
+            false
+        ));
         let mut unlinked = plain;
         unlinked.changes[0].key = Some("relation".into());
         let json = ticket_json(&unlinked).unwrap();

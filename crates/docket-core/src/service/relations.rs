@@ -112,8 +112,22 @@ impl Docket {
             b.modified = now;
             let mut out = Vec::new();
             if send {
-                out.extend(notify::on_change(&ns, &before_a, a, user, Cause::Update, now));
-                out.extend(notify::on_change(&ns, &before_b, b, user, Cause::Update, now));
+                out.extend(notify::on_change(
+                    &ns,
+                    &before_a,
+                    a,
+                    user,
+                    Cause::Update,
+                    now,
+                ));
+                out.extend(notify::on_change(
+                    &ns,
+                    &before_b,
+                    b,
+                    user,
+                    Cause::Update,
+                    now,
+                ));
             }
             Ok(out)
         });

@@ -474,8 +474,7 @@ impl Docket {
         let mut entry = self.change_from_params(change, true)?;
         if entry.internal && !who.sees_internal() {
             return Err(Error::Access(
-                "You do not have the view_internal privilege, which internal notes require."
-                    .into(),
+                "You do not have the view_internal privilege, which internal notes require.".into(),
             ));
         }
         let now = self.now();
@@ -591,8 +590,7 @@ impl Docket {
         };
         if sets_internal && !who.sees_internal() {
             return Err(Error::Access(
-                "You do not have the view_internal privilege, which internal notes require."
-                    .into(),
+                "You do not have the view_internal privilege, which internal notes require.".into(),
             ));
         }
         let merge = if delete {

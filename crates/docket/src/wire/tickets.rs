@@ -134,7 +134,10 @@ pub async fn add_ticket_relation(s: &AppState, c: &Call) -> Result<Reply, Error>
 pub async fn remove_ticket_relation(s: &AppState, c: &Call) -> Result<Reply, Error> {
     let who = c.who()?;
     let can = who.can_edit()?;
-    let r = s.docket.remove_ticket_relation(who, &can, &c.params).await?;
+    let r = s
+        .docket
+        .remove_ticket_relation(who, &can, &c.params)
+        .await?;
     Ok(Reply::ok()
         .with("ticket", full(&r.ticket)?)
         .with("other", full(&r.other)?))

@@ -78,14 +78,21 @@ fn describe(
     };
     match key {
         docket_core::relations::HISTORY_KEY => {
-            let action = value.get("action").and_then(Value::as_str).unwrap_or("changed");
+            let action = value
+                .get("action")
+                .and_then(Value::as_str)
+                .unwrap_or("changed");
             let kind = value.get("type").and_then(Value::as_str).unwrap_or("");
             let num = value.get("num").and_then(Value::as_i64).unwrap_or(0);
             let gone = value.get("reason").and_then(Value::as_str) == Some("deleted");
             format!(
                 "{action} relation: {} #{num}{}",
                 relation_title(kind).to_lowercase(),
-                if gone { " (the ticket was deleted)" } else { "" }
+                if gone {
+                    " (the ticket was deleted)"
+                } else {
+                    ""
+                }
             )
         }
         "created" => "created the ticket".into(),
