@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::{Privileges, Role, Ticket};
 
 /// Every privilege name the server knows.
-pub const PRIVILEGES: [&str; 11] = [
+pub const PRIVILEGES: [&str; 12] = [
     "admin",
     "create_tickets",
     "edit_tickets",
@@ -19,7 +19,11 @@ pub const PRIVILEGES: [&str; 11] = [
     "edit_categories",
     "delete_categories",
     "import_records",
+    "view_internal",
 ];
+
+/// The privilege to read internal notes (comments flagged `internal`); admin implies it.
+pub const VIEW_INTERNAL: &str = "view_internal";
 
 /// The caller of a request, after roles were folded in.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +84,11 @@ impl Principal {
 
     pub fn sees(&self, ticket: &Ticket) -> bool {
         self.sees_category(&ticket.category)
+    }
+
+    /// Whether this caller may read (and write) internal notes.
+    pub fn sees_internal(&self) -> bool {
+        self.has(VIEW_INTERNAL)
     }
 
     fn require(&self, privilege: &str) -> Result<()> {

@@ -21,7 +21,7 @@ use crate::model::Ticket;
 use crate::notify::OutboxItem;
 use crate::store::{
     CreateOutcome, CreateTicket, RecordKind, RecordMutation, TicketCheck, TicketCheckOut,
-    TicketMutation, TicketMutationOut,
+    TicketMutation, TicketMutationOut, TicketPairEdit,
 };
 
 /// Kinds of keys whose writers are serialised by [`WriteTx::lock`]. Locks are always taken
@@ -234,13 +234,106 @@ pub async fn delete(
     id: &str,
     check: TicketCheckOut,
 ) -> Result<Option<Ticket>> {
+    Ok(delete_unlinking(tx, id, check).await?.map(|(t, _)| t))
+}
+
+/// [`delete`], which also removes the deleted ticket's relations from the tickets it was
+/// related to (each gets a history entry); returns the deleted ticket and those rewritten.
+pub async fn delete_unlinking(
+    tx: &mut dyn WriteTx,
+    id: &str,
+    check: TicketCheckOut,
+) -> Result<Option<(Ticket, Vec<Ticket>)>> {
     let Some(ticket) = tx.ticket_for_update(id).await? else {
         return Ok(None);
     };
     let outbox = check(&ticket)?;
     tx.append_outbox(&outbox, now_secs()).await?;
+    let related: BTreeSet<&str> = ticket.relations.iter().map(|r| r.id.as_str()).collect();
+    let mut unlinked = Vec::new();
+    for other in related {
+        if let Some(mut t) = tx.ticket_for_update(other).await? {
+            if crate::relations::forget(&mut t, &ticket, now_secs()) {
+                tx.rewrite_ticket(&t).await?;
+                unlinked.push(t);
+            }
+        }
+    }
     tx.remove_ticket(&ticket).await?;
-    Ok(Some(ticket))
+    Ok(Some((ticket, unlinked)))
+}
+
+/// Reads both tickets of `edit` (in id order, so two pair edits never deadlock), refuses a
+/// new parent link that would close a cycle, applies the mutation to both and rewrites
+/// them, queueing its outbox rows. `None` when either ticket does not exist.
+pub async fn update_pair(
+    tx: &mut dyn WriteTx,
+    edit: TicketPairEdit,
+) -> Result<Option<(Ticket, Ticket)>> {
+    let TicketPairEdit {
+        id,
+        other,
+        new_parent_link,
+        mutate,
+    } = edit;
+    let (first, second) = if id <= other {
+        (&id, &other)
+    } else {
+        (&other, &id)
+    };
+    let Some(t1) = tx.ticket_for_update(first).await? else {
+        return Ok(None);
+    };
+    let Some(t2) = tx.ticket_for_update(second).await? else {
+        return Ok(None);
+    };
+    let (mut a, mut b) = if t1.id == id { (t1, t2) } else { (t2, t1) };
+    if let Some((child, parent)) = new_parent_link {
+        refuse_parent_cycle(tx, &child, &parent, [&a, &b]).await?;
+    }
+    let keep = [(a.num, a.id.clone()), (b.num, b.id.clone())];
+    let outbox = mutate(&mut a, &mut b)?;
+    // Identity is not the mutation's to change.
+    (a.num, a.id) = keep[0].clone();
+    (b.num, b.id) = keep[1].clone();
+    tx.append_outbox(&outbox, now_secs()).await?;
+    tx.rewrite_ticket(&a).await?;
+    tx.rewrite_ticket(&b).await?;
+    Ok(Some((a, b)))
+}
+
+/// An error when `child` is `parent` or one of its ancestors (walked up to
+/// [`crate::relations::MAX_PARENT_DEPTH`] levels): making it `parent`'s child would close
+/// a cycle. `loaded` are tickets already read in this transaction.
+async fn refuse_parent_cycle(
+    tx: &mut dyn WriteTx,
+    child: &str,
+    parent: &str,
+    loaded: [&Ticket; 2],
+) -> Result<()> {
+    let mut current = parent.to_string();
+    for _ in 0..crate::relations::MAX_PARENT_DEPTH {
+        if current == child {
+            return Err(Error::Ticket(
+                "That parent link would make a ticket its own ancestor".into(),
+            ));
+        }
+        let next = match loaded.iter().find(|t| t.id == current) {
+            Some(t) => crate::relations::parent_of(t).map(str::to_string),
+            None => tx
+                .ticket_for_update(&current)
+                .await?
+                .and_then(|t| crate::relations::parent_of(&t).map(str::to_string)),
+        };
+        match next {
+            Some(n) => current = n,
+            None => return Ok(()),
+        }
+    }
+    Err(Error::Ticket(format!(
+        "The parent chain is deeper than {} tickets",
+        crate::relations::MAX_PARENT_DEPTH
+    )))
 }
 
 /// A mutation that queues no outbox rows, in the form [`update`] takes.

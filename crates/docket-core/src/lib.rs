@@ -16,6 +16,7 @@ pub mod kernel;
 pub mod model;
 pub mod notify;
 pub mod privileges;
+pub mod relations;
 pub mod report;
 pub mod rules;
 pub mod sanitize;

@@ -37,6 +37,26 @@ pub struct Ticket {
     /// How many creates this ticket absorbed (1 = just its own); 0 without a dedupe key.
     #[serde(skip_serializing_if = "is_zero")]
     pub occurrences: u64,
+    /// Links to other tickets (`relations.rs`); both ends are written together. Stored
+    /// with `type`, `id` and `num`; `subject` and `status` are filled when read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub relations: Vec<Relation>,
+}
+
+/// One link of a ticket to another: `type` says what the other ticket is to this one
+/// (`parent`: the other is this ticket's parent; `blocked_by`: the other blocks this one).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Relation {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub num: i64,
+    pub id: String,
+    /// The other ticket's subject and status as the reader sees them now (not stored).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub status: String,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -61,6 +81,13 @@ pub struct Change {
     pub body: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub edited: Option<i64>,
+    /// An internal note: shown only to callers with the `view_internal` privilege.
+    #[serde(skip_serializing_if = "is_false")]
+    pub internal: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A file attached to a ticket.

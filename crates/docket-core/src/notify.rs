@@ -133,6 +133,8 @@ pub struct WebhookTarget {
     pub url: String,
     /// Event names; empty = every event.
     pub events: Vec<String>,
+    /// Receives internal notes; other endpoints never see them (`webhooks.internal`).
+    pub internal: bool,
 }
 
 impl WebhookTarget {
@@ -169,37 +171,80 @@ fn new_changes<'a>(before: &Ticket, after: &'a Ticket) -> Vec<&'a Change> {
         .collect()
 }
 
+/// A ticket without its internal notes: what outsiders (emails to everyone, webhooks not
+/// marked internal) may be shown.
+pub fn without_internal(ticket: &Ticket) -> Ticket {
+    let mut t = ticket.clone();
+    t.changes.retain(|c| !c.internal);
+    t
+}
+
+/// Webhook rows of `event` for every endpoint that wants it. `before` is the ticket before
+/// a change (`None` for a create or delete) and `added` the history entries the change
+/// made: an endpoint not marked internal gets the ticket and the entries without internal
+/// notes, and nothing at all when the change made no difference it may see.
 fn webhook_items(
     s: &NotifySettings,
     event: &str,
     ticket: &Ticket,
+    before: Option<&Ticket>,
     actor: &str,
-    extra: Value,
+    added: Option<&[&Change]>,
     now: i64,
 ) -> Vec<OutboxItem> {
+    let public = s
+        .webhooks
+        .iter()
+        .any(|w| !w.internal && w.wants(event))
+        .then(|| {
+            let after = without_internal(ticket);
+            let visible_change = match before {
+                None => true,
+                Some(b) => {
+                    let mut b = without_internal(b);
+                    b.modified = after.modified;
+                    b != after
+                }
+            };
+            (after, visible_change)
+        });
+    let data = |internal: bool| match added {
+        None => Value::Null,
+        Some(changes) => {
+            let shown: Vec<&&Change> = changes.iter().filter(|c| internal || !c.internal).collect();
+            json!({ "changes": shown })
+        }
+    };
     s.webhooks
         .iter()
         .enumerate()
         .filter(|(_, w)| w.wants(event))
-        .map(|(i, w)| OutboxItem {
-            channel: WEBHOOK.into(),
-            kind: event.into(),
-            ticket: ticket.id.clone(),
-            grp: format!(
-                "hook:{}:{}:{i}",
-                ticket.id,
-                crate::ids::new_id(crate::ids::IdKind::Change)
-            ),
-            target: w.url.clone(),
-            payload: json!({
-                "event": event,
-                "time": now,
-                "username": actor,
-                "ticket": ticket,
-                "data": extra,
-            }),
-            not_before: now,
-            unique_key: None,
+        .filter_map(|(i, w)| {
+            let shown = match (&public, w.internal) {
+                (_, true) | (None, _) => ticket,
+                (Some((_, false)), false) => return None,
+                (Some((t, true)), false) => t,
+            };
+            Some(OutboxItem {
+                channel: WEBHOOK.into(),
+                kind: event.into(),
+                ticket: ticket.id.clone(),
+                grp: format!(
+                    "hook:{}:{}:{i}",
+                    ticket.id,
+                    crate::ids::new_id(crate::ids::IdKind::Change)
+                ),
+                target: w.url.clone(),
+                payload: json!({
+                    "event": event,
+                    "time": now,
+                    "username": actor,
+                    "ticket": shown,
+                    "data": data(w.internal),
+                }),
+                not_before: now,
+                unique_key: None,
+            })
         })
         .collect()
 }
@@ -226,14 +271,7 @@ pub fn on_create(s: &NotifySettings, ticket: &Ticket, actor: &str, now: i64) -> 
     if s.email_enabled {
         out.push(new_email(ticket, actor, now));
     }
-    out.extend(webhook_items(
-        s,
-        EV_CREATED,
-        ticket,
-        actor,
-        Value::Null,
-        now,
-    ));
+    out.extend(webhook_items(s, EV_CREATED, ticket, None, actor, None, now));
     out
 }
 
@@ -255,7 +293,7 @@ pub fn on_change(
         if s.email_enabled {
             out.push(new_email(after, actor, now));
         }
-        out.extend(webhook_items(s, EV_CREATED, after, actor, Value::Null, now));
+        out.extend(webhook_items(s, EV_CREATED, after, None, actor, None, now));
         return out;
     }
     let added: Vec<&Change> = new_changes(before, after);
@@ -264,14 +302,30 @@ pub fn on_change(
     if added.is_empty() && !body_changed && !edited_comment && cause != Cause::FileAdded {
         return out;
     }
-    if s.email_enabled && (!added.is_empty() || body_changed) {
+    // Internal notes go in an email group of their own, which is sent only to people who
+    // may read them (`internal` in the payload); the others' email never holds them.
+    let (internal, public): (Vec<&Change>, Vec<&Change>) =
+        added.iter().copied().partition(|c| c.internal);
+    if s.email_enabled && (!public.is_empty() || body_changed) {
         out.push(OutboxItem {
             channel: EMAIL.into(),
             kind: UPDATED.into(),
             ticket: after.id.clone(),
             grp: format!("upd:{}", after.id),
             target: String::new(),
-            payload: json!({ "actors": [actor], "changes": added, "body_changed": body_changed }),
+            payload: json!({ "actors": [actor], "changes": public, "body_changed": body_changed }),
+            not_before: now + s.debounce_sec.max(0),
+            unique_key: None,
+        });
+    }
+    if s.email_enabled && !internal.is_empty() {
+        out.push(OutboxItem {
+            channel: EMAIL.into(),
+            kind: UPDATED.into(),
+            ticket: after.id.clone(),
+            grp: format!("int:{}", after.id),
+            target: String::new(),
+            payload: json!({ "actors": [actor], "changes": internal, "body_changed": false, "internal": true }),
             not_before: now + s.debounce_sec.max(0),
             unique_key: None,
         });
@@ -285,8 +339,9 @@ pub fn on_change(
         s,
         event,
         after,
+        Some(before),
         actor,
-        json!({ "changes": added }),
+        Some(added.as_slice()),
         now,
     ));
     out
@@ -297,7 +352,7 @@ pub fn on_delete(s: &NotifySettings, ticket: &Ticket, actor: &str, now: i64) -> 
     if ticket.status == DRAFT {
         return Vec::new();
     }
-    webhook_items(s, EV_DELETED, ticket, actor, Value::Null, now)
+    webhook_items(s, EV_DELETED, ticket, None, actor, None, now)
 }
 
 /// The overdue reminder of `ticket` for the local day `day` (`YYYY-MM-DD`): one per ticket
@@ -321,6 +376,8 @@ pub struct Batch {
     pub actors: BTreeSet<String>,
     pub changes: Vec<Change>,
     pub body_changed: bool,
+    /// A batch of internal notes: only for people who may read them.
+    pub internal: bool,
 }
 
 pub fn merge(rows: &[OutboxRow]) -> Batch {
@@ -338,6 +395,7 @@ pub fn merge(rows: &[OutboxRow]) -> Batch {
                 b.actors.insert(a.to_string());
             }
         }
+        b.internal |= r.payload.get("internal").and_then(Value::as_bool) == Some(true);
         b.body_changed |= r
             .payload
             .get("body_changed")
@@ -413,6 +471,31 @@ pub fn recipients(
         .into_iter()
         .filter(|addr| !excluded.contains(&norm(addr)) && seen.insert(norm(addr)))
         .collect()
+}
+
+/// The recipients of an email of internal notes: assignees and cc'd people who are users
+/// in `users` (the caller passes only those who may read internal notes), never an address
+/// written on the ticket (`cc` addresses, `notify`).
+pub fn internal_recipients(
+    ticket: &Ticket,
+    users: &HashMap<String, User>,
+    exclude: &BTreeSet<String>,
+    notify_self: bool,
+) -> Vec<String> {
+    let people = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| !n.contains('@') && users.contains_key(n.as_str()))
+            .cloned()
+            .collect()
+    };
+    let only_users = Ticket {
+        assignees: people(&ticket.assignees),
+        cc: people(&ticket.cc),
+        notify: Vec::new(),
+        ..Default::default()
+    };
+    recipients(&only_users, users, exclude, notify_self, false)
 }
 
 /// A rendered email.
@@ -548,6 +631,7 @@ pub fn describe(c: &Change, rules: &TicketRules) -> String {
         "type" => format!("Type changed to {}", title_of(&rules.types, &show(&value))),
         "delete" => "A history entry was deleted".into(),
         "created" => "Ticket created".into(),
+        crate::relations::HISTORY_KEY => crate::relations::describe(&value),
         "" => format!("{} entry added", c.kind),
         k => {
             let mut name = k.replace('_', " ");
@@ -592,7 +676,13 @@ pub fn context(ticket: &Ticket, batch: &Batch, rules: &TicketRules, base_url: &s
             json!({ "username": c.username, "time": local_time(c.date, tz), "body": body })
         })
         .collect();
-    let mut t = serde_json::to_value(ticket).unwrap_or(Value::Null);
+    // Only an internal batch (sent to people who may read them) shows internal notes.
+    let shown = if batch.internal {
+        ticket.clone()
+    } else {
+        without_internal(ticket)
+    };
+    let mut t = serde_json::to_value(&shown).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut t {
         m.insert(
             "type_title".into(),
@@ -614,6 +704,7 @@ pub fn context(ticket: &Ticket, batch: &Batch, rules: &TicketRules, base_url: &s
         "comments": comments,
         "body_changed": batch.body_changed,
         "actors": batch.actors,
+        "internal": batch.internal,
     })
 }
 
@@ -661,8 +752,55 @@ mod tests {
             webhooks: vec![WebhookTarget {
                 url: "http://h/".into(),
                 events: vec!["ticket_commented".into()],
+                internal: false,
             }],
         }
+    }
+
+    #[test]
+    fn internal_notes_go_only_to_internal_channels() {
+        let mut s = settings();
+        s.webhooks.push(WebhookTarget {
+            url: "http://team/".into(),
+            events: Vec::new(),
+            internal: true,
+        });
+        let before = ticket();
+        let mut after = before.clone();
+        after.changes.push(Change {
+            id: "n1".into(),
+            kind: COMMENT.into(),
+            body: Some("secret".into()),
+            internal: true,
+            ..Default::default()
+        });
+        let out = on_change(&s, &before, &after, "ann", Cause::Comment, 5);
+        let groups: Vec<&str> = out.iter().map(|o| o.grp.as_str()).collect();
+        assert_eq!(out.len(), 2, "{groups:?}");
+        assert_eq!(out[0].grp, "int:t1");
+        assert_eq!(out[0].payload["internal"], true);
+        assert_eq!(out[1].target, "http://team/");
+        // A public comment: the public email and both hooks, none holding the note.
+        let before = after.clone();
+        after.changes.push(Change {
+            id: "c2".into(),
+            kind: COMMENT.into(),
+            body: Some("hello".into()),
+            ..Default::default()
+        });
+        let out = on_change(&s, &before, &after, "ann", Cause::Comment, 6);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].grp, "upd:t1");
+        let public_hook = out.iter().find(|o| o.target == "http://h/").unwrap();
+        assert!(!public_hook.payload.to_string().contains("secret"));
+        let team_hook = out.iter().find(|o| o.target == "http://team/").unwrap();
+        assert!(team_hook.payload.to_string().contains("secret"));
+        // Only users make an internal email's recipients: no addresses, no notify.
+        let r = internal_recipients(&after, &users(), &BTreeSet::new(), false);
+        assert_eq!(
+            r,
+            vec!["bob@example.com", "ann@example.com", "carl@example.com"]
+        );
     }
 
     #[test]
@@ -748,6 +886,7 @@ mod tests {
                 },
             ],
             body_changed: true,
+            internal: false,
         };
         let m = EmailTemplates::default()
             .render(UPDATED, &context(&t, &batch, &rules, "https://d.example"))

@@ -42,6 +42,9 @@ pub struct TicketRules {
     pub template: NewTicketTemplate,
     pub timezone: jiff::tz::TimeZone,
     pub limits: Limits,
+    /// The status a ticket gets when it is marked a duplicate of another
+    /// (`tickets.close_duplicates`); empty: its status is left alone.
+    pub close_duplicates: String,
 }
 
 /// Size limits on ticket fields. Generous, but bounded so no request can bloat a record.
@@ -72,6 +75,7 @@ impl Default for TicketRules {
             template: NewTicketTemplate::default(),
             timezone: jiff::tz::TimeZone::UTC,
             limits: Limits::default(),
+            close_duplicates: String::new(),
         }
     }
 }

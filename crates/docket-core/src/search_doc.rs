@@ -80,12 +80,53 @@ pub fn ticket_doc(t: &Ticket) -> Doc {
     doc.keywords
         .insert(KeywordField::Tags, or_none(many(&t.tags)));
     doc.keywords.insert(KeywordField::Jobs, many(&t.jobs));
+    relation_keywords(t, &mut doc);
 
     doc.ranges.insert(RangeField::Num, t.num);
     doc.ranges.insert(RangeField::Created, t.created);
     doc.ranges.insert(RangeField::Modified, t.modified);
     doc.ranges.insert(RangeField::Due, t.due);
     doc
+}
+
+/// `parent:12`, `blocked_by:*`, `is:blocked`: per relation type the other tickets'
+/// numbers and `*` (any), and the states relations give a ticket. Only fields with values
+/// are inserted, so tickets without relations index nothing more.
+fn relation_keywords(t: &Ticket, doc: &mut Doc) {
+    use crate::relations as r;
+    let mut is = Vec::new();
+    for (kind, field, state) in [
+        (r::PARENT, KeywordField::Parent, Some("child")),
+        (r::CHILD, KeywordField::Child, Some("parent")),
+        (r::BLOCKS, KeywordField::Blocks, None),
+        (r::BLOCKED_BY, KeywordField::BlockedBy, Some("blocked")),
+        (
+            r::DUPLICATE_OF,
+            KeywordField::DuplicateOf,
+            Some("duplicate"),
+        ),
+        (r::DUPLICATES, KeywordField::Duplicates, None),
+        (r::RELATES, KeywordField::Relates, None),
+    ] {
+        let mut values: Vec<String> = t
+            .relations
+            .iter()
+            .filter(|x| x.kind == kind)
+            .map(|x| x.num.to_string())
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        values.push("*".to_string());
+        values.sort();
+        values.dedup();
+        doc.keywords.insert(field, values);
+        is.extend(state.map(str::to_string));
+    }
+    if !is.is_empty() {
+        is.sort();
+        doc.keywords.insert(KeywordField::Is, is);
+    }
 }
 
 /// Longest list sort key kept, in bytes: a PostgreSQL btree entry must stay under ~2.7 kB,
@@ -119,10 +160,11 @@ pub fn list_sort_key(values: &[String]) -> String {
 }
 
 /// Comment bodies (Markdown) and change values (plain), one token list per history entry,
-/// in order.
+/// in order. Internal notes are left out: the index is shared by every caller, and one who
+/// may not read them must not find a ticket by their words.
 fn changes_tokens(t: &Ticket) -> Vec<Vec<String>> {
     let mut out = Vec::new();
-    for c in &t.changes {
+    for c in t.changes.iter().filter(|c| !c.internal) {
         let mut tokens = c.body.as_deref().map(analyze).unwrap_or_default();
         match &c.value {
             Some(Value::String(s)) => tokens.extend(analyze_plain(s)),

@@ -25,6 +25,22 @@ pub type TicketMutationOut = Box<dyn FnOnce(&mut Ticket) -> Result<Vec<OutboxIte
 /// Checks a ticket before it is deleted and returns the outbox entries of the delete.
 pub type TicketCheckOut = Box<dyn FnOnce(&Ticket) -> Result<Vec<OutboxItem>> + Send>;
 
+/// Changes two tickets together inside the write transaction (a relation between them) and
+/// returns the outbox entries the change causes.
+pub type PairMutation = Box<dyn FnOnce(&mut Ticket, &mut Ticket) -> Result<Vec<OutboxItem>> + Send>;
+
+/// A change of two tickets in one transaction ([`Store::update_ticket_pair`]).
+pub struct TicketPairEdit {
+    /// The ticket the mutation gets first.
+    pub id: String,
+    /// The ticket the mutation gets second.
+    pub other: String,
+    /// `(child, parent)` when the change makes `child` a child of `parent`: refused when
+    /// `child` is `parent` or one of its ancestors.
+    pub new_parent_link: Option<(String, String)>,
+    pub mutate: PairMutation,
+}
+
 /// Changes a generic record inside a write transaction.
 pub type RecordMutation = Box<dyn FnOnce(&mut Value) -> Result<()> + Send>;
 
@@ -340,7 +356,12 @@ pub trait Store: Send + Sync + 'static {
         mutate: TicketMutationOut,
     ) -> Result<Option<Ticket>>;
     /// [`Store::delete_ticket`] whose check also returns outbox entries (same transaction).
+    /// The tickets related to the deleted one lose their relations to it in the same
+    /// transaction (`kernel::delete_unlinking`).
     async fn delete_ticket_out(&self, id: &str, check: TicketCheckOut) -> Result<Option<Ticket>>;
+    /// Changes two tickets in one transaction (`kernel::update_pair`): `Ok(None)` when
+    /// either does not exist. Publishes an `Updated` event for each.
+    async fn update_ticket_pair(&self, edit: TicketPairEdit) -> Result<Option<(Ticket, Ticket)>>;
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage>;
 
     /// Inserts outbox entries on their own; an entry whose `unique_key` exists is skipped.

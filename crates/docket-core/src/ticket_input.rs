@@ -30,8 +30,9 @@ pub struct TicketPatch {
 
 /// Fields the server owns: ignored when a client posts them (clients often send a whole
 /// ticket back).
-const SERVER_OWNED: [&str; 8] = [
+const SERVER_OWNED: [&str; 9] = [
     "num",
+    "relations",
     "created",
     "modified",
     "changes",

@@ -26,6 +26,16 @@ pub enum KeywordField {
     Tags,
     Server,
     Jobs,
+    /// Relations (docket-core `relations.rs`): the other ticket's number, or `*` for any.
+    Parent,
+    Child,
+    Blocks,
+    BlockedBy,
+    DuplicateOf,
+    Duplicates,
+    Relates,
+    /// States derived from relations: `blocked`, `child`, `parent`, `duplicate`.
+    Is,
 }
 
 /// Integer fields searched by ranges: `num` is a number, the others are dates stored as
@@ -51,7 +61,7 @@ impl TextField {
 }
 
 impl KeywordField {
-    pub const ALL: [KeywordField; 9] = [
+    pub const ALL: [KeywordField; 17] = [
         KeywordField::Status,
         KeywordField::Type,
         KeywordField::Category,
@@ -61,6 +71,14 @@ impl KeywordField {
         KeywordField::Tags,
         KeywordField::Server,
         KeywordField::Jobs,
+        KeywordField::Parent,
+        KeywordField::Child,
+        KeywordField::Blocks,
+        KeywordField::BlockedBy,
+        KeywordField::DuplicateOf,
+        KeywordField::Duplicates,
+        KeywordField::Relates,
+        KeywordField::Is,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -74,6 +92,14 @@ impl KeywordField {
             KeywordField::Tags => "tags",
             KeywordField::Server => "server",
             KeywordField::Jobs => "jobs",
+            KeywordField::Parent => "parent",
+            KeywordField::Child => "child",
+            KeywordField::Blocks => "blocks",
+            KeywordField::BlockedBy => "blocked_by",
+            KeywordField::DuplicateOf => "duplicate_of",
+            KeywordField::Duplicates => "duplicates",
+            KeywordField::Relates => "relates",
+            KeywordField::Is => "is",
         }
     }
 }
@@ -228,7 +254,7 @@ mod tests {
         for field in Field::all() {
             assert_eq!(field_by_name(field.name()), Some(field));
         }
-        assert_eq!(Field::all().count(), 16);
+        assert_eq!(Field::all().count(), 24);
     }
 
     #[test]

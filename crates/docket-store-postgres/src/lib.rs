@@ -30,7 +30,7 @@ use docket_core::notify::{OutboxItem, OutboxRow};
 use docket_core::store::{
     CreateOutcome, CreateTicket, RecordEvents, RecordKind, RecordMutation, SearchPage,
     SearchRequest, Store, StoredPage, StoredTicket, TicketCheck, TicketCheckOut, TicketEvent,
-    TicketMutation, TicketMutationOut, TicketRef, TICKET_EVENT_CAPACITY,
+    TicketMutation, TicketMutationOut, TicketPairEdit, TicketRef, TICKET_EVENT_CAPACITY,
 };
 use docket_core::{kernel, Error, Result};
 use serde_json::Value;
@@ -276,6 +276,11 @@ impl Store for PgStore {
     async fn delete_ticket_out(&self, id: &str, check: TicketCheckOut) -> Result<Option<Ticket>> {
         let id = id.to_string();
         self.write(move |c| Box::pin(async move { kernel::delete(&mut PgTx(c), &id, check).await }))
+            .await
+    }
+    async fn update_ticket_pair(&self, edit: TicketPairEdit) -> Result<Option<(Ticket, Ticket)>> {
+        // The `tickets` trigger announces both rewrites at commit.
+        self.write(move |c| Box::pin(async move { kernel::update_pair(&mut PgTx(c), edit).await }))
             .await
     }
     async fn search_tickets(&self, request: &SearchRequest) -> Result<SearchPage> {

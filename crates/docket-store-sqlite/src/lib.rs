@@ -29,7 +29,7 @@ use docket_core::notify::{OutboxItem, OutboxRow};
 use docket_core::store::{
     CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store,
     StoredPage, StoredTicket, TicketCheck, TicketCheckOut, TicketEvent, TicketEventKind,
-    TicketMutation, TicketMutationOut, TicketRef, TICKET_EVENT_CAPACITY,
+    TicketMutation, TicketMutationOut, TicketPairEdit, TicketRef, TICKET_EVENT_CAPACITY,
 };
 use docket_core::{kernel, Error, Result};
 use serde_json::Value;
@@ -224,6 +224,53 @@ impl SqliteStore {
     }
 }
 
+/// A ticket write that may change several tickets: like `ticket_write`, publishing every
+/// event `announce` derives from the result, in order.
+impl SqliteStore {
+    async fn ticket_write_events<T, F>(
+        &self,
+        work: F,
+        announce: fn(&T) -> Vec<TicketEvent>,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        let events = self.events.clone();
+        self.writer
+            .write_then(work, move |out: &T| {
+                for event in announce(out) {
+                    let _ = events.send(event);
+                }
+            })
+            .await
+    }
+}
+
+/// The events of a delete: the deleted ticket, then each related ticket that lost its
+/// relations to it.
+fn deleted_unlinking(out: &Option<(Ticket, Vec<Ticket>)>) -> Vec<TicketEvent> {
+    let Some((gone, unlinked)) = out else {
+        return Vec::new();
+    };
+    let now = kernel::now_secs();
+    std::iter::once(TicketEvent::of(gone, TicketEventKind::Deleted, now))
+        .chain(
+            unlinked
+                .iter()
+                .map(|t| TicketEvent::of(t, TicketEventKind::Updated, t.modified)),
+        )
+        .collect()
+}
+
+/// The events of a change of two tickets.
+fn updated_pair(out: &Option<(Ticket, Ticket)>) -> Vec<TicketEvent> {
+    out.iter()
+        .flat_map(|(a, b)| [a, b])
+        .map(|t| TicketEvent::of(t, TicketEventKind::Updated, t.modified))
+        .collect()
+}
+
 /// The event of a create's result.
 fn created(out: &Option<Ticket>) -> Option<TicketEvent> {
     out.as_ref()
@@ -245,11 +292,6 @@ fn created_with(out: &CreateOutcome) -> Option<TicketEvent> {
 fn updated(out: &Option<Ticket>) -> Option<TicketEvent> {
     out.as_ref()
         .map(|t| TicketEvent::of(t, TicketEventKind::Updated, t.modified))
-}
-
-fn deleted(out: &Option<Ticket>) -> Option<TicketEvent> {
-    out.as_ref()
-        .map(|t| TicketEvent::of(t, TicketEventKind::Deleted, kernel::now_secs()))
 }
 
 #[async_trait::async_trait]
@@ -305,9 +347,22 @@ impl Store for SqliteStore {
     }
     async fn delete_ticket_out(&self, id: &str, check: TicketCheckOut) -> Result<Option<Ticket>> {
         let id = id.to_string();
-        self.ticket_write(
-            move |c| Box::pin(async move { kernel::delete(&mut SqliteTx(c), &id, check).await }),
-            deleted,
+        let out = self
+            .ticket_write_events(
+                move |c| {
+                    Box::pin(
+                        async move { kernel::delete_unlinking(&mut SqliteTx(c), &id, check).await },
+                    )
+                },
+                deleted_unlinking,
+            )
+            .await?;
+        Ok(out.map(|(gone, _)| gone))
+    }
+    async fn update_ticket_pair(&self, edit: TicketPairEdit) -> Result<Option<(Ticket, Ticket)>> {
+        self.ticket_write_events(
+            move |c| Box::pin(async move { kernel::update_pair(&mut SqliteTx(c), edit).await }),
+            updated_pair,
         )
         .await
     }

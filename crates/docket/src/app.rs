@@ -34,6 +34,7 @@ impl App {
             template: config.tickets.new_ticket_template.clone(),
             timezone: config.time_zone()?,
             limits: Limits::default(),
+            close_duplicates: config.tickets.close_duplicates.clone(),
         };
         let docket = Docket::new(store.store(), rules)
             .with_automation(crate::automation::build(&config, data_dir)?)

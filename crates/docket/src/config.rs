@@ -232,6 +232,9 @@ pub struct WebhookConfig {
     /// Event names (`ticket_created`, `ticket_updated`, `ticket_commented`, `ticket_deleted`,
     /// `ticket_file_added`, or without the `ticket_` prefix); empty = all.
     pub events: Vec<String>,
+    /// An endpoint of the team itself: it receives internal notes. Others get tickets
+    /// without them, and no event for a change only an internal note made.
+    pub internal: bool,
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -240,6 +243,7 @@ impl std::fmt::Debug for WebhookConfig {
             .field("url", &self.url)
             .field("secret", &if self.secret.is_empty() { "" } else { "***" })
             .field("events", &self.events)
+            .field("internal", &self.internal)
             .finish()
     }
 }
@@ -390,6 +394,9 @@ pub struct TicketsConfig {
     pub email_debounce_sec: u64,
     /// Also email the person who made a change.
     pub email_notify_self: bool,
+    /// The status a ticket gets when it is marked a duplicate of another (a status id;
+    /// empty: left alone).
+    pub close_duplicates: String,
     /// Local time (`HH:MM`, `server.timezone`) of the daily overdue reminders.
     pub overdue_schedule: String,
     /// The tickets that are overdue (search language); reminders go to their assignees.
@@ -406,6 +413,7 @@ impl Default for TicketsConfig {
             email_enabled: true,
             email_debounce_sec: 30,
             email_notify_self: false,
+            close_duplicates: String::new(),
             overdue_schedule: "04:30".into(),
             overdue_query: "status:open|in_progress|on_hold due:<today".into(),
         }
@@ -459,6 +467,10 @@ impl Config {
             .filter(|s| !self.tickets.statuses.iter().any(|t| t.id == *s))
         {
             bail!("tickets.new_ticket_template.status {status:?} is not one of tickets.statuses");
+        }
+        let close = &self.tickets.close_duplicates;
+        if !close.is_empty() && !self.tickets.statuses.iter().any(|t| t.id == *close) {
+            bail!("tickets.close_duplicates {close:?} is not one of tickets.statuses");
         }
         self.time_zone()?;
         crate::wire::client_ip::TrustedProxies::parse(&self.server.trusted_proxies)

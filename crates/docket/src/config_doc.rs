@@ -38,6 +38,7 @@ const DOCS: &[(&str, &str)] = &[
     ("tickets.email_enabled", "Send notification emails (only when smtp.host is set)."),
     ("tickets.email_debounce_sec", "Changes of one ticket make one \"updated\" email once it was quiet this many seconds."),
     ("tickets.email_notify_self", "Also email the person who made the change."),
+    ("tickets.close_duplicates", "The status a ticket gets when it is marked duplicate_of another (e.g. \"closed\"); empty: its status is left alone."),
     ("tickets.overdue_schedule", "Local time (HH:MM, server.timezone) of the daily overdue reminders."),
     ("tickets.overdue_query", "Which tickets are overdue (search language); reminders go to their assignees."),
     ("files", "Ticket files."),
@@ -81,7 +82,7 @@ const DOCS: &[(&str, &str)] = &[
     ("metrics", "The Prometheus endpoint /metrics (docs/operations.md)."),
     ("metrics.enabled", "Serve /metrics (counts and timings only, never ticket contents)."),
     ("metrics.token", "When set, scrapes must send Authorization: Bearer TOKEN."),
-    ("webhooks", "Endpoints that receive signed JSON POSTs: [[webhooks]] url, secret, events."),
+    ("webhooks", "Endpoints that receive signed JSON POSTs: [[webhooks]] url, secret, events, internal (true: the endpoint also receives internal notes)."),
 ];
 
 fn doc(path: &str) -> Option<&'static str> {

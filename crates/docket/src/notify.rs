@@ -62,6 +62,7 @@ pub fn settings(config: &Config) -> notify::NotifySettings {
             .map(|w| notify::WebhookTarget {
                 url: w.url.clone(),
                 events: w.events.clone(),
+                internal: w.internal,
             })
             .collect(),
     }
@@ -229,7 +230,9 @@ impl Notifier {
             .filter_map(|v| serde_json::from_value::<docket_core::model::Role>(v).ok())
             .map(|r| (r.id.clone(), r))
             .collect();
+        let batch = notify::merge(rows);
         // Only users who may see the ticket's category hear about it: an email is a view.
+        // Internal notes go only to users who may read them.
         let users: HashMap<String, User> = store
             .list_records(RecordKind::User)
             .await
@@ -242,18 +245,17 @@ impl Notifier {
                     .iter()
                     .filter_map(|r| roles.get(r).cloned())
                     .collect();
-                docket_core::auth::Principal::new(
+                let who = docket_core::auth::Principal::new(
                     &u.username,
                     &u.privileges,
                     &u.categories,
                     &own_roles,
-                )
-                .sees(&ticket)
+                );
+                who.sees(&ticket) && (!batch.internal || who.sees_internal())
             })
             .map(|u| (u.username.clone(), u))
             .collect();
         let overdue = first.kind == notify::OVERDUE;
-        let batch = notify::merge(rows);
         // The author of every change in the batch is not told of them; when several people
         // changed the ticket, each of them hears about the others' changes.
         let exclude = if overdue || batch.actors.len() != 1 {
@@ -261,13 +263,12 @@ impl Notifier {
         } else {
             batch.actors.clone()
         };
-        let to = notify::recipients(
-            &ticket,
-            &users,
-            &exclude,
-            self.config.tickets.email_notify_self,
-            overdue,
-        );
+        let notify_self = self.config.tickets.email_notify_self;
+        let to = if batch.internal {
+            notify::internal_recipients(&ticket, &users, &exclude, notify_self)
+        } else {
+            notify::recipients(&ticket, &users, &exclude, notify_self, overdue)
+        };
         if to.is_empty() {
             return Ok("no recipients; nothing sent".into());
         }

@@ -4,7 +4,8 @@
 //!
 //! `docs/search.md` conventions (see the page):
 //! - a ```` ```corpus ```` block: one JSON object per line, the `create_ticket` parameters of
-//!   ticket 1, 2, …; a `comments` array in it is added afterwards as comments;
+//!   ticket 1, 2, …; a `comments` array in it is added afterwards as comments, and each
+//!   `[type, num]` of a `relations` array with `add_ticket_relation` (to an earlier ticket);
 //! - ```` ```search ```` blocks: `QUERY => NUMS` per line, run with every row in `num` order;
 //! - ```` ```search-params ```` blocks: `REQUEST-JSON => NUMS [(of TOTAL)]`, run as given.
 //!
@@ -118,6 +119,7 @@ async fn seed(s: &Server, corpus: &str) {
         let mut params: Map<String, Value> =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("corpus line {line:?}: {e}"));
         let comments = params.remove("comments");
+        let relations = params.remove("relations");
         let (_, v) = s
             .call_as(&key, "create_ticket", Value::Object(params))
             .await;
@@ -135,6 +137,14 @@ async fn seed(s: &Server, corpus: &str) {
             let change = json!({"id": id, "change": {"type": "comment", "body": body}});
             let (_, v) = s.call_as(&key, "add_ticket_change", change).await;
             assert_eq!(v["code"], 0, "comment on ticket {}: {v}", i + 1);
+        }
+        for pair in relations
+            .iter()
+            .flat_map(|r| r.as_array().cloned().unwrap_or_default())
+        {
+            let link = json!({"id": id, "type": pair[0], "other_num": pair[1]});
+            let (_, v) = s.call_as(&key, "add_ticket_relation", link).await;
+            assert_eq!(v["code"], 0, "relation of ticket {}: {v}", i + 1);
         }
     }
 }

@@ -41,6 +41,8 @@ mod files_api;
 mod files_big;
 #[path = "files_s3.rs"]
 mod files_s3;
+#[path = "internal_notes.rs"]
+mod internal_notes;
 #[path = "notify_email.rs"]
 mod notify_email;
 #[path = "notify_restart.rs"]
@@ -59,6 +61,8 @@ mod search_errors;
 mod search_fresh;
 #[path = "smoke.rs"]
 mod smoke;
+#[path = "ticket_relations.rs"]
+mod ticket_relations;
 #[path = "web_pages.rs"]
 mod web_pages;
 #[path = "xyops_import.rs"]

@@ -938,3 +938,102 @@ async fn forms_sent_from_another_site_are_refused() {
         .expect("post");
     assert_eq!(res.status().as_u16(), 303, "the same site may sign in");
 }
+
+#[tokio::test]
+async fn internal_notes_and_relations_on_the_ticket_page() {
+    const SECRET: &str = "vaultcombinationisfortytwo";
+    let s = Server::start().await;
+    let a = s.create(json!({"subject": "Checkout fails"})).await;
+    let b = s
+        .create(json!({"subject": "Payment provider outage"}))
+        .await;
+    let (na, nb) = (
+        a["num"].as_i64().expect("num"),
+        b["num"].as_i64().expect("num"),
+    );
+    add_user(&s, "lead", &["edit_tickets", "view_internal"], &[]).await;
+    add_user(&s, "agent", &["edit_tickets"], &[]).await;
+    let lead = Person::signed_in(&s, "lead", PASSWORD).await;
+    let agent = Person::signed_in(&s, "agent", PASSWORD).await;
+    let here = format!("/tickets/{na}");
+
+    // The lead links the tickets and writes an internal note, with the page's forms.
+    let page = lead.get(&here).await;
+    assert!(page.body.contains("id=\"comment-internal\""));
+    assert!(page.body.contains("id=\"relation-form\""));
+    let token = page.csrf();
+    let res = lead
+        .post(
+            &format!("{here}/relations"),
+            &[
+                ("csrf", &token),
+                ("type", "blocked_by"),
+                ("other", &format!("#{nb}")),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    let flash = format!(
+        "{:?}",
+        res.headers.get_all(SET_COOKIE).iter().collect::<Vec<_>>()
+    );
+    assert!(flash.contains("Relation+added"), "{flash}");
+    assert_eq!(ticket(&s, na).await["relations"][0]["num"], nb);
+    assert_eq!(ticket(&s, nb).await["relations"][0]["type"], "blocks");
+    let res = lead
+        .post(
+            &format!("{here}/comment"),
+            &[("csrf", &token), ("body", SECRET), ("internal", "1")],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    let t = ticket(&s, na).await;
+    let note = t["changes"]
+        .as_array()
+        .expect("changes")
+        .last()
+        .expect("the note")
+        .clone();
+    assert_eq!(
+        (note["body"].as_str(), &note["internal"]),
+        (Some(SECRET), &json!(true))
+    );
+
+    let page = lead.get(&here).await;
+    assert!(page.body.contains(SECRET));
+    assert!(page.body.contains("comment card internal"));
+    assert!(page.body.contains("Payment provider outage"));
+    assert!(page.body.contains("Blocked by"));
+
+    // The agent sees the relation but never the note, nor a way to write one.
+    let page = agent.get(&here).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains(SECRET));
+    assert!(!page.body.contains("comment-internal"));
+    assert!(page.body.contains("Payment provider outage"));
+    let token = page.csrf();
+    let res = agent
+        .post(
+            &format!("{here}/comment"),
+            &[("csrf", &token), ("body", "sneaky"), ("internal", "1")],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    assert!(!ticket(&s, na).await.to_string().contains("sneaky"));
+
+    // The agent removes the relation with the page's button.
+    let res = agent
+        .post(
+            &format!("{here}/relations"),
+            &[
+                ("csrf", &token),
+                ("type", "blocked_by"),
+                ("other", &nb.to_string()),
+                ("remove", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    assert!(ticket(&s, na).await.get("relations").is_none());
+    assert!(agent.get(&here).await.body.contains("No related tickets"));
+}

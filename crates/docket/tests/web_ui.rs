@@ -560,3 +560,64 @@ async fn phone_width_keeps_the_desk_usable() {
     b.screenshot("search-phone").await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn relations_and_internal_notes_on_the_ticket_page() {
+    if !browser_available() {
+        return;
+    }
+    let s = seeded().await;
+    let num = ticket_num(&s, "Disk full on db1").await;
+    let blocker = ticket_num(&s, "Rotate TLS certificates").await;
+    let driver = Driver::start().await;
+    let b = driver.session().await;
+    b.login(&s.base, "admin", ADMIN_PASSWORD).await;
+    b.goto(&s.url(&format!("/tickets/{num}"))).await;
+
+    // Link the ticket to its blocker with the Relations box.
+    b.js(
+        "document.querySelector('#rel-type').value = 'blocked_by';",
+        vec![],
+    )
+    .await;
+    b.fill("#rel-other", &format!("#{blocker}")).await;
+    b.click("#relation-form button[type=submit]").await;
+    b.wait_js("document.querySelector('.flash-ok') && document.querySelector('.flash-ok').textContent.includes('Relation added')", 5, "the relation notice").await;
+    let box_text = b.text("#ticket-relations").await;
+    assert!(
+        box_text.contains("Blocked by") && box_text.contains("Rotate TLS certificates"),
+        "{box_text}"
+    );
+
+    // A public comment, then an internal note with the checkbox.
+    b.fill("#comment-body", "Freed 20 GB; watching the volume.")
+        .await;
+    b.click("#comment-form button[type=submit]").await;
+    b.wait_js("document.querySelector('.flash-ok') && document.querySelector('.flash-ok').textContent.includes('Comment added')", 5, "the comment notice").await;
+    b.fill(
+        "#comment-body",
+        "Internal: the vendor contract allows **one** more disk this quarter.",
+    )
+    .await;
+    b.click("#comment-internal").await;
+    b.click("#comment-form button[type=submit]").await;
+    b.wait_js("document.querySelector('.flash-ok') && document.querySelector('.flash-ok').textContent.includes('Internal note added')", 5, "the note notice").await;
+    assert!(
+        b.exists("#timeline li.comment.internal .badge.internal")
+            .await
+    );
+    assert!(b.axe().await.is_empty(), "axe findings on the ticket page");
+    b.screenshot("ticket-relations").await;
+    b.close().await;
+
+    // Bob (no view_internal) sees the relation, not the note.
+    let b = driver.session().await;
+    b.login(&s.base, "bob", PASSWORD).await;
+    b.goto(&s.url(&format!("/tickets/{num}"))).await;
+    assert!(b.text("#ticket-relations").await.contains("Rotate TLS"));
+    let timeline = b.text("#timeline").await;
+    assert!(timeline.contains("Freed 20 GB"), "{timeline}");
+    assert!(!timeline.contains("vendor contract"), "{timeline}");
+    assert!(!b.exists("#comment-internal").await);
+    b.close().await;
+}

@@ -11,6 +11,8 @@ mod files;
 mod import;
 mod live;
 mod people;
+mod present;
+mod relations;
 mod saved_searches;
 mod tickets;
 mod xyops_import;
@@ -36,6 +38,8 @@ pub use email_in::{reply_refused, InboundMail, IntakeRoute, MailAttachment, Send
 pub use files::{Download, FileSettings, Files, UploadFailure, PENDING_GRACE_SECS};
 pub use import::ImportRefs;
 pub use people::{Person, MIN_PASSWORD_CHARS};
+pub use present::needs_presenting;
+pub use relations::RelationChange;
 pub use saved_searches::{MAX_SAVED_SEARCHES, MAX_SAVED_SEARCH_NAME, MAX_SAVED_SEARCH_QUERY};
 pub use tickets::{SearchParams, TicketOrError};
 pub use xyops_import::{XyopsImport, XyopsImportOptions, XyopsImportReport};

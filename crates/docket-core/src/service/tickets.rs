@@ -113,7 +113,7 @@ impl Docket {
             TicketRef::Num(num) => self.store.ticket_by_num(num).await?,
         };
         match found {
-            Some(t) if who.sees(&t) => Ok(t),
+            Some(t) if who.sees(&t) => self.present(who, t).await,
             _ => Err(not_found(&label)),
         }
     }
@@ -127,7 +127,10 @@ impl Docket {
     ) -> Result<String> {
         let (which, label) = which_ticket(params)?;
         match self.store.stored_ticket(which).await? {
-            Some(t) if who.sees_category(&t.category) => Ok(t.json),
+            Some(t) if who.sees_category(&t.category) => {
+                let mut one = self.present_json(who, vec![t.json]).await?;
+                one.pop().ok_or_else(|| not_found(&label))
+            }
             _ => Err(not_found(&label)),
         }
     }
@@ -146,11 +149,19 @@ impl Docket {
             )));
         }
         let found = self.store.tickets_by_ids(&ids).await?;
+        let mut visible: Vec<Ticket> = found
+            .iter()
+            .flatten()
+            .filter(|t| who.sees(t))
+            .cloned()
+            .collect();
+        self.present_many(who, &mut visible).await?;
+        let mut shown = visible.into_iter();
         Ok(ids
             .iter()
             .zip(found)
             .map(|(id, t)| match t {
-                Some(t) if who.sees(&t) => Ok(t),
+                Some(t) if who.sees(&t) => shown.next().ok_or_else(|| not_found(id).to_string()),
                 _ => Err(not_found(id).to_string()),
             })
             .collect())
@@ -180,8 +191,11 @@ impl Docket {
         who: &Principal,
         search: &SearchParams,
     ) -> Result<SearchPage> {
-        self.run_search(Some(&who.username), &self.search_request(who, search)?)
-            .await
+        let mut page = self
+            .run_search(Some(&who.username), &self.search_request(who, search)?)
+            .await?;
+        self.present_many(who, &mut page.rows).await?;
+        Ok(page)
     }
 
     /// `search_tickets` with each row as its stored JSON text (see
@@ -192,9 +206,14 @@ impl Docket {
         search: &SearchParams,
     ) -> Result<StoredPage> {
         let request = self.search_request(who, search)?;
-        self.searches
+        let page = self
+            .searches
             .run(Some(&who.username), self.store.search_stored(&request))
-            .await
+            .await?;
+        Ok(StoredPage {
+            rows: self.present_json(who, page.rows).await?,
+            total: page.total,
+        })
     }
 
     fn search_request(&self, who: &Principal, search: &SearchParams) -> Result<SearchRequest> {
@@ -239,6 +258,19 @@ impl Docket {
     /// On a replay the caller discards them (the first request's files are in place).
     #[instrument(skip_all)]
     pub async fn create_ticket_with_files(
+        &self,
+        who: &Principal,
+        can: &CanCreate,
+        params: &Map<String, Value>,
+        staged: Vec<FileRef>,
+    ) -> Result<Created> {
+        let mut created = self.create_unpresented(who, can, params, staged).await?;
+        // A dedupe hit or replay answers with an existing ticket: shown as the caller may.
+        created.ticket = self.present(who, created.ticket).await?;
+        Ok(created)
+    }
+
+    async fn create_unpresented(
         &self,
         who: &Principal,
         can: &CanCreate,
@@ -296,6 +328,7 @@ impl Docket {
             jobs: patch.jobs.unwrap_or_default(),
             created: now,
             modified: now,
+            relations: Vec::new(),
             occurrences: u64::from(patch.dedupe_key.as_deref().is_some_and(|k| !k.is_empty())),
             dedupe_key: patch.dedupe_key.unwrap_or_default(),
         };
@@ -439,6 +472,11 @@ impl Docket {
             }
         };
         let mut entry = self.change_from_params(change, true)?;
+        if entry.internal && !who.sees_internal() {
+            return Err(Error::Access(
+                "You do not have the view_internal privilege, which internal notes require.".into(),
+            ));
+        }
         let now = self.now();
         entry.id = new_id(IdKind::Change);
         entry.username = who.username.clone();
@@ -501,10 +539,21 @@ impl Docket {
                     entry.key = Some(k.to_string());
                 }
                 "value" => entry.value = Some(value.clone()),
+                "internal" => {
+                    entry.internal = match value {
+                        Value::Bool(b) => *b,
+                        Value::Null => false,
+                        _ => {
+                            return Err(Error::Ticket(
+                                "Malformed change: internal (must be true or false)".into(),
+                            ))
+                        }
+                    }
+                }
                 "id" | "username" | "date" | "edited" => {}
                 other => {
                     return Err(Error::Ticket(format!(
-                        "Unknown change property: {other:?} (a change has type, body, key, value)"
+                        "Unknown change property: {other:?} (a change has type, body, key, value, internal)"
                     )))
                 }
             }
@@ -514,6 +563,11 @@ impl Docket {
         }
         if entry.kind == COMMENT && entry.body.as_deref().is_none_or(|b| b.trim().is_empty()) {
             return Err(Error::Ticket("A comment needs a non-blank body".into()));
+        }
+        if entry.internal && !entry.kind.is_empty() && entry.kind != COMMENT {
+            return Err(Error::Ticket(
+                "Only a comment can be internal (change.type \"comment\")".into(),
+            ));
         }
         Ok(entry)
     }
@@ -529,6 +583,16 @@ impl Docket {
         let id = required_str(params, "id", Error::Ticket)?.to_string();
         let change_id = required_str(params, "change_id", Error::Ticket)?.to_string();
         let delete = flag(params, "delete")?;
+        // Whether the request sets the internal flag (a merge cannot tell `false` from unsent).
+        let sets_internal = match params.get("change") {
+            Some(Value::Object(c)) => c.get("internal").is_some_and(|v| !v.is_null()),
+            _ => false,
+        };
+        if sets_internal && !who.sees_internal() {
+            return Err(Error::Access(
+                "You do not have the view_internal privilege, which internal notes require.".into(),
+            ));
+        }
         let merge = if delete {
             None
         } else {
@@ -547,10 +611,11 @@ impl Docket {
             }
         };
         self.edit_visible_ticket(who, &id, params, move |t, who, now| {
+            // An internal note is no entry at all to a caller who may not read it.
             let pos = t
                 .changes
                 .iter()
-                .position(|c| c.id == change_id)
+                .position(|c| c.id == change_id && (!c.internal || who.sees_internal()))
                 .ok_or_else(|| Error::NotFound(format!("Change not found: {change_id}")))?;
             if t.changes[pos].username != who.username && !who.is_admin() {
                 return Err(Error::Access(
@@ -584,6 +649,14 @@ impl Docket {
                     }
                     if m.value.is_some() {
                         c.value = m.value;
+                    }
+                    if sets_internal {
+                        c.internal = m.internal;
+                    }
+                    if c.internal && c.kind != COMMENT {
+                        return Err(Error::Ticket(
+                            "Only a comment can be internal (change.type \"comment\")".into(),
+                        ));
                     }
                     if c.kind == COMMENT && c.body.as_deref().is_none_or(|b| b.trim().is_empty()) {
                         return Err(Error::Ticket("A comment needs a non-blank body".into()));
@@ -646,11 +719,13 @@ impl Docket {
         F: FnOnce(&mut Ticket, &Principal, i64) -> Result<Cause> + Send + 'static,
     {
         let now = self.now();
+        let viewer = who.clone();
         let who = who.clone();
         let missing = id.to_string();
         let ns = self.notify.clone();
         let send = super::sends(params);
-        self.store
+        let edited = self
+            .store
             .update_ticket_out(
                 id,
                 Box::new(move |t: &mut Ticket| {
@@ -664,7 +739,8 @@ impl Docket {
                 }),
             )
             .await?
-            .ok_or_else(|| not_found(id))
+            .ok_or_else(|| not_found(id))?;
+        self.present(&viewer, edited).await
     }
 }
 

@@ -197,6 +197,7 @@ fn ticket_fields(body: bool, changes: Option<S>) -> Fields {
         ("modified", integer(), true),
         ("dedupe_key", string(), false),
         ("occurrences", integer(), false),
+        ("relations", array(reference("Relation")), false),
         ("deduplicated", words_bool_true(), false),
     ];
     if body {
@@ -296,6 +297,17 @@ pub fn records() -> Vec<(&'static str, S)> {
                 ("value", RefOr::T(Schema::default()), false),
                 ("body", string(), false),
                 ("edited", integer(), false),
+                ("internal", boolean(), false),
+            ]),
+        ),
+        (
+            "Relation",
+            record(vec![
+                ("type", words(&docket_core::relations::TYPES), true),
+                ("num", integer(), true),
+                ("id", string(), true),
+                ("subject", string(), false),
+                ("status", string(), false),
             ]),
         ),
         (
@@ -305,6 +317,7 @@ pub fn records() -> Vec<(&'static str, S)> {
                 ("body", text(1, 0), false),
                 ("key", id(), false),
                 ("value", RefOr::T(Schema::default()), false),
+                ("internal", boolean(), false),
             ]),
         ),
         (
@@ -434,6 +447,7 @@ mod tests {
         let ticket = Ticket {
             dedupe_key: "k".into(),
             occurrences: 2,
+            relations: vec![Default::default()],
             ..Default::default()
         };
         check(
@@ -448,12 +462,24 @@ mod tests {
             value: Some(json!(1)),
             body: Some("b".into()),
             edited: Some(1),
+            internal: true,
             ..Default::default()
         };
         check(
             "Change",
             serde_json::to_value(&change).expect("change"),
             serde_json::to_value(Change::default()).expect("change"),
+            &[],
+        );
+        let relation = docket_core::model::Relation {
+            subject: "s".into(),
+            status: "open".into(),
+            ..Default::default()
+        };
+        check(
+            "Relation",
+            serde_json::to_value(&relation).expect("relation"),
+            serde_json::to_value(docket_core::model::Relation::default()).expect("relation"),
             &[],
         );
         let file = FileRef {

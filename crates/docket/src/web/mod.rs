@@ -51,6 +51,7 @@ pub fn routes() -> Router<AppState> {
             post(pages::ticket::edit_comment),
         )
         .route("/tickets/{num}/delete", post(pages::ticket::delete))
+        .route("/tickets/{num}/relations", post(pages::ticket::relation))
         .route("/searches", post(pages::tickets::save_search))
         .route("/searches/{id}/delete", post(pages::tickets::delete_search))
         .route("/help/search", get(pages::help::search))

@@ -425,6 +425,24 @@ macro_rules! call {
 
 const TICKET_REPLY: &[Field] = &[out("ticket", Out::Record("Ticket"))];
 const FILES_REPLY: &[Field] = &[out("files", Out::Array("FileRef"))];
+const RELATION_REPLY: &[Field] = &[
+    out("ticket", Out::Record("Ticket")),
+    out("other", Out::Record("Ticket")),
+];
+const RELATION_TYPE: Param = req(
+    "type",
+    Ty::Word(&docket_core::relations::TYPES),
+    "what the other ticket is to ticket `id`",
+);
+const RELATION_OTHER: Param = opt("other", Ty::Id, "the other ticket's id");
+const RELATION_OTHER_NUM: Param = opt(
+    "other_num",
+    Ty::Int {
+        min: 1,
+        max: 9_007_199_254_740_991,
+    },
+    "the other ticket's number",
+);
 
 static SERVER_CALLS: [CallSpec; 2] = [
     call!("app" "ping", "Server", Access::Open, read_only: true, super::ping,
@@ -435,7 +453,7 @@ static SERVER_CALLS: [CallSpec; 2] = [
         params: &[], reply: &[out("params", Out::Object)]),
 ];
 
-static TICKET_CALLS: [CallSpec; 10] = [
+static TICKET_CALLS: [CallSpec; 12] = [
     call!("app" "get_ticket", TICKETS, Access::Caller, read_only: true, tickets::get_ticket,
         doc: "One ticket, with its body and history, by `id` or by `num`. A ticket the \
               caller may not see is `notfound`.",
@@ -503,8 +521,21 @@ static TICKET_CALLS: [CallSpec; 10] = [
         params: &[ID, req("path", FILE_PATH, "the file's `path`")],
         reply: FILES_REPLY, error: Error::File),
     call!("app" "delete_ticket", TICKETS, Access::Privilege("delete_tickets"), read_only: false, tickets::delete_ticket,
-        doc: "Deletes ticket `id` with its history and files.",
+        doc: "Deletes ticket `id` with its history and files. The tickets related to it lose \
+              their relations to it (each gets a history entry).",
         params: &[ID, NOTIFY_FLAG], reply: &[], error: Error::Ticket),
+    call!("app" "add_ticket_relation", TICKETS, Access::Privilege("edit_tickets"), read_only: false, tickets::add_ticket_relation,
+        doc: "Relates ticket `id` to ticket `other` (or `other_num`) as `type` — what the \
+              other ticket is to this one — and the other ticket back with the inverse \
+              type, both in one transaction with a history entry on each. The reply holds \
+              both tickets.",
+        params: &[ID, RELATION_TYPE, RELATION_OTHER, RELATION_OTHER_NUM, NOTIFY_FLAG],
+        reply: RELATION_REPLY, one_of: &["other", "other_num"], error: Error::Ticket),
+    call!("app" "remove_ticket_relation", TICKETS, Access::Privilege("edit_tickets"), read_only: false, tickets::remove_ticket_relation,
+        doc: "Removes the relation `type` of ticket `id` to ticket `other` (or `other_num`) \
+              and its inverse on the other ticket, with a history entry on each.",
+        params: &[ID, RELATION_TYPE, RELATION_OTHER, RELATION_OTHER_NUM, NOTIFY_FLAG],
+        reply: RELATION_REPLY, one_of: &["other", "other_num"], error: Error::Ticket),
 ];
 
 static RECORD_CALLS: [CallSpec; 4] = [

@@ -119,3 +119,26 @@ pub async fn delete_ticket(s: &AppState, c: &Call) -> Result<Reply, Error> {
     s.files.purge_ticket(&gone).await;
     Ok(Reply::ok())
 }
+
+// `add_ticket_relation`: /api/app/add_ticket_relation/v1
+pub async fn add_ticket_relation(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    let who = c.who()?;
+    let can = who.can_edit()?;
+    let r = s.docket.add_ticket_relation(who, &can, &c.params).await?;
+    Ok(Reply::ok()
+        .with("ticket", full(&r.ticket)?)
+        .with("other", full(&r.other)?))
+}
+
+// `remove_ticket_relation`: /api/app/remove_ticket_relation/v1
+pub async fn remove_ticket_relation(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    let who = c.who()?;
+    let can = who.can_edit()?;
+    let r = s
+        .docket
+        .remove_ticket_relation(who, &can, &c.params)
+        .await?;
+    Ok(Reply::ok()
+        .with("ticket", full(&r.ticket)?)
+        .with("other", full(&r.other)?))
+}

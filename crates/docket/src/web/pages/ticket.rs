@@ -77,6 +77,24 @@ fn describe(
         _ => shown(v),
     };
     match key {
+        docket_core::relations::HISTORY_KEY => {
+            let action = value
+                .get("action")
+                .and_then(Value::as_str)
+                .unwrap_or("changed");
+            let kind = value.get("type").and_then(Value::as_str).unwrap_or("");
+            let num = value.get("num").and_then(Value::as_i64).unwrap_or(0);
+            let gone = value.get("reason").and_then(Value::as_str) == Some("deleted");
+            format!(
+                "{action} relation: {} #{num}{}",
+                relation_title(kind).to_lowercase(),
+                if gone {
+                    " (the ticket was deleted)"
+                } else {
+                    ""
+                }
+            )
+        }
         "created" => "created the ticket".into(),
         "body" => "edited the description".into(),
         "delete" => "deleted a history entry".into(),
@@ -164,7 +182,7 @@ fn timeline(t: &Ticket, viewer: &Viewer, state: &AppState) -> Vec<Value> {
                 json!({
                     "kind": "comment", "id": c.id, "username": c.username, "date": c.date,
                     "body": c.body.clone().unwrap_or_default(), "edited": c.edited.unwrap_or(0),
-                    "can_edit": may_edit && own && !c.id.is_empty(),
+                    "can_edit": may_edit && own && !c.id.is_empty(), "internal": c.internal,
                 })
             } else {
                 let key = c.key.clone().unwrap_or_default();
@@ -201,7 +219,35 @@ fn ticket_json(t: &Ticket, state: &AppState) -> Value {
             "date": f.date, "is_image": f.media_type.starts_with("image/") && f.media_type != "image/svg+xml",
         })).collect::<Vec<_>>(),
         "occurrences": t.occurrences,
+        "relations": t.relations.iter().map(|r| json!({
+            "type": r.kind, "type_title": relation_title(&r.kind), "num": r.num,
+            "subject": r.subject, "status": r.status,
+            "status_title": title_of(&rules.statuses, &r.status),
+        })).collect::<Vec<_>>(),
     })
+}
+
+/// How the page names a relation type: what the other ticket is to this one.
+fn relation_title(kind: &str) -> &'static str {
+    use docket_core::relations as r;
+    match kind {
+        r::PARENT => "Parent",
+        r::CHILD => "Child",
+        r::BLOCKS => "Blocks",
+        r::BLOCKED_BY => "Blocked by",
+        r::DUPLICATE_OF => "Duplicate of",
+        r::DUPLICATES => "Duplicated by",
+        r::RELATES => "Related to",
+        _ => "Related",
+    }
+}
+
+/// The relation types offered by the page's form, with their titles.
+fn relation_choices() -> Vec<Value> {
+    docket_core::relations::TYPES
+        .iter()
+        .map(|k| json!({"id": k, "title": relation_title(k)}))
+        .collect()
 }
 
 // GET /tickets/{num}
@@ -231,6 +277,8 @@ pub async fn show(
         .set("names", json!(names))
         .set("choices", choices(&state))
         .set("dir_lists", dir)
+        .set("relation_types", relation_choices())
+        .set("can_internal", viewer.principal.sees_internal())
         .set("now", jiff::Timestamp::now().as_second())
         .render(&state, "ticket.html")
 }
@@ -349,15 +397,27 @@ pub async fn comment(
     };
     let here = format!("/tickets/{num}");
     let text = one_of(&pairs, "body").unwrap_or("");
+    let internal = one_of(&pairs, "internal") == Some("1");
     let mut params = Map::new();
     params.insert("id".into(), json!(t.id));
-    params.insert("change".into(), json!({"type": "comment", "body": text}));
+    params.insert(
+        "change".into(),
+        json!({"type": "comment", "body": text, "internal": internal}),
+    );
     match state
         .docket
         .add_ticket_change(&viewer.principal, &can, &params)
         .await
     {
-        Ok(_) => redirect_with(&format!("{here}#latest"), "ok", "Comment added"),
+        Ok(_) => redirect_with(
+            &format!("{here}#latest"),
+            "ok",
+            if internal {
+                "Internal note added"
+            } else {
+                "Comment added"
+            },
+        ),
         Err(e) => redirect_with(&here, "error", &e.description()),
     }
 }
@@ -400,6 +460,48 @@ pub async fn edit_comment(
                 "Comment updated"
             },
         ),
+        Err(e) => redirect_with(&here, "error", &e.description()),
+    }
+}
+
+// POST /tickets/{num}/relations — add a relation (`type`, `other` = a ticket number), or
+// remove one (`remove=1`).
+pub async fn relation(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(num): Path<String>,
+    RawForm(body): RawForm,
+) -> Response {
+    let (pairs, t, can) = match edit_form(&state, &viewer, &num, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let here = format!("/tickets/{num}");
+    let other = one_of(&pairs, "other")
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches('#');
+    let Ok(other) = other.parse::<i64>() else {
+        return redirect_with(&here, "error", "Enter the other ticket's number, e.g. 42");
+    };
+    let remove = one_of(&pairs, "remove").is_some();
+    let mut params = Map::new();
+    params.insert("id".into(), json!(t.id));
+    params.insert("type".into(), json!(one_of(&pairs, "type").unwrap_or("")));
+    params.insert("other_num".into(), json!(other));
+    let docket = &state.docket;
+    let done = if remove {
+        docket
+            .remove_ticket_relation(&viewer.principal, &can, &params)
+            .await
+    } else {
+        docket
+            .add_ticket_relation(&viewer.principal, &can, &params)
+            .await
+    };
+    match done {
+        Ok(_) if remove => redirect_with(&here, "ok", "Relation removed"),
+        Ok(_) => redirect_with(&here, "ok", "Relation added"),
         Err(e) => redirect_with(&here, "error", &e.description()),
     }
 }
