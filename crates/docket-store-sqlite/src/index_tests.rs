@@ -77,12 +77,15 @@ async fn assert_index_exact(store: &SqliteStore) {
         }
     };
     let state = store.index.snapshot().expect("the index is usable");
-    let mut conn = store.reader.acquire().await.unwrap();
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
     assert_eq!(
         state.epoch,
-        keyword_index::read_epoch(&mut conn).await.unwrap()
+        store
+            .searcher
+            .run(later, |tx| keyword_index::epoch_of(tx))
+            .await
+            .unwrap()
     );
-    drop(conn);
     check(&state, false);
     for (field, value) in terms.keys() {
         store.writer.promote(field, value);

@@ -28,10 +28,8 @@ use std::time::{Duration, Instant};
 use docket_core::{Error, Result};
 use roaring::RoaringBitmap;
 use rusqlite::Connection;
-use sqlx::SqliteConnection;
 use tokio::sync::watch;
 
-use crate::db_err;
 use crate::writer::sql_err;
 
 /// Tickets a term needs to be kept in memory (all terms in this crate's unit tests).
@@ -322,16 +320,6 @@ pub fn epoch_of(conn: &Connection) -> Result<i64> {
         .map_err(sql_err)
 }
 
-/// The epoch of the caller's snapshot (in a read transaction, this first read fixes it).
-pub async fn read_epoch(conn: &mut SqliteConnection) -> Result<i64> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT value FROM counters WHERE name = 'index_epoch'")
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?;
-    Ok(row.map_or(0, |(e,)| e))
-}
-
 /// Parses a `group_concat` of ticket numbers into a set; None if one does not fit in 32
 /// bits.
 pub fn parse_set(text: Option<&str>) -> Result<Option<RoaringBitmap>> {
@@ -429,23 +417,6 @@ fn build_in_transaction(conn: &Connection) -> Result<Option<State>> {
             .insert(value, Arc::new(set));
     }
     Ok(Some(state))
-}
-
-/// One term's set, read from `ticket_keywords` (a search's read connection).
-pub async fn read_term(
-    conn: &mut SqliteConnection,
-    field: &str,
-    value: &str,
-) -> Result<Option<RoaringBitmap>> {
-    let (nums,): (Option<String>,) = sqlx::query_as(
-        "SELECT group_concat(num) FROM ticket_keywords WHERE field = ? AND value = ?",
-    )
-    .bind(field)
-    .bind(value)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    parse_set(nums.as_deref())
 }
 
 /// Rebuilds the index from the database (on the writer's connection, between batches).

@@ -15,6 +15,7 @@ mod outbox;
 mod point_reads;
 mod records;
 mod search;
+mod search_pool;
 mod tickets;
 mod write_tx;
 mod writer;
@@ -42,10 +43,6 @@ use write_tx::SqliteTx;
 use writer::run_now;
 
 pub use search::render_filter;
-
-/// A boxed future (the recursive evaluation of a search filter, `matches.rs`).
-pub(crate) type BoxFuture<'a, T> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// How the database file is opened.
 #[derive(Debug, Clone)]
@@ -78,8 +75,9 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Tickets and records by key, without sqlx's per-statement thread hand-off.
     points: Arc<point_reads::PointReader>,
-    /// The searches' own read connections (see [`SqliteOptions::search_connections`]).
-    searcher: SqlitePool,
+    /// The searches' own read connections and threads (see
+    /// [`SqliteOptions::search_connections`]).
+    searcher: Arc<search_pool::SearchPool>,
     search_timeout: Duration,
     writer: writer::Writer,
     /// Keyword terms and all ticket numbers as bitmaps, kept by the writer.
@@ -149,16 +147,10 @@ impl SqliteStore {
             .connect_with(base.clone().read_only(true))
             .await
             .map_err(db_err)?;
-        let searcher = SqlitePoolOptions::new()
-            .max_connections(options.search_connections.max(1))
-            // All open from the start: a text search uses two at once when two are idle.
-            .min_connections(options.search_connections.max(1))
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(options.search_timeout.max(Duration::from_secs(1)))
-            .connect_with(base.read_only(true))
-            .await
-            .map_err(db_err)?;
+        let searcher = Arc::new(search_pool::SearchPool::open(
+            path,
+            options.search_connections,
+        )?);
         let store = SqliteStore {
             reader,
             points: Arc::new(point_reads::PointReader::new(path)),
@@ -175,7 +167,7 @@ impl SqliteStore {
 
     /// Finishes queued writes, checkpoints the WAL and closes the connections.
     pub async fn close(&self) {
-        self.searcher.close().await;
+        self.searcher.close();
         self.reader.close().await;
         self.writer.close().await;
     }
