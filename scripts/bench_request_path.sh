@@ -1,6 +1,7 @@
 #!/bin/bash
 # Request-path benchmark (BENCHMARKS.md, "Issue 15: request path"): starts `docket serve` on
-# DATA, then runs ping, get-id and search-word at concurrency 16 for 5 s each, ROUNDS times,
+# DATA, then runs the scenarios in $SCENARIOS (default: ping get-id search-word; the writes are
+# create and comment) at concurrency 16 for 5 s each, ROUNDS times,
 # printing per scenario one JSON line with req/s, p50 and the server's and the load
 # generator's CPU time per request (server from /proc/PID/stat, client from /usr/bin/time).
 # usage: scripts/bench_request_path.sh BINARY LABEL PORT [ROUNDS] [DATA]
@@ -14,7 +15,7 @@ KEY=$("$B" api-key create --data "$DATA" --title "bench-$L" --admin | tail -1)
 TCK=$(getconf CLK_TCK)
 cpu() { awk '{print $14+$15}' "/proc/$S/stat"; }
 for round in $(seq 1 "$ROUNDS"); do
-  for sc in ping get-id search-word; do
+  for sc in ${SCENARIOS:-ping get-id search-word}; do
     c0=$(cpu)
     out=$( { /usr/bin/time -f "CLIENT %U %S" "$B" bench run --url "http://127.0.0.1:$P" \
       --api-key "$KEY" --duration 5 --concurrency 16 --scenario "$sc" --json; } 2>&1 )

@@ -11,20 +11,19 @@
 //! read transaction, and the memory sets are taken at that transaction's epoch, so totals and
 //! rows always agree.
 
-use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use docket_core::store::{SearchRequest, SortField, StoredPage};
 use docket_core::Result;
 use docket_query::{normalize_keyword, Filter, KeywordField, RangeField, TextField};
 use roaring::RoaringBitmap;
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{params, Connection};
 
-use crate::db_err;
 use crate::keyword_index::{self, KeywordIndex, Take, MEMORY_MIN};
-use crate::search::{fetch_in_order, fts_expr, order_by, phrase};
-use crate::writer::Writer;
+use crate::search::{fetch_in_order, fts_expr, order_by, phrase, query_nums, query_one, Bind};
+use crate::search_pool::SearchPool;
+use crate::writer::{sql_err, Writer};
 
 /// How long a search waits for the writer to apply a commit its snapshot already sees
 /// (normally microseconds) before it answers from SQL alone.
@@ -150,8 +149,8 @@ fn combine(
 }
 
 /// The tickets whose date `column` is in [min, max), from that column's index.
-async fn range_set(
-    conn: &mut SqliteConnection,
+fn range_set(
+    conn: &Connection,
     column: &str,
     min: Option<i64>,
     max: Option<i64>,
@@ -163,11 +162,8 @@ async fn range_set(
     if max.is_some() {
         sql.push_str(&format!(" AND {column} < ?"));
     }
-    let mut q = sqlx::query_as::<_, (Option<String>,)>(&sql);
-    for bound in [min, max].into_iter().flatten() {
-        q = q.bind(bound);
-    }
-    let (text,) = q.fetch_one(&mut *conn).await.map_err(db_err)?;
+    let binds: Vec<Bind> = [min, max].into_iter().flatten().map(Bind::Int).collect();
+    let text: Option<String> = query_one(conn, &sql, &binds)?;
     keyword_index::parse_set(text.as_deref())
 }
 
@@ -177,20 +173,21 @@ async fn range_set(
 const TEXT_SLICE: i64 = if cfg!(test) { 3 } else { 65_536 };
 
 /// The tickets matching an FTS5 expression, read in rowid slices.
-async fn text_set(conn: &mut SqliteConnection, expr: &str) -> Result<Option<RoaringBitmap>> {
+fn text_set(conn: &Connection, expr: &str) -> Result<Option<RoaringBitmap>> {
+    let mut slice = conn
+        .prepare_cached(
+            "SELECT group_concat(rowid), count(*), max(rowid) FROM (SELECT rowid FROM ticket_text \
+             WHERE ticket_text MATCH ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3)",
+        )
+        .map_err(sql_err)?;
     let mut set = RoaringBitmap::new();
     let mut after = 0i64;
     loop {
-        let (nums, count, last): (Option<String>, i64, Option<i64>) = sqlx::query_as(
-            "SELECT group_concat(rowid), count(*), max(rowid) FROM (SELECT rowid FROM ticket_text \
-             WHERE ticket_text MATCH ? AND rowid > ? ORDER BY rowid LIMIT ?)",
-        )
-        .bind(expr)
-        .bind(after)
-        .bind(TEXT_SLICE)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)?;
+        let (nums, count, last): (Option<String>, i64, Option<i64>) = slice
+            .query_row(params![expr, after, TEXT_SLICE], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(sql_err)?;
         if !keyword_index::extend_set(&mut set, nums.as_deref())? {
             return Ok(None);
         }
@@ -210,17 +207,28 @@ fn nums_to_set(nums: &[i64]) -> Option<RoaringBitmap> {
     Some(set)
 }
 
+/// What one attempt at a search on one snapshot gave.
+enum Attempt {
+    Page(StoredPage),
+    /// The snapshot is at an epoch the index has not applied yet.
+    Behind(i64),
+    /// The index moved past the snapshot meanwhile: take a new one.
+    Ahead,
+    /// The index cannot answer this search.
+    Unusable,
+}
+
 /// The search, or None when the index cannot answer it (the caller then uses SQL alone).
 pub async fn search(
-    db: &SqlitePool,
-    index: &KeywordIndex,
+    pool: &SearchPool,
+    index: &Arc<KeywordIndex>,
     writer: &Writer,
     request: &SearchRequest,
-    deadline: std::time::Instant,
+    deadline: Instant,
 ) -> Result<Option<StoredPage>> {
     let filter = match &request.categories {
-        None => Cow::Borrowed(&request.filter),
-        Some(categories) => Cow::Owned(Filter::And(vec![
+        None => request.filter.clone(),
+        Some(categories) => Filter::And(vec![
             request.filter.clone(),
             Filter::Or(
                 categories
@@ -231,25 +239,21 @@ pub async fn search(
                     })
                     .collect(),
             ),
-        ])),
+        ]),
     };
-    let mut leaves = Vec::new();
-    plan(&filter, &mut leaves);
-    let keywords: Vec<(&str, &str)> = leaves
-        .iter()
-        .filter_map(|l| match l {
-            Leaf::Keyword(field, value) => Some((*field, *value)),
-            _ => None,
-        })
-        .collect();
+    let work = Arc::new((filter, request.clone()));
     for _ in 0..ATTEMPTS {
-        // One read transaction; its first read (the epoch) fixes its snapshot.
-        let mut tx = crate::search::begin_search(db, deadline).await?;
-        let epoch = keyword_index::read_epoch(&mut tx).await?;
-        let (all, in_memory) = match index.take(epoch, &keywords) {
-            Take::Ready { all, terms } => (all, terms),
-            Take::Ahead => continue,
-            Take::Behind => {
+        let (job, job_index, job_writer) = (work.clone(), index.clone(), writer.clone());
+        let attempt = pool
+            .run(deadline, move |tx| {
+                let (filter, request) = &*job;
+                attempt(tx, &job_index, &job_writer, filter, request, deadline)
+            })
+            .await?;
+        match attempt {
+            Attempt::Page(page) => return Ok(Some(page)),
+            Attempt::Ahead => continue,
+            Attempt::Behind(epoch) => {
                 if index.wait_for(epoch, WAIT_FOR_WRITER).await {
                     continue;
                 }
@@ -257,50 +261,87 @@ pub async fn search(
                 writer.refresh();
                 return Ok(None);
             }
-            Take::Unusable => return Ok(None),
-        };
-        let mut in_memory = in_memory.into_iter();
-        let mut sets = Vec::with_capacity(leaves.len());
-        for leaf in &leaves {
-            let set = match leaf {
-                Leaf::Keyword(field, value) => match in_memory.next().flatten() {
-                    Some(set) => Some(set),
-                    None => {
-                        let set = keyword_index::read_term(&mut tx, field, value).await?;
-                        if set.as_ref().is_some_and(|s| s.len() >= MEMORY_MIN) {
-                            writer.promote(field, value);
-                        }
-                        set.map(Arc::new)
-                    }
-                },
-                Leaf::Text(expr) => text_set(&mut tx, expr).await?.map(Arc::new),
-                Leaf::Phrase(field, tokens) => {
-                    let mut work = phrase::Work::default();
-                    let nums =
-                        phrase::matching(&mut tx, *field, tokens, deadline, &mut work).await?;
-                    nums_to_set(&nums).map(Arc::new)
-                }
-                Leaf::Range(column, min, max) => {
-                    range_set(&mut tx, column, *min, *max).await?.map(Arc::new)
-                }
-            };
-            let Some(set) = set else { return Ok(None) };
-            sets.push(set);
+            Attempt::Unusable => return Ok(None),
         }
-        let result = combine(&filter, &mut sets.into_iter(), &all);
-        let nums = match request.sort_by {
-            SortField::Id | SortField::Num => {
-                page_by_num(&result, request.descending, request.offset, request.limit)
-            }
-            sort => page_sorted(&mut tx, &result, all.len(), sort, request).await?,
-        };
-        let rows = fetch_in_order(&mut tx, &nums).await?;
-        return Ok(Some(StoredPage {
-            rows,
-            total: result.len(),
-        }));
     }
     Ok(None)
+}
+
+/// The search on the snapshot of the read transaction `tx` (its first read, the epoch,
+/// fixes it).
+fn attempt(
+    tx: &Connection,
+    index: &KeywordIndex,
+    writer: &Writer,
+    filter: &Filter,
+    request: &SearchRequest,
+    deadline: Instant,
+) -> Result<Attempt> {
+    let mut leaves = Vec::new();
+    plan(filter, &mut leaves);
+    let keywords: Vec<(&str, &str)> = leaves
+        .iter()
+        .filter_map(|l| match l {
+            Leaf::Keyword(field, value) => Some((*field, *value)),
+            _ => None,
+        })
+        .collect();
+    let epoch = keyword_index::epoch_of(tx)?;
+    let (all, in_memory) = match index.take(epoch, &keywords) {
+        Take::Ready { all, terms } => (all, terms),
+        Take::Ahead => return Ok(Attempt::Ahead),
+        Take::Behind => return Ok(Attempt::Behind(epoch)),
+        Take::Unusable => return Ok(Attempt::Unusable),
+    };
+    let mut in_memory = in_memory.into_iter();
+    let mut sets = Vec::with_capacity(leaves.len());
+    for leaf in &leaves {
+        let set = match leaf {
+            Leaf::Keyword(field, value) => match in_memory.next().flatten() {
+                Some(set) => Some(set),
+                None => {
+                    let set = term_set(tx, field, value)?;
+                    if set.as_ref().is_some_and(|s| s.len() >= MEMORY_MIN) {
+                        writer.promote(field, value);
+                    }
+                    set.map(Arc::new)
+                }
+            },
+            Leaf::Text(expr) => text_set(tx, expr)?.map(Arc::new),
+            Leaf::Phrase(field, tokens) => {
+                let mut work = phrase::Work::default();
+                let nums = phrase::matching(tx, *field, tokens, deadline, &mut work)?;
+                nums_to_set(&nums).map(Arc::new)
+            }
+            Leaf::Range(column, min, max) => range_set(tx, column, *min, *max)?.map(Arc::new),
+        };
+        let Some(set) = set else {
+            return Ok(Attempt::Unusable);
+        };
+        sets.push(set);
+    }
+    let result = combine(filter, &mut sets.into_iter(), &all);
+    let nums = match request.sort_by {
+        SortField::Id | SortField::Num => {
+            page_by_num(&result, request.descending, request.offset, request.limit)
+        }
+        sort => page_sorted(tx, &result, all.len(), sort, request)?,
+    };
+    let rows = fetch_in_order(tx, &nums)?;
+    Ok(Attempt::Page(StoredPage {
+        rows,
+        total: result.len(),
+    }))
+}
+
+/// One rare term's set, read from `ticket_keywords`.
+fn term_set(tx: &Connection, field: &str, value: &str) -> Result<Option<RoaringBitmap>> {
+    let nums: Option<String> = query_one(
+        tx,
+        "SELECT group_concat(num) FROM ticket_keywords WHERE field = ? AND value = ?",
+        &[Bind::Text(field.to_string()), Bind::Text(value.to_string())],
+    )?;
+    keyword_index::parse_set(nums.as_deref())
 }
 
 /// A page of `set` in number order.
@@ -336,8 +377,8 @@ const WALK_CHUNK_MIN: u64 = if cfg!(test) { 2 } else { 256 };
 
 /// A page of `set` sorted by another field than the number (ties by number, as
 /// `search::order_by` says).
-async fn page_sorted(
-    conn: &mut SqliteConnection,
+fn page_sorted(
+    conn: &Connection,
     set: &RoaringBitmap,
     all: u64,
     sort: SortField,
@@ -367,14 +408,15 @@ async fn page_sorted(
             "SELECT t.num FROM tickets t WHERE t.num IN (SELECT value FROM json_each(?)) \
              ORDER BY {order} LIMIT ? OFFSET ?"
         );
-        let rows: Vec<(i64,)> = sqlx::query_as(&sql)
-            .bind(list)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        return Ok(rows.into_iter().map(|(n,)| n).collect());
+        return query_nums(
+            conn,
+            &sql,
+            &[
+                Bind::Text(list),
+                Bind::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
+                Bind::Int(i64::try_from(offset).unwrap_or(i64::MAX)),
+            ],
+        );
     }
     // Walk the sort field's index in order, in growing chunks, keeping the result's numbers.
     let sql = format!("SELECT t.num FROM tickets t ORDER BY {order} LIMIT ? OFFSET ?");
@@ -383,13 +425,8 @@ async fn page_sorted(
     let mut position = 0i64;
     let mut chunk = (walk * 1.25).clamp(WALK_CHUNK_MIN as f64, 1_000_000.0) as i64;
     loop {
-        let rows: Vec<(i64,)> = sqlx::query_as(&sql)
-            .bind(chunk)
-            .bind(position)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        for (num,) in &rows {
+        let rows = query_nums(conn, &sql, &[Bind::Int(chunk), Bind::Int(position)])?;
+        for num in &rows {
             if u32::try_from(*num).is_ok_and(|n| set.contains(n)) {
                 if matched >= offset {
                     out.push(*num);

@@ -9,7 +9,7 @@ use docket_core::store::{SearchRequest, SortField, Store};
 use docket_core::Error;
 
 use crate::keyword_index::{self, State};
-use crate::{db_err, SqliteOptions, SqliteStore};
+use crate::{SqliteOptions, SqliteStore};
 
 type Sets = BTreeMap<(String, String), BTreeSet<u32>>;
 
@@ -77,19 +77,22 @@ async fn assert_index_exact(store: &SqliteStore) {
         }
     };
     let state = store.index.snapshot().expect("the index is usable");
-    let mut conn = store.reader.acquire().await.unwrap();
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
     assert_eq!(
         state.epoch,
-        keyword_index::read_epoch(&mut conn).await.unwrap()
+        store
+            .searcher
+            .run(later, |tx| keyword_index::epoch_of(tx))
+            .await
+            .unwrap()
     );
-    drop(conn);
     check(&state, false);
     for (field, value) in terms.keys() {
         store.writer.promote(field, value);
     }
     // Two writes in a row: the second is taken after the first batch's control work.
     for _ in 0..2 {
-        store.write(|_| Box::pin(async { Ok(()) })).await.unwrap();
+        store.write(|_| Ok(())).await.unwrap();
     }
     check(&store.index.snapshot().unwrap(), true);
 }
@@ -178,13 +181,9 @@ async fn the_index_follows_creates_updates_deletes_reindex_and_reopen() {
     // Lose the keyword rows (the triggers see it), then reindex.
     store
         .write(|c| {
-            Box::pin(async move {
-                sqlx::query("DELETE FROM ticket_keywords")
-                    .execute(&mut *c)
-                    .await
-                    .map_err(db_err)?;
-                Ok(())
-            })
+            c.execute("DELETE FROM ticket_keywords", [])
+                .map(drop)
+                .map_err(crate::writer::sql_err)
         })
         .await
         .unwrap();
@@ -237,11 +236,11 @@ async fn failed_writes_in_a_group_commit_leave_no_index_change() {
                     let t = ticket(&format!("ghost{i}"), "poisoned", &["flag"]);
                     store
                         .write(move |c| {
-                            Box::pin(async move {
-                                docket_core::kernel::create(&mut crate::write_tx::SqliteTx(c), t)
-                                    .await?;
-                                Err::<(), _>(Error::Ticket("rejected".into()))
-                            })
+                            crate::writer::run_now(docket_core::kernel::create(
+                                &mut crate::write_tx::SqliteTx(c),
+                                t,
+                            ))?;
+                            Err::<(), _>(Error::Ticket("rejected".into()))
                         })
                         .await
                         .map(|_| false)

@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 
 use docket_core::{Error, Result};
 use roaring::RoaringBitmap;
-use sqlx::SqliteConnection;
+use rusqlite::Connection;
 use tokio::sync::watch;
 
-use crate::db_err;
+use crate::writer::sql_err;
 
 /// Tickets a term needs to be kept in memory (all terms in this crate's unit tests).
 pub const MEMORY_MIN: u64 = if cfg!(test) { 1 } else { 512 };
@@ -238,7 +238,7 @@ impl KeywordIndex {
 /// delete of a ticket or keyword row is a change, any other update of a ticket row a
 /// "touch" that moves the epoch only), and sets FTS5 `usermerge` for the writer's idle
 /// merges.
-pub async fn install_capture(conn: &mut SqliteConnection) -> Result<()> {
+pub fn install_capture(conn: &Connection) -> Result<()> {
     const SQL: &[&str] = &[
         "INSERT OR IGNORE INTO counters (name, value) VALUES ('index_epoch', 0)",
         // Idle merges (writer.rs, `tidy_text_step`) pair segments of a level as soon as
@@ -272,20 +272,22 @@ pub async fn install_capture(conn: &mut SqliteConnection) -> Result<()> {
          BEGIN INSERT INTO index_delta VALUES (2, NULL, NULL, new.num); END",
     ];
     for sql in SQL {
-        sqlx::query(sql).execute(&mut *conn).await.map_err(db_err)?;
+        conn.execute(sql, []).map_err(sql_err)?;
     }
     Ok(())
 }
 
 /// Takes (reads and empties) the changes recorded in the current transaction, in order, and
 /// whether any ticket changed at all.
-pub async fn take_delta(conn: &mut SqliteConnection) -> Result<(bool, Vec<Change>)> {
+pub fn take_delta(conn: &Connection) -> Result<(bool, Vec<Change>)> {
     type Row = (i64, i64, Option<String>, Option<String>, i64);
-    let mut rows: Vec<Row> =
-        sqlx::query_as("DELETE FROM temp.index_delta RETURNING rowid, add_row, field, value, num")
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_err)?;
+    let mut rows: Vec<Row> = conn
+        .prepare_cached("DELETE FROM temp.index_delta RETURNING rowid, add_row, field, value, num")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect()
+        })
+        .map_err(sql_err)?;
     rows.sort_unstable_by_key(|r| r.0);
     let touched = !rows.is_empty();
     let changes = rows
@@ -301,24 +303,21 @@ pub async fn take_delta(conn: &mut SqliteConnection) -> Result<(bool, Vec<Change
 }
 
 /// Bumps the epoch in the current write transaction and returns the new value.
-pub async fn bump_epoch(conn: &mut SqliteConnection) -> Result<i64> {
-    let (epoch,): (i64,) = sqlx::query_as(
+pub fn bump_epoch(conn: &Connection) -> Result<i64> {
+    conn.prepare_cached(
         "UPDATE counters SET value = value + 1 WHERE name = 'index_epoch' RETURNING value",
     )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(epoch)
+    .and_then(|mut s| s.query_row([], |r| r.get(0)))
+    .map_err(sql_err)
 }
 
-/// The epoch of the caller's snapshot (in a read transaction, this first read fixes it).
-pub async fn read_epoch(conn: &mut SqliteConnection) -> Result<i64> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT value FROM counters WHERE name = 'index_epoch'")
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?;
-    Ok(row.map_or(0, |(e,)| e))
+/// The epoch of the writer's connection (in a transaction: of its snapshot).
+pub fn epoch_of(conn: &Connection) -> Result<i64> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached("SELECT value FROM counters WHERE name = 'index_epoch'")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)).optional())
+        .map(|e| e.unwrap_or(0))
+        .map_err(sql_err)
 }
 
 /// Parses a `group_concat` of ticket numbers into a set; None if one does not fit in 32
@@ -362,14 +361,9 @@ pub fn extend_set(set: &mut RoaringBitmap, text: Option<&str>) -> Result<bool> {
 
 /// Reads the whole index from the database at one snapshot; None if it cannot hold the
 /// data (a ticket number beyond 32 bits).
-pub async fn build(conn: &mut SqliteConnection) -> Result<Option<State>> {
+pub fn build(conn: &Connection) -> Result<Option<State>> {
     let started = Instant::now();
-    sqlx::query("BEGIN")
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    let out = build_in_transaction(conn).await;
-    let _ = sqlx::query("COMMIT").execute(&mut *conn).await;
+    let out = in_read_transaction(conn, build_in_transaction);
     if let Ok(Some(state)) = &out {
         tracing::info!(
             tickets = state.all.len(),
@@ -382,29 +376,37 @@ pub async fn build(conn: &mut SqliteConnection) -> Result<Option<State>> {
     out
 }
 
-async fn build_in_transaction(conn: &mut SqliteConnection) -> Result<Option<State>> {
-    let epoch = read_epoch(conn).await?;
-    let (all,): (Option<String>,) = sqlx::query_as("SELECT group_concat(num) FROM tickets")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)?;
+/// Runs `read` in a transaction of its own, so all it reads is one snapshot.
+fn in_read_transaction<T>(conn: &Connection, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("BEGIN").map_err(sql_err)?;
+    let out = read(conn);
+    let _ = conn.execute_batch("COMMIT");
+    out
+}
+
+fn build_in_transaction(conn: &Connection) -> Result<Option<State>> {
+    let epoch = epoch_of(conn)?;
+    let all: Option<String> = conn
+        .query_row("SELECT group_concat(num) FROM tickets", [], |r| r.get(0))
+        .map_err(sql_err)?;
     let Some(all) = parse_set(all.as_deref())? else {
         return Ok(None);
     };
-    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT field, value, group_concat(num) FROM ticket_keywords GROUP BY field, value \
-         HAVING count(*) >= ?",
-    )
-    .bind(MEMORY_MIN as i64)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_err)?;
     let mut state = State {
         epoch,
         all: Arc::new(all),
         terms: HashMap::new(),
     };
-    for (field, value, nums) in rows {
+    let mut terms = conn
+        .prepare(
+            "SELECT field, value, group_concat(num) FROM ticket_keywords GROUP BY field, value \
+             HAVING count(*) >= ?1",
+        )
+        .map_err(sql_err)?;
+    let mut rows = terms.query([MEMORY_MIN as i64]).map_err(sql_err)?;
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        let (field, value, nums): (String, String, Option<String>) =
+            (row.get(0).map_err(sql_err)?, row.get(1).map_err(sql_err)?, row.get(2).map_err(sql_err)?);
         let Some(set) = parse_set(nums.as_deref())? else {
             return Ok(None);
         };
@@ -417,26 +419,9 @@ async fn build_in_transaction(conn: &mut SqliteConnection) -> Result<Option<Stat
     Ok(Some(state))
 }
 
-/// One term's set, read from `ticket_keywords`.
-pub async fn read_term(
-    conn: &mut SqliteConnection,
-    field: &str,
-    value: &str,
-) -> Result<Option<RoaringBitmap>> {
-    let (nums,): (Option<String>,) = sqlx::query_as(
-        "SELECT group_concat(num) FROM ticket_keywords WHERE field = ? AND value = ?",
-    )
-    .bind(field)
-    .bind(value)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    parse_set(nums.as_deref())
-}
-
 /// Rebuilds the index from the database (on the writer's connection, between batches).
-pub async fn rebuild(conn: &mut SqliteConnection, index: &KeywordIndex) {
-    match build(conn).await {
+pub fn rebuild(conn: &Connection, index: &KeywordIndex) {
+    match build(conn) {
         Ok(state) => index.replace(state),
         Err(e) => {
             tracing::error!(error = %e, "cannot rebuild the keyword index; searches read SQL only");
@@ -445,28 +430,26 @@ pub async fn rebuild(conn: &mut SqliteConnection, index: &KeywordIndex) {
     }
 }
 
-/// Loads one term into memory (writer task, between batches).
-pub async fn promote(conn: &mut SqliteConnection, index: &KeywordIndex, field: &str, value: &str) {
+/// Loads one term into memory (writer thread, between batches).
+pub fn promote(conn: &Connection, index: &KeywordIndex, field: &str, value: &str) {
     if index.has_term(field, value) || index.epoch().is_none() {
         return;
     }
-    let read = async {
-        sqlx::query("BEGIN")
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        let out = async {
-            let epoch = read_epoch(conn).await?;
-            Ok::<_, Error>((epoch, read_term(conn, field, value).await?))
-        }
-        .await;
-        let _ = sqlx::query("COMMIT").execute(&mut *conn).await;
-        out
-    };
-    match read.await {
+    let read = in_read_transaction(conn, |conn| {
+        let epoch = epoch_of(conn)?;
+        let nums: Option<String> = conn
+            .query_row(
+                "SELECT group_concat(num) FROM ticket_keywords WHERE field = ?1 AND value = ?2",
+                [field, value],
+                |r| r.get(0),
+            )
+            .map_err(sql_err)?;
+        Ok((epoch, parse_set(nums.as_deref())?))
+    });
+    match read {
         Ok((epoch, Some(set))) => {
             if !index.promote(epoch, field, value, set) {
-                rebuild(conn, index).await;
+                rebuild(conn, index);
             }
         }
         Ok((_, None)) => index.replace(None),

@@ -15,6 +15,7 @@ mod outbox;
 mod point_reads;
 mod records;
 mod search;
+mod search_pool;
 mod tickets;
 mod write_tx;
 mod writer;
@@ -39,12 +40,9 @@ use sqlx::sqlite::{
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::broadcast;
 use write_tx::SqliteTx;
+use writer::run_now;
 
 pub use search::render_filter;
-
-/// A boxed future borrowing the write connection.
-pub(crate) type BoxFuture<'a, T> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// How the database file is opened.
 #[derive(Debug, Clone)]
@@ -77,8 +75,9 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Tickets and records by key, without sqlx's per-statement thread hand-off.
     points: Arc<point_reads::PointReader>,
-    /// The searches' own read connections (see [`SqliteOptions::search_connections`]).
-    searcher: SqlitePool,
+    /// The searches' own read connections and threads (see
+    /// [`SqliteOptions::search_connections`]).
+    searcher: Arc<search_pool::SearchPool>,
     search_timeout: Duration,
     writer: writer::Writer,
     /// Keyword terms and all ticket numbers as bitmaps, kept by the writer.
@@ -117,16 +116,28 @@ impl SqliteStore {
             .run(&mut conn)
             .await
             .map_err(|e| Error::Internal(format!("sqlite migration: {e}")))?;
-        // Rows from before the list sort keys existed get them now (a no-op afterwards).
-        let backfilled = tickets::backfill_sort_keys(&mut conn).await?;
-        if backfilled > 0 {
-            tracing::info!(tickets = backfilled, "assignee and tag sort keys filled in");
-        }
-        keyword_index::install_capture(&mut conn).await?;
-        let index = Arc::new(keyword_index::KeywordIndex::new(
-            keyword_index::build(&mut conn).await?,
-        ));
-        let writer = writer::Writer::start(conn, index.clone());
+        conn.close().await.map_err(db_err)?;
+        // The writer's own synchronous connection (see `writer.rs`); it is prepared here,
+        // before the writer thread takes it, on a blocking thread (a large backfill or index
+        // build reads the whole table).
+        let (conn, index) = {
+            let path = path.to_path_buf();
+            let synchronous_full = options.synchronous_full;
+            tokio::task::spawn_blocking(move || -> Result<_> {
+                let conn = writer::open_connection(&path, synchronous_full)?;
+                // Rows from before the list sort keys existed get them now (a no-op afterwards).
+                let backfilled = tickets::backfill_sort_keys(&conn)?;
+                if backfilled > 0 {
+                    tracing::info!(tickets = backfilled, "assignee and tag sort keys filled in");
+                }
+                keyword_index::install_capture(&conn)?;
+                let index = keyword_index::KeywordIndex::new(keyword_index::build(&conn)?);
+                Ok((conn, Arc::new(index)))
+            })
+            .await
+            .map_err(Error::internal)??
+        };
+        let writer = writer::Writer::start(conn, index.clone())?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             // All open from the start: a text search uses two at once when two are idle.
@@ -136,16 +147,10 @@ impl SqliteStore {
             .connect_with(base.clone().read_only(true))
             .await
             .map_err(db_err)?;
-        let searcher = SqlitePoolOptions::new()
-            .max_connections(options.search_connections.max(1))
-            // All open from the start: a text search uses two at once when two are idle.
-            .min_connections(options.search_connections.max(1))
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(options.search_timeout.max(Duration::from_secs(1)))
-            .connect_with(base.read_only(true))
-            .await
-            .map_err(db_err)?;
+        let searcher = Arc::new(search_pool::SearchPool::open(
+            path,
+            options.search_connections,
+        )?);
         let store = SqliteStore {
             reader,
             points: Arc::new(point_reads::PointReader::new(path)),
@@ -162,7 +167,7 @@ impl SqliteStore {
 
     /// Finishes queued writes, checkpoints the WAL and closes the connections.
     pub async fn close(&self) {
-        self.searcher.close().await;
+        self.searcher.close();
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -196,7 +201,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
     {
         self.writer.write(work).await
     }
@@ -211,7 +216,7 @@ impl SqliteStore {
     ) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
     {
         let events = self.events.clone();
         self.writer
@@ -234,7 +239,7 @@ impl SqliteStore {
     ) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
     {
         let events = self.events.clone();
         self.writer
@@ -298,14 +303,14 @@ fn updated(out: &Option<Ticket>) -> Option<TicketEvent> {
 impl Store for SqliteStore {
     async fn create_ticket(&self, ticket: Ticket) -> Result<Option<Ticket>> {
         self.ticket_write(
-            move |c| Box::pin(async move { kernel::create(&mut SqliteTx(c), ticket).await }),
+            move |c| run_now(kernel::create(&mut SqliteTx(c), ticket)),
             created,
         )
         .await
     }
     async fn create_ticket_with(&self, request: CreateTicket) -> Result<CreateOutcome> {
         self.ticket_write(
-            move |c| Box::pin(async move { kernel::create_with(&mut SqliteTx(c), request).await }),
+            move |c| run_now(kernel::create_with(&mut SqliteTx(c), request)),
             created_with,
         )
         .await
@@ -340,7 +345,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<Ticket>> {
         let id = id.to_string();
         self.ticket_write(
-            move |c| Box::pin(async move { kernel::update(&mut SqliteTx(c), &id, mutate).await }),
+            move |c| run_now(kernel::update(&mut SqliteTx(c), &id, mutate)),
             updated,
         )
         .await
@@ -349,11 +354,7 @@ impl Store for SqliteStore {
         let id = id.to_string();
         let out = self
             .ticket_write_events(
-                move |c| {
-                    Box::pin(
-                        async move { kernel::delete_unlinking(&mut SqliteTx(c), &id, check).await },
-                    )
-                },
+                move |c| run_now(kernel::delete_unlinking(&mut SqliteTx(c), &id, check)),
                 deleted_unlinking,
             )
             .await?;
@@ -361,14 +362,14 @@ impl Store for SqliteStore {
     }
     async fn update_ticket_pair(&self, edit: TicketPairEdit) -> Result<Option<(Ticket, Ticket)>> {
         self.ticket_write_events(
-            move |c| Box::pin(async move { kernel::update_pair(&mut SqliteTx(c), edit).await }),
+            move |c| run_now(kernel::update_pair(&mut SqliteTx(c), edit)),
             updated_pair,
         )
         .await
     }
     async fn outbox_enqueue(&self, items: Vec<OutboxItem>) -> Result<u64> {
         self.write(move |c| {
-            Box::pin(async move { outbox::insert(c, &items, kernel::now_secs()).await })
+            outbox::insert(c, &items, kernel::now_secs())
         })
         .await
     }
@@ -379,7 +380,7 @@ impl Store for SqliteStore {
         groups: u32,
     ) -> Result<Vec<OutboxRow>> {
         self.write(move |c| {
-            Box::pin(async move { outbox::claim(c, now, lease_until, groups).await })
+            outbox::claim(c, now, lease_until, groups)
         })
         .await
     }
@@ -387,12 +388,12 @@ impl Store for SqliteStore {
         outbox::next_due(&self.reader).await
     }
     async fn outbox_sent(&self, ids: Vec<i64>, now: i64) -> Result<()> {
-        self.write(move |c| Box::pin(async move { outbox::sent(c, &ids, now).await }))
+        self.write(move |c| outbox::sent(c, &ids, now))
             .await
     }
     async fn outbox_failed(&self, ids: Vec<i64>, error: String, retry_at: i64) -> Result<()> {
         self.write(move |c| {
-            Box::pin(async move { outbox::failed(c, &ids, &error, retry_at).await })
+            outbox::failed(c, &ids, &error, retry_at)
         })
         .await
     }
@@ -415,18 +416,18 @@ impl Store for SqliteStore {
     }
     /// Publishes no ticket events (a bulk load, not edits; see `TicketEvent`).
     async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64> {
-        self.write(move |c| Box::pin(tickets::insert_many(c, tickets)))
+        self.write(move |c| tickets::insert_many(c, tickets))
             .await
     }
     async fn import_numbered(&self, tickets: Vec<Ticket>) -> Result<u64> {
-        self.write(move |c| Box::pin(tickets::insert_numbered(c, tickets)))
+        self.write(move |c| tickets::insert_numbered(c, tickets))
             .await
     }
     async fn ticket_count(&self) -> Result<u64> {
         tickets::count(&self.reader).await
     }
     async fn reindex_batch(&self, after: i64, limit: u32) -> Result<Option<(i64, u64)>> {
-        self.write(move |c| Box::pin(async move { tickets::reindex_batch(c, after, limit).await }))
+        self.write(move |c| tickets::reindex_batch(c, after, limit))
             .await
     }
 
@@ -453,15 +454,8 @@ impl Store for SqliteStore {
         data: &Value,
     ) -> Result<bool> {
         let (id, lookup, data) = (id.to_string(), lookup.map(str::to_string), data.clone());
-        self.write(move |c| {
-            Box::pin(async move {
-                use kernel::WriteTx;
-                SqliteTx(c)
-                    .insert_record(kind, &id, lookup.as_deref(), &data)
-                    .await
-            })
-        })
-        .await
+        self.write(move |c| records::insert(c, kind, &id, lookup.as_deref(), &data.to_string()))
+            .await
     }
     async fn update_record(
         &self,
@@ -470,20 +464,16 @@ impl Store for SqliteStore {
         mutate: RecordMutation,
     ) -> Result<Option<Value>> {
         let id = id.to_string();
-        self.write(move |c| {
-            Box::pin(
-                async move { kernel::update_record(&mut SqliteTx(c), kind, &id, mutate).await },
-            )
-        })
-        .await
+        self.write(move |c| run_now(kernel::update_record(&mut SqliteTx(c), kind, &id, mutate)))
+            .await
     }
     async fn delete_record(&self, kind: RecordKind, id: &str) -> Result<bool> {
         let id = id.to_string();
-        self.write(move |c| Box::pin(async move { records::delete(c, kind, &id).await }))
+        self.write(move |c| records::delete(c, kind, &id))
             .await
     }
     async fn purge_expired(&self, kind: RecordKind, now: i64) -> Result<u64> {
-        self.write(move |c| Box::pin(async move { records::purge_expired(c, kind, now).await }))
+        self.write(move |c| records::purge_expired(c, kind, now))
             .await
     }
     async fn expired_records(&self, kind: RecordKind, now: i64, limit: u32) -> Result<Vec<Value>> {
@@ -567,17 +557,8 @@ mod tests {
         // Lose the index, then rebuild it from the records.
         store
             .write(|c| {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM ticket_text")
-                        .execute(&mut *c)
-                        .await
-                        .map_err(db_err)?;
-                    sqlx::query("DELETE FROM ticket_keywords")
-                        .execute(&mut *c)
-                        .await
-                        .map_err(db_err)?;
-                    Ok(())
-                })
+                c.execute_batch("DELETE FROM ticket_text; DELETE FROM ticket_keywords;")
+                    .map_err(writer::sql_err)
             })
             .await
             .unwrap();
@@ -611,22 +592,16 @@ mod tests {
         // What version 1 wrote: the host as one token; and no version recorded.
         store
             .write(move |c| {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM ticket_text WHERE rowid = ?")
-                        .bind(a.num)
-                        .execute(&mut *c)
-                        .await
-                        .map_err(db_err)?;
-                    sqlx::query(
-                        "INSERT INTO ticket_text (rowid, subject, body, changes) \
-                         VALUES (?, 'dashboard', 'see grafana_example_com', '')",
-                    )
-                    .bind(a.num)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(db_err)?;
-                    Ok(())
-                })
+                c.execute("DELETE FROM ticket_text WHERE rowid = ?1", [a.num])
+                    .and_then(|_| {
+                        c.execute(
+                            "INSERT INTO ticket_text (rowid, subject, body, changes) \
+                             VALUES (?1, 'dashboard', 'see grafana_example_com', '')",
+                            [a.num],
+                        )
+                    })
+                    .map(drop)
+                    .map_err(writer::sql_err)
             })
             .await
             .unwrap();

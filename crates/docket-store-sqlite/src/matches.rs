@@ -7,50 +7,48 @@
 
 use docket_core::{Error, Result};
 use docket_query::Filter;
-use sqlx::SqliteConnection;
+use rusqlite::Connection;
 
-use crate::db_err;
-use crate::search::{fts_expr, phrase, render_filter, Bind};
+use crate::search::{fts_expr, phrase, query_one, render_filter, Bind};
 
 /// Ticket numbers, ascending, without duplicates.
 pub type Nums = Vec<i64>;
 
 /// All numbers matching `filter`, ascending.
-pub async fn matching(
-    conn: &mut SqliteConnection,
+pub fn matching(
+    conn: &Connection,
     filter: &Filter,
     deadline: std::time::Instant,
 ) -> Result<Nums> {
     let mut all = None;
-    eval(conn, filter, &mut all, deadline).await
+    eval(conn, filter, &mut all, deadline)
 }
 
 /// Numbers of the tickets in any of `categories`.
-pub async fn in_categories(conn: &mut SqliteConnection, categories: &[String]) -> Result<Nums> {
+pub fn in_categories(conn: &Connection, categories: &[String]) -> Result<Nums> {
     let mut out = Vec::new();
     for c in categories {
         let list = scan(
             conn,
             "SELECT group_concat(num) FROM ticket_keywords WHERE field = 'category' AND value = ?",
             &[Bind::Text(docket_query::normalize_keyword(c))],
-        )
-        .await?;
+        )?;
         out = union(&out, &list);
     }
     Ok(out)
 }
 
-fn eval<'a>(
-    conn: &'a mut SqliteConnection,
-    filter: &'a Filter,
-    all: &'a mut Option<Nums>,
+fn eval(
+    conn: &Connection,
+    filter: &Filter,
+    all: &mut Option<Nums>,
     deadline: std::time::Instant,
-) -> crate::BoxFuture<'a, Result<Nums>> {
-    Box::pin(async move {
+) -> Result<Nums> {
+    {
         if let Filter::Text { field, tokens, .. } = filter {
             if phrase::is_long(filter) {
                 let mut work = phrase::Work::default();
-                return phrase::matching(conn, *field, tokens, deadline, &mut work).await;
+                return phrase::matching(conn, *field, tokens, deadline, &mut work);
             }
         }
         if let Some(expr) = fts_expr(filter) {
@@ -58,11 +56,10 @@ fn eval<'a>(
                 conn,
                 "SELECT group_concat(rowid) FROM ticket_text WHERE ticket_text MATCH ?",
                 &[Bind::Text(expr)],
-            )
-            .await;
+            );
         }
         match filter {
-            Filter::All => everything(conn, all).await,
+            Filter::All => everything(conn, all),
             Filter::None => Ok(Vec::new()),
             Filter::Keyword { field, value } => {
                 scan(
@@ -73,31 +70,30 @@ fn eval<'a>(
                         Bind::Text(value.clone()),
                     ],
                 )
-                .await
             }
             Filter::Range { .. } | Filter::Text { .. } => {
                 let mut cond = String::new();
                 let mut binds = Vec::new();
                 render_filter(filter, &mut cond, &mut binds);
                 let sql = format!("SELECT group_concat(t.num) FROM tickets t WHERE {cond}");
-                scan(conn, &sql, &binds).await
+                scan(conn, &sql, &binds)
             }
             Filter::And(items) => {
                 let (negative, positive): (Vec<&Filter>, Vec<&Filter>) =
                     items.iter().partition(|f| matches!(f, Filter::Not(_)));
                 let mut acc = match positive.split_first() {
-                    Some((first, _)) => eval(conn, first, all, deadline).await?,
-                    None => everything(conn, all).await?,
+                    Some((first, _)) => eval(conn, first, all, deadline)?,
+                    None => everything(conn, all)?,
                 };
                 for f in positive.iter().skip(1) {
                     if acc.is_empty() {
                         return Ok(acc);
                     }
-                    acc = intersect(&acc, &eval(conn, f, all, deadline).await?);
+                    acc = intersect(&acc, &eval(conn, f, all, deadline)?);
                 }
                 for f in negative {
                     if let Filter::Not(inner) = f {
-                        acc = difference(&acc, &eval(conn, inner, all, deadline).await?);
+                        acc = difference(&acc, &eval(conn, inner, all, deadline)?);
                     }
                 }
                 Ok(acc)
@@ -105,38 +101,31 @@ fn eval<'a>(
             Filter::Or(items) => {
                 let mut acc = Vec::new();
                 for f in items {
-                    acc = union(&acc, &eval(conn, f, all, deadline).await?);
+                    acc = union(&acc, &eval(conn, f, all, deadline)?);
                 }
                 Ok(acc)
             }
             Filter::Not(inner) => {
-                let excluded = eval(conn, inner, all, deadline).await?;
-                Ok(difference(&everything(conn, all).await?, &excluded))
+                let excluded = eval(conn, inner, all, deadline)?;
+                Ok(difference(&everything(conn, all)?, &excluded))
             }
         }
-    })
+    }
 }
 
 /// Every ticket number (read once per search, only when a negation needs it).
-async fn everything(conn: &mut SqliteConnection, all: &mut Option<Nums>) -> Result<Nums> {
+fn everything(conn: &Connection, all: &mut Option<Nums>) -> Result<Nums> {
     if let Some(list) = all {
         return Ok(list.clone());
     }
-    let list = scan(conn, "SELECT group_concat(num) FROM tickets", &[]).await?;
+    let list = scan(conn, "SELECT group_concat(num) FROM tickets", &[])?;
     *all = Some(list.clone());
     Ok(list)
 }
 
 /// Runs a `SELECT group_concat(…)` and parses the numbers, sorted and unique.
-async fn scan(conn: &mut SqliteConnection, sql: &str, binds: &[Bind]) -> Result<Nums> {
-    let mut q = sqlx::query_as::<_, (Option<String>,)>(sql);
-    for b in binds {
-        q = match b {
-            Bind::Int(i) => q.bind(*i),
-            Bind::Text(s) => q.bind(s.clone()),
-        };
-    }
-    let (text,) = q.fetch_one(&mut *conn).await.map_err(db_err)?;
+fn scan(conn: &Connection, sql: &str, binds: &[Bind]) -> Result<Nums> {
+    let text: Option<String> = query_one(conn, sql, binds)?;
     let mut nums = text
         .unwrap_or_default()
         .split(',')

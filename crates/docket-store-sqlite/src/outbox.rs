@@ -3,46 +3,42 @@
 
 use docket_core::notify::{OutboxColumns, OutboxItem, OutboxRow};
 use docket_core::Result;
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{params, Connection};
+use sqlx::SqlitePool;
 
 use crate::db_err;
+use crate::writer::{execute, sql_err};
 
 const COLUMNS: &str =
     "id, channel, kind, ticket, grp, target, payload, created, not_before, attempts, claimed_until, sent_at, last_error";
 
 /// Inserts entries inside the caller's transaction. Returns how many were new.
-pub async fn insert(c: &mut SqliteConnection, items: &[OutboxItem], now: i64) -> Result<u64> {
+pub fn insert(c: &Connection, items: &[OutboxItem], now: i64) -> Result<u64> {
     let mut n = 0;
     for it in items {
-        let done = sqlx::query(
+        n += execute(
+            c,
             "INSERT OR IGNORE INTO outbox (channel, kind, ticket, grp, target, payload, created, not_before, unique_key) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&it.channel)
-        .bind(&it.kind)
-        .bind(&it.ticket)
-        .bind(&it.grp)
-        .bind(&it.target)
-        .bind(it.payload.to_string())
-        .bind(now)
-        .bind(it.not_before)
-        .bind(&it.unique_key)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
-        n += done.rows_affected();
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                it.channel,
+                it.kind,
+                it.ticket,
+                it.grp,
+                it.target,
+                it.payload.to_string(),
+                now,
+                it.not_before,
+                it.unique_key
+            ],
+        )? as u64;
     }
     Ok(n)
 }
 
 pub use docket_core::notify::OUTBOX_MAX_HOLD_SECS as MAX_HOLD_SECS;
 
-pub async fn claim(
-    c: &mut SqliteConnection,
-    now: i64,
-    lease_until: i64,
-    groups: u32,
-) -> Result<Vec<OutboxRow>> {
+pub fn claim(c: &Connection, now: i64, lease_until: i64, groups: u32) -> Result<Vec<OutboxRow>> {
     let sql = format!(
         "UPDATE outbox SET claimed_until = ?1, attempts = attempts + 1 \
          WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < ?2) AND grp IN ( \
@@ -51,13 +47,29 @@ pub async fn claim(
            ORDER BY min(id) LIMIT ?3) \
          RETURNING {COLUMNS}"
     );
-    let rows: Vec<OutboxColumns> = sqlx::query_as(&sql)
-        .bind(lease_until)
-        .bind(now)
-        .bind(i64::from(groups))
-        .fetch_all(&mut *c)
-        .await
-        .map_err(db_err)?;
+    let rows: Vec<OutboxColumns> = c
+        .prepare_cached(&sql)
+        .and_then(|mut s| {
+            s.query_map(params![lease_until, now, i64::from(groups)], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                    r.get(12)?,
+                ))
+            })?
+            .collect()
+        })
+        .map_err(sql_err)?;
     let mut out = rows
         .into_iter()
         .map(OutboxRow::from_columns)
@@ -66,32 +78,26 @@ pub async fn claim(
     Ok(out)
 }
 
-pub async fn sent(c: &mut SqliteConnection, ids: &[i64], now: i64) -> Result<()> {
+pub fn sent(c: &Connection, ids: &[i64], now: i64) -> Result<()> {
     for id in ids {
-        sqlx::query("UPDATE outbox SET sent_at = ?, claimed_until = NULL, last_error = NULL WHERE id = ? AND sent_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *c)
-            .await
-            .map_err(db_err)?;
+        execute(
+            c,
+            "UPDATE outbox SET sent_at = ?1, claimed_until = NULL, last_error = NULL \
+             WHERE id = ?2 AND sent_at IS NULL",
+            [now, *id],
+        )?;
     }
     Ok(())
 }
 
-pub async fn failed(
-    c: &mut SqliteConnection,
-    ids: &[i64],
-    error: &str,
-    retry_at: i64,
-) -> Result<()> {
+pub fn failed(c: &Connection, ids: &[i64], error: &str, retry_at: i64) -> Result<()> {
     for id in ids {
-        sqlx::query("UPDATE outbox SET claimed_until = NULL, last_error = ?, not_before = max(not_before, ?) WHERE id = ? AND sent_at IS NULL")
-            .bind(error)
-            .bind(retry_at)
-            .bind(id)
-            .execute(&mut *c)
-            .await
-            .map_err(db_err)?;
+        execute(
+            c,
+            "UPDATE outbox SET claimed_until = NULL, last_error = ?1, not_before = max(not_before, ?2) \
+             WHERE id = ?3 AND sent_at IS NULL",
+            params![error, retry_at, id],
+        )?;
     }
     Ok(())
 }

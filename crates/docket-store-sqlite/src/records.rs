@@ -3,9 +3,11 @@
 use docket_core::store::RecordKind;
 use docket_core::{Error, Result};
 use serde_json::Value;
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{params, Connection, OptionalExtension};
+use sqlx::SqlitePool;
 
 use crate::db_err;
+use crate::writer::{execute, sql_err};
 
 pub(crate) fn parse(data: &str) -> Result<Value> {
     serde_json::from_str(data).map_err(|e| Error::Internal(format!("corrupt record: {e}")))
@@ -21,85 +23,65 @@ pub async fn list(db: &SqlitePool, kind: RecordKind) -> Result<Vec<Value>> {
     rows.iter().map(|(d,)| parse(d)).collect()
 }
 
-pub async fn insert(
-    c: &mut SqliteConnection,
+pub fn insert(
+    c: &Connection,
     kind: RecordKind,
     id: &str,
     lookup: Option<&str>,
     data: &str,
 ) -> Result<bool> {
-    let done = sqlx::query(
-        "INSERT INTO records (kind, id, lookup, data) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-    )
-    .bind(kind.as_str())
-    .bind(id)
-    .bind(lookup)
-    .bind(data)
-    .execute(&mut *c)
-    .await
-    .map_err(db_err)?;
-    Ok(done.rows_affected() == 1)
+    let done = execute(
+        c,
+        "INSERT INTO records (kind, id, lookup, data) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        params![kind.as_str(), id, lookup, data],
+    )?;
+    Ok(done == 1)
 }
 
 /// A record read inside the write transaction.
-pub async fn get_in(c: &mut SqliteConnection, kind: RecordKind, id: &str) -> Result<Option<Value>> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT data FROM records WHERE kind = ? AND id = ?")
-            .bind(kind.as_str())
-            .bind(id)
-            .fetch_optional(&mut *c)
-            .await
-            .map_err(db_err)?;
-    row.map(|(d,)| parse(&d)).transpose()
+pub fn get_in(c: &Connection, kind: RecordKind, id: &str) -> Result<Option<Value>> {
+    let data: Option<String> = c
+        .prepare_cached("SELECT data FROM records WHERE kind = ?1 AND id = ?2")
+        .and_then(|mut s| s.query_row([kind.as_str(), id], |r| r.get(0)).optional())
+        .map_err(sql_err)?;
+    data.map(|d| parse(&d)).transpose()
 }
 
-pub async fn rewrite(
-    c: &mut SqliteConnection,
-    kind: RecordKind,
-    id: &str,
-    data: &str,
-) -> Result<()> {
-    sqlx::query("UPDATE records SET data = ? WHERE kind = ? AND id = ?")
-        .bind(data)
-        .bind(kind.as_str())
-        .bind(id)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+pub fn rewrite(c: &Connection, kind: RecordKind, id: &str, data: &str) -> Result<()> {
+    execute(
+        c,
+        "UPDATE records SET data = ?1 WHERE kind = ?2 AND id = ?3",
+        [data, kind.as_str(), id],
+    )?;
     Ok(())
 }
 
 /// Inserts or replaces a record without a lookup key.
-pub async fn put(c: &mut SqliteConnection, kind: RecordKind, id: &str, data: &str) -> Result<()> {
-    sqlx::query("INSERT OR REPLACE INTO records (kind, id, lookup, data) VALUES (?, ?, NULL, ?)")
-        .bind(kind.as_str())
-        .bind(id)
-        .bind(data)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+pub fn put(c: &Connection, kind: RecordKind, id: &str, data: &str) -> Result<()> {
+    execute(
+        c,
+        "INSERT OR REPLACE INTO records (kind, id, lookup, data) VALUES (?1, ?2, NULL, ?3)",
+        [kind.as_str(), id, data],
+    )?;
     Ok(())
 }
 
-pub async fn delete(c: &mut SqliteConnection, kind: RecordKind, id: &str) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM records WHERE kind = ? AND id = ?")
-        .bind(kind.as_str())
-        .bind(id)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
-    Ok(done.rows_affected() > 0)
+pub fn delete(c: &Connection, kind: RecordKind, id: &str) -> Result<bool> {
+    let done = execute(
+        c,
+        "DELETE FROM records WHERE kind = ?1 AND id = ?2",
+        [kind.as_str(), id],
+    )?;
+    Ok(done > 0)
 }
 
-pub async fn purge_expired(c: &mut SqliteConnection, kind: RecordKind, now: i64) -> Result<u64> {
-    let done =
-        sqlx::query("DELETE FROM records WHERE kind = ? AND json_extract(data, '$.expires') <= ?")
-            .bind(kind.as_str())
-            .bind(now)
-            .execute(&mut *c)
-            .await
-            .map_err(db_err)?;
-    Ok(done.rows_affected())
+pub fn purge_expired(c: &Connection, kind: RecordKind, now: i64) -> Result<u64> {
+    let done = execute(
+        c,
+        "DELETE FROM records WHERE kind = ?1 AND json_extract(data, '$.expires') <= ?2",
+        params![kind.as_str(), now],
+    )?;
+    Ok(done as u64)
 }
 
 /// Records whose `expires` is due, oldest first (indexed by migration 0002).

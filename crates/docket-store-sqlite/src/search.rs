@@ -7,11 +7,13 @@ use docket_core::{Error, Result};
 use docket_query::{Filter, RangeField};
 use std::time::Instant;
 
-use sqlx::SqlitePool;
+use rusqlite::types::ToSqlOutput;
+use rusqlite::{params_from_iter, Connection};
 
 use crate::keyword_index::{self, KeywordIndex};
-use crate::writer::Writer;
-use crate::{bitmap_search, db_err, matches};
+use crate::search_pool::SearchPool;
+use crate::writer::{sql_err, Writer};
+use crate::{bitmap_search, matches};
 
 pub(crate) mod phrase;
 
@@ -276,17 +278,41 @@ fn where_clause(request: &SearchRequest) -> (String, Vec<Bind>) {
     (sql, binds)
 }
 
-macro_rules! bind_all {
-    ($query:expr, $binds:expr) => {{
-        let mut q = $query;
-        for b in $binds {
-            q = match b {
-                Bind::Int(i) => q.bind(*i),
-                Bind::Text(s) => q.bind(s.clone()),
-            };
+impl rusqlite::ToSql for Bind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Bind::Int(i) => i.to_sql(),
+            Bind::Text(s) => s.to_sql(),
         }
-        q
-    }};
+    }
+}
+
+/// `binds`, then the page's limit and offset.
+fn with_page(binds: &[Bind], limit: i64, offset: i64) -> Vec<Bind> {
+    let mut all = binds.to_vec();
+    all.extend([Bind::Int(limit), Bind::Int(offset)]);
+    all
+}
+
+/// The first column of every row of a cached statement, as numbers.
+pub(crate) fn query_nums(c: &Connection, sql: &str, binds: &[Bind]) -> Result<Vec<i64>> {
+    c.prepare_cached(sql)
+        .and_then(|mut st| {
+            st.query_map(params_from_iter(binds), |r| r.get(0))?
+                .collect()
+        })
+        .map_err(sql_err)
+}
+
+/// The one row of a cached statement, its first column.
+pub(crate) fn query_one<T: rusqlite::types::FromSql>(
+    c: &Connection,
+    sql: &str,
+    binds: &[Bind],
+) -> Result<T> {
+    c.prepare_cached(sql)
+        .and_then(|mut st| st.query_row(params_from_iter(binds), |r| r.get(0)))
+        .map_err(sql_err)
 }
 
 /// A cheaper exact count for common shapes, where one index alone answers it: every ticket
@@ -340,60 +366,10 @@ fn direct_page(request: &SearchRequest) -> Option<(String, Vec<Bind>)> {
     }
 }
 
-/// A read transaction for a search on `db` (the search pool) that SQLite itself stops at
-/// `deadline`: a progress handler, called every few thousand virtual machine steps, fails
-/// the running statement (SQLITE_INTERRUPT) once the deadline has passed, so a slow query
-/// gives its connection and its CPU back instead of running on after the caller gave up.
-/// Each search installs its own handler on the connection it takes (replacing the one of
-/// the search before), and only searches use this pool.
-pub(crate) async fn begin_search(
-    db: &SqlitePool,
-    deadline: Instant,
-) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-    let mut tx = db.begin().await.map_err(db_err)?;
-    let mut handle = tx.lock_handle().await.map_err(db_err)?;
-    handle.set_progress_handler(PROGRESS_STEPS, move || {
-        lower_thread_priority();
-        Instant::now() < deadline
-    });
-    drop(handle);
-    Ok(tx)
-}
-
-/// CPU priority (nice) of a search connection's thread once it runs a longer query: a search
-/// busy for seconds then leaves the cores to HTTP handling, point reads and writes, which
-/// run on other threads; quick searches never get here (the handler runs every
-/// [`PROGRESS_STEPS`] steps). The progress handler runs on the connection's own thread
-/// (sqlx gives each connection one), and only search connections have one.
-const SEARCH_NICE: i32 = 10;
-
-fn lower_thread_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        thread_local! {
-            static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-        }
-        LOWERED.with(|lowered| {
-            if !lowered.replace(true) {
-                // On Linux a thread id names that one thread. Failing only costs priority.
-                let tid = rustix::thread::gettid();
-                if let Err(e) = rustix::process::setpriority_process(Some(tid), SEARCH_NICE) {
-                    tracing::debug!(error = %e, "could not lower the search thread's priority");
-                }
-            }
-        });
-    }
-}
-
-/// Virtual machine steps between two deadline checks: a check costs a clock read, a few
-/// thousand steps take tens of microseconds, so the deadline is kept to well under a
-/// millisecond at no measurable cost.
-const PROGRESS_STEPS: i32 = 4_000;
-
-/// The search, stopped by SQLite at `deadline` (see [`begin_search`]).
+/// The search, stopped by SQLite at `deadline` (see `search_pool.rs`).
 pub async fn search(
-    db: &SqlitePool,
-    index: &KeywordIndex,
+    pool: &SearchPool,
+    index: &std::sync::Arc<KeywordIndex>,
     writer: &Writer,
     request: &SearchRequest,
     deadline: Instant,
@@ -411,34 +387,34 @@ pub async fn search(
     // `bitmap_search::search`).
     let text_only = request.categories.is_none() && fts_expr(&request.filter).is_some();
     if !text_only {
-        if let Some(page) = bitmap_search::search(db, index, writer, request, deadline).await? {
+        if let Some(page) = bitmap_search::search(pool, index, writer, request, deadline).await? {
             return Ok(page);
         }
-    } else if db.num_idle() >= 2 {
-        if let Some(page) = text_page_in_parallel(db, request, deadline).await? {
+    } else if pool.idle() >= 2 {
+        if let Some(page) = text_page_in_parallel(pool, request, deadline).await? {
             return Ok(page);
         }
     }
     // One read transaction: the count and the page see the same snapshot.
-    let mut tx = begin_search(db, deadline).await?;
+    let request = request.clone();
+    pool.run(deadline, move |tx| in_sql(tx, &request, deadline))
+        .await
+}
+
+/// The search in SQL alone, in the caller's read transaction.
+fn in_sql(tx: &Connection, request: &SearchRequest, deadline: Instant) -> Result<StoredPage> {
     let (cond, binds) = where_clause(request);
     let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(request.offset).unwrap_or(i64::MAX);
     let total = match count_shortcut(request) {
-        Some((count_sql, count_binds)) => {
-            let (n,): (i64,) = bind_all!(sqlx::query_as(&count_sql), &count_binds)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            n.max(0) as u64
-        }
+        Some((count_sql, count_binds)) => query_one::<i64>(tx, &count_sql, &count_binds)?.max(0) as u64,
         None => {
             // Several terms: evaluate to the list of matches once; it gives the exact total
             // and, in number order, the page itself.
-            let mut nums = matches::matching(&mut tx, &request.filter, deadline).await?;
+            let mut nums = matches::matching(tx, &request.filter, deadline)?;
             if let Some(categories) = &request.categories {
                 let cats: Vec<String> = categories.iter().cloned().collect();
-                nums = matches::intersect(&nums, &matches::in_categories(&mut tx, &cats).await?);
+                nums = matches::intersect(&nums, &matches::in_categories(tx, &cats)?);
             }
             if matches!(request.sort_by, SortField::Id | SortField::Num) {
                 let page: Vec<i64> = if request.descending {
@@ -455,7 +431,7 @@ pub async fn search(
                         .copied()
                         .collect()
                 };
-                let rows = fetch_in_order(&mut tx, &page).await?;
+                let rows = fetch_in_order(tx, &page)?;
                 return Ok(StoredPage {
                     rows,
                     total: nums.len() as u64,
@@ -463,7 +439,7 @@ pub async fn search(
             }
             if contains_long_phrase(&request.filter) {
                 // SQL cannot say a long phrase (see `phrase`): page the numbers found.
-                let rows = page_of(&mut tx, &nums, request, limit, offset).await?;
+                let rows = page_of(tx, &nums, request, limit, offset)?;
                 return Ok(StoredPage {
                     rows,
                     total: nums.len() as u64,
@@ -473,28 +449,26 @@ pub async fn search(
         }
     };
     if let Some((page_sql, page_binds)) = direct_page(request) {
-        let nums: Vec<(i64,)> = bind_all!(sqlx::query_as(&page_sql), &page_binds)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let nums: Vec<i64> = nums.into_iter().map(|(n,)| n).collect();
-        let rows = fetch_in_order(&mut tx, &nums).await?;
+        let nums = query_nums(tx, &page_sql, &with_page(&page_binds, limit, offset))?;
+        let rows = fetch_in_order(tx, &nums)?;
         return Ok(StoredPage { rows, total });
     }
     let page_sql = format!(
         "SELECT t.data FROM tickets t WHERE {cond} ORDER BY {} LIMIT ? OFFSET ?",
         order_by(request.sort_by, request.descending)
     );
-    let rows: Vec<(String,)> = bind_all!(sqlx::query_as(&page_sql), &binds)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    let rows = rows.into_iter().map(|(d,)| d).collect();
+    let rows = query_strings(tx, &page_sql, &with_page(&binds, limit, offset))?;
     Ok(StoredPage { rows, total })
+}
+
+/// The first column of every row, as text.
+fn query_strings(c: &Connection, sql: &str, binds: &[Bind]) -> Result<Vec<String>> {
+    c.prepare_cached(sql)
+        .and_then(|mut st| {
+            st.query_map(params_from_iter(binds), |r| r.get(0))?
+                .collect()
+        })
+        .map_err(sql_err)
 }
 
 /// Whether `filter` has a phrase that only `phrase::matching` answers.
@@ -507,8 +481,8 @@ fn contains_long_phrase(filter: &Filter) -> bool {
 }
 
 /// The page of the tickets `nums` in the request's order.
-async fn page_of(
-    conn: &mut sqlx::SqliteConnection,
+fn page_of(
+    conn: &Connection,
     nums: &[i64],
     request: &SearchRequest,
     limit: i64,
@@ -520,23 +494,20 @@ async fn page_of(
          ORDER BY {} LIMIT ? OFFSET ?",
         order_by(request.sort_by, request.descending)
     );
-    let rows: Vec<(String,)> = sqlx::query_as(&sql)
-        .bind(list)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    Ok(rows.into_iter().map(|(d,)| d).collect())
+    query_strings(
+        conn,
+        &sql,
+        &[Bind::Text(list), Bind::Int(limit), Bind::Int(offset)],
+    )
 }
 
-/// A text-only query's count and number-ordered page on two idle read connections at once
+/// A text-only query's count and number-ordered page on two idle search threads at once
 /// (the count walks the whole FTS5 list, the page only its end; on two cores this takes the
 /// page and its rows off the critical path). Both read `index_epoch` first: equal epochs mean
 /// both snapshots hold the same tickets (every ticket write moves the epoch, see
 /// `keyword_index::install_capture`), else None and the caller uses one transaction.
 async fn text_page_in_parallel(
-    db: &SqlitePool,
+    pool: &SearchPool,
     request: &SearchRequest,
     deadline: Instant,
 ) -> Result<Option<StoredPage>> {
@@ -547,27 +518,16 @@ async fn text_page_in_parallel(
     };
     let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(request.offset).unwrap_or(i64::MAX);
-    let count = async {
-        let mut tx = begin_search(db, deadline).await?;
-        let epoch = keyword_index::read_epoch(&mut tx).await?;
-        let (n,): (i64,) = bind_all!(sqlx::query_as(&count_sql), &count_binds)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        Ok::<_, Error>((epoch, n.max(0) as u64))
-    };
-    let page = async {
-        let mut tx = begin_search(db, deadline).await?;
-        let epoch = keyword_index::read_epoch(&mut tx).await?;
-        let nums: Vec<(i64,)> = bind_all!(sqlx::query_as(&page_sql), &page_binds)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let nums: Vec<i64> = nums.into_iter().map(|(n,)| n).collect();
-        Ok::<_, Error>((epoch, fetch_in_order(&mut tx, &nums).await?))
-    };
+    let count = pool.run(deadline, move |tx| {
+        let epoch = keyword_index::epoch_of(tx)?;
+        let n = query_one::<i64>(tx, &count_sql, &count_binds)?;
+        Ok((epoch, n.max(0) as u64))
+    });
+    let page = pool.run(deadline, move |tx| {
+        let epoch = keyword_index::epoch_of(tx)?;
+        let nums = query_nums(tx, &page_sql, &with_page(&page_binds, limit, offset))?;
+        Ok((epoch, fetch_in_order(tx, &nums)?))
+    });
     let (count, page) = tokio::join!(count, page);
     let ((counted_at, total), (paged_at, rows)) = (count?, page?);
     Ok((counted_at == paged_at).then_some(StoredPage { rows, total }))
@@ -580,23 +540,16 @@ pub(crate) fn parse_ticket(data: &str) -> Result<Ticket> {
 }
 
 /// The stored JSON of the tickets with these numbers, in this order.
-pub(crate) async fn fetch_in_order(
-    conn: &mut sqlx::SqliteConnection,
-    nums: &[i64],
-) -> Result<Vec<String>> {
-    if nums.is_empty() {
-        return Ok(Vec::new());
+pub(crate) fn fetch_in_order(conn: &Connection, nums: &[i64]) -> Result<Vec<String>> {
+    let mut st = conn
+        .prepare_cached("SELECT data FROM tickets WHERE num = ?1")
+        .map_err(sql_err)?;
+    let mut out = Vec::with_capacity(nums.len());
+    for num in nums {
+        let mut rows = st.query([num]).map_err(sql_err)?;
+        if let Some(row) = rows.next().map_err(sql_err)? {
+            out.push(row.get(0).map_err(sql_err)?);
+        }
     }
-    let mut sql = String::from("SELECT num, data FROM tickets WHERE num IN (");
-    for i in 0..nums.len() {
-        sql.push_str(if i == 0 { "?" } else { ", ?" });
-    }
-    sql.push(')');
-    let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
-    for n in nums {
-        q = q.bind(*n);
-    }
-    let rows = q.fetch_all(&mut *conn).await.map_err(db_err)?;
-    let mut by_num: std::collections::HashMap<i64, String> = rows.into_iter().collect();
-    Ok(nums.iter().filter_map(|n| by_num.remove(n)).collect())
+    Ok(out)
 }

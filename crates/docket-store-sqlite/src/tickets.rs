@@ -1,12 +1,20 @@
 //! Ticket rows and their index entries, always written together in one transaction.
+//!
+//! The write side runs on the writer thread's synchronous connection (`writer.rs`): every
+//! statement is prepared once and cached, so a write of a dozen statements costs their SQLite
+//! work and nothing else. `by_ids` and `count` read through the async pool.
+
+use std::collections::{BTreeSet, HashSet};
 
 use docket_core::model::Ticket;
 use docket_core::search_doc::{list_sort_key, ticket_doc};
 use docket_core::{Error, Result};
 use docket_query::TextField;
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use sqlx::SqlitePool;
 
 use crate::db_err;
+use crate::writer::{execute, sql_err};
 
 pub(crate) fn parse(data: &str) -> Result<Ticket> {
     serde_json::from_str(data).map_err(|e| Error::Internal(format!("corrupt ticket record: {e}")))
@@ -17,51 +25,59 @@ fn encode(t: &Ticket) -> Result<String> {
 }
 
 /// Draws the next ticket number (the counter never goes back).
-pub async fn next_num(c: &mut SqliteConnection) -> Result<i64> {
-    let (num,): (i64,) = sqlx::query_as(
-        "UPDATE counters SET value = value + 1 WHERE name = 'ticket_num' RETURNING value",
-    )
-    .fetch_one(&mut *c)
-    .await
-    .map_err(db_err)?;
-    Ok(num)
+pub fn next_num(c: &Connection) -> Result<i64> {
+    bump_counter(c, 1)
 }
 
-pub async fn exists(c: &mut SqliteConnection, id: &str) -> Result<bool> {
-    let taken: Option<(i64,)> = sqlx::query_as("SELECT num FROM tickets WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(db_err)?;
-    Ok(taken.is_some())
+/// Moves the ticket number counter on by `by` and returns its new value.
+fn bump_counter(c: &Connection, by: i64) -> Result<i64> {
+    c.prepare_cached(
+        "UPDATE counters SET value = value + ?1 WHERE name = 'ticket_num' RETURNING value",
+    )
+    .and_then(|mut s| s.query_row([by], |r| r.get(0)))
+    .map_err(sql_err)
+}
+
+pub fn exists(c: &Connection, id: &str) -> Result<bool> {
+    c.prepare_cached("SELECT 1 FROM tickets WHERE id = ?1")
+        .and_then(|mut s| s.exists([id]))
+        .map_err(sql_err)
+}
+
+const INSERT_TICKET: &str =
+    "INSERT INTO tickets (num, id, created, modified, due, subject, status, type, category, \
+       assignee_key, tag_key, data) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING";
+
+/// Inserts a ticket row (not its index); `false` when its id is taken.
+fn insert_ticket_row(c: &Connection, t: &Ticket) -> Result<bool> {
+    let done = execute(
+        c,
+        INSERT_TICKET,
+        params![
+            t.num,
+            t.id,
+            t.created,
+            t.modified,
+            t.due,
+            t.subject,
+            t.status,
+            t.kind,
+            t.category,
+            list_sort_key(&t.assignees),
+            list_sort_key(&t.tags),
+            encode(t)?,
+        ],
+    )?;
+    Ok(done == 1)
 }
 
 /// Inserts a numbered ticket and its index; `false` when its id is taken.
-pub async fn insert_row(c: &mut SqliteConnection, ticket: &Ticket) -> Result<bool> {
-    let done = sqlx::query(
-        "INSERT INTO tickets (num, id, created, modified, due, subject, status, type, category, \
-           assignee_key, tag_key, data) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(ticket.num)
-    .bind(&ticket.id)
-    .bind(ticket.created)
-    .bind(ticket.modified)
-    .bind(ticket.due)
-    .bind(&ticket.subject)
-    .bind(&ticket.status)
-    .bind(&ticket.kind)
-    .bind(&ticket.category)
-    .bind(list_sort_key(&ticket.assignees))
-    .bind(list_sort_key(&ticket.tags))
-    .bind(encode(ticket)?)
-    .execute(&mut *c)
-    .await
-    .map_err(db_err)?;
-    if done.rows_affected() == 0 {
+pub fn insert_row(c: &Connection, ticket: &Ticket) -> Result<bool> {
+    if !insert_ticket_row(c, ticket)? {
         return Ok(false);
     }
-    write_index(c, ticket).await?;
+    write_index(c, ticket)?;
     Ok(true)
 }
 
@@ -79,53 +95,52 @@ pub async fn by_ids(db: &SqlitePool, ids: &[String]) -> Result<Vec<Option<Ticket
     Ok(out)
 }
 
-pub async fn load_for_write(c: &mut SqliteConnection, id: &str) -> Result<Option<Ticket>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT data FROM tickets WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(db_err)?;
-    row.map(|(d,)| parse(&d)).transpose()
+pub fn load_for_write(c: &Connection, id: &str) -> Result<Option<Ticket>> {
+    let data: Option<String> = c
+        .prepare_cached("SELECT data FROM tickets WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .map_err(sql_err)?;
+    data.map(|d| parse(&d)).transpose()
 }
 
 /// Rewrites a stored ticket's row and index (its number and id unchanged; `created` is
 /// not rewritten).
-pub async fn rewrite_row(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()> {
-    sqlx::query(
-        "UPDATE tickets SET modified = ?, due = ?, subject = ?, status = ?, type = ?, category = ?, \
-           assignee_key = ?, tag_key = ?, data = ? \
-         WHERE num = ?",
-    )
-    .bind(ticket.modified)
-    .bind(ticket.due)
-    .bind(&ticket.subject)
-    .bind(&ticket.status)
-    .bind(&ticket.kind)
-    .bind(&ticket.category)
-    .bind(list_sort_key(&ticket.assignees))
-    .bind(list_sort_key(&ticket.tags))
-    .bind(encode(ticket)?)
-    .bind(ticket.num)
-    .execute(&mut *c)
-    .await
-    .map_err(db_err)?;
-    rewrite_index(c, ticket).await
+pub fn rewrite_row(c: &Connection, t: &Ticket) -> Result<()> {
+    execute(
+        c,
+        "UPDATE tickets SET modified = ?1, due = ?2, subject = ?3, status = ?4, type = ?5, \
+           category = ?6, assignee_key = ?7, tag_key = ?8, data = ?9 \
+         WHERE num = ?10",
+        params![
+            t.modified,
+            t.due,
+            t.subject,
+            t.status,
+            t.kind,
+            t.category,
+            list_sort_key(&t.assignees),
+            list_sort_key(&t.tags),
+            encode(t)?,
+            t.num,
+        ],
+    )?;
+    rewrite_index(c, t)
 }
 
 /// Brings a stored ticket's index up to date: only the keyword rows that changed are
 /// deleted or inserted (an edit usually changes one or two of a ticket's dozen or more, and
 /// each row written is also a change the in-memory keyword index must apply); the text row
 /// is replaced.
-async fn rewrite_index(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()> {
+fn rewrite_index(c: &Connection, ticket: &Ticket) -> Result<()> {
     let doc = ticket_doc(ticket);
-    let stored: Vec<(String, String)> =
-        sqlx::query_as("SELECT field, value FROM ticket_keywords WHERE num = ?")
-            .bind(ticket.num)
-            .fetch_all(&mut *c)
-            .await
-            .map_err(db_err)?;
-    let stored: std::collections::HashSet<(String, String)> = stored.into_iter().collect();
-    let wanted: std::collections::HashSet<(String, String)> = doc
+    let stored: HashSet<(String, String)> = c
+        .prepare_cached("SELECT field, value FROM ticket_keywords WHERE num = ?1")
+        .and_then(|mut s| {
+            s.query_map([ticket.num], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .map_err(sql_err)?;
+    let wanted: HashSet<(String, String)> = doc
         .keywords
         .iter()
         .flat_map(|(field, values)| {
@@ -135,45 +150,33 @@ async fn rewrite_index(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()> 
         })
         .collect();
     for (field, value) in stored.difference(&wanted) {
-        sqlx::query("DELETE FROM ticket_keywords WHERE field = ? AND value = ? AND num = ?")
-            .bind(field)
-            .bind(value)
-            .bind(ticket.num)
-            .execute(&mut *c)
-            .await
-            .map_err(db_err)?;
+        execute(
+            c,
+            "DELETE FROM ticket_keywords WHERE field = ?1 AND value = ?2 AND num = ?3",
+            params![field, value, ticket.num],
+        )?;
     }
-    let added: Vec<(&str, &String)> = wanted
-        .difference(&stored)
-        .map(|(field, value)| (field.as_str(), value))
-        .collect();
-    insert_keywords(c, ticket.num, &added).await?;
-    sqlx::query("DELETE FROM ticket_text WHERE rowid = ?")
-        .bind(ticket.num)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
-    insert_text(c, ticket.num, &doc).await
+    for (field, value) in wanted.difference(&stored) {
+        insert_keyword(c, ticket.num, field, value)?;
+    }
+    execute(c, "DELETE FROM ticket_text WHERE rowid = ?1", [ticket.num])?;
+    insert_text(c, ticket.num, &doc)
 }
 
 /// Removes a ticket's row and index.
-pub async fn remove_row(c: &mut SqliteConnection, num: i64) -> Result<()> {
-    clear_index(c, num).await?;
-    sqlx::query("DELETE FROM tickets WHERE num = ?")
-        .bind(num)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+pub fn remove_row(c: &Connection, num: i64) -> Result<()> {
+    clear_index(c, num)?;
+    execute(c, "DELETE FROM tickets WHERE num = ?1", [num])?;
     Ok(())
 }
 
 /// The newest ticket with this dedupe key that is not closed-like (and, for a caller
 /// limited to categories, in one of them).
-pub async fn open_with_dedupe_key(
-    c: &mut SqliteConnection,
+pub fn open_with_dedupe_key(
+    c: &Connection,
     key: &str,
     closed: &[String],
-    categories: Option<&std::collections::BTreeSet<String>>,
+    categories: Option<&BTreeSet<String>>,
 ) -> Result<Option<String>> {
     let mut sql = String::from("SELECT id FROM tickets WHERE dedupe_key = ?");
     if !closed.is_empty() {
@@ -190,15 +193,12 @@ pub async fn open_with_dedupe_key(
         sql.push(')');
     }
     sql.push_str(" ORDER BY num DESC LIMIT 1");
-    let mut q = sqlx::query_as::<_, (String,)>(&sql).bind(key);
-    for s in closed {
-        q = q.bind(s);
-    }
-    for cat in categories.into_iter().flatten() {
-        q = q.bind(cat);
-    }
-    let row = q.fetch_optional(&mut *c).await.map_err(db_err)?;
-    Ok(row.map(|(id,)| id))
+    let values = std::iter::once(key)
+        .chain(closed.iter().map(String::as_str))
+        .chain(categories.into_iter().flatten().map(String::as_str));
+    c.prepare_cached(&sql)
+        .and_then(|mut s| s.query_row(params_from_iter(values), |r| r.get(0)).optional())
+        .map_err(sql_err)
 }
 
 pub async fn count(db: &SqlitePool) -> Result<u64> {
@@ -209,39 +209,41 @@ pub async fn count(db: &SqlitePool) -> Result<u64> {
     Ok(n.max(0) as u64)
 }
 
-pub async fn reindex_batch(
-    c: &mut SqliteConnection,
-    after: i64,
-    limit: u32,
-) -> Result<Option<(i64, u64)>> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT data FROM tickets WHERE num > ? ORDER BY num LIMIT ?")
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *c)
-            .await
-            .map_err(db_err)?;
+/// Stored tickets of a number range, in number order.
+fn data_after(c: &Connection, after: i64, limit: u32) -> Result<Vec<String>> {
+    c.prepare_cached("SELECT data FROM tickets WHERE num > ?1 ORDER BY num LIMIT ?2")
+        .and_then(|mut s| {
+            s.query_map(params![after, i64::from(limit)], |r| r.get(0))?
+                .collect()
+        })
+        .map_err(sql_err)
+}
+
+pub fn reindex_batch(c: &Connection, after: i64, limit: u32) -> Result<Option<(i64, u64)>> {
+    let rows = data_after(c, after, limit)?;
     let mut last = None;
     let count = rows.len() as u64;
-    for (data,) in rows {
+    for data in rows {
         let ticket = parse(&data)?;
-        clear_index(c, ticket.num).await?;
-        write_index(c, &ticket).await?;
-        write_sort_keys(c, &ticket).await?;
+        clear_index(c, ticket.num)?;
+        write_index(c, &ticket)?;
+        write_sort_keys(c, &ticket)?;
         last = Some(ticket.num);
     }
     Ok(last.map(|num| (num, count)))
 }
 
 /// Rewrites the list sort keys of a stored ticket from its record.
-async fn write_sort_keys(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()> {
-    sqlx::query("UPDATE tickets SET assignee_key = ?, tag_key = ? WHERE num = ?")
-        .bind(list_sort_key(&ticket.assignees))
-        .bind(list_sort_key(&ticket.tags))
-        .bind(ticket.num)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+fn write_sort_keys(c: &Connection, ticket: &Ticket) -> Result<()> {
+    execute(
+        c,
+        "UPDATE tickets SET assignee_key = ?1, tag_key = ?2 WHERE num = ?3",
+        params![
+            list_sort_key(&ticket.assignees),
+            list_sort_key(&ticket.tags),
+            ticket.num
+        ],
+    )?;
     Ok(())
 }
 
@@ -252,25 +254,36 @@ const BACKFILL_BATCH: i64 = 500;
 /// in batches of one transaction each, before the store serves. Rows are found through the
 /// keys' own indexes (NULL sorts first), so an up-to-date database costs two index probes.
 /// Returns how many tickets were updated.
-pub async fn backfill_sort_keys(c: &mut SqliteConnection) -> Result<u64> {
+pub fn backfill_sort_keys(c: &Connection) -> Result<u64> {
     let mut done = 0u64;
     for column in ["assignee_key", "tag_key"] {
         let select = format!(
-            "SELECT data FROM tickets WHERE {column} IS NULL ORDER BY {column}, num LIMIT ?"
+            "SELECT data FROM tickets WHERE {column} IS NULL ORDER BY {column}, num LIMIT ?1"
         );
         loop {
-            let mut tx = sqlx::Connection::begin(&mut *c).await.map_err(db_err)?;
-            let rows: Vec<(String,)> = sqlx::query_as(&select)
-                .bind(BACKFILL_BATCH)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            for (data,) in &rows {
-                write_sort_keys(&mut tx, &parse(data)?).await?;
-            }
-            tx.commit().await.map_err(db_err)?;
-            done += rows.len() as u64;
-            if (rows.len() as i64) < BACKFILL_BATCH {
+            c.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
+            let batch = (|| -> Result<usize> {
+                let rows: Vec<String> = c
+                    .prepare(&select)
+                    .and_then(|mut s| s.query_map([BACKFILL_BATCH], |r| r.get(0))?.collect())
+                    .map_err(sql_err)?;
+                for data in &rows {
+                    write_sort_keys(c, &parse(data)?)?;
+                }
+                Ok(rows.len())
+            })();
+            let n = match batch {
+                Ok(n) => {
+                    c.execute_batch("COMMIT").map_err(sql_err)?;
+                    n
+                }
+                Err(e) => {
+                    let _ = c.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            };
+            done += n as u64;
+            if (n as i64) < BACKFILL_BATCH {
                 break;
             }
         }
@@ -278,227 +291,115 @@ pub async fn backfill_sort_keys(c: &mut SqliteConnection) -> Result<u64> {
     Ok(done)
 }
 
-async fn clear_index(c: &mut SqliteConnection, num: i64) -> Result<()> {
-    sqlx::query("DELETE FROM ticket_keywords WHERE num = ?")
-        .bind(num)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
-    sqlx::query("DELETE FROM ticket_text WHERE rowid = ?")
-        .bind(num)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+fn clear_index(c: &Connection, num: i64) -> Result<()> {
+    execute(c, "DELETE FROM ticket_keywords WHERE num = ?1", [num])?;
+    execute(c, "DELETE FROM ticket_text WHERE rowid = ?1", [num])?;
     Ok(())
 }
 
 /// Writes the keyword rows and the full-text row of a ticket.
-pub async fn write_index(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()> {
+pub fn write_index(c: &Connection, ticket: &Ticket) -> Result<()> {
     let doc = ticket_doc(ticket);
-    let rows: Vec<(&str, &String)> = doc
-        .keywords
-        .iter()
-        .flat_map(|(field, values)| values.iter().map(move |v| (field.name(), v)))
-        .collect();
-    insert_keywords(c, ticket.num, &rows).await?;
-    insert_text(c, ticket.num, &doc).await
+    for (field, values) in &doc.keywords {
+        for value in values {
+            insert_keyword(c, ticket.num, field.name(), value)?;
+        }
+    }
+    insert_text(c, ticket.num, &doc)
 }
 
-/// Inserts keyword rows of one ticket, many per statement (each statement is a round trip
-/// to SQLite's thread).
-async fn insert_keywords(
-    c: &mut SqliteConnection,
-    num: i64,
-    rows: &[(&str, &String)],
-) -> Result<()> {
-    for chunk in rows.chunks(200) {
-        let mut sql =
-            String::from("INSERT OR IGNORE INTO ticket_keywords (field, value, num) VALUES ");
-        for i in 0..chunk.len() {
-            sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
-        }
-        let mut q = sqlx::query(&sql);
-        for (field, value) in chunk {
-            q = q.bind(*field).bind(*value).bind(num);
-        }
-        q.execute(&mut *c).await.map_err(db_err)?;
-    }
+fn insert_keyword(c: &Connection, num: i64, field: &str, value: &str) -> Result<()> {
+    execute(
+        c,
+        "INSERT OR IGNORE INTO ticket_keywords (field, value, num) VALUES (?1, ?2, ?3)",
+        params![field, value, num],
+    )?;
     Ok(())
 }
 
 /// Inserts the full-text row of one ticket.
-async fn insert_text(c: &mut SqliteConnection, num: i64, doc: &docket_query::Doc) -> Result<()> {
+fn insert_text(c: &Connection, num: i64, doc: &docket_query::Doc) -> Result<()> {
     let text = |f: TextField| doc.text.get(&f).map(|t| t.join(" ")).unwrap_or_default();
-    sqlx::query("INSERT INTO ticket_text (rowid, subject, body, changes) VALUES (?, ?, ?, ?)")
-        .bind(num)
-        .bind(text(TextField::Subject))
-        .bind(text(TextField::Body))
-        .bind(text(TextField::Changes))
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+    execute(
+        c,
+        "INSERT INTO ticket_text (rowid, subject, body, changes) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            num,
+            text(TextField::Subject),
+            text(TextField::Body),
+            text(TextField::Changes)
+        ],
+    )?;
     Ok(())
 }
 
-/// Rows per multi-row statement of a bulk insert (SQLite allows 32,766 bound values).
-const BULK_ROWS: usize = 500;
-
-/// `(?, ?, …)` groups of `width` placeholders, `rows` of them, comma-separated.
-fn value_groups(rows: usize, width: usize) -> String {
-    let group = format!("({})", vec!["?"; width].join(", "));
-    vec![group; rows].join(", ")
-}
-
-/// Inserts many tickets in the caller's transaction with a handful of multi-row statements
-/// instead of five statements a ticket: every statement is a round trip to SQLite's worker
-/// thread, and those hand-offs were a third of a bulk import's time. Tickets whose id
-/// exists (or repeats within `tickets`) are skipped; the others get consecutive numbers in
-/// order. Returns how many were inserted.
-pub async fn insert_many(c: &mut SqliteConnection, tickets: Vec<Ticket>) -> Result<u64> {
-    let mut seen = std::collections::HashSet::new();
-    let mut fresh: Vec<Ticket> = tickets
-        .into_iter()
-        .filter(|t| seen.insert(t.id.clone()))
-        .collect();
-    let mut taken = std::collections::HashSet::new();
-    for chunk in fresh.chunks(BULK_ROWS) {
-        let sql = format!(
-            "SELECT id FROM tickets WHERE id IN ({})",
-            vec!["?"; chunk.len()].join(", ")
-        );
-        let mut q = sqlx::query_as::<_, (String,)>(&sql);
-        for t in chunk {
-            q = q.bind(&t.id);
-        }
-        for (id,) in q.fetch_all(&mut *c).await.map_err(db_err)? {
-            taken.insert(id);
+/// Inserts many tickets in the caller's transaction. Tickets whose id exists (or repeats
+/// within `tickets`) are skipped; the others get consecutive numbers in order. Returns how
+/// many were inserted.
+pub fn insert_many(c: &Connection, tickets: Vec<Ticket>) -> Result<u64> {
+    let mut seen = HashSet::new();
+    let mut fresh = Vec::with_capacity(tickets.len());
+    for t in tickets {
+        if seen.insert(t.id.clone()) && !exists(c, &t.id)? {
+            fresh.push(t);
         }
     }
-    fresh.retain(|t| !taken.contains(&t.id));
     if fresh.is_empty() {
         return Ok(0);
     }
     let count = fresh.len() as i64;
-    let (last,): (i64,) = sqlx::query_as(
-        "UPDATE counters SET value = value + ? WHERE name = 'ticket_num' RETURNING value",
-    )
-    .bind(count)
-    .fetch_one(&mut *c)
-    .await
-    .map_err(db_err)?;
+    let last = bump_counter(c, count)?;
     for (i, t) in fresh.iter_mut().enumerate() {
         t.num = last - count + 1 + i as i64;
     }
-    insert_rows(c, &fresh).await?;
+    insert_rows(c, &fresh)?;
     Ok(count as u64)
 }
 
 /// Inserts whole records with the numbers they carry (an xyOps backup): records whose id
 /// or number exists already are skipped; the number counter moves past the highest number,
 /// so tickets created afterwards continue from there. Returns how many were inserted.
-pub async fn insert_numbered(c: &mut SqliteConnection, tickets: Vec<Ticket>) -> Result<u64> {
-    let mut seen_ids = std::collections::HashSet::new();
-    let mut seen_nums = std::collections::HashSet::new();
-    let mut fresh: Vec<Ticket> = tickets
-        .into_iter()
-        .filter(|t| t.num > 0 && seen_ids.insert(t.id.clone()) && seen_nums.insert(t.num))
-        .collect();
-    let mut taken_ids = std::collections::HashSet::new();
-    let mut taken_nums = std::collections::HashSet::new();
-    for chunk in fresh.chunks(BULK_ROWS) {
-        let sql = format!(
-            "SELECT id, num FROM tickets WHERE id IN ({0}) OR num IN ({0})",
-            vec!["?"; chunk.len()].join(", ")
-        );
-        let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
-        for t in chunk {
-            q = q.bind(&t.id);
-        }
-        for t in chunk {
-            q = q.bind(t.num);
-        }
-        for (id, num) in q.fetch_all(&mut *c).await.map_err(db_err)? {
-            taken_ids.insert(id);
-            taken_nums.insert(num);
+pub fn insert_numbered(c: &Connection, tickets: Vec<Ticket>) -> Result<u64> {
+    let mut seen_ids = HashSet::new();
+    let mut seen_nums = HashSet::new();
+    let mut fresh = Vec::with_capacity(tickets.len());
+    for t in tickets {
+        if t.num > 0
+            && seen_ids.insert(t.id.clone())
+            && seen_nums.insert(t.num)
+            && !exists(c, &t.id)?
+            && !number_taken(c, t.num)?
+        {
+            fresh.push(t);
         }
     }
-    fresh.retain(|t| !taken_ids.contains(&t.id) && !taken_nums.contains(&t.num));
     if fresh.is_empty() {
         return Ok(0);
     }
     let highest = fresh.iter().map(|t| t.num).max().unwrap_or(0);
-    sqlx::query("UPDATE counters SET value = max(value, ?) WHERE name = 'ticket_num'")
-        .bind(highest)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
-    insert_rows(c, &fresh).await?;
+    execute(
+        c,
+        "UPDATE counters SET value = max(value, ?1) WHERE name = 'ticket_num'",
+        [highest],
+    )?;
+    insert_rows(c, &fresh)?;
     Ok(fresh.len() as u64)
 }
 
-/// Writes numbered records, their keyword rows and their FTS rows, many per statement.
-async fn insert_rows(c: &mut SqliteConnection, fresh: &[Ticket]) -> Result<()> {
-    for chunk in fresh.chunks(BULK_ROWS) {
-        let sql = format!(
-            "INSERT INTO tickets (num, id, created, modified, due, subject, status, type, category, \
-               assignee_key, tag_key, data) VALUES {}",
-            value_groups(chunk.len(), 12)
-        );
-        let mut q = sqlx::query(&sql);
-        for t in chunk {
-            q = q
-                .bind(t.num)
-                .bind(&t.id)
-                .bind(t.created)
-                .bind(t.modified)
-                .bind(t.due)
-                .bind(&t.subject)
-                .bind(&t.status)
-                .bind(&t.kind)
-                .bind(&t.category)
-                .bind(list_sort_key(&t.assignees))
-                .bind(list_sort_key(&t.tags))
-                .bind(encode(t)?);
+fn number_taken(c: &Connection, num: i64) -> Result<bool> {
+    c.prepare_cached("SELECT 1 FROM tickets WHERE num = ?1")
+        .and_then(|mut s| s.exists([num]))
+        .map_err(sql_err)
+}
+
+/// Writes numbered records (whose ids and numbers are free), their keyword rows and their
+/// full-text rows.
+fn insert_rows(c: &Connection, fresh: &[Ticket]) -> Result<()> {
+    for t in fresh {
+        if !insert_ticket_row(c, t)? {
+            return Err(Error::Internal(format!("ticket {} was inserted twice", t.id)));
         }
-        q.execute(&mut *c).await.map_err(db_err)?;
-    }
-    // The index: keyword rows and FTS rows, also many per statement.
-    let docs: Vec<(i64, docket_query::Doc)> =
-        fresh.iter().map(|t| (t.num, ticket_doc(t))).collect();
-    let keywords: Vec<(i64, &'static str, &String)> = docs
-        .iter()
-        .flat_map(|(num, doc)| {
-            doc.keywords.iter().flat_map(move |(field, values)| {
-                values.iter().map(move |v| (*num, field.name(), v))
-            })
-        })
-        .collect();
-    for chunk in keywords.chunks(BULK_ROWS * 3) {
-        let sql = format!(
-            "INSERT OR IGNORE INTO ticket_keywords (num, field, value) VALUES {}",
-            value_groups(chunk.len(), 3)
-        );
-        let mut q = sqlx::query(&sql);
-        for (num, field, value) in chunk {
-            q = q.bind(*num).bind(*field).bind(*value);
-        }
-        q.execute(&mut *c).await.map_err(db_err)?;
-    }
-    for chunk in docs.chunks(BULK_ROWS) {
-        let sql = format!(
-            "INSERT INTO ticket_text (rowid, subject, body, changes) VALUES {}",
-            value_groups(chunk.len(), 4)
-        );
-        let mut q = sqlx::query(&sql);
-        for (num, doc) in chunk {
-            let text = |f: TextField| doc.text.get(&f).map(|t| t.join(" ")).unwrap_or_default();
-            q = q
-                .bind(*num)
-                .bind(text(TextField::Subject))
-                .bind(text(TextField::Body))
-                .bind(text(TextField::Changes));
-        }
-        q.execute(&mut *c).await.map_err(db_err)?;
+        write_index(c, t)?;
     }
     Ok(())
 }

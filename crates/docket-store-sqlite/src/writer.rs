@@ -1,10 +1,16 @@
-//! The single writer with group commit.
+//! The single writer with group commit, on a thread of its own.
 //!
 //! SQLite allows one writer at a time, and with `synchronous=FULL` every commit waits for an
-//! fsync. So one task owns the write connection and takes whatever writes are queued (up to
+//! fsync. So one thread owns the write connection and takes whatever writes are queued (up to
 //! [`MAX_BATCH`]) into one transaction: each write runs inside its own SAVEPOINT (a failed
 //! write is rolled back alone), then one COMMIT — one fsync — makes the whole batch durable.
 //! Nobody is answered before that commit, so an acknowledged write is always on disk.
+//!
+//! The connection is a synchronous rusqlite one with its prepared statements cached: every
+//! statement runs on this thread. (Through sqlx each statement was a hand-off to the
+//! connection's worker thread and back; a create is about a dozen statements, and those
+//! thread wake-ups were a third of the server's CPU time under load — BENCHMARKS.md, "What
+//! limits create".) The fsync blocks only this thread, never an async worker.
 //!
 //! The in-memory keyword index (`keyword_index.rs`) is kept here: the changes a batch made to
 //! the indexed tables (recorded by TEMP triggers, rolled back with a failed write) are taken
@@ -12,14 +18,18 @@
 //! COMMIT rebuilds the index from the database instead. Ticket events are published at the
 //! same point, from each committed write's result ([`Writer::write_then`]).
 
+use std::future::Future;
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use docket_core::{Error, Result};
-use sqlx::{Connection, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
 
 use crate::keyword_index::{self, KeywordIndex};
-use crate::{db_err, BoxFuture};
 
 /// Writes committed together at most.
 const MAX_BATCH: usize = 128;
@@ -27,8 +37,7 @@ const MAX_BATCH: usize = 128;
 /// Called once the batch is committed (or failed), to answer the waiting caller.
 type Finish = Box<dyn FnOnce(Result<()>) + Send>;
 /// One write: runs on the connection and reports whether it succeeded.
-type Job =
-    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> + Send>;
+type Job = Box<dyn FnOnce(&mut Connection) -> (bool, Finish) + Send>;
 
 enum Msg {
     Write(Job),
@@ -45,10 +54,21 @@ enum Control {
     Refresh,
 }
 
-/// A handle to the writer task. Cheap to clone.
+/// A handle to the writer thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::Sender<Msg>,
+}
+
+pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
+    Error::Internal(format!("sqlite: {e}"))
+}
+
+/// Runs one cached statement with `params`; the number of rows it changed.
+pub(crate) fn execute(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+    c.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(sql_err)
 }
 
 fn closed() -> Error {
@@ -58,11 +78,54 @@ fn closed() -> Error {
     )
 }
 
+/// Opens the write connection: the pragmas every connection of the store uses, and a
+/// statement cache large enough for every statement the writer prepares.
+pub fn open_connection(path: &Path, synchronous_full: bool) -> Result<Connection> {
+    let open = || -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            if synchronous_full { "FULL" } else { "NORMAL" },
+        )?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // 8 MB of page cache per connection keeps the whole server near 100 MB resident.
+        conn.pragma_update(None, "cache_size", -8000)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    };
+    open().map_err(sql_err)
+}
+
+/// Runs a kernel future to completion on this thread. The kernel is async because the
+/// PostgreSQL primitives wait on the network; every SQLite primitive is a synchronous call
+/// that returns at once, so the future is ready at its first poll.
+pub(crate) fn run_now<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
+    let mut work = std::pin::pin!(work);
+    match work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => Err(Error::Internal(
+            "a write waited inside the SQLite writer thread".into(),
+        )),
+    }
+}
+
 impl Writer {
-    pub fn start(conn: SqliteConnection, index: Arc<KeywordIndex>) -> Writer {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(conn, index, rx));
-        Writer { tx }
+    pub fn start(conn: Connection, index: Arc<KeywordIndex>) -> Result<Writer> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, index, rx))
+            .map_err(|e| Error::Internal(format!("cannot start the SQLite writer thread: {e}")))?;
+        Ok(Writer { tx })
     }
 
     /// Asks the writer to load a keyword term that has grown past the memory threshold.
@@ -81,36 +144,34 @@ impl Writer {
     pub async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         self.write_then(work, |_: &T| ()).await
     }
 
     /// [`Writer::write`], calling `committed` with the result once the group's COMMIT
-    /// succeeded — on the writer task, in commit order, before any caller of the group is
+    /// succeeded — on the writer thread, in commit order, before any caller of the group is
     /// answered (where ticket events are published). Never called for a write that failed,
     /// was rolled back to its savepoint, or whose group did not commit.
     pub async fn write_then<T, F, C>(&self, work: F, committed: C) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
         C: FnOnce(&T) + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |c| {
-            Box::pin(async move {
-                let out = work(c).await;
-                let ok = out.is_ok();
-                let finish: Finish = Box::new(move |commit: Result<()>| {
-                    // `commit` is Ok also when this write alone failed (and was rolled
-                    // back): then `out` is its error and nothing is announced.
-                    if let (Ok(()), Ok(value)) = (&commit, &out) {
-                        committed(value);
-                    }
-                    let _ = reply.send(commit.and(out));
-                });
-                (ok, finish)
-            })
+            let out = work(c);
+            let ok = out.is_ok();
+            let finish: Finish = Box::new(move |commit: Result<()>| {
+                // `commit` is Ok also when this write alone failed (and was rolled
+                // back): then `out` is its error and nothing is announced.
+                if let (Ok(()), Ok(value)) = (&commit, &out) {
+                    committed(value);
+                }
+                let _ = reply.send(commit.and(out));
+            });
+            (ok, finish)
         });
         self.tx.send(Msg::Write(job)).map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
@@ -125,61 +186,33 @@ impl Writer {
     }
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<()> {
-    sqlx::query(sql)
-        .execute(&mut *conn)
-        .await
-        .map(drop)
-        .map_err(db_err)
+fn exec(conn: &Connection, sql: &str) -> Result<()> {
+    conn.execute_batch(sql).map_err(sql_err)
 }
 
-async fn run(
-    mut conn: SqliteConnection,
-    index: Arc<KeywordIndex>,
-    mut rx: mpsc::UnboundedReceiver<Msg>,
-) {
+/// The writer thread: batches until every handle is gone or `close` is called.
+fn run(mut conn: Connection, index: Arc<KeywordIndex>, rx: mpsc::Receiver<Msg>) {
     let mut closing = None;
+    // A message taken while merging full-text segments, handled first.
+    let mut carried = None;
     // Whether the full-text index may have segments left to merge (see `tidy_text_step`).
     let mut tidy = true;
-    let mut tidied_pages = 0u64;
     while closing.is_none() {
-        let first = if tidy {
-            match tokio::time::timeout(TIDY_AFTER_IDLE, rx.recv()).await {
-                Ok(Some(msg)) => msg,
-                Ok(None) => break,
-                Err(_) => {
+        let first = match carried.take() {
+            Some(msg) => msg,
+            None if tidy => match rx.recv_timeout(TIDY_AFTER_IDLE) {
+                Ok(msg) => msg,
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
                     // Idle: merge full-text segments step by step while nothing else comes.
-                    loop {
-                        match tidy_text_step(&mut conn).await {
-                            Ok(true) => tidied_pages += TIDY_PAGES as u64,
-                            Ok(false) => {
-                                if tidied_pages > 0 {
-                                    tracing::debug!(
-                                        pages = tidied_pages,
-                                        "full-text index segments merged"
-                                    );
-                                }
-                                (tidy, tidied_pages) = (false, 0);
-                                break;
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "full-text index merge step failed");
-                                tidy = false;
-                                break;
-                            }
-                        }
-                        if !rx.is_empty() {
-                            break;
-                        }
-                    }
+                    (tidy, carried) = tidy_while_idle(&conn, &rx);
                     continue;
                 }
-            }
-        } else {
-            match rx.recv().await {
-                Some(msg) => msg,
-                None => break,
-            }
+            },
+            None => match rx.recv() {
+                Ok(msg) => msg,
+                Err(_) => break,
+            },
         };
         let mut batch = Vec::new();
         let mut control = Vec::new();
@@ -199,34 +232,61 @@ async fn run(
                 Err(_) => break,
             }
         }
-        if !batch.is_empty() && commit_batch(&mut conn, &index, batch).await {
+        if !batch.is_empty() && commit_batch(&mut conn, &index, batch) {
             tidy = true;
         }
         for c in control {
             match c {
                 Control::Promote(field, value) => {
-                    keyword_index::promote(&mut conn, &index, &field, &value).await
+                    keyword_index::promote(&conn, &index, &field, &value)
                 }
                 Control::Refresh => {
-                    let current = keyword_index::read_epoch(&mut conn).await.ok();
+                    let current = keyword_index::epoch_of(&conn).ok();
                     if current.is_none() || current != index.epoch() {
-                        keyword_index::rebuild(&mut conn, &index).await;
+                        keyword_index::rebuild(&conn, &index);
                     }
                 }
             }
         }
     }
-    let _ = exec(&mut conn, "PRAGMA wal_checkpoint(TRUNCATE)").await;
-    let _ = conn.close().await;
+    let _ = exec(&conn, "PRAGMA wal_checkpoint(TRUNCATE)");
+    drop(conn);
     if let Some(done) = closing {
         let _ = done.send(());
     }
 }
 
+/// Merges full-text segments until there is nothing left to merge or a message arrives.
+/// Returns whether merging may still be needed, and the message that interrupted it.
+fn tidy_while_idle(conn: &Connection, rx: &mpsc::Receiver<Msg>) -> (bool, Option<Msg>) {
+    let mut pages = 0u64;
+    loop {
+        match tidy_text_step(conn) {
+            Ok(true) => pages += TIDY_PAGES as u64,
+            Ok(false) => {
+                if pages > 0 {
+                    tracing::debug!(pages, "full-text index segments merged");
+                }
+                return (false, None);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "full-text index merge step failed");
+                return (false, None);
+            }
+        }
+        match rx.try_recv() {
+            Ok(msg) => return (true, Some(msg)),
+            Err(TryRecvError::Empty) => {}
+            // Every handle is gone: the main loop ends at its next receive.
+            Err(TryRecvError::Disconnected) => return (true, None),
+        }
+    }
+}
+
 /// Commits a batch; true if it changed tickets (and so the search indexes).
-async fn commit_batch(conn: &mut SqliteConnection, index: &KeywordIndex, batch: Vec<Job>) -> bool {
+fn commit_batch(conn: &mut Connection, index: &KeywordIndex, batch: Vec<Job>) -> bool {
     let mut finishes = Vec::with_capacity(batch.len());
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         // Dropping the jobs answers their callers with an error; nothing was written.
         tracing::error!(error = %e, "cannot begin a write transaction");
         return false;
@@ -236,9 +296,9 @@ async fn commit_batch(conn: &mut SqliteConnection, index: &KeywordIndex, batch: 
         // transaction is rolled back. (Savepoints make SQLite track every page a large write
         // dirties; on a 2,000-ticket import batch they were 15 % of all CPU time.)
         for job in batch {
-            let (ok, finish) = job(conn).await;
+            let (ok, finish) = job(conn);
             if !ok {
-                let _ = exec(conn, "ROLLBACK").await;
+                let _ = exec(conn, "ROLLBACK");
                 // The job's own error is its answer.
                 finish(Ok(()));
                 return false;
@@ -247,33 +307,33 @@ async fn commit_batch(conn: &mut SqliteConnection, index: &KeywordIndex, batch: 
         }
     } else {
         for job in batch {
-            if let Some(finish) = run_isolated(conn, job).await {
+            if let Some(finish) = run_isolated(conn, job) {
                 finishes.push(finish);
             }
         }
     }
     // The committed writes' changes to the keyword index, and the epoch they make.
-    let delta = match take_index_delta(conn).await {
+    let delta = match take_index_delta(conn) {
         Ok(delta) => delta,
         Err(e) => {
             // Without the delta the index could not follow: write nothing.
             tracing::error!(error = %e, "cannot read the keyword index changes");
-            let _ = exec(conn, "ROLLBACK").await;
+            let _ = exec(conn, "ROLLBACK");
             for finish in finishes {
                 finish(Err(Error::Internal(e.to_string())));
             }
             return false;
         }
     };
-    let committed = exec(conn, "COMMIT").await;
+    let committed = exec(conn, "COMMIT");
     if committed.is_err() {
-        let _ = exec(conn, "ROLLBACK").await;
+        let _ = exec(conn, "ROLLBACK");
         // Whatever the failed COMMIT left, the database is the truth.
-        keyword_index::rebuild(conn, index).await;
+        keyword_index::rebuild(conn, index);
     } else if let Some((epoch, changes)) = &delta {
         if !index.apply(*epoch, changes) {
             // Another process wrote tickets (or a number outgrew 32 bits): read it all again.
-            keyword_index::rebuild(conn, index).await;
+            keyword_index::rebuild(conn, index);
         }
     }
     let changed = committed.is_ok() && delta.is_some();
@@ -288,7 +348,7 @@ async fn commit_batch(conn: &mut SqliteConnection, index: &KeywordIndex, batch: 
 }
 
 /// Idle time after which the writer merges full-text index segments.
-const TIDY_AFTER_IDLE: std::time::Duration = std::time::Duration::from_millis(500);
+const TIDY_AFTER_IDLE: Duration = Duration::from_millis(500);
 /// Pages one merge step writes (one short transaction: a write arriving meanwhile waits for
 /// at most one step, a few tens of milliseconds).
 const TIDY_PAGES: i64 = 200;
@@ -301,62 +361,50 @@ const TIDY_PAGES: i64 = 200;
 /// merges on the fly (a phrase query at 1M tickets spent a third of its time there). When the
 /// writer is idle it merges further, with `usermerge` 2 (set at open): at most one segment per
 /// level, each ticket rewritten O(log n) times overall, never the whole index at once.
-async fn tidy_text_step(conn: &mut SqliteConnection) -> Result<bool> {
-    exec(conn, "BEGIN IMMEDIATE").await?;
-    let step = async {
-        let (before,): (i64,) = sqlx::query_as("SELECT total_changes()")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        sqlx::query("INSERT INTO ticket_text (ticket_text, rank) VALUES ('merge', ?)")
-            .bind(TIDY_PAGES)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        let (after,): (i64,) = sqlx::query_as("SELECT total_changes()")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db_err)?;
+fn tidy_text_step(conn: &Connection) -> Result<bool> {
+    exec(conn, "BEGIN IMMEDIATE")?;
+    let step = || -> rusqlite::Result<bool> {
+        let total = |c: &Connection| c.query_row("SELECT total_changes()", [], |r| r.get::<_, i64>(0));
+        let before = total(conn)?;
+        conn.prepare_cached("INSERT INTO ticket_text (ticket_text, rank) VALUES ('merge', ?1)")?
+            .execute([TIDY_PAGES])?;
         // The documented test: two or more changes mean the merge did work.
-        Ok::<_, Error>(after - before >= 2)
-    }
-    .await;
-    match step {
+        Ok(total(conn)? - before >= 2)
+    };
+    match step() {
         Ok(worked) => {
-            exec(conn, "COMMIT").await?;
+            exec(conn, "COMMIT")?;
             Ok(worked)
         }
         Err(e) => {
-            let _ = exec(conn, "ROLLBACK").await;
-            Err(e)
+            let _ = exec(conn, "ROLLBACK");
+            Err(sql_err(e))
         }
     }
 }
 
 /// Takes the batch's index changes and, if there are any, bumps the index epoch (both inside
 /// the transaction).
-async fn take_index_delta(
-    conn: &mut SqliteConnection,
-) -> Result<Option<(i64, Vec<keyword_index::Change>)>> {
-    let (touched, changes) = keyword_index::take_delta(conn).await?;
+fn take_index_delta(conn: &Connection) -> Result<Option<(i64, Vec<keyword_index::Change>)>> {
+    let (touched, changes) = keyword_index::take_delta(conn)?;
     if !touched {
         return Ok(None);
     }
-    let epoch = keyword_index::bump_epoch(conn).await?;
+    let epoch = keyword_index::bump_epoch(conn)?;
     Ok(Some((epoch, changes)))
 }
 
 /// Runs one job inside a savepoint, undoing its writes if it fails. `None` when the
 /// savepoint could not be made (the job is dropped, so its caller gets an error).
-async fn run_isolated(conn: &mut SqliteConnection, job: Job) -> Option<Finish> {
-    if let Err(e) = exec(conn, "SAVEPOINT write_job").await {
+fn run_isolated(conn: &mut Connection, job: Job) -> Option<Finish> {
+    if let Err(e) = exec(conn, "SAVEPOINT write_job") {
         tracing::error!(error = %e, "cannot make a savepoint");
         return None;
     }
-    let (ok, finish) = job(conn).await;
+    let (ok, finish) = job(conn);
     if !ok {
-        let _ = exec(conn, "ROLLBACK TO write_job").await;
+        let _ = exec(conn, "ROLLBACK TO write_job");
     }
-    let _ = exec(conn, "RELEASE write_job").await;
+    let _ = exec(conn, "RELEASE write_job");
     Some(finish)
 }

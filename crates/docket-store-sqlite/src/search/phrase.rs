@@ -14,9 +14,9 @@ use std::time::Instant;
 use docket_core::{Error, Result};
 use docket_query::phrase::{fts5_ascii_words, Phrase, SHORT_PHRASE_WORDS};
 use docket_query::{Filter, TextField};
-use sqlx::SqliteConnection;
+use rusqlite::{params, Connection};
 
-use crate::db_err;
+use crate::writer::sql_err;
 
 /// Candidate rows read per statement: rows carry whole column texts (up to the body size
 /// limit each), so a search holds only a few at once.
@@ -50,8 +50,8 @@ pub struct Work {
 }
 
 /// The numbers (ascending) of the tickets whose `field` holds the phrase `tokens`.
-pub async fn matching(
-    conn: &mut SqliteConnection,
+pub fn matching(
+    conn: &Connection,
     field: TextField,
     tokens: &[String],
     deadline: Instant,
@@ -74,13 +74,13 @@ pub async fn matching(
     let mut out = Vec::new();
     let mut after = 0i64;
     loop {
-        let rows: Vec<(i64, Option<String>)> = sqlx::query_as(&sql)
-            .bind(&all_words)
-            .bind(after)
-            .bind(SLICE)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_err)?;
+        let rows: Vec<(i64, Option<String>)> = conn
+            .prepare_cached(&sql)
+            .and_then(|mut st| {
+                st.query_map(params![all_words, after, SLICE], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .map_err(sql_err)?;
         for (num, text) in &rows {
             if Instant::now() >= deadline {
                 // Mapped to the search-timeout answer by the store (`search_tickets`).
@@ -95,8 +95,6 @@ pub async fn matching(
             if found.matched {
                 out.push(*num);
             }
-            // A text takes up to a few milliseconds: let other requests on this thread run.
-            tokio::task::yield_now().await;
         }
         match rows.last() {
             Some((last, _)) if rows.len() as i64 == SLICE => after = *last,
@@ -203,37 +201,32 @@ mod tests {
         let mut words = ["disk", "full"].repeat(127);
         words.extend(["disk", "disk"]);
         let tokens: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-        let mut tx =
-            crate::search::begin_search(&store.searcher, Instant::now() + Duration::from_secs(60))
-                .await
-                .unwrap();
-        let mut work = Work::default();
-        let nums = matching(
-            &mut tx,
-            TextField::Body,
-            &tokens,
-            Instant::now() + Duration::from_secs(60),
-            &mut work,
-        )
-        .await
-        .unwrap();
+        let later = Instant::now() + Duration::from_secs(60);
+        let (nums, work, found, err) = store
+            .searcher
+            .run(later, move |tx| {
+                let mut work = Work::default();
+                let nums = matching(tx, TextField::Body, &tokens, later, &mut work)?;
+                // The same through the list algebra (the store's path when its index is
+                // unusable).
+                let filter = Filter::Text {
+                    field: TextField::Body,
+                    tokens: tokens[..200].to_vec(),
+                    phrase: true,
+                };
+                let found = matches::matching(tx, &filter, later)?;
+                // A deadline already past stops it with the error the store turns into a
+                // timeout.
+                let err = matching(tx, TextField::Body, &tokens, Instant::now(), &mut work)
+                    .unwrap_err();
+                Ok((nums, work, found, err))
+            })
+            .await
+            .unwrap();
         assert!(nums.is_empty());
         assert_eq!(work.candidates, 1);
         assert!(work.steps <= 3 * 200_100, "{} steps", work.steps);
-        // The same through the list algebra (the store's path when its index is unusable).
-        let filter = Filter::Text {
-            field: TextField::Body,
-            tokens: tokens[..200].to_vec(),
-            phrase: true,
-        };
-        let found = matches::matching(&mut tx, &filter, Instant::now() + Duration::from_secs(60))
-            .await
-            .unwrap();
         assert_eq!(found.len(), 1);
-        // A deadline already past stops it with the error the store turns into a timeout.
-        let err = matching(&mut tx, TextField::Body, &tokens, Instant::now(), &mut work)
-            .await
-            .unwrap_err();
         assert!(err.to_string().contains("deadline"), "{err}");
     }
 }
