@@ -300,12 +300,18 @@ fn clear_index(c: &Connection, num: i64) -> Result<()> {
 /// Writes the keyword rows and the full-text row of a ticket.
 pub fn write_index(c: &Connection, ticket: &Ticket) -> Result<()> {
     let doc = ticket_doc(ticket);
+    insert_keywords(c, ticket.num, &doc)?;
+    insert_text(c, ticket.num, &doc)
+}
+
+/// Inserts every keyword row of a ticket's search document.
+fn insert_keywords(c: &Connection, num: i64, doc: &docket_query::Doc) -> Result<()> {
     for (field, values) in &doc.keywords {
         for value in values {
-            insert_keyword(c, ticket.num, field.name(), value)?;
+            insert_keyword(c, num, field.name(), value)?;
         }
     }
-    insert_text(c, ticket.num, &doc)
+    Ok(())
 }
 
 fn insert_keyword(c: &Connection, num: i64, field: &str, value: &str) -> Result<()> {
@@ -392,14 +398,21 @@ fn number_taken(c: &Connection, num: i64) -> Result<bool> {
         .map_err(sql_err)
 }
 
-/// Writes numbered records (whose ids and numbers are free), their keyword rows and their
-/// full-text rows.
+/// Writes numbered records (whose ids and numbers are free), then all their keyword rows,
+/// then all their full-text rows: each table's pages are touched in one run.
 fn insert_rows(c: &Connection, fresh: &[Ticket]) -> Result<()> {
     for t in fresh {
         if !insert_ticket_row(c, t)? {
             return Err(Error::Internal(format!("ticket {} was inserted twice", t.id)));
         }
-        write_index(c, t)?;
+    }
+    let docs: Vec<(i64, docket_query::Doc)> =
+        fresh.iter().map(|t| (t.num, ticket_doc(t))).collect();
+    for (num, doc) in &docs {
+        insert_keywords(c, *num, doc)?;
+    }
+    for (num, doc) in &docs {
+        insert_text(c, *num, doc)?;
     }
     Ok(())
 }
