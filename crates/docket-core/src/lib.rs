@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod due;
 pub mod error;
+pub mod feed;
 pub mod files;
 pub mod history;
 pub mod ids;

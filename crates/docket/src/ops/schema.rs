@@ -267,7 +267,7 @@ pub fn records() -> Vec<(&'static str, S)> {
                     "code",
                     words(&[
                         "session", "api", "access", "rate", "ticket", "notfound", "file", "user",
-                        "tag", "category", "role", "internal",
+                        "tag", "category", "role", "cursor_expired", "internal",
                     ]),
                     true,
                 ),
