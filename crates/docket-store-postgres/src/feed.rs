@@ -78,8 +78,10 @@ pub async fn read(db: &PgPool, after: i64, limit: u32) -> Result<FeedRead> {
     })
 }
 
-/// Removes one batch of events stamped before `before` and raises the horizon to the
-/// highest position removed, in the caller's transaction. How many were removed.
+/// Removes one batch of events: every position up to the highest of the oldest
+/// `PRUNE_BATCH` stamped before `before` (an event stamped a little later but positioned
+/// below goes with them — clocks of nodes differ — so no event at or below the horizon is
+/// ever left), and raises the horizon to it, in one transaction. How many were removed.
 pub async fn prune_batch(c: &mut PgConnection, before: i64) -> Result<u64> {
     let (highest,): (Option<i64>,) = sqlx::query_as(
         "SELECT max(position) FROM (SELECT position FROM ticket_feed WHERE at < $1 \
@@ -93,9 +95,8 @@ pub async fn prune_batch(c: &mut PgConnection, before: i64) -> Result<u64> {
     let Some(highest) = highest else {
         return Ok(0);
     };
-    let removed = sqlx::query("DELETE FROM ticket_feed WHERE position <= $1 AND at < $2")
+    let removed = sqlx::query("DELETE FROM ticket_feed WHERE position <= $1")
         .bind(highest)
-        .bind(before)
         .execute(&mut *c)
         .await
         .map_err(db_err)?

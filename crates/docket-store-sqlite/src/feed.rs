@@ -58,8 +58,10 @@ pub async fn read(db: &SqlitePool, after: i64, limit: u32) -> Result<FeedRead> {
     })
 }
 
-/// Removes one batch of events stamped before `before` (oldest positions first) and raises
-/// the horizon to the highest position removed. How many were removed (0: done).
+/// Removes one batch of events: every position up to the highest of the oldest
+/// `PRUNE_BATCH` stamped before `before` (an event stamped a little later but positioned
+/// below goes with them — clocks of nodes differ — so no event at or below the horizon is
+/// ever left), and raises the horizon to it, in one transaction. How many were removed.
 pub fn prune_batch(c: &Connection, before: i64) -> Result<u64> {
     let highest: Option<i64> = c
         .prepare_cached(
@@ -75,8 +77,8 @@ pub fn prune_batch(c: &Connection, before: i64) -> Result<u64> {
     };
     let removed = execute(
         c,
-        "DELETE FROM ticket_feed WHERE position <= ?1 AND at < ?2",
-        params![highest, before],
+        "DELETE FROM ticket_feed WHERE position <= ?1",
+        params![highest],
     )?;
     execute(
         c,

@@ -6,6 +6,7 @@ mod admin;
 mod auth_cache;
 mod automation;
 mod directory;
+mod feed;
 mod files;
 mod import;
 mod live;
@@ -31,6 +32,7 @@ pub use automation::{
     IDEMPOTENCY_TTL_SECS,
 };
 pub use directory::{DirectoryKind, CATEGORIES, ROLES, TAGS};
+pub use feed::{FeedFollower, FeedPage, FeedParams, DEFAULT_PAGE, FOLLOW_POLL};
 pub use files::{Download, FileSettings, Files, UploadFailure, PENDING_GRACE_SECS};
 pub use import::ImportRefs;
 pub use people::{Person, MIN_PASSWORD_CHARS};

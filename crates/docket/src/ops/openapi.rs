@@ -356,6 +356,8 @@ fn reply(call: &CallSpec) -> S {
             Out::Array(name) => s::array(s::reference(name)),
             Out::Object => s::object(),
             Out::Text => s::string(),
+            Out::Position => s::int(0, i64::MAX),
+            Out::Bool => s::boolean(),
             Out::True => s::words_bool_true(),
             Out::ListInfo => s::reference("ListInfo"),
             Out::TicketSlots => s::array(s::one_of([

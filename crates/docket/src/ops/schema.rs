@@ -299,6 +299,23 @@ pub fn records() -> Vec<(&'static str, S)> {
             ]),
         ),
         (
+            "TicketEvent",
+            record(vec![
+                ("position", int(1, i64::MAX), true),
+                ("id", string(), true),
+                ("num", integer(), true),
+                (
+                    "kind",
+                    words(&["created", "updated", "commented", "files", "deleted"]),
+                    true,
+                ),
+                ("modified", integer(), true),
+                ("changes", array(reference("Change")), true),
+                ("files_added", array(reference("FileRef")), false),
+                ("files_removed", array(reference("FileRef")), false),
+            ]),
+        ),
+        (
             "ChangeInput",
             record(vec![
                 ("type", words(&["comment", "change"]), false),
@@ -460,6 +477,20 @@ mod tests {
             media_type: "text/plain".into(),
             ..Default::default()
         };
+        let event = docket_core::feed::FeedEvent {
+            position: 1,
+            entry: docket_core::feed::FeedEntry {
+                files_added: vec![file.clone()],
+                files_removed: vec![file.clone()],
+                ..Default::default()
+            },
+        };
+        check(
+            "TicketEvent",
+            serde_json::to_value(&event).expect("event"),
+            serde_json::to_value(docket_core::feed::FeedEvent::default()).expect("event"),
+            &[],
+        );
         check(
             "FileRef",
             serde_json::to_value(&file).expect("file"),
