@@ -116,10 +116,13 @@ pub struct RecordEvents {
 }
 
 /// How many ticket events a store's channel holds for a receiver that has not read them; a
-/// receiver further behind gets `RecvError::Lagged` (and should then refresh everything).
+/// receiver further behind gets `RecvError::Lagged` (a wake-up all the same: what was
+/// committed is read from the change feed, see `crate::feed`).
 pub const TICKET_EVENT_CAPACITY: usize = 1024;
 
-/// A ticket was written (published after the transaction committed).
+/// A ticket was written (published after the transaction committed): the wake-up signal of
+/// the change feed's readers (`Store::ticket_events`). What they deliver comes from the feed
+/// (`Store::feed_after`), which also says what changed.
 ///
 /// Every ticket write publishes one: a create, an automation create (a dedupe hit is an
 /// `Updated` of the ticket that absorbed it; an idempotent replay writes nothing and

@@ -303,8 +303,9 @@ impl Docket {
         self
     }
 
-    /// A receiver of every ticket write committed from now on, for live updates (see
-    /// [`TicketEvent`]). A receiver that falls behind gets `RecvError::Lagged`: refresh all.
+    /// A receiver of every ticket write committed from now on (see [`TicketEvent`]): a
+    /// wake-up signal; live views read what changed from the change feed
+    /// ([`Docket::follow_feed`]), which loses nothing when a receiver lags.
     pub fn ticket_events(&self) -> tokio::sync::broadcast::Receiver<TicketEvent> {
         self.store.ticket_events()
     }
