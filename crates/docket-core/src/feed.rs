@@ -182,8 +182,7 @@ impl FeedEvent {
         if !who.has(VIEW_INTERNAL) {
             let before = self.entry.changes.len();
             self.entry.changes.retain(|c| !is_internal(c));
-            if before > 0 && self.entry.changes.is_empty() && self.entry.kind != FeedKind::Created
-            {
+            if before > 0 && self.entry.changes.is_empty() && self.entry.kind != FeedKind::Created {
                 return None;
             }
         }
@@ -205,11 +204,7 @@ fn change_value(change: &Change) -> Value {
 /// and pushes its successor). Linear: by id, with equality for entries without one.
 fn new_entries<'a>(before: &[Change], after: &'a [Change]) -> Vec<&'a Change> {
     // Most writes append at the end: skip the common prefix first.
-    let same = before
-        .iter()
-        .zip(after)
-        .take_while(|(b, a)| b == a)
-        .count();
+    let same = before.iter().zip(after).take_while(|(b, a)| b == a).count();
     let (before, after) = (&before[same..], &after[same..]);
     let by_id: HashMap<&str, &Change> = before
         .iter()
@@ -335,7 +330,7 @@ mod tests {
         let seen = event(vec![note.clone(), public.clone()])
             .as_seen_by(&who(Some(&["ops"]), &[]))
             .unwrap();
-        assert_eq!(seen.entry.changes, [public.clone()]);
+        assert_eq!(seen.entry.changes, std::slice::from_ref(&public));
         assert!(event(vec![note.clone()])
             .as_seen_by(&who(None, &[]))
             .is_none());

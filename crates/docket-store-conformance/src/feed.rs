@@ -212,9 +212,7 @@ pub async fn pruning_removes_old_events_and_raises_the_horizon<S: Store>(store: 
 /// every event exactly once, in position order — on PostgreSQL this is what the feed lock
 /// is for (without it, a position drawn early and committed late would be skipped by a
 /// reader that had already moved past it).
-pub async fn readers_racing_concurrent_writers_miss_and_repeat_nothing<S: Store + Clone>(
-    store: S,
-) {
+pub async fn readers_racing_concurrent_writers_miss_and_repeat_nothing<S: Store + Clone>(store: S) {
     const WRITERS: usize = 8;
     const WRITES: usize = 25;
     let done = Arc::new(AtomicBool::new(false));
@@ -254,10 +252,13 @@ pub async fn readers_racing_concurrent_writers_miss_and_repeat_nothing<S: Store 
                     .unwrap();
                 if i % 2 == 0 {
                     store
-                        .update_ticket(&id, Box::new(|t| {
-                            t.modified += 1;
-                            Ok(())
-                        }))
+                        .update_ticket(
+                            &id,
+                            Box::new(|t| {
+                                t.modified += 1;
+                                Ok(())
+                            }),
+                        )
                         .await
                         .unwrap();
                 }
@@ -280,7 +281,9 @@ pub async fn readers_racing_concurrent_writers_miss_and_repeat_nothing<S: Store 
     assert_ascending(&all);
     let mut counts = BTreeMap::new();
     for e in &all {
-        *counts.entry((e.entry.id.clone(), e.entry.kind.as_str())).or_insert(0) += 1;
+        *counts
+            .entry((e.entry.id.clone(), e.entry.kind.as_str()))
+            .or_insert(0) += 1;
     }
     assert!(counts.values().all(|n| *n == 1), "an event twice");
     for r in readers {

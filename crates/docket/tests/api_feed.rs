@@ -63,7 +63,10 @@ async fn events_page_through_every_write_once_in_order() {
     for limit in [1, 2, 3] {
         assert_eq!(whole_feed(&s, &s.key, limit).await, all, "limit {limit}");
     }
-    let positions: Vec<i64> = all.iter().map(|e| e["position"].as_i64().unwrap()).collect();
+    let positions: Vec<i64> = all
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     assert_eq!(all[0]["num"], t1["num"]);
     assert!(all[1]["modified"].as_i64().unwrap() > 0);
@@ -78,11 +81,17 @@ async fn events_page_through_every_write_once_in_order() {
     let last = *positions.last().unwrap();
     let r = s.call("get_ticket_events", json!({"after": last})).await;
     let v = ok(&r);
-    assert_eq!((&v["events"], &v["cursor"], &v["more"]), (&json!([]), &json!(last), &json!(false)));
+    assert_eq!(
+        (&v["events"], &v["cursor"], &v["more"]),
+        (&json!([]), &json!(last), &json!(false))
+    );
     // A page of two says there is more and where to go on.
     let r = s.call("get_ticket_events", json!({"limit": 2})).await;
     let v = ok(&r);
-    assert_eq!((&v["cursor"], &v["more"]), (&json!(positions[1]), &json!(true)));
+    assert_eq!(
+        (&v["cursor"], &v["more"]),
+        (&json!(positions[1]), &json!(true))
+    );
 
     // Only events of tickets matching a query now; a delete passes any query.
     let r = s
@@ -126,17 +135,27 @@ async fn callers_see_only_events_of_tickets_they_may_see() {
             .await);
     }
     let ops_key = s.key_with(&[], &["ops"]).await;
-    let router = s.create(json!({"subject": "Router reboot", "category": "ops"})).await;
+    let router = s
+        .create(json!({"subject": "Router reboot", "category": "ops"}))
+        .await;
     let hidden = s
         .create(json!({"subject": "Pen test findings", "category": "sec"}))
         .await;
-    let moved = s.create(json!({"subject": "Moves away", "category": "ops"})).await;
+    let moved = s
+        .create(json!({"subject": "Moves away", "category": "ops"}))
+        .await;
     ok(&s
-        .call("update_ticket", json!({"id": hidden["id"], "status": "closed"}))
+        .call(
+            "update_ticket",
+            json!({"id": hidden["id"], "status": "closed"}),
+        )
         .await);
     // Moved out of her categories: the move and what follows are not hers to see.
     ok(&s
-        .call("update_ticket", json!({"id": moved["id"], "category": "sec"}))
+        .call(
+            "update_ticket",
+            json!({"id": moved["id"], "category": "sec"}),
+        )
         .await);
     ok(&s.call("delete_ticket", json!({"id": hidden["id"]})).await);
     ok(&s.call("delete_ticket", json!({"id": router["id"]})).await);
@@ -159,9 +178,15 @@ async fn callers_see_only_events_of_tickets_they_may_see() {
 
     // The stream applies the same rule.
     let mut stream = open(&s, &ops_key, "", None).await.expect("stream");
-    s.create(json!({"subject": "Hidden again", "category": "sec"})).await;
-    let seen = s.create(json!({"subject": "Hers", "category": "ops"})).await;
-    let (_, e) = stream.event(Duration::from_secs(10)).await.expect("an event");
+    s.create(json!({"subject": "Hidden again", "category": "sec"}))
+        .await;
+    let seen = s
+        .create(json!({"subject": "Hers", "category": "ops"}))
+        .await;
+    let (_, e) = stream
+        .event(Duration::from_secs(10))
+        .await
+        .expect("an event");
     assert_eq!((&e["id"], &e["kind"]), (&seen["id"], &json!("created")));
 }
 
@@ -186,10 +211,16 @@ async fn the_stream_resumes_after_last_event_id() {
     // Resumed after the second: the third (sent before the hang-up or not) and the rest.
     let mut stream = open(&s, &s.key, "", Some(p1)).await.expect("resumed");
     for t in &made[2..] {
-        let (_, e) = stream.event(Duration::from_secs(10)).await.expect("resumed event");
+        let (_, e) = stream
+            .event(Duration::from_secs(10))
+            .await
+            .expect("resumed event");
         assert_eq!(e["id"], t["id"]);
     }
-    assert!(stream.next(Duration::from_millis(300)).await.is_none(), "nothing repeated");
+    assert!(
+        stream.next(Duration::from_millis(300)).await.is_none(),
+        "nothing repeated"
+    );
     // `after` in the query does the same; `Last-Event-ID` wins over it.
     let mut stream = open(&s, &s.key, &format!("after={p0}"), None)
         .await
@@ -316,7 +347,10 @@ async fn a_reader_hanging_up_at_random_misses_and_repeats_nothing_while_writers_
     }
     let all = whole_feed(&s, &s.key, 1000).await;
     assert_eq!(all.len(), want);
-    let expected: Vec<i64> = all.iter().map(|e| e["position"].as_i64().unwrap()).collect();
+    let expected: Vec<i64> = all
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
     let received: Vec<i64> = got.iter().map(|(p, _)| *p).collect();
     assert_eq!(received, expected, "every event once, in order");
     assert_eq!(got.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>(), all);

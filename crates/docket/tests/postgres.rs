@@ -13,10 +13,10 @@
 mod api_access;
 #[path = "api_admin.rs"]
 mod api_admin;
-#[path = "api_feed.rs"]
-mod api_feed;
 #[path = "api_conventions.rs"]
 mod api_conventions;
+#[path = "api_feed.rs"]
+mod api_feed;
 #[path = "api_robustness.rs"]
 mod api_robustness;
 #[path = "api_tickets.rs"]

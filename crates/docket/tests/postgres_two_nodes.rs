@@ -633,7 +633,10 @@ async fn a_feed_reader_resuming_on_either_node_gets_every_event_of_both_once_in_
     }
     let all = feed_support::whole_feed(&b, &b.key, 1000).await;
     assert_eq!(all.len(), want);
-    let expected: Vec<i64> = all.iter().map(|e| e["position"].as_i64().unwrap()).collect();
+    let expected: Vec<i64> = all
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
     let received: Vec<i64> = got.iter().map(|(p, _)| *p).collect();
     assert_eq!(received, expected, "every event once, in order");
     // Nothing more arrives on either node.

@@ -162,7 +162,10 @@ impl Docket {
         events: Vec<FeedEvent>,
         filter: Option<&Filter>,
     ) -> Result<Vec<FeedEvent>> {
-        let seen: Vec<FeedEvent> = events.into_iter().filter_map(|e| e.as_seen_by(who)).collect();
+        let seen: Vec<FeedEvent> = events
+            .into_iter()
+            .filter_map(|e| e.as_seen_by(who))
+            .collect();
         let Some(filter) = filter else {
             return Ok(seen);
         };
@@ -183,7 +186,12 @@ impl Docket {
     }
 
     /// Which of `nums` (sorted) are tickets `who` may see that match `filter`, sorted.
-    async fn matching_nums(&self, who: &Principal, filter: &Filter, nums: &[i64]) -> Result<Vec<i64>> {
+    async fn matching_nums(
+        &self,
+        who: &Principal,
+        filter: &Filter,
+        nums: &[i64],
+    ) -> Result<Vec<i64>> {
         if nums.is_empty() {
             return Ok(Vec::new());
         }
@@ -290,11 +298,6 @@ impl FeedFollower {
             // The store is closing: poll until whoever owns this stops.
             Ok(Err(RecvError::Closed)) => tokio::time::sleep(FOLLOW_POLL).await,
         }
-        loop {
-            match self.wake.try_recv() {
-                Ok(_) | Err(TryRecvError::Lagged(_)) => continue,
-                Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => break,
-            }
-        }
+        while let Ok(_) | Err(TryRecvError::Lagged(_)) = self.wake.try_recv() {}
     }
 }

@@ -59,9 +59,9 @@ impl Listener {
         let deleted = e.kind == FeedKind::Deleted;
         let out = match &self.target {
             Target::Ticket(id) if *id != e.id => return None,
-            Target::Ticket(_) if deleted => {
-                Event::default().event("ticket").data(json!({"kind": kind}).to_string())
-            }
+            Target::Ticket(_) if deleted => Event::default()
+                .event("ticket")
+                .data(json!({"kind": kind}).to_string()),
             Target::Ticket(_) => Event::default()
                 .event("ticket")
                 .data(json!({"kind": kind, "modified": e.modified}).to_string()),
@@ -112,11 +112,10 @@ impl Listener {
                 // from now on.
                 Err(Error::CursorExpired(_)) => {
                     let head = self.state.docket.feed_head().await.ok()?;
-                    self.follower = self.state.docket.follow_feed(
-                        self.viewer.principal.clone(),
-                        head,
-                        None,
-                    );
+                    self.follower =
+                        self.state
+                            .docket
+                            .follow_feed(self.viewer.principal.clone(), head, None);
                     let refresh = Event::default()
                         .event("refresh")
                         .data("{}")

@@ -90,11 +90,16 @@ async fn start(
     let resume = match call.headers.get("last-event-id") {
         Some(v) => {
             let text = v.to_str().unwrap_or("").trim();
-            Some(text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                Error::Api(format!(
-                    "Malformed Last-Event-ID header ({text:?}): must be an event position"
-                ))
-            })?)
+            Some(
+                text.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| {
+                        Error::Api(format!(
+                            "Malformed Last-Event-ID header ({text:?}): must be an event position"
+                        ))
+                    })?,
+            )
         }
         None => p.after,
     };

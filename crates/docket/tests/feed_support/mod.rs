@@ -119,7 +119,12 @@ pub async fn whole_feed(s: &Server, key: &str, limit: u32) -> Vec<Value> {
 /// Reads `want` events from the stream, hanging up after a random 1 to 7 events each time
 /// and resuming with `Last-Event-ID`, alternating over `nodes`. Returns the positions and
 /// events in the order received.
-pub async fn read_resuming(nodes: &[&Server], key: &str, from: i64, want: usize) -> Vec<(i64, Value)> {
+pub async fn read_resuming(
+    nodes: &[&Server],
+    key: &str,
+    from: i64,
+    want: usize,
+) -> Vec<(i64, Value)> {
     let mut got = Vec::new();
     let mut last = from;
     let mut round = 0;
