@@ -37,6 +37,9 @@ pub enum Error {
     Category(String),
     #[error("{0}")]
     Role(String),
+    /// A change-feed cursor older than the retention: events after it were pruned.
+    #[error("{0}")]
+    CursorExpired(String),
     /// A failure of ours (storage, IO); the message is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -57,6 +60,7 @@ impl Error {
             Error::Tag(_) => "tag",
             Error::Category(_) => "category",
             Error::Role(_) => "role",
+            Error::CursorExpired(_) => "cursor_expired",
             Error::Internal(_) => "internal",
         }
     }

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
+use crate::feed::FeedEntry;
 use crate::model::Ticket;
 use crate::notify::OutboxItem;
 use crate::store::{
@@ -66,6 +67,13 @@ pub trait WriteTx: Send {
     /// how many were queued.
     async fn append_outbox(&mut self, items: &[OutboxItem], now: i64) -> Result<u64>;
 
+    /// Appends a ticket event to the change feed (`crate::feed`), stamped `at` (for
+    /// retention), and returns its position. The kernel calls it LAST in a transaction,
+    /// because positions must be handed out in commit order: PostgreSQL takes the feed's
+    /// transaction-scoped advisory lock here and holds it until the commit (so it is held
+    /// only for this insert and the commit); SQLite has one writer.
+    async fn append_feed(&mut self, entry: &FeedEntry, at: i64) -> Result<i64>;
+
     /// A record, held for writing until the transaction ends.
     async fn record_for_update(&mut self, kind: RecordKind, id: &str) -> Result<Option<Value>>;
     /// Inserts a record; `false` (nothing written) when its id or lookup key is taken.
@@ -91,9 +99,19 @@ pub fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// Inserts a new ticket with the next number. `None` when a ticket with its id exists. The
-/// id is checked before the number is drawn, so an ordinary create leaves no gap.
-pub async fn create(tx: &mut dyn WriteTx, mut ticket: Ticket) -> Result<Option<Ticket>> {
+/// Inserts a new ticket with the next number, and its `created` feed event. `None` when a
+/// ticket with its id exists.
+pub async fn create(tx: &mut dyn WriteTx, ticket: Ticket) -> Result<Option<Ticket>> {
+    let Some(ticket) = insert_new(tx, ticket).await? else {
+        return Ok(None);
+    };
+    feed(tx, &FeedEntry::created(&ticket)).await?;
+    Ok(Some(ticket))
+}
+
+/// Inserts a new ticket with the next number (no feed event). The id is checked before the
+/// number is drawn, so an ordinary create leaves no gap.
+async fn insert_new(tx: &mut dyn WriteTx, mut ticket: Ticket) -> Result<Option<Ticket>> {
     if tx.ticket_exists(&ticket.id).await? {
         return Ok(None);
     }
@@ -101,10 +119,16 @@ pub async fn create(tx: &mut dyn WriteTx, mut ticket: Ticket) -> Result<Option<T
     Ok(tx.insert_ticket(&ticket).await?.then_some(ticket))
 }
 
+/// Appends the write's feed event: the last statement of every ticket write.
+async fn feed(tx: &mut dyn WriteTx, entry: &FeedEntry) -> Result<()> {
+    tx.append_feed(entry, now_secs()).await.map(drop)
+}
+
 /// The automation create: an unexpired idempotency record replays its result; else an open
 /// ticket with the dedupe key absorbs the create; else the ticket is inserted with its
 /// outbox rows. The staged files the request names are finalised for whichever ticket
-/// results, and the idempotency record is written — all in this one transaction.
+/// results, the idempotency record is written, and last the feed event (`created`, or the
+/// absorbing ticket's `updated`) — all in this one transaction. A replay writes nothing.
 pub async fn create_with(tx: &mut dyn WriteTx, request: CreateTicket) -> Result<CreateOutcome> {
     let CreateTicket {
         ticket,
@@ -131,18 +155,19 @@ pub async fn create_with(tx: &mut dyn WriteTx, request: CreateTicket) -> Result<
                 .open_ticket_with_dedupe_key(&d.key, &d.closed_statuses, d.categories.as_ref())
                 .await?
             {
-                Some(id) => update(tx, &id, d.on_duplicate).await?,
+                Some(id) => apply_update(tx, &id, d.on_duplicate).await?,
                 None => None,
             }
         }
         None => None,
     };
-    let outcome = match absorbed {
-        Some(t) => CreateOutcome::Deduplicated(t),
-        None => match create(tx, ticket).await? {
+    let (outcome, event) = match absorbed {
+        Some((t, event)) => (CreateOutcome::Deduplicated(t), event),
+        None => match insert_new(tx, ticket).await? {
             Some(t) => {
                 tx.append_outbox(&outbox, now_secs()).await?;
-                CreateOutcome::Created(t)
+                let event = FeedEntry::created(&t);
+                (CreateOutcome::Created(t), event)
             }
             None => return Ok(CreateOutcome::IdTaken),
         },
@@ -182,6 +207,7 @@ pub async fn create_with(tx: &mut dyn WriteTx, request: CreateTicket) -> Result<
         tx.put_record(RecordKind::Idempotency, &claim.id, &data)
             .await?;
     }
+    feed(tx, &event).await?;
     Ok(outcome)
 }
 
@@ -208,27 +234,42 @@ async fn replay(tx: &mut dyn WriteTx, id: &str, now: i64) -> Result<Option<Creat
     }))
 }
 
-/// Reads, mutates and rewrites one ticket, queueing the outbox rows the mutation returns.
-/// `None` when no such ticket exists.
+/// Reads, mutates and rewrites one ticket, queueing the outbox rows the mutation returns,
+/// then appends its feed event. `None` when no such ticket exists.
 pub async fn update(
     tx: &mut dyn WriteTx,
     id: &str,
     mutate: TicketMutationOut,
 ) -> Result<Option<Ticket>> {
-    let Some(mut ticket) = tx.ticket_for_update(id).await? else {
+    let Some((ticket, event)) = apply_update(tx, id, mutate).await? else {
         return Ok(None);
     };
-    let (num, tid) = (ticket.num, ticket.id.clone());
-    let outbox = mutate(&mut ticket)?;
-    // Identity is not the mutation's to change.
-    ticket.num = num;
-    ticket.id = tid;
-    tx.append_outbox(&outbox, now_secs()).await?;
-    tx.rewrite_ticket(&ticket).await?;
+    feed(tx, &event).await?;
     Ok(Some(ticket))
 }
 
-/// Deletes a ticket once `check` passes, queueing the outbox rows it returns.
+/// [`update`] without appending the feed event, which it returns.
+async fn apply_update(
+    tx: &mut dyn WriteTx,
+    id: &str,
+    mutate: TicketMutationOut,
+) -> Result<Option<(Ticket, FeedEntry)>> {
+    let Some(mut ticket) = tx.ticket_for_update(id).await? else {
+        return Ok(None);
+    };
+    let before = ticket.clone();
+    let outbox = mutate(&mut ticket)?;
+    // Identity is not the mutation's to change.
+    ticket.num = before.num;
+    ticket.id = before.id.clone();
+    tx.append_outbox(&outbox, now_secs()).await?;
+    tx.rewrite_ticket(&ticket).await?;
+    let event = FeedEntry::updated(&before, &ticket);
+    Ok(Some((ticket, event)))
+}
+
+/// Deletes a ticket once `check` passes, queueing the outbox rows it returns, then appends
+/// its feed event (carrying the category it had, so readers can still be checked).
 pub async fn delete(
     tx: &mut dyn WriteTx,
     id: &str,
@@ -253,14 +294,22 @@ pub async fn delete_unlinking(
     let mut unlinked = Vec::new();
     for other in related {
         if let Some(mut t) = tx.ticket_for_update(other).await? {
+            let before = t.clone();
             if crate::relations::forget(&mut t, &ticket, now_secs()) {
                 tx.rewrite_ticket(&t).await?;
-                unlinked.push(t);
+                unlinked.push((before, t));
             }
         }
     }
     tx.remove_ticket(&ticket).await?;
-    Ok(Some((ticket, unlinked)))
+    feed(tx, &FeedEntry::deleted(&ticket, now_secs())).await?;
+    for (before, after) in &unlinked {
+        feed(tx, &FeedEntry::updated(before, after)).await?;
+    }
+    Ok(Some((
+        ticket,
+        unlinked.into_iter().map(|(_, after)| after).collect(),
+    )))
 }
 
 /// Reads both tickets of `edit` (in id order, so two pair edits never deadlock), refuses a
@@ -291,6 +340,7 @@ pub async fn update_pair(
     if let Some((child, parent)) = new_parent_link {
         refuse_parent_cycle(tx, &child, &parent, [&a, &b]).await?;
     }
+    let (a_before, b_before) = (a.clone(), b.clone());
     let keep = [(a.num, a.id.clone()), (b.num, b.id.clone())];
     let outbox = mutate(&mut a, &mut b)?;
     // Identity is not the mutation's to change.
@@ -299,6 +349,8 @@ pub async fn update_pair(
     tx.append_outbox(&outbox, now_secs()).await?;
     tx.rewrite_ticket(&a).await?;
     tx.rewrite_ticket(&b).await?;
+    feed(tx, &FeedEntry::updated(&a_before, &a)).await?;
+    feed(tx, &FeedEntry::updated(&b_before, &b)).await?;
     Ok(Some((a, b)))
 }
 

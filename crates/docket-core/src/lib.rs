@@ -8,6 +8,7 @@ pub mod auth;
 pub mod due;
 pub mod email_in;
 pub mod error;
+pub mod feed;
 pub mod files;
 pub mod history;
 pub mod ids;

@@ -8,6 +8,7 @@ use docket_query::Filter;
 use serde_json::Value;
 
 use crate::error::Result;
+use crate::feed::FeedRead;
 use crate::model::Ticket;
 use crate::notify::{OutboxItem, OutboxRow};
 
@@ -131,10 +132,13 @@ pub struct RecordEvents {
 }
 
 /// How many ticket events a store's channel holds for a receiver that has not read them; a
-/// receiver further behind gets `RecvError::Lagged` (and should then refresh everything).
+/// receiver further behind gets `RecvError::Lagged` (a wake-up all the same: what was
+/// committed is read from the change feed, see `crate::feed`).
 pub const TICKET_EVENT_CAPACITY: usize = 1024;
 
-/// A ticket was written (published after the transaction committed).
+/// A ticket was written (published after the transaction committed): the wake-up signal of
+/// the change feed's readers (`Store::ticket_events`). What they deliver comes from the feed
+/// (`Store::feed_after`), which also says what changed.
 ///
 /// Every ticket write publishes one: a create, an automation create (a dedupe hit is an
 /// `Updated` of the ticket that absorbed it; an idempotent replay writes nothing and
@@ -469,8 +473,17 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
-    /// A receiver of every ticket write committed from now on (see [`TicketEvent`]), in
-    /// commit order. PostgreSQL: the writes of every node on the database, this one's
+    /// Up to `limit` change-feed events with a position above `after`, by position, with the
+    /// feed's pruning horizon read AFTER them (see [`FeedRead`]). Reads committed events only.
+    async fn feed_after(&self, after: i64, limit: u32) -> Result<FeedRead>;
+    /// Removes the feed events stamped before `before` (epoch seconds) and raises the
+    /// pruning horizon to the highest position removed, in the same transactions (in
+    /// batches). Returns how many were removed.
+    async fn feed_prune(&self, before: i64) -> Result<u64>;
+
+    /// A wake-up signal: every ticket write committed from now on (see [`TicketEvent`]), in
+    /// commit order. What a reader delivers comes from the feed ([`Store::feed_after`]),
+    /// which loses nothing; this only says "something new was committed". PostgreSQL: the writes of every node on the database, this one's
     /// included; events made while the node's listening connection was down are lost.
     fn ticket_events(&self) -> tokio::sync::broadcast::Receiver<TicketEvent>;
 }

@@ -5,6 +5,8 @@
 //! that removes it afterwards). Backend-specific behaviour (SQLite's group commit, PostgreSQL
 //! across two nodes, migrations and upgrades) stays in the backend's own tests.
 
+mod feed;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -17,6 +19,12 @@ use docket_core::store::{
 use docket_core::Error;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
+
+pub use feed::{
+    every_ticket_write_is_in_the_feed_once_in_commit_order, feed_all,
+    pruning_removes_old_events_and_raises_the_horizon,
+    readers_racing_concurrent_writers_miss_and_repeat_nothing,
+};
 
 /// Instantiates every conformance test as a `#[tokio::test]` in the calling module.
 /// `$fresh` is an `async fn() -> (Guard, S)`: a new empty store and whatever must outlive
@@ -35,6 +43,9 @@ macro_rules! store_conformance {
             numbered_imports_keep_numbers_and_move_the_counter,
             records_insert_find_update_expire_and_delete,
             ticket_writes_publish_events_in_commit_order,
+            every_ticket_write_is_in_the_feed_once_in_commit_order,
+            pruning_removes_old_events_and_raises_the_horizon,
+            readers_racing_concurrent_writers_miss_and_repeat_nothing,
         );
     };
     (@each $fresh:path; $($name:ident,)*) => {

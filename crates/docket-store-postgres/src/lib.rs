@@ -11,6 +11,7 @@
 //! claim takes advisory try-locks on the groups it claims (see the modules).
 
 mod events;
+mod feed;
 mod index;
 mod outbox;
 mod records;
@@ -25,6 +26,7 @@ mod tests;
 use std::sync::Arc;
 use std::time::Duration;
 
+use docket_core::feed::FeedRead;
 use docket_core::model::Ticket;
 use docket_core::notify::{OutboxItem, OutboxRow};
 use docket_core::store::{
@@ -400,6 +402,21 @@ impl Store for PgStore {
     }
     fn ticket_events(&self) -> broadcast::Receiver<TicketEvent> {
         self.events.sender.subscribe()
+    }
+    async fn feed_after(&self, after: i64, limit: u32) -> Result<FeedRead> {
+        feed::read(&self.pool, after, limit).await
+    }
+    async fn feed_prune(&self, before: i64) -> Result<u64> {
+        let mut removed = 0;
+        loop {
+            let n = self
+                .write(move |c| Box::pin(feed::prune_batch(c, before)))
+                .await?;
+            if n == 0 {
+                return Ok(removed);
+            }
+            removed += n;
+        }
     }
     fn record_events(&self) -> Option<RecordEvents> {
         Some(self.events.record_events())

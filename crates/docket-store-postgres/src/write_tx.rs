@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
+use docket_core::feed::FeedEntry;
 use docket_core::kernel::{LockClass, WriteTx};
 use docket_core::model::Ticket;
 use docket_core::notify::OutboxItem;
@@ -14,7 +15,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::tickets::impossible_key;
-use crate::{db_err, outbox, records, tickets};
+use crate::{db_err, feed, outbox, records, tickets};
 
 pub struct PgTx<'c>(pub &'c mut PgConnection);
 
@@ -60,6 +61,10 @@ impl WriteTx for PgTx<'_> {
     }
     async fn append_outbox(&mut self, items: &[OutboxItem], now: i64) -> Result<u64> {
         outbox::insert(self.0, items, now).await
+    }
+    /// Under the feed's advisory lock, held to the commit (see `feed.rs`).
+    async fn append_feed(&mut self, entry: &FeedEntry, at: i64) -> Result<i64> {
+        feed::append(self.0, entry, at).await
     }
     async fn record_for_update(&mut self, kind: RecordKind, id: &str) -> Result<Option<Value>> {
         records::get_for_update(self.0, kind, id).await

@@ -7,6 +7,7 @@
 //! its own task, a client that hangs up cannot cancel a transaction half way.
 
 mod bitmap_search;
+mod feed;
 #[cfg(test)]
 mod index_tests;
 mod keyword_index;
@@ -25,6 +26,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use docket_core::feed::FeedRead;
 use docket_core::model::Ticket;
 use docket_core::notify::{OutboxItem, OutboxRow};
 use docket_core::store::{
@@ -484,6 +486,20 @@ impl Store for SqliteStore {
     }
     fn ticket_events(&self) -> broadcast::Receiver<TicketEvent> {
         self.events.subscribe()
+    }
+    async fn feed_after(&self, after: i64, limit: u32) -> Result<FeedRead> {
+        feed::read(&self.reader, after, limit).await
+    }
+    async fn feed_prune(&self, before: i64) -> Result<u64> {
+        let mut removed = 0;
+        loop {
+            // One batch per transaction, so writes queued meanwhile wait for one batch only.
+            let n = self.write(move |c| feed::prune_batch(c, before)).await?;
+            if n == 0 {
+                return Ok(removed);
+            }
+            removed += n;
+        }
     }
     async fn stored_ticket(&self, which: TicketRef<'_>) -> Result<Option<StoredTicket>> {
         self.points.ticket(which)

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
+use docket_core::feed::FeedEntry;
 use docket_core::kernel::{LockClass, WriteTx};
 use docket_core::model::Ticket;
 use docket_core::notify::OutboxItem;
@@ -13,7 +14,7 @@ use docket_core::Result;
 use rusqlite::Connection;
 use serde_json::Value;
 
-use crate::{outbox, records, tickets};
+use crate::{feed, outbox, records, tickets};
 
 /// Holds the connection mutably: `&Connection` is not `Send` (a connection is not `Sync`), and
 /// the kernel's futures must be.
@@ -53,6 +54,10 @@ impl WriteTx for SqliteTx<'_> {
     }
     async fn append_outbox(&mut self, items: &[OutboxItem], now: i64) -> Result<u64> {
         outbox::insert(self.0, items, now)
+    }
+    /// One writer: positions are in commit order without a lock.
+    async fn append_feed(&mut self, entry: &FeedEntry, at: i64) -> Result<i64> {
+        feed::append(self.0, entry, at)
     }
     async fn record_for_update(&mut self, kind: RecordKind, id: &str) -> Result<Option<Value>> {
         records::get_in(self.0, kind, id)

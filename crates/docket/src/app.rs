@@ -118,7 +118,10 @@ impl App {
             }
             None => None,
         };
-        let sweeper = tokio::spawn(sweep_sessions(self.docket.clone()));
+        let sweeper = tokio::spawn(sweep_sessions(
+            self.docket.clone(),
+            self.config.events.retention(),
+        ));
         let file_sweeper = tokio::spawn(sweep_files(
             self.files.clone(),
             std::time::Duration::from_secs(self.config.files.sweep_interval),
@@ -150,8 +153,9 @@ impl App {
     }
 }
 
-/// Removes expired login sessions once an hour.
-async fn sweep_sessions(docket: Docket) {
+/// Removes expired login sessions, login-failure counts, idempotency keys and change-feed
+/// events older than `feed_retention` once an hour (and once at start).
+async fn sweep_sessions(docket: Docket, feed_retention: std::time::Duration) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tick.tick().await;
@@ -177,6 +181,11 @@ async fn sweep_sessions(docket: Docket) {
             .await
         {
             tracing::warn!(error = %e, "idempotency key sweep failed");
+        }
+        match docket.prune_feed(feed_retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "change feed: old events removed"),
+            Err(e) => tracing::warn!(error = %e, "change feed sweep failed"),
         }
     }
 }

@@ -14,6 +14,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub tickets: TicketsConfig,
     pub files: FilesConfig,
+    pub events: EventsConfig,
     pub upstream: UpstreamConfig,
     pub smtp: SmtpConfig,
     pub email_in: EmailInConfig,
@@ -281,6 +282,30 @@ impl Default for FilesConfig {
     }
 }
 
+/// The change feed (`get_ticket_events`, the event stream, the desk's live view).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Days a ticket event stays in the feed (fractions allowed); the hourly sweeper
+    /// removes older ones, and a cursor older than that gets `cursor_expired`.
+    pub retention_days: f64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            retention_days: docket_core::feed::DEFAULT_RETENTION_DAYS,
+        }
+    }
+}
+
+impl EventsConfig {
+    /// How long events are kept.
+    pub fn retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.retention_days * 86_400.0)
+    }
+}
+
 /// An S3-compatible object store (`files.store = "s3"`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -539,6 +564,10 @@ impl Config {
             || self.files.sweep_interval == 0
         {
             bail!("files.max_files, files.max_file_size and files.sweep_interval must be above 0");
+        }
+        let days = self.events.retention_days;
+        if !(days.is_finite() && days > 0.0 && days <= 36_500.0) {
+            bail!("events.retention_days must be above 0 and at most 36500, not {days}");
         }
         Ok(())
     }

@@ -54,6 +54,8 @@ const DOCS: &[(&str, &str)] = &[
     ("files.s3.region", "Region (empty: the SDK's default)."),
     ("files.s3.access_key_id", "Access key (empty: from the environment)."),
     ("files.s3.secret_access_key", "Secret key (never logged)."),
+    ("events", "The change feed: get_ticket_events, the event stream and the desk's live view (docs/feed.md)."),
+    ("events.retention_days", "Days a ticket event is kept (fractions allowed); the hourly sweeper removes older ones, and an older cursor gets cursor_expired."),
     ("upstream", "An xyOps server to fetch job and alert records from."),
     ("upstream.base_url", "e.g. https://xyops.example.com (empty: local records only)."),
     ("upstream.api_key", "The xyOps API key (required with base_url)."),

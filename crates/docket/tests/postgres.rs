@@ -15,6 +15,8 @@ mod api_access;
 mod api_admin;
 #[path = "api_conventions.rs"]
 mod api_conventions;
+#[path = "api_feed.rs"]
+mod api_feed;
 #[path = "api_robustness.rs"]
 mod api_robustness;
 #[path = "api_tickets.rs"]

@@ -7,6 +7,7 @@ mod auth_cache;
 mod automation;
 mod directory;
 mod email_in;
+mod feed;
 mod files;
 mod import;
 mod live;
@@ -35,6 +36,7 @@ pub use automation::{
 };
 pub use directory::{DirectoryKind, CATEGORIES, ROLES, TAGS};
 pub use email_in::{reply_refused, InboundMail, IntakeRoute, MailAttachment, Sender};
+pub use feed::{FeedFollower, FeedPage, FeedParams, DEFAULT_PAGE, FOLLOW_POLL};
 pub use files::{Download, FileSettings, Files, UploadFailure, PENDING_GRACE_SECS};
 pub use import::ImportRefs;
 pub use people::{Person, MIN_PASSWORD_CHARS};
@@ -307,8 +309,9 @@ impl Docket {
         self
     }
 
-    /// A receiver of every ticket write committed from now on, for live updates (see
-    /// [`TicketEvent`]). A receiver that falls behind gets `RecvError::Lagged`: refresh all.
+    /// A receiver of every ticket write committed from now on (see [`TicketEvent`]): a
+    /// wake-up signal; live views read what changed from the change feed
+    /// ([`Docket::follow_feed`]), which loses nothing when a receiver lags.
     pub fn ticket_events(&self) -> tokio::sync::broadcast::Receiver<TicketEvent> {
         self.store.ticket_events()
     }

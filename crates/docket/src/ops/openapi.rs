@@ -91,6 +91,14 @@ const ERRORS: [(&str, &str, &str); 9] = [
     ("500", "ServerError", "Server failure (`internal`)"),
 ];
 
+/// The change feed's expired cursor (`get_ticket_events` only).
+const GONE: (&str, &str, &str) = (
+    "410",
+    "Gone",
+    "The cursor is older than the change feed's retention (`cursor_expired`): start again \
+     without `after`",
+);
+
 pub fn build() -> OpenApi {
     let mut paths = PathsBuilder::new();
     for call in spec::calls() {
@@ -162,7 +170,7 @@ fn components() -> utoipa::openapi::Components {
     for (name, schema) in s::records() {
         c = c.schema(name, schema);
     }
-    for (status, name, text) in ERRORS {
+    for (status, name, text) in ERRORS.into_iter().chain([GONE]) {
         let r = ResponseBuilder::new().description(text);
         c = c.response(
             name,
@@ -262,7 +270,8 @@ fn operation(call: &CallSpec, method: HttpMethod) -> utoipa::openapi::path::Oper
             r
         }
     });
-    for (status, name, text) in ERRORS {
+    let gone = (call.name == "get_ticket_events").then_some(GONE);
+    for (status, name, text) in ERRORS.into_iter().chain(gone) {
         responses = if body {
             responses.response(status, Ref::from_response_name(name))
         } else {
@@ -356,6 +365,8 @@ fn reply(call: &CallSpec) -> S {
             Out::Array(name) => s::array(s::reference(name)),
             Out::Object => s::object(),
             Out::Text => s::string(),
+            Out::Position => s::int(0, i64::MAX),
+            Out::Bool => s::boolean(),
             Out::True => s::words_bool_true(),
             Out::ListInfo => s::reference("ListInfo"),
             Out::TicketSlots => s::array(s::one_of([

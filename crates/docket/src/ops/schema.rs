@@ -267,8 +267,19 @@ pub fn records() -> Vec<(&'static str, S)> {
                 (
                     "code",
                     words(&[
-                        "session", "api", "access", "rate", "ticket", "notfound", "file", "user",
-                        "tag", "category", "role", "internal",
+                        "session",
+                        "api",
+                        "access",
+                        "rate",
+                        "ticket",
+                        "notfound",
+                        "file",
+                        "user",
+                        "tag",
+                        "category",
+                        "role",
+                        "internal",
+                        "cursor_expired",
                     ]),
                     true,
                 ),
@@ -308,6 +319,23 @@ pub fn records() -> Vec<(&'static str, S)> {
                 ("id", string(), true),
                 ("subject", string(), false),
                 ("status", string(), false),
+            ]),
+        ),
+        (
+            "TicketEvent",
+            record(vec![
+                ("position", int(1, i64::MAX), true),
+                ("id", string(), true),
+                ("num", integer(), true),
+                (
+                    "kind",
+                    words(&["created", "updated", "commented", "files", "deleted"]),
+                    true,
+                ),
+                ("modified", integer(), true),
+                ("changes", array(reference("Change")), true),
+                ("files_added", array(reference("FileRef")), false),
+                ("files_removed", array(reference("FileRef")), false),
             ]),
         ),
         (
@@ -486,6 +514,20 @@ mod tests {
             media_type: "text/plain".into(),
             ..Default::default()
         };
+        let event = docket_core::feed::FeedEvent {
+            position: 1,
+            entry: docket_core::feed::FeedEntry {
+                files_added: vec![file.clone()],
+                files_removed: vec![file.clone()],
+                ..Default::default()
+            },
+        };
+        check(
+            "TicketEvent",
+            serde_json::to_value(&event).expect("event"),
+            serde_json::to_value(docket_core::feed::FeedEvent::default()).expect("event"),
+            &[],
+        );
         check(
             "FileRef",
             serde_json::to_value(&file).expect("file"),

@@ -1,20 +1,26 @@
 //! Live updates: a Server-Sent Events stream per open page. A ticket page hears about its
-//! own ticket; a list page hears about tickets that now match its query (or left it). The
-//! events come from the store (after commit; on PostgreSQL through LISTEN/NOTIFY, so a write
-//! on another node arrives too), and each one is checked against the viewer's rights before
-//! anything is sent: a hidden ticket sends nothing.
+//! own ticket; a list page hears about tickets that now match its query (or left it).
+//!
+//! The events come from the change feed (`docket_core::feed`), through the same
+//! [`FeedFollower`] as the API's event stream: read by position after a wake-up from the
+//! store (on PostgreSQL a NOTIFY, so a write on another node arrives too), and only what
+//! the viewer may see (`FeedEvent::as_seen_by`). Every message carries its position as the
+//! SSE `id`, so when the browser reconnects (it sends `Last-Event-ID`) the stream resumes
+//! where it stopped: nothing is lost across a reconnect or a slow reader.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use docket_core::store::{TicketEvent, TicketEventKind};
+use docket_core::feed::{FeedEvent, FeedKind};
+use docket_core::service::FeedFollower;
+use docket_core::Error;
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
-use serde_json::{json, Map};
-use tokio::sync::broadcast::error::RecvError;
+use serde_json::json;
 
 use super::session::Viewer;
 use crate::wire::AppState;
@@ -36,69 +42,48 @@ struct Listener {
     state: AppState,
     viewer: Viewer,
     target: Target,
-    events: tokio::sync::broadcast::Receiver<TicketEvent>,
+    follower: FeedFollower,
+    /// Events read from the feed and not yet judged.
+    pending: std::vec::IntoIter<FeedEvent>,
 }
 
+/// Feed events read at once.
+const BATCH: u32 = 100;
+
 impl Listener {
-    /// What to tell the page about one store event, if anything.
-    async fn judge(&self, ev: &TicketEvent) -> Option<Event> {
-        let kind = match ev.kind {
-            TicketEventKind::Created => "created",
-            TicketEventKind::Updated => "updated",
-            TicketEventKind::Deleted => "deleted",
-        };
-        match &self.target {
-            Target::Ticket(id) if *id != ev.id => None,
-            Target::Ticket(_) if ev.kind == TicketEventKind::Deleted => Some(
-                Event::default()
-                    .event("ticket")
-                    .data(json!({"kind": kind}).to_string()),
-            ),
-            Target::Ticket(id) => {
-                let t = self.visible(id).await?;
-                Some(
-                    Event::default()
-                        .event("ticket")
-                        .data(json!({"kind": kind, "modified": t.modified}).to_string()),
-                )
-            }
+    /// What to tell the page about one feed event (already one the viewer may see), if
+    /// anything.
+    async fn judge(&self, ev: &FeedEvent) -> Option<Event> {
+        let e = &ev.entry;
+        let kind = e.kind.as_str();
+        let deleted = e.kind == FeedKind::Deleted;
+        let out = match &self.target {
+            Target::Ticket(id) if *id != e.id => return None,
+            Target::Ticket(_) if deleted => Event::default()
+                .event("ticket")
+                .data(json!({"kind": kind}).to_string()),
+            Target::Ticket(_) => Event::default()
+                .event("ticket")
+                .data(json!({"kind": kind, "modified": e.modified}).to_string()),
             // The page decides on a deleted number: it refreshes only if it shows that row.
-            Target::Search(_) if ev.kind == TicketEventKind::Deleted => Some(
-                Event::default()
-                    .event("search")
-                    .data(json!({"num": ev.num, "kind": kind, "matches": false}).to_string()),
-            ),
+            Target::Search(_) if deleted => Event::default()
+                .event("search")
+                .data(json!({"num": e.num, "kind": kind, "matches": false}).to_string()),
+            // A ticket outside the query is still worth a refresh if it is on the page (it
+            // may have just left the query).
             Target::Search(filter) => {
                 let matches = self
                     .state
                     .docket
-                    .ticket_matches(&self.viewer.principal, filter, ev.num)
+                    .ticket_matches(&self.viewer.principal, filter, e.num)
                     .await
                     .ok()?;
-                // A ticket the viewer cannot see, or one outside the query, is still worth a
-                // refresh if it is on the page (it may have just left the query); numbers of
-                // tickets the viewer cannot see are never sent.
-                if !matches {
-                    self.visible(&ev.id).await?;
-                }
-                Some(
-                    Event::default()
-                        .event("search")
-                        .data(json!({"num": ev.num, "kind": kind, "matches": matches}).to_string()),
-                )
+                Event::default()
+                    .event("search")
+                    .data(json!({"num": e.num, "kind": kind, "matches": matches}).to_string())
             }
-        }
-    }
-
-    /// Ticket `id` as the viewer may see it (`None`: missing or hidden).
-    async fn visible(&self, id: &str) -> Option<docket_core::model::Ticket> {
-        let mut params = Map::new();
-        params.insert("id".into(), json!(id));
-        self.state
-            .docket
-            .get_ticket(&self.viewer.principal, &params)
-            .await
-            .ok()
+        };
+        Some(out.id(ev.position.to_string()))
     }
 
     /// Whether the viewer's session still holds (a logout ends the stream).
@@ -112,20 +97,36 @@ impl Listener {
 
     async fn next(mut self) -> Option<(Result<Event, Infallible>, Listener)> {
         loop {
-            match self.events.recv().await {
-                Ok(ev) => {
-                    if let Some(out) = self.judge(&ev).await {
-                        if !self.still_signed_in().await {
-                            return None;
-                        }
-                        return Some((Ok(out), self));
+            if let Some(ev) = self.pending.next() {
+                if let Some(out) = self.judge(&ev).await {
+                    if !self.still_signed_in().await {
+                        return None;
                     }
+                    return Some((Ok(out), self));
                 }
-                // Too slow to keep up: the page reloads what it shows.
-                Err(RecvError::Lagged(_)) => {
-                    return Some((Ok(Event::default().event("refresh").data("{}")), self));
+                continue;
+            }
+            match self.follower.next(BATCH).await {
+                Ok(batch) => self.pending = batch.into_iter(),
+                // Events the page missed are gone: it reloads what it shows and follows
+                // from now on.
+                Err(Error::CursorExpired(_)) => {
+                    let head = self.state.docket.feed_head().await.ok()?;
+                    self.follower =
+                        self.state
+                            .docket
+                            .follow_feed(self.viewer.principal.clone(), head, None);
+                    let refresh = Event::default()
+                        .event("refresh")
+                        .data("{}")
+                        .id(head.to_string());
+                    return Some((Ok(refresh), self));
                 }
-                Err(RecvError::Closed) => return None,
+                Err(e) => {
+                    // The browser reconnects and resumes from the last id it got.
+                    tracing::warn!(error = %e, "live view: reading the change feed failed");
+                    return None;
+                }
             }
         }
     }
@@ -135,10 +136,11 @@ fn listen(listener: Listener) -> impl Stream<Item = Result<Event, Infallible>> {
     stream::unfold(listener, Listener::next)
 }
 
-// GET /events?ticket=ID | /events?q=QUERY
+// GET /events?ticket=ID | /events?q=QUERY (resumes after `Last-Event-ID`)
 pub async fn events(
     State(state): State<AppState>,
     viewer: Viewer,
+    headers: HeaderMap,
     Query(watch): Query<Watch>,
 ) -> Response {
     let target = match (watch.ticket, watch.q) {
@@ -158,12 +160,30 @@ pub async fn events(
             }
         }
     };
-    let events = state.docket.ticket_events();
+    // A reconnect resumes after the last event the page got; a new page follows from now.
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|n| *n >= 0);
+    let cursor = match resume {
+        Some(c) => c,
+        None => match state.docket.feed_head().await {
+            Ok(head) => head,
+            Err(_) => {
+                return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
+            }
+        },
+    };
+    let follower = state
+        .docket
+        .follow_feed(viewer.principal.clone(), cursor, None);
     let listener = Listener {
         state,
         viewer,
         target,
-        events,
+        follower,
+        pending: Vec::new().into_iter(),
     };
     Sse::new(listen(listener))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

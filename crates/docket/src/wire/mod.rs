@@ -5,6 +5,7 @@ mod accounts;
 mod automation;
 pub mod client_ip;
 mod directory;
+mod feed;
 pub mod files;
 mod notify;
 pub mod params;
@@ -46,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{ns}/{name}/v1", any(api_call_v1))
         .route("/api/app/file", any(files::serve_api))
         .route("/api/app/file/v1", any(files::serve_api))
+        .route("/api/app/stream_ticket_events", any(feed::stream))
+        .route("/api/app/stream_ticket_events/v1", any(feed::stream))
         .route("/files/{*path}", any(files::serve_files))
         .merge(crate::web::routes())
         .merge(crate::ops::routes())

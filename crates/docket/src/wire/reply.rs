@@ -64,6 +64,8 @@ fn status_of(err: &Error) -> StatusCode {
         Error::Session(_) | Error::Access(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Rate(_) => StatusCode::TOO_MANY_REQUESTS,
+        // The events after the cursor are gone for good: start again without one.
+        Error::CursorExpired(_) => StatusCode::GONE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }

@@ -6,7 +6,7 @@
 use docket_core::Error;
 use serde_json::{Map, Value};
 
-use super::{accounts, automation, directory, notify, tickets, Call, CallFn};
+use super::{accounts, automation, directory, feed, notify, tickets, Call, CallFn};
 
 /// The type of a parameter: its JSON schema in the document, and the coarse check made
 /// before the handler runs (the services check the rest, with the data at hand).
@@ -150,6 +150,9 @@ pub enum Out {
     /// Any object (an xyOps record kept as sent, or the echoed parameters).
     Object,
     Text,
+    /// A change-feed position (a whole number from 0).
+    Position,
+    Bool,
     /// Always `true` when present.
     True,
     /// `{length}`: how many rows there are in all.
@@ -453,7 +456,7 @@ static SERVER_CALLS: [CallSpec; 2] = [
         params: &[], reply: &[out("params", Out::Object)]),
 ];
 
-static TICKET_CALLS: [CallSpec; 12] = [
+static TICKET_CALLS: [CallSpec; 13] = [
     call!("app" "get_ticket", TICKETS, Access::Caller, read_only: true, tickets::get_ticket,
         doc: "One ticket, with its body and history, by `id` or by `num`. A ticket the \
               caller may not see is `notfound`.",
@@ -477,6 +480,21 @@ static TICKET_CALLS: [CallSpec; 12] = [
             opt("compact", Ty::Bool, "rows without `body`, with `changes` as a count"),
         ],
         reply: &[out("rows", Out::TicketRows), out("list", Out::ListInfo)]),
+    call!("app" "get_ticket_events", TICKETS, Access::Caller, read_only: true, feed::get_ticket_events,
+        doc: "Pages through the change feed: every committed ticket event (`created`, \
+              `updated`, `commented`, `files`, `deleted`) with its `position`, oldest first, \
+              only of tickets the caller may see. Pass the reply's `cursor` as `after` to \
+              continue; nothing is skipped or repeated. A cursor older than the retention \
+              (`events.retention_days`) is `cursor_expired` (HTTP 410 on `/v1`): start again \
+              without `after`. `GET /api/app/stream_ticket_events/v1` streams the same \
+              events live as Server-Sent Events (see docs/feed.md).",
+        params: &[
+            opt("after", Ty::Int { min: 0, max: i64::MAX }, "a cursor (a position): events after it; default: from the oldest kept"),
+            opt("limit", Ty::Int { min: 1, max: 1000 }, "default 100"),
+            opt("query", TEXT, "only events of tickets matching this search now (`deleted` events always pass)"),
+        ],
+        reply: &[out("events", Out::Array("TicketEvent")), out("cursor", Out::Position), out("more", Out::Bool)],
+        error: Error::Ticket),
     call!("app" "create_ticket", TICKETS, Access::Privilege("create_tickets"), read_only: false, tickets::create_ticket,
         doc: "Creates a ticket. Fields the server owns (`num`, `created`, `modified`, \
               `changes`, `files`) are ignored when sent; any other unknown field is an error \
@@ -779,6 +797,7 @@ mod tests {
                 "get_ticket",
                 "get_tickets",
                 "search_tickets",
+                "get_ticket_events",
                 "get_job",
                 "get_alert",
                 "get_outbox",
