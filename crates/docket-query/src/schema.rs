@@ -26,6 +26,9 @@ pub enum KeywordField {
     Tags,
     Server,
     Jobs,
+    /// A configured priority level; `>`, `>=`, `<`, `<=` compare by level order (lowered
+    /// to the set of levels, see `lower.rs`).
+    Priority,
 }
 
 /// Integer fields searched by ranges: `num` is a number, the others are dates stored as
@@ -51,7 +54,7 @@ impl TextField {
 }
 
 impl KeywordField {
-    pub const ALL: [KeywordField; 9] = [
+    pub const ALL: [KeywordField; 10] = [
         KeywordField::Status,
         KeywordField::Type,
         KeywordField::Category,
@@ -61,6 +64,7 @@ impl KeywordField {
         KeywordField::Tags,
         KeywordField::Server,
         KeywordField::Jobs,
+        KeywordField::Priority,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -74,6 +78,7 @@ impl KeywordField {
             KeywordField::Tags => "tags",
             KeywordField::Server => "server",
             KeywordField::Jobs => "jobs",
+            KeywordField::Priority => "priority",
         }
     }
 }
@@ -228,7 +233,7 @@ mod tests {
         for field in Field::all() {
             assert_eq!(field_by_name(field.name()), Some(field));
         }
-        assert_eq!(Field::all().count(), 16);
+        assert_eq!(Field::all().count(), 17);
     }
 
     #[test]

@@ -36,13 +36,16 @@ pub async fn exists(c: &mut SqliteConnection, id: &str) -> Result<bool> {
     Ok(taken.is_some())
 }
 
+/// The priority rank of the bound priority, from the configured levels (priority.rs).
+const PRIORITY_RANK: &str = "coalesce((SELECT rank FROM priority_levels WHERE id = ?), -1)";
+
 /// Inserts a numbered ticket and its index; `false` when its id is taken.
 pub async fn insert_row(c: &mut SqliteConnection, ticket: &Ticket) -> Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query(&format!(
         "INSERT INTO tickets (num, id, created, modified, due, subject, status, type, category, \
-           assignee_key, tag_key, data) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-    )
+           assignee_key, tag_key, data, priority_rank) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {PRIORITY_RANK}) ON CONFLICT (id) DO NOTHING"
+    ))
     .bind(ticket.num)
     .bind(&ticket.id)
     .bind(ticket.created)
@@ -55,6 +58,7 @@ pub async fn insert_row(c: &mut SqliteConnection, ticket: &Ticket) -> Result<boo
     .bind(list_sort_key(&ticket.assignees))
     .bind(list_sort_key(&ticket.tags))
     .bind(encode(ticket)?)
+    .bind(&ticket.priority)
     .execute(&mut *c)
     .await
     .map_err(db_err)?;
@@ -91,11 +95,11 @@ pub async fn load_for_write(c: &mut SqliteConnection, id: &str) -> Result<Option
 /// Rewrites a stored ticket's row and index (its number and id unchanged; `created` is
 /// not rewritten).
 pub async fn rewrite_row(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()> {
-    sqlx::query(
+    sqlx::query(&format!(
         "UPDATE tickets SET modified = ?, due = ?, subject = ?, status = ?, type = ?, category = ?, \
-           assignee_key = ?, tag_key = ?, data = ? \
-         WHERE num = ?",
-    )
+           assignee_key = ?, tag_key = ?, data = ?, priority_rank = {PRIORITY_RANK} \
+         WHERE num = ?"
+    ))
     .bind(ticket.modified)
     .bind(ticket.due)
     .bind(&ticket.subject)
@@ -105,6 +109,7 @@ pub async fn rewrite_row(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()
     .bind(list_sort_key(&ticket.assignees))
     .bind(list_sort_key(&ticket.tags))
     .bind(encode(ticket)?)
+    .bind(&ticket.priority)
     .bind(ticket.num)
     .execute(&mut *c)
     .await
@@ -233,11 +238,15 @@ pub async fn reindex_batch(
     Ok(last.map(|num| (num, count)))
 }
 
-/// Rewrites the list sort keys of a stored ticket from its record.
+/// Rewrites the sort keys of a stored ticket from its record.
 async fn write_sort_keys(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()> {
-    sqlx::query("UPDATE tickets SET assignee_key = ?, tag_key = ? WHERE num = ?")
+    sqlx::query(&format!(
+        "UPDATE tickets SET assignee_key = ?, tag_key = ?, priority_rank = {PRIORITY_RANK} \
+         WHERE num = ?"
+    ))
         .bind(list_sort_key(&ticket.assignees))
         .bind(list_sort_key(&ticket.tags))
+        .bind(&ticket.priority)
         .bind(ticket.num)
         .execute(&mut *c)
         .await
@@ -462,6 +471,8 @@ async fn insert_rows(c: &mut SqliteConnection, fresh: &[Ticket]) -> Result<()> {
         }
         q.execute(&mut *c).await.map_err(db_err)?;
     }
+    // Their priority ranks (NULL until now), from the configured levels.
+    crate::priority::fill_ranks(c).await?;
     // The index: keyword rows and FTS rows, also many per statement.
     let docs: Vec<(i64, docket_query::Doc)> =
         fresh.iter().map(|t| (t.num, ticket_doc(t))).collect();

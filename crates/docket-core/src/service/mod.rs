@@ -5,7 +5,9 @@ mod access;
 mod admin;
 mod auth_cache;
 mod automation;
+mod bulk;
 mod directory;
+mod export;
 mod files;
 mod import;
 mod live;
@@ -30,6 +32,8 @@ pub use automation::{
     default_dedupe_closed_statuses, Automation, Created, RecordSource, RecordType,
     IDEMPOTENCY_TTL_SECS,
 };
+pub use bulk::{bulk_set_from_params, BulkReport, BulkSet, FieldChange, PreviewRow, Refusal};
+pub use export::EXPORT_PAGE;
 pub use directory::{DirectoryKind, CATEGORIES, ROLES, TAGS};
 pub use files::{Download, FileSettings, Files, UploadFailure, PENDING_GRACE_SECS};
 pub use import::ImportRefs;

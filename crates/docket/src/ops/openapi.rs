@@ -251,7 +251,23 @@ fn operation(call: &CallSpec, method: HttpMethod) -> utoipa::openapi::path::Oper
         ));
     }
     let body = method != HttpMethod::Head;
+    let export = call.reply.iter().any(|f| matches!(f.out, Out::Export));
     let mut responses = ResponsesBuilder::new().response("200", {
+        if export {
+            let r = ResponseBuilder::new().description("Success: the file, streamed");
+            if body {
+                r.content(
+                    "application/x-ndjson",
+                    ContentBuilder::new().schema(Some(s::string())).build(),
+                )
+                .content(
+                    "text/csv",
+                    ContentBuilder::new().schema(Some(s::string())).build(),
+                )
+            } else {
+                r
+            }
+        } else {
         let r = ResponseBuilder::new().description("Success: `code` is 0");
         if body {
             r.content(
@@ -260,6 +276,7 @@ fn operation(call: &CallSpec, method: HttpMethod) -> utoipa::openapi::path::Oper
             )
         } else {
             r
+        }
         }
     });
     for (status, name, text) in ERRORS {
@@ -357,6 +374,10 @@ fn reply(call: &CallSpec) -> S {
             Out::Object => s::object(),
             Out::Text => s::string(),
             Out::True => s::words_bool_true(),
+            Out::Bool => s::boolean(),
+            Out::Count => s::int(0, i64::MAX),
+            // Not a JSON field: `operation` describes the body instead.
+            Out::Export => continue,
             Out::ListInfo => s::reference("ListInfo"),
             Out::TicketSlots => s::array(s::one_of([
                 s::reference("TicketBrief"),

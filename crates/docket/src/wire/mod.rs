@@ -5,6 +5,7 @@ mod accounts;
 mod automation;
 pub mod client_ip;
 mod directory;
+mod export;
 pub mod files;
 mod notify;
 pub mod params;
