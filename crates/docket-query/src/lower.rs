@@ -912,7 +912,7 @@ mod tests {
             (
                 "stauts:open",
                 "Unknown search field \"stauts\" at position 0; valid fields are: subject, body, changes, status, type, \
-                 category, username, assignees, cc, tags, server, jobs, num, created, modified, due",
+                 category, username, assignees, cc, tags, server, jobs, priority, num, created, modified, due",
             ),
             ("created:2024-13-45", "Invalid date \"2024-13-45\" at position 8"),
             ("x created:>=2024-02-30", "Invalid date \"2024-02-30\" at position 12"),
@@ -931,7 +931,7 @@ mod tests {
             ("(status > \"open\")", "Operator \">\" at position 8 needs a number or date field, but \"status\" is a keyword field"),
             ("tags:\"  \"", "Empty value for field \"tags\" at position 5"),
             ("(bogus = 1)", "Unknown search field \"bogus\" at position 1; valid fields are: subject, body, changes, status, type, \
-                 category, username, assignees, cc, tags, server, jobs, num, created, modified, due"),
+                 category, username, assignees, cc, tags, server, jobs, priority, num, created, modified, due"),
         ];
         for (input, expected) in rows {
             check_err(input, expected);

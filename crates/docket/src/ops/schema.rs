@@ -476,6 +476,7 @@ mod tests {
         let ticket = Ticket {
             dedupe_key: "k".into(),
             occurrences: 2,
+            priority: "high".into(),
             ..Default::default()
         };
         check(

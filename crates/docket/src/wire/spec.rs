@@ -785,6 +785,7 @@ mod tests {
                 "get_ticket",
                 "get_tickets",
                 "search_tickets",
+                "export_tickets",
                 "get_job",
                 "get_alert",
                 "get_outbox",

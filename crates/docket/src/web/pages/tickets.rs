@@ -8,7 +8,7 @@ use docket_core::model::Ticket;
 use docket_core::service::SearchParams;
 use docket_core::store::SortField;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::{all_of, choices, directory, one_of, redirect_with, service_error, Page};
 use crate::web::session::Viewer;
