@@ -389,9 +389,9 @@ async fn export_ndjson_imports_into_a_fresh_data_directory() {
     let exported: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(exported.len(), 30);
 
+    let file = s.data.join("export.ndjson");
+    std::fs::write(&file, &body).unwrap();
     let target = Server::start_prepared(None, &[], |data| {
-        let file = data.join("export.ndjson");
-        std::fs::write(&file, &body).unwrap();
         cli(data, &["import", file.to_str().unwrap(), "--create"]);
     })
     .await;
