@@ -405,7 +405,10 @@ mod tests {
              normal, high, urgent"
         );
         assert_eq!(
-            parse(json!({"priority": "high"})).unwrap().priority.as_deref(),
+            parse(json!({"priority": "high"}))
+                .unwrap()
+                .priority
+                .as_deref(),
             Some("high")
         );
         assert!(err(json!({"notify": ["not-an-email"]})).contains("not a valid email"));

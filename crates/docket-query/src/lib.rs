@@ -112,7 +112,8 @@ pub use ast::{Ast, AstKind, CompareOp, Ident, Span, Term, Value};
 pub use error::QueryError;
 pub use eval::{matches, Doc};
 pub use lower::{
-    compile, compile_with, lower, phrase_words, Filter, LowerCtx, MAX_PHRASE_WORDS, MAX_QUERY_BYTES, MAX_TERMS,
+    compile, compile_with, lower, phrase_words, Filter, LowerCtx, MAX_PHRASE_WORDS,
+    MAX_QUERY_BYTES, MAX_TERMS,
 };
 pub use parser::{parse, MAX_DEPTH};
 pub use schema::{field_by_name, Field, KeywordField, RangeField, TextField};

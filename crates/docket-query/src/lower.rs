@@ -134,14 +134,26 @@ struct Env<'a> {
 
 /// Lowers a parsed query to a simplified [`Filter`].
 pub fn lower(ast: &Ast, ctx: &LowerCtx) -> Result<Filter> {
-    lower_env(ast, &Env { ctx, priorities: &[] })
+    lower_env(
+        ast,
+        &Env {
+            ctx,
+            priorities: &[],
+        },
+    )
 }
 
 fn lower_env(ast: &Ast, env: &Env) -> Result<Filter> {
     Ok(match &ast.kind {
         AstKind::All => Filter::All,
-        AstKind::And(items) => and(items.iter().map(|a| lower_env(a, env)).collect::<Result<_>>()?),
-        AstKind::Or(items) => or(items.iter().map(|a| lower_env(a, env)).collect::<Result<_>>()?),
+        AstKind::And(items) => and(items
+            .iter()
+            .map(|a| lower_env(a, env))
+            .collect::<Result<_>>()?),
+        AstKind::Or(items) => or(items
+            .iter()
+            .map(|a| lower_env(a, env))
+            .collect::<Result<_>>()?),
         AstKind::Not(inner) => not(lower_env(inner, env)?),
         AstKind::Term(term) => lower_term(term, env)?,
     })
@@ -893,17 +905,30 @@ mod tests {
             .collect();
         let run = |q: &str| compile_with(q, &utc_ctx(), &levels);
         let p = |v: &str| kw(K::Priority, v);
-        assert_eq!(run("priority:>=high").unwrap(), Filter::Or(vec![p("high"), p("urgent")]));
+        assert_eq!(
+            run("priority:>=high").unwrap(),
+            Filter::Or(vec![p("high"), p("urgent")])
+        );
         assert_eq!(run("priority:>high").unwrap(), p("urgent"));
         assert_eq!(run("priority:<low").unwrap(), p("none"));
-        assert_eq!(run("priority:<=low").unwrap(), Filter::Or(vec![p("none"), p("low")]));
+        assert_eq!(
+            run("priority:<=low").unwrap(),
+            Filter::Or(vec![p("none"), p("low")])
+        );
         assert_eq!(run("priority:>urgent").unwrap(), Filter::None);
-        assert_eq!(run("(priority >= \"High\")").unwrap(), Filter::Or(vec![p("high"), p("urgent")]));
+        assert_eq!(
+            run("(priority >= \"High\")").unwrap(),
+            Filter::Or(vec![p("high"), p("urgent")])
+        );
         assert_eq!(run("priority:urgent").unwrap(), p("urgent"));
         let err = run("priority:>=hgh").unwrap_err();
         assert!(err.message.starts_with("Unknown priority level \"hgh\" at position 11; the levels are, lowest first: none, low"), "{}", err.message);
         let err = compile("priority:>=high", &utc_ctx()).unwrap_err();
-        assert!(err.message.contains("no priority levels are configured"), "{}", err.message);
+        assert!(
+            err.message.contains("no priority levels are configured"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

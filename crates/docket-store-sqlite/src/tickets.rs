@@ -244,13 +244,13 @@ async fn write_sort_keys(c: &mut SqliteConnection, ticket: &Ticket) -> Result<()
         "UPDATE tickets SET assignee_key = ?, tag_key = ?, priority_rank = {PRIORITY_RANK} \
          WHERE num = ?"
     ))
-        .bind(list_sort_key(&ticket.assignees))
-        .bind(list_sort_key(&ticket.tags))
-        .bind(&ticket.priority)
-        .bind(ticket.num)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+    .bind(list_sort_key(&ticket.assignees))
+    .bind(list_sort_key(&ticket.tags))
+    .bind(&ticket.priority)
+    .bind(ticket.num)
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?;
     Ok(())
 }
 

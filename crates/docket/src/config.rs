@@ -507,7 +507,12 @@ impl Config {
     /// The configured priority levels as the stores rank them.
     pub fn priority_levels(&self) -> docket_core::rules::PriorityLevels {
         docket_core::rules::PriorityLevels {
-            levels: self.tickets.priorities.iter().map(|p| p.id.clone()).collect(),
+            levels: self
+                .tickets
+                .priorities
+                .iter()
+                .map(|p| p.id.clone())
+                .collect(),
             default: self.tickets.default_priority.clone(),
         }
     }

@@ -663,7 +663,10 @@ async fn export(
         .unwrap_or("")
         .to_string();
     if kind.starts_with("application/json") {
-        let v: Value = res.json().await.context("export_tickets: not a Docket reply")?;
+        let v: Value = res
+            .json()
+            .await
+            .context("export_tickets: not a Docket reply")?;
         bail!(
             "export_tickets: {} ({})",
             v["description"].as_str().unwrap_or("error"),

@@ -303,7 +303,12 @@ fn bad_inputs(id: &str, cid: &str) -> Vec<(&'static str, Value, &'static str, St
             "server",
         );
         add(call, with(json!({"jobs": [5]})), "ticket", "jobs");
-        add(call, with(json!({"priority": 3})), "ticket", "unknown ticket priority");
+        add(
+            call,
+            with(json!({"priority": 3})),
+            "ticket",
+            "unknown ticket priority",
+        );
         add(
             call,
             with(json!({"priority": "asap"})),

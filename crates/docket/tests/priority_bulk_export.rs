@@ -37,9 +37,15 @@ async fn priority_is_set_validated_tracked_searched_and_sorted() {
     let urgent = s
         .create(json!({"subject": "db down", "priority": "urgent"}))
         .await;
-    let high = s.create(json!({"subject": "slow", "priority": "high"})).await;
-    let low = s.create(json!({"subject": "typo", "priority": "low"})).await;
-    let high2 = s.create(json!({"subject": "slow 2", "priority": "high"})).await;
+    let high = s
+        .create(json!({"subject": "slow", "priority": "high"}))
+        .await;
+    let low = s
+        .create(json!({"subject": "typo", "priority": "low"}))
+        .await;
+    let high2 = s
+        .create(json!({"subject": "slow 2", "priority": "high"}))
+        .await;
 
     // An unknown level is a clear error and creates nothing.
     let r = s
@@ -76,7 +82,10 @@ async fn priority_is_set_validated_tracked_searched_and_sorted() {
     assert_eq!(total(&s, "priority:>high").await, 1);
     assert_eq!(total(&s, "priority:<normal").await, 1);
     assert_eq!(total(&s, "priority:<=normal").await, 2);
-    assert_eq!(total(&s, "(priority >= \"high\" && subject =~ \"slow\")").await, 2);
+    assert_eq!(
+        total(&s, "(priority >= \"high\" && subject =~ \"slow\")").await,
+        2
+    );
     assert_eq!(total(&s, "-priority:>=high").await, 2);
     let r = s
         .call("search_tickets", json!({"query": "priority:>=hgh"}))
@@ -109,7 +118,10 @@ default_priority = "p3"
     let b = s.create(json!({"subject": "b", "priority": "p1"})).await;
     let c = s.create(json!({"subject": "c", "priority": "p4"})).await;
     let r = s
-        .call("create_ticket", json!({"subject": "d", "priority": "urgent"}))
+        .call(
+            "create_ticket",
+            json!({"subject": "d", "priority": "urgent"}),
+        )
         .await;
     assert_err(&r, 400, "ticket", "p4, p3, p2, p1");
     assert_eq!(total(&s, "priority:>=p2").await, 1);
@@ -170,9 +182,21 @@ async fn bulk_update_dry_run_then_real_run_then_again() {
                       "assignees": {"add": ["ann"], "remove": ["bob"]}, "tags": {"add": ["flag"]}});
 
     // Dry run: counts and describes, changes nothing.
-    let r = bulk(&s, &key, json!({"query": "disk", "set": set, "dry_run": true})).await;
+    let r = bulk(
+        &s,
+        &key,
+        json!({"query": "disk", "set": set, "dry_run": true}),
+    )
+    .await;
     let v = assert_ok(&r);
-    assert_eq!((v["dry_run"].clone(), v["matched"].clone(), v["changed"].clone()), (json!(true), json!(4), json!(0)));
+    assert_eq!(
+        (
+            v["dry_run"].clone(),
+            v["matched"].clone(),
+            v["changed"].clone()
+        ),
+        (json!(true), json!(4), json!(0))
+    );
     let preview = v["preview"].as_array().unwrap();
     assert_eq!(preview.len(), 4);
     let fields: Vec<&str> = preview[0]["changes"]
@@ -190,13 +214,28 @@ async fn bulk_update_dry_run_then_real_run_then_again() {
     let r = bulk(&s, &key, json!({"query": "disk", "set": set})).await;
     let v = assert_ok(&r);
     assert_eq!(
-        (v["matched"].clone(), v["changed"].clone(), v["unchanged"].clone(), v["refused"].clone()),
+        (
+            v["matched"].clone(),
+            v["changed"].clone(),
+            v["unchanged"].clone(),
+            v["refused"].clone()
+        ),
         (json!(4), json!(4), json!(0), json!(0)),
         "{v}"
     );
-    assert_eq!(total(&s, "status:in_progress priority:high assignees:ann tags:flag -assignees:bob").await, 4);
+    assert_eq!(
+        total(
+            &s,
+            "status:in_progress priority:high assignees:ann tags:flag -assignees:bob"
+        )
+        .await,
+        4
+    );
     let first = s
-        .call("search_tickets", json!({"query": "disk", "sort_by": "num", "sort_dir": 1}))
+        .call(
+            "search_tickets",
+            json!({"query": "disk", "sort_by": "num", "sort_dir": 1}),
+        )
         .await;
     let id = first.1["rows"][0]["id"].as_str().unwrap().to_string();
     let keys: Vec<String> = changes(&ticket(&s, &id).await)
@@ -211,18 +250,29 @@ async fn bulk_update_dry_run_then_real_run_then_again() {
     // Again: safe to repeat, nothing written.
     let r = bulk(&s, &key, json!({"query": "disk", "set": set})).await;
     let v = assert_ok(&r);
-    assert_eq!((v["changed"].clone(), v["unchanged"].clone()), (json!(0), json!(4)), "{v}");
+    assert_eq!(
+        (v["changed"].clone(), v["unchanged"].clone()),
+        (json!(0), json!(4)),
+        "{v}"
+    );
     assert_eq!(ticket(&s, &id).await["modified"], modified);
-    assert_eq!(total(&s, "other status:open").await, 1, "only matches change");
+    assert_eq!(
+        total(&s, "other status:open").await,
+        1,
+        "only matches change"
+    );
 }
 
 #[tokio::test]
 async fn bulk_update_rules_privileges_scope_and_bound() {
     let s = Server::start_with_env(&[("DOCKET_TICKETS__BULK_MAX_TICKETS", "3")]).await;
-    s.call("create_category", json!({"title": "Ops", "id": "ops"})).await;
+    s.call("create_category", json!({"title": "Ops", "id": "ops"}))
+        .await;
     for i in 0..2 {
-        s.create(json!({"subject": format!("gen {i}"), "category": "general"})).await;
-        s.create(json!({"subject": format!("ops {i}"), "category": "ops"})).await;
+        s.create(json!({"subject": format!("gen {i}"), "category": "general"}))
+            .await;
+        s.create(json!({"subject": format!("ops {i}"), "category": "ops"}))
+            .await;
     }
     let admin = s.key.clone();
     let set = json!({"status": "closed"});
@@ -232,13 +282,34 @@ async fn bulk_update_rules_privileges_scope_and_bound() {
         (json!({"set": set}), "missing parameter: query"),
         (json!({"query": "*"}), "missing parameter: set"),
         (json!({"query": "*", "set": {}}), "nothing to change"),
-        (json!({"query": "*", "set": {"colour": "red"}}), "unknown field in set: \"colour\""),
-        (json!({"query": "*", "set": {"status": "nope"}}), "unknown ticket status"),
-        (json!({"query": "*", "set": {"priority": "asap"}}), "unknown ticket priority"),
-        (json!({"query": "*", "set": {"tags": {"add": ["nosuchtag"]}}}), "unknown tag"),
-        (json!({"query": "*", "set": {"tags": ["flag"]}}), "set.tags (must be an object"),
-        (json!({"query": "*", "set": {"category": "nosuch"}}), "unknown category"),
-        (json!({"query": "status:", "set": set}), "invalid search query"),
+        (
+            json!({"query": "*", "set": {"colour": "red"}}),
+            "unknown field in set: \"colour\"",
+        ),
+        (
+            json!({"query": "*", "set": {"status": "nope"}}),
+            "unknown ticket status",
+        ),
+        (
+            json!({"query": "*", "set": {"priority": "asap"}}),
+            "unknown ticket priority",
+        ),
+        (
+            json!({"query": "*", "set": {"tags": {"add": ["nosuchtag"]}}}),
+            "unknown tag",
+        ),
+        (
+            json!({"query": "*", "set": {"tags": ["flag"]}}),
+            "set.tags (must be an object",
+        ),
+        (
+            json!({"query": "*", "set": {"category": "nosuch"}}),
+            "unknown category",
+        ),
+        (
+            json!({"query": "status:", "set": set}),
+            "invalid search query",
+        ),
     ] {
         let r = bulk(&s, &admin, params.clone()).await;
         assert_err(&r, 400, "ticket", phrase);
@@ -246,7 +317,12 @@ async fn bulk_update_rules_privileges_scope_and_bound() {
     // More matches than the bound: refused before anything changes (the dry run answers).
     let r = bulk(&s, &admin, json!({"query": "*", "set": set})).await;
     assert_err(&r, 400, "ticket", "matches 4 tickets, more than the 3");
-    let r = bulk(&s, &admin, json!({"query": "*", "set": set, "dry_run": true})).await;
+    let r = bulk(
+        &s,
+        &admin,
+        json!({"query": "*", "set": set, "dry_run": true}),
+    )
+    .await;
     assert_eq!(assert_ok(&r)["matched"], 4);
     assert_eq!(total(&s, "status:closed").await, 0);
 
@@ -259,10 +335,19 @@ async fn bulk_update_rules_privileges_scope_and_bound() {
     let scoped = s.key_with(&["edit_tickets"], &["general"]).await;
     let r = bulk(&s, &scoped, json!({"query": "*", "set": set})).await;
     let v = assert_ok(&r);
-    assert_eq!((v["matched"].clone(), v["changed"].clone()), (json!(2), json!(2)), "{v}");
+    assert_eq!(
+        (v["matched"].clone(), v["changed"].clone()),
+        (json!(2), json!(2)),
+        "{v}"
+    );
     assert_eq!(total(&s, "status:closed category:ops").await, 0);
     // ... and may not move tickets into a category it may not file in.
-    let r = bulk(&s, &scoped, json!({"query": "*", "set": {"category": "ops"}})).await;
+    let r = bulk(
+        &s,
+        &scoped,
+        json!({"query": "*", "set": {"category": "ops"}}),
+    )
+    .await;
     assert_err(&r, 403, "access", "category \"ops\"");
     assert_eq!(total(&s, "category:ops").await, 2);
 }
@@ -289,7 +374,8 @@ async fn export(s: &Server, key: &str, params: Value) -> (u16, String, String) {
 #[tokio::test]
 async fn export_streams_every_match_in_scope_as_ndjson_and_csv() {
     let s = Server::start().await;
-    s.call("create_category", json!({"title": "Ops", "id": "ops"})).await;
+    s.call("create_category", json!({"title": "Ops", "id": "ops"}))
+        .await;
     // More than one export page (500), so paging by number is exercised.
     let mut lines = Vec::new();
     for i in 0..1203 {
@@ -299,9 +385,11 @@ async fn export_streams_every_match_in_scope_as_ndjson_and_csv() {
                 .to_string(),
         );
     }
-    s.create(json!({"subject": "Quote \"this\", then =SUM(A1)", "category": "general",
-                    "tags": ["flag", "important"], "priority": "urgent", "body": "two\nlines"}))
-        .await;
+    s.create(
+        json!({"subject": "Quote \"this\", then =SUM(A1)", "category": "general",
+                    "tags": ["flag", "important"], "priority": "urgent", "body": "two\nlines"}),
+    )
+    .await;
     let mut pending = Vec::new();
     for line in &lines {
         let v: Value = serde_json::from_str(line).unwrap();
@@ -341,9 +429,17 @@ async fn export_streams_every_match_in_scope_as_ndjson_and_csv() {
     assert_eq!(body, "id,num,subject,status,priority,type,category,assignees,tags,username,created,modified,due\r\n");
 
     // Fields pick what a line holds.
-    let (_, _, body) = export(&s, &admin, json!({"query": "priority:urgent", "fields": ["num", "subject"]})).await;
+    let (_, _, body) = export(
+        &s,
+        &admin,
+        json!({"query": "priority:urgent", "fields": ["num", "subject"]}),
+    )
+    .await;
     let line: Value = serde_json::from_str(body.trim()).unwrap();
-    assert_eq!(line.as_object().unwrap().keys().collect::<Vec<_>>(), ["num", "subject"]);
+    assert_eq!(
+        line.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["num", "subject"]
+    );
 
     // CSV: header, quoting, formula guard, lists joined.
     let (status, kind, body) = export(
@@ -361,7 +457,10 @@ async fn export_streams_every_match_in_scope_as_ndjson_and_csv() {
     // Bad input: JSON errors before any byte of a file.
     for (params, phrase) in [
         (json!({"format": "xml"}), "format"),
-        (json!({"fields": ["colour"]}), "unknown export field: \"colour\""),
+        (
+            json!({"fields": ["colour"]}),
+            "unknown export field: \"colour\"",
+        ),
         (json!({"query": "status:"}), "invalid search query"),
     ] {
         let r = s.call("export_tickets", params).await;
@@ -378,15 +477,24 @@ async fn export_ndjson_imports_into_a_fresh_data_directory() {
             .await;
     }
     let first = s
-        .call("search_tickets", json!({"query": "*", "sort_by": "num", "sort_dir": 1}))
+        .call(
+            "search_tickets",
+            json!({"query": "*", "sort_by": "num", "sort_dir": 1}),
+        )
         .await;
     let id = first.1["rows"][0]["id"].as_str().unwrap().to_string();
-    s.call("add_ticket_change", json!({"id": id, "change": {"type": "comment", "body": "a comment"}}))
-        .await;
+    s.call(
+        "add_ticket_change",
+        json!({"id": id, "change": {"type": "comment", "body": "a comment"}}),
+    )
+    .await;
     let key = s.key.clone();
     let (status, _, body) = export(&s, &key, json!({"query": "*"})).await;
     assert_eq!(status, 200);
-    let exported: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let exported: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(exported.len(), 30);
 
     let file = s.data.join("export.ndjson");
@@ -404,6 +512,10 @@ async fn export_ndjson_imports_into_a_fresh_data_directory() {
             v.as_object_mut().unwrap().remove("num");
             v
         };
-        assert_eq!(strip(&copy), strip(original), "the record comes back as it was");
+        assert_eq!(
+            strip(&copy),
+            strip(original),
+            "the record comes back as it was"
+        );
     }
 }

@@ -68,7 +68,11 @@ impl BulkSet {
         if let Some(d) = self.due {
             t.due = d;
         }
-        edit_list(&mut t.assignees, &self.add_assignees, &self.remove_assignees);
+        edit_list(
+            &mut t.assignees,
+            &self.add_assignees,
+            &self.remove_assignees,
+        );
         edit_list(&mut t.tags, &self.add_tags, &self.remove_tags);
     }
 }
@@ -130,8 +134,7 @@ pub struct BulkReport {
 pub fn bulk_set_from_params(docket: &Docket, set: &Value) -> Result<BulkSet> {
     let Value::Object(set) = set else {
         return Err(Error::Ticket(
-            "Malformed parameter: set (must be an object such as {\"status\": \"closed\"})"
-                .into(),
+            "Malformed parameter: set (must be an object such as {\"status\": \"closed\"})".into(),
         ));
     };
     let rules = &docket.rules;

@@ -33,8 +33,8 @@ pub use automation::{
     IDEMPOTENCY_TTL_SECS,
 };
 pub use bulk::{bulk_set_from_params, BulkReport, BulkSet, FieldChange, PreviewRow, Refusal};
-pub use export::EXPORT_PAGE;
 pub use directory::{DirectoryKind, CATEGORIES, ROLES, TAGS};
+pub use export::EXPORT_PAGE;
 pub use files::{Download, FileSettings, Files, UploadFailure, PENDING_GRACE_SECS};
 pub use import::ImportRefs;
 pub use people::{Person, MIN_PASSWORD_CHARS};

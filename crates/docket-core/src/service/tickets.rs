@@ -352,7 +352,11 @@ impl Docket {
     }
 
     /// Tags and the category must exist, and the caller must be allowed that category.
-    pub(super) async fn check_references(&self, who: &Principal, patch: &TicketPatch) -> Result<()> {
+    pub(super) async fn check_references(
+        &self,
+        who: &Principal,
+        patch: &TicketPatch,
+    ) -> Result<()> {
         for tag in patch.tags.iter().flatten() {
             if self.load::<Tag>(RecordKind::Tag, tag).await?.is_none() {
                 return Err(Error::Ticket(format!(

@@ -268,15 +268,15 @@ fn operation(call: &CallSpec, method: HttpMethod) -> utoipa::openapi::path::Oper
                 r
             }
         } else {
-        let r = ResponseBuilder::new().description("Success: `code` is 0");
-        if body {
-            r.content(
-                "application/json",
-                ContentBuilder::new().schema(Some(reply(call))).build(),
-            )
-        } else {
-            r
-        }
+            let r = ResponseBuilder::new().description("Success: `code` is 0");
+            if body {
+                r.content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(reply(call))).build(),
+                )
+            } else {
+                r
+            }
         }
     });
     for (status, name, text) in ERRORS {

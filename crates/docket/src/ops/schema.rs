@@ -289,7 +289,10 @@ pub fn records() -> Vec<(&'static str, S)> {
         ),
         (
             "AddRemove",
-            record(vec![("add", strings(), false), ("remove", strings(), false)]),
+            record(vec![
+                ("add", strings(), false),
+                ("remove", strings(), false),
+            ]),
         ),
         (
             "BulkRefusal",

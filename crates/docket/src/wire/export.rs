@@ -48,8 +48,19 @@ pub const EXPORT_FIELDS: [&str; 23] = [
 
 /// The columns of a CSV export that names none: what a spreadsheet of tickets wants.
 const CSV_DEFAULT: [&str; 13] = [
-    "id", "num", "subject", "status", "priority", "type", "category", "assignees", "tags",
-    "username", "created", "modified", "due",
+    "id",
+    "num",
+    "subject",
+    "status",
+    "priority",
+    "type",
+    "category",
+    "assignees",
+    "tags",
+    "username",
+    "created",
+    "modified",
+    "due",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +82,9 @@ fn fields_param(c: &Call, format: Format) -> Result<Option<Vec<String>>, Error> 
             .iter()
             .map(|v| {
                 v.as_str().map(|s| s.trim().to_string()).ok_or_else(|| {
-                    Error::Ticket("Malformed parameter: fields (must be an array of strings)".into())
+                    Error::Ticket(
+                        "Malformed parameter: fields (must be an array of strings)".into(),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?,
@@ -123,10 +136,7 @@ pub async fn export_tickets(s: &AppState, c: &Call) -> Result<Reply, Error> {
     };
     let fields = fields_param(c, format)?;
     let filter = s.docket.compile_query(&query).map_err(Error::Ticket)?;
-    let first = s
-        .docket
-        .export_page(&who, &filter, 0, EXPORT_PAGE)
-        .await?;
+    let first = s.docket.export_page(&who, &filter, 0, EXPORT_PAGE).await?;
     let rows = Rows {
         docket: s.docket.clone(),
         who,
@@ -217,7 +227,10 @@ impl Rows {
         for stored in &page {
             let record: Map<String, Value> = serde_json::from_str(stored)
                 .map_err(|e| Error::Internal(format!("corrupt ticket record: {e}")))?;
-            self.after = record.get("num").and_then(Value::as_i64).unwrap_or(self.after);
+            self.after = record
+                .get("num")
+                .and_then(Value::as_i64)
+                .unwrap_or(self.after);
             match (self.format, &self.fields) {
                 (Format::Ndjson, None) => out.push_str(stored),
                 (Format::Ndjson, Some(fields)) => {
@@ -308,17 +321,26 @@ mod tests {
     #[test]
     fn csv_quotes_what_needs_it_and_guards_formulas() {
         assert_eq!(row(&["a", "b c", ""]), "a,b c,\r\n");
-        assert_eq!(row(&["x,y", "say \"hi\"", "two\nlines"]), "\"x,y\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n");
+        assert_eq!(
+            row(&["x,y", "say \"hi\"", "two\nlines"]),
+            "\"x,y\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n"
+        );
         assert_eq!(row(&["=1+1", "-x", "@a,b"]), "'=1+1,'-x,\"'@a,b\"\r\n");
     }
 
     #[test]
     fn csv_cells_are_spreadsheet_text() {
         assert_eq!(csv_cell("due", Some(&json!(0))), "");
-        assert_eq!(csv_cell("created", Some(&json!(86400))), "1970-01-02T00:00:00Z");
+        assert_eq!(
+            csv_cell("created", Some(&json!(86400))),
+            "1970-01-02T00:00:00Z"
+        );
         assert_eq!(csv_cell("num", Some(&json!(42))), "42");
         assert_eq!(csv_cell("tags", Some(&json!(["a", "b"]))), "a, b");
-        assert_eq!(csv_cell("events", Some(&json!([{"id": "e"}]))), "[{\"id\":\"e\"}]");
+        assert_eq!(
+            csv_cell("events", Some(&json!([{"id": "e"}]))),
+            "[{\"id\":\"e\"}]"
+        );
         assert_eq!(csv_cell("dedupe_key", None), "");
     }
 }

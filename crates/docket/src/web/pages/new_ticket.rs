@@ -87,7 +87,9 @@ async fn form_again(
 /// The create parameters of a submitted form (the same names the API takes).
 pub fn create_params(pairs: &[(String, String)]) -> Map<String, Value> {
     let mut params = Map::new();
-    for field in ["subject", "body", "type", "status", "priority", "category", "server"] {
+    for field in [
+        "subject", "body", "type", "status", "priority", "category", "server",
+    ] {
         if let Some(v) = one_of(pairs, field).filter(|v| !v.trim().is_empty()) {
             params.insert(field.into(), json!(v));
         }

@@ -311,7 +311,9 @@ pub async fn update(
     let here = format!("/tickets/{num}");
     let mut params = Map::new();
     params.insert("id".into(), json!(t.id));
-    for field in ["subject", "body", "type", "status", "priority", "category", "server"] {
+    for field in [
+        "subject", "body", "type", "status", "priority", "category", "server",
+    ] {
         if let Some(v) = one_of(&pairs, field) {
             params.insert(field.into(), json!(v));
         }
