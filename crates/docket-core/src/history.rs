@@ -18,13 +18,14 @@ pub const CHANGE_TYPES: [&str; 4] = [CHANGE, COMMENT, STATUS, ASSIGNMENT];
 const COLLAPSE_SECS: i64 = 60;
 
 /// The fields whose edits are recorded, in the order entries are written.
-const TRACKED: [&str; 11] = [
+const TRACKED: [&str; 12] = [
     "subject",
     "body",
     "type",
     "category",
     "server",
     "status",
+    "priority",
     "assignees",
     "due",
     "cc",
@@ -40,6 +41,7 @@ fn field_value(t: &Ticket, field: &str) -> Value {
         "category" => json!(t.category),
         "server" => json!(t.server),
         "status" => json!(t.status),
+        "priority" => json!(t.priority),
         "assignees" => json!(t.assignees),
         "due" => json!(t.due),
         "cc" => json!(t.cc),

@@ -16,6 +16,11 @@ pub struct Ticket {
     #[serde(rename = "type")]
     pub kind: String,
     pub status: String,
+    /// A configured priority level (`tickets.priorities`). Every stored ticket has one (the
+    /// stores give older tickets the default when they open); empty only on records read
+    /// from elsewhere (imports), which then get the default.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub priority: String,
     pub category: String,
     pub server: String,
     pub username: String,

@@ -629,6 +629,10 @@ pub fn describe(c: &Change, rules: &TicketRules) -> String {
             title_of(&rules.statuses, &show(&value))
         ),
         "type" => format!("Type changed to {}", title_of(&rules.types, &show(&value))),
+        "priority" => format!(
+            "Priority changed to {}",
+            title_of(&rules.priorities, &show(&value))
+        ),
         "delete" => "A history entry was deleted".into(),
         "created" => "Ticket created".into(),
         crate::relations::HISTORY_KEY => crate::relations::describe(&value),

@@ -26,6 +26,7 @@ pub struct NewTicketTemplate {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub status: Option<String>,
+    pub priority: Option<String>,
     pub assignees: Option<Vec<String>>,
     pub cc: Option<Vec<String>>,
     pub notify: Option<Vec<String>>,
@@ -39,6 +40,12 @@ pub struct NewTicketTemplate {
 pub struct TicketRules {
     pub types: Vec<Choice>,
     pub statuses: Vec<Choice>,
+    /// Priority levels, lowest first (their order is the order of `priority:>=x` and of
+    /// `sort_by=priority`).
+    pub priorities: Vec<Choice>,
+    /// The level of a new ticket that names none, and of a ticket stored before priorities
+    /// existed.
+    pub default_priority: String,
     pub template: NewTicketTemplate,
     pub timezone: jiff::tz::TimeZone,
     pub limits: Limits,
@@ -72,6 +79,8 @@ impl Default for TicketRules {
         TicketRules {
             types: default_types(),
             statuses: default_statuses(),
+            priorities: default_priorities(),
+            default_priority: DEFAULT_PRIORITY.to_string(),
             template: NewTicketTemplate::default(),
             timezone: jiff::tz::TimeZone::UTC,
             limits: Limits::default(),
@@ -112,6 +121,74 @@ pub fn default_statuses() -> Vec<Choice> {
     .collect()
 }
 
+/// Priority levels, lowest first: `none` means "not prioritized yet", which is what a
+/// ticket from before priorities existed honestly is, so it is also the default.
+pub fn default_priorities() -> Vec<Choice> {
+    [
+        ("none", "None"),
+        ("low", "Low"),
+        ("normal", "Normal"),
+        ("high", "High"),
+        ("urgent", "Urgent"),
+    ]
+    .iter()
+    .map(|(id, title)| Choice::new(id, title))
+    .collect()
+}
+
+/// The default of `tickets.default_priority`.
+pub const DEFAULT_PRIORITY: &str = "none";
+
+/// The configured priority levels as the stores rank them: each level's rank is its
+/// position (lowest first); a ticket without a priority ranks as `default`; a level no
+/// longer configured ranks [`UNKNOWN_PRIORITY_RANK`], below every configured one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorityLevels {
+    pub levels: Vec<String>,
+    pub default: String,
+}
+
+/// The rank of a stored priority that is not a configured level.
+pub const UNKNOWN_PRIORITY_RANK: i64 = -1;
+
+impl Default for PriorityLevels {
+    fn default() -> Self {
+        PriorityLevels {
+            levels: default_priorities().into_iter().map(|c| c.id).collect(),
+            default: DEFAULT_PRIORITY.to_string(),
+        }
+    }
+}
+
+impl PriorityLevels {
+    /// Every stored priority value with its rank: the levels, and `""` (no priority) with
+    /// the default's rank. The stores keep this table and recompute ticket ranks when it
+    /// changes.
+    pub fn ranks(&self) -> Vec<(String, i64)> {
+        let mut out: Vec<(String, i64)> = self
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.clone(), i as i64))
+            .collect();
+        out.push((String::new(), self.rank(&self.default)));
+        out
+    }
+
+    /// The rank of a stored priority value.
+    pub fn rank(&self, priority: &str) -> i64 {
+        let priority = if priority.is_empty() {
+            self.default.as_str()
+        } else {
+            priority
+        };
+        self.levels
+            .iter()
+            .position(|l| l == priority)
+            .map_or(UNKNOWN_PRIORITY_RANK, |i| i as i64)
+    }
+}
+
 /// The status of a ticket that is not published yet.
 pub const DRAFT: &str = "draft";
 
@@ -122,6 +199,22 @@ impl TicketRules {
 
     pub fn is_status(&self, id: &str) -> bool {
         self.statuses.iter().any(|c| c.id == id)
+    }
+
+    pub fn is_priority(&self, id: &str) -> bool {
+        self.priorities.iter().any(|c| c.id == id)
+    }
+
+    pub fn priority_ids(&self) -> String {
+        ids(&self.priorities)
+    }
+
+    /// The levels in order, for search lowering and the stores' ranks.
+    pub fn priority_levels(&self) -> PriorityLevels {
+        PriorityLevels {
+            levels: self.priorities.iter().map(|c| c.id.clone()).collect(),
+            default: self.default_priority.clone(),
+        }
     }
 
     pub fn type_ids(&self) -> String {

@@ -81,6 +81,8 @@ pub fn ticket_doc(t: &Ticket) -> Doc {
         .insert(KeywordField::Tags, or_none(many(&t.tags)));
     doc.keywords.insert(KeywordField::Jobs, many(&t.jobs));
     relation_keywords(t, &mut doc);
+    doc.keywords
+        .insert(KeywordField::Priority, single(&t.priority));
 
     doc.ranges.insert(RangeField::Num, t.num);
     doc.ranges.insert(RangeField::Created, t.created);

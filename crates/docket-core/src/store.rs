@@ -212,11 +212,14 @@ pub enum SortField {
     Assignees,
     /// The alphabetically first tag, as for `Assignees`.
     Tags,
+    /// The configured level order (`rules::PriorityLevels`: the stores keep each ticket's
+    /// rank in a column, recomputed when the configured levels change).
+    Priority,
 }
 
 impl SortField {
     pub const NAMES: &'static str =
-        "_id, num, created, modified, due, subject, status, type, assignees, tags";
+        "_id, num, created, modified, due, subject, status, type, assignees, tags, priority";
 
     pub fn parse(name: &str) -> Option<SortField> {
         Some(match name {
@@ -230,6 +233,7 @@ impl SortField {
             "type" => SortField::Type,
             "assignees" => SortField::Assignees,
             "tags" => SortField::Tags,
+            "priority" => SortField::Priority,
             _ => return None,
         })
     }

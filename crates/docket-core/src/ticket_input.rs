@@ -15,6 +15,7 @@ pub struct TicketPatch {
     pub body: Option<String>,
     pub kind: Option<String>,
     pub status: Option<String>,
+    pub priority: Option<String>,
     pub category: Option<String>,
     pub server: Option<String>,
     pub assignees: Option<Vec<String>>,
@@ -138,6 +139,7 @@ impl TicketPatch {
                     }
                     patch.status = Some(s);
                 }
+                "priority" => patch.priority = Some(priority_field(value, rules)?),
                 "category" => {
                     let s = string_field("category", value)?;
                     if !s.is_empty() && !crate::ids::is_valid_id(&s) {
@@ -180,7 +182,7 @@ impl TicketPatch {
                 other => {
                     return Err(Error::Ticket(format!(
                         "Unknown ticket field: {other:?}. Ticket fields are: id, subject, body, \
-                         type, status, category, server, assignees, cc, notify, tags, due, \
+                         type, status, priority, category, server, assignees, cc, notify, tags, due, \
                          events, jobs, dedupe_key"
                     )))
                 }
@@ -188,6 +190,18 @@ impl TicketPatch {
         }
         Ok(patch)
     }
+}
+
+/// A configured priority level, by id.
+pub fn priority_field(value: &Value, rules: &TicketRules) -> Result<String> {
+    let s = string_field("priority", value)?;
+    if !rules.is_priority(&s) {
+        return Err(Error::Ticket(format!(
+            "Unknown ticket priority: {s:?}; valid priorities are, lowest first: {}",
+            rules.priority_ids()
+        )));
+    }
+    Ok(s)
 }
 
 fn id_field(value: &Value) -> Result<String> {
@@ -386,6 +400,18 @@ mod tests {
         );
         assert!(err(json!({"type": "nope"})).contains("Unknown ticket type"));
         assert!(err(json!({"status": "nope"})).contains("Unknown ticket status"));
+        assert_eq!(
+            err(json!({"priority": "asap"})),
+            "Unknown ticket priority: \"asap\"; valid priorities are, lowest first: none, low, \
+             normal, high, urgent"
+        );
+        assert_eq!(
+            parse(json!({"priority": "high"}))
+                .unwrap()
+                .priority
+                .as_deref(),
+            Some("high")
+        );
         assert!(err(json!({"notify": ["not-an-email"]})).contains("not a valid email"));
         assert!(err(json!({"subject": "x".repeat(1001)})).contains("longer than"));
         assert!(err(json!({"subject": 5.5})).contains("subject (must be a string)"));

@@ -68,8 +68,10 @@
 //!   `<=` X is (−∞, end X), `a..b` is [start a, end b). A start after the end is an error.
 //! * `due` terms always require `due >= 1`, so a ticket without a due date (0) never
 //!   matches one (its negation, `-due:today`, does match it).
-//! * `>`, `<`, `>=`, `<=` on a text or keyword field are errors; `=`, `==`, `=~` and no
-//!   operator mean the same on every field.
+//! * `>`, `<`, `>=`, `<=` on a text or keyword field are errors, except `priority`, whose
+//!   levels are ordered by configuration ([`compile_with`]): `priority:>=high` is the OR of
+//!   `high` and every level above it; `=`, `==`, `=~` and no operator mean the same on
+//!   every field.
 //! * `!~` and `-` are logical NOT; a query of only negative terms means "all except".
 //!
 //! Error messages are one sentence with the byte position (`at position N`); the
@@ -110,7 +112,8 @@ pub use ast::{Ast, AstKind, CompareOp, Ident, Span, Term, Value};
 pub use error::QueryError;
 pub use eval::{matches, Doc};
 pub use lower::{
-    compile, lower, phrase_words, Filter, LowerCtx, MAX_PHRASE_WORDS, MAX_QUERY_BYTES, MAX_TERMS,
+    compile, compile_with, lower, phrase_words, Filter, LowerCtx, MAX_PHRASE_WORDS,
+    MAX_QUERY_BYTES, MAX_TERMS,
 };
 pub use parser::{parse, MAX_DEPTH};
 pub use schema::{field_by_name, Field, KeywordField, RangeField, TextField};

@@ -69,7 +69,15 @@ pub const MAX_PHRASE_WORDS: usize = 256;
 pub const MAX_TERMS: usize = 1_000;
 
 /// Parses and lowers a query, within [`MAX_QUERY_BYTES`] and [`MAX_PHRASE_WORDS`].
+/// Without configured priority levels, `priority:>=x` is an error (see [`compile_with`]).
 pub fn compile(query: &str, ctx: &LowerCtx) -> Result<Filter> {
+    compile_with(query, ctx, &[])
+}
+
+/// [`compile`] with the configured priority levels, lowest first: `priority:>=high`
+/// becomes the keyword terms of `high` and every level above it, so the stores need no
+/// notion of level order (the index holds the level names only).
+pub fn compile_with(query: &str, ctx: &LowerCtx, priorities: &[String]) -> Result<Filter> {
     if query.len() > MAX_QUERY_BYTES {
         // The position is the first byte past the limit (on a character boundary).
         let mut at = MAX_QUERY_BYTES;
@@ -86,7 +94,7 @@ pub fn compile(query: &str, ctx: &LowerCtx) -> Result<Filter> {
         )
         .with_hint("narrow the query down or split it into several searches"));
     }
-    let filter = lower(&parse(query)?, ctx)?;
+    let filter = lower_env(&parse(query)?, &Env { ctx, priorities })?;
     let words = phrase_words(&filter);
     if words > MAX_PHRASE_WORDS {
         return Err(QueryError::new(
@@ -117,14 +125,37 @@ pub fn phrase_words(filter: &Filter) -> usize {
     }
 }
 
+/// What lowering reads besides the tree.
+struct Env<'a> {
+    ctx: &'a LowerCtx,
+    /// Priority levels, lowest first (empty: level comparisons are refused).
+    priorities: &'a [String],
+}
+
 /// Lowers a parsed query to a simplified [`Filter`].
 pub fn lower(ast: &Ast, ctx: &LowerCtx) -> Result<Filter> {
+    lower_env(
+        ast,
+        &Env {
+            ctx,
+            priorities: &[],
+        },
+    )
+}
+
+fn lower_env(ast: &Ast, env: &Env) -> Result<Filter> {
     Ok(match &ast.kind {
         AstKind::All => Filter::All,
-        AstKind::And(items) => and(items.iter().map(|a| lower(a, ctx)).collect::<Result<_>>()?),
-        AstKind::Or(items) => or(items.iter().map(|a| lower(a, ctx)).collect::<Result<_>>()?),
-        AstKind::Not(inner) => not(lower(inner, ctx)?),
-        AstKind::Term(term) => lower_term(term, ctx)?,
+        AstKind::And(items) => and(items
+            .iter()
+            .map(|a| lower_env(a, env))
+            .collect::<Result<_>>()?),
+        AstKind::Or(items) => or(items
+            .iter()
+            .map(|a| lower_env(a, env))
+            .collect::<Result<_>>()?),
+        AstKind::Not(inner) => not(lower_env(inner, env)?),
+        AstKind::Term(term) => lower_term(term, env)?,
     })
 }
 
@@ -180,10 +211,13 @@ fn resolve_field(term: &Term) -> Result<Field> {
     field_by_name(&ident.name).ok_or_else(|| unknown_field(ident))
 }
 
-fn lower_term(term: &Term, ctx: &LowerCtx) -> Result<Filter> {
+fn lower_term(term: &Term, env: &Env) -> Result<Filter> {
     let field = resolve_field(term)?;
     let value = &term.value;
     match field {
+        Field::Keyword(KeywordField::Priority) if term.op.is_ordering() => {
+            lower_priority_order(term, env.priorities)
+        }
         Field::Text(_) | Field::Keyword(_) if term.op.is_ordering() => Err(QueryError::new(
             format!(
                 "Operator \"{}\" at position {} needs a number or date field, but \"{}\" is a {} field",
@@ -194,7 +228,7 @@ fn lower_term(term: &Term, ctx: &LowerCtx) -> Result<Filter> {
             ),
             term.op_span,
         )
-        .with_hint("comparisons work on num, created, modified and due")),
+        .with_hint("comparisons work on num, created, modified, due and priority")),
         Field::Text(field) => {
             let tokens = analyze_plain(&value.text);
             if tokens.is_empty() {
@@ -221,8 +255,44 @@ fn lower_term(term: &Term, ctx: &LowerCtx) -> Result<Filter> {
             }
             Ok(Filter::Keyword { field, value: normalized })
         }
-        Field::Range(field) => lower_range(field, term.op, value, ctx),
+        Field::Range(field) => lower_range(field, term.op, value, env.ctx),
     }
+}
+
+/// `priority:>=high` (and `>`, `<`, `<=`): the levels on that side of the named one, in
+/// the configured order, as an OR of keyword terms.
+fn lower_priority_order(term: &Term, levels: &[String]) -> Result<Filter> {
+    let value = &term.value;
+    let wanted = normalize_keyword(&value.text);
+    let Some(at) = levels.iter().position(|l| normalize_keyword(l) == wanted) else {
+        let known = if levels.is_empty() {
+            "no priority levels are configured".to_string()
+        } else {
+            format!("the levels are, lowest first: {}", levels.join(", "))
+        };
+        return Err(QueryError::new(
+            format!(
+                "Unknown priority level {} at position {}; {known}",
+                quote_for_message(value),
+                value.span.start
+            ),
+            value.span,
+        )
+        .with_hint("compare with a configured level, e.g. priority:>=high"));
+    };
+    let chosen: Vec<&String> = match term.op {
+        CompareOp::Gt => levels.iter().skip(at + 1).collect(),
+        CompareOp::Ge => levels.iter().skip(at).collect(),
+        CompareOp::Lt => levels.iter().take(at).collect(),
+        _ => levels.iter().take(at + 1).collect(),
+    };
+    Ok(or(chosen
+        .into_iter()
+        .map(|l| Filter::Keyword {
+            field: KeywordField::Priority,
+            value: normalize_keyword(l),
+        })
+        .collect()))
 }
 
 /// `"value"` for messages; a quoted value shows its quotes only once.
@@ -828,12 +898,46 @@ mod tests {
     }
 
     #[test]
+    fn priority_comparisons_follow_level_order() {
+        let levels: Vec<String> = ["none", "low", "normal", "high", "urgent"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let run = |q: &str| compile_with(q, &utc_ctx(), &levels);
+        let p = |v: &str| kw(K::Priority, v);
+        assert_eq!(
+            run("priority:>=high").unwrap(),
+            Filter::Or(vec![p("high"), p("urgent")])
+        );
+        assert_eq!(run("priority:>high").unwrap(), p("urgent"));
+        assert_eq!(run("priority:<low").unwrap(), p("none"));
+        assert_eq!(
+            run("priority:<=low").unwrap(),
+            Filter::Or(vec![p("none"), p("low")])
+        );
+        assert_eq!(run("priority:>urgent").unwrap(), Filter::None);
+        assert_eq!(
+            run("(priority >= \"High\")").unwrap(),
+            Filter::Or(vec![p("high"), p("urgent")])
+        );
+        assert_eq!(run("priority:urgent").unwrap(), p("urgent"));
+        let err = run("priority:>=hgh").unwrap_err();
+        assert!(err.message.starts_with("Unknown priority level \"hgh\" at position 11; the levels are, lowest first: none, low"), "{}", err.message);
+        let err = compile("priority:>=high", &utc_ctx()).unwrap_err();
+        assert!(
+            err.message.contains("no priority levels are configured"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
     fn lowering_errors() {
         let rows = [
             (
                 "stauts:open",
                 "Unknown search field \"stauts\" at position 0; valid fields are: subject, body, changes, status, type, \
-                 category, username, assignees, cc, tags, server, jobs, parent, child, blocks, blocked_by, duplicate_of, duplicates, relates, is, num, created, modified, due",
+                 category, username, assignees, cc, tags, server, jobs, parent, child, blocks, blocked_by, duplicate_of, duplicates, relates, is, priority, num, created, modified, due",
             ),
             ("created:2024-13-45", "Invalid date \"2024-13-45\" at position 8"),
             ("x created:>=2024-02-30", "Invalid date \"2024-02-30\" at position 12"),
@@ -852,7 +956,7 @@ mod tests {
             ("(status > \"open\")", "Operator \">\" at position 8 needs a number or date field, but \"status\" is a keyword field"),
             ("tags:\"  \"", "Empty value for field \"tags\" at position 5"),
             ("(bogus = 1)", "Unknown search field \"bogus\" at position 1; valid fields are: subject, body, changes, status, type, \
-                 category, username, assignees, cc, tags, server, jobs, parent, child, blocks, blocked_by, duplicate_of, duplicates, relates, is, num, created, modified, due"),
+                 category, username, assignees, cc, tags, server, jobs, parent, child, blocks, blocked_by, duplicate_of, duplicates, relates, is, priority, num, created, modified, due"),
         ];
         for (input, expected) in rows {
             check_err(input, expected);

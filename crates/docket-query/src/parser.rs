@@ -771,7 +771,7 @@ mod tests {
             (
                 "error: disk",
                 "Unknown search field \"error\" at position 0; valid fields are: subject, body, changes, \
-                 status, type, category, username, assignees, cc, tags, server, jobs, parent, child, blocks, blocked_by, duplicate_of, duplicates, relates, is, num, created, \
+                 status, type, category, username, assignees, cc, tags, server, jobs, parent, child, blocks, blocked_by, duplicate_of, duplicates, relates, is, priority, num, created, \
                  modified, due",
             ),
             ("num:>=", "Missing value after \">=\" at position 4"),

@@ -36,6 +36,9 @@ pub enum KeywordField {
     Relates,
     /// States derived from relations: `blocked`, `child`, `parent`, `duplicate`.
     Is,
+    /// A configured priority level; `>`, `>=`, `<`, `<=` compare by level order (lowered
+    /// to the set of levels, see `lower.rs`).
+    Priority,
 }
 
 /// Integer fields searched by ranges: `num` is a number, the others are dates stored as
@@ -61,7 +64,7 @@ impl TextField {
 }
 
 impl KeywordField {
-    pub const ALL: [KeywordField; 17] = [
+    pub const ALL: [KeywordField; 18] = [
         KeywordField::Status,
         KeywordField::Type,
         KeywordField::Category,
@@ -79,6 +82,7 @@ impl KeywordField {
         KeywordField::Duplicates,
         KeywordField::Relates,
         KeywordField::Is,
+        KeywordField::Priority,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -100,6 +104,7 @@ impl KeywordField {
             KeywordField::Duplicates => "duplicates",
             KeywordField::Relates => "relates",
             KeywordField::Is => "is",
+            KeywordField::Priority => "priority",
         }
     }
 }
@@ -254,7 +259,7 @@ mod tests {
         for field in Field::all() {
             assert_eq!(field_by_name(field.name()), Some(field));
         }
-        assert_eq!(Field::all().count(), 24);
+        assert_eq!(Field::all().count(), 25);
     }
 
     #[test]

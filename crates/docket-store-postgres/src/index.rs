@@ -53,6 +53,8 @@ pub struct TicketRow {
     /// `search_doc::list_sort_key` of the assignees and of the tags.
     pub assignee_key: String,
     pub tag_key: String,
+    /// The priority level, whose rank the statement looks up in `priority_levels`.
+    pub priority: String,
     pub data: String,
     /// JSON array text of the keyword entries (passed through `json_array_elements_text`, so
     /// rows of different keyword counts travel in one array parameter).
@@ -94,6 +96,7 @@ impl TicketRow {
             dedupe_key: (!ticket.dedupe_key.is_empty()).then(|| no_nul(&ticket.dedupe_key)),
             assignee_key: list_sort_key(&ticket.assignees),
             tag_key: list_sort_key(&ticket.tags),
+            priority: no_nul(&ticket.priority),
             data,
             keywords: serde_json::Value::from(keyword_entries(&doc)).to_string(),
             subject_text: text(TextField::Subject),

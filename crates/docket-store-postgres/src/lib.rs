@@ -14,6 +14,7 @@ mod events;
 mod feed;
 mod index;
 mod outbox;
+mod priority;
 mod records;
 mod search;
 mod stored;
@@ -61,6 +62,8 @@ pub struct PgOptions {
     /// `statement_timeout` of the search connections: PostgreSQL cancels a search statement
     /// that runs longer.
     pub search_timeout: Duration,
+    /// The configured priority levels (the ranks of `sort_by=priority`; see priority.rs).
+    pub priorities: docket_core::rules::PriorityLevels,
 }
 
 impl Default for PgOptions {
@@ -69,6 +72,7 @@ impl Default for PgOptions {
             max_connections: 16,
             search_connections: 3,
             search_timeout: Duration::from_secs(10),
+            priorities: Default::default(),
         }
     }
 }
@@ -120,6 +124,15 @@ impl PgStore {
         let backfilled = tickets::backfill_sort_keys(&pool).await?;
         if backfilled > 0 {
             tracing::info!(tickets = backfilled, "assignee and tag sort keys filled in");
+        }
+        // Tickets from before priorities get the default; ranks follow the configured levels.
+        let synced = priority::sync(&pool, &options.priorities).await?;
+        if synced.defaulted > 0 || synced.reranked > 0 {
+            tracing::info!(
+                defaulted = synced.defaulted,
+                reranked = synced.reranked,
+                "ticket priorities brought in step with tickets.priorities"
+            );
         }
         let events = events::Events::start(url, pool.clone(), TICKET_EVENT_CAPACITY).await;
         let store = PgStore {

@@ -190,6 +190,8 @@ fn order_by(sort: SortField, descending: bool) -> String {
         // `search_doc::list_sort_key`: ASCII, so byte order is SQLite's BINARY order.
         SortField::Assignees => &["t.assignee_key"],
         SortField::Tags => &["t.tag_key"],
+        // The configured level's position (priority.rs).
+        SortField::Priority => &["t.priority_rank"],
     };
     let mut out: Vec<String> = cols.iter().map(|c| format!("{c} {dir}")).collect();
     out.push(format!("t.num {dir}"));

@@ -21,7 +21,12 @@ pub(crate) fn impossible_key(key: &str) -> bool {
     key.contains('\0')
 }
 
-/// Rows inserted per statement (22 array parameters each).
+/// The priority rank of the unnested row `u` (its level `u.pr`), from the configured levels
+/// (priority.rs).
+const PRIORITY_RANK_OF_U: &str =
+    "coalesce((SELECT p.rank FROM priority_levels p WHERE p.id = u.pr), -1)";
+
+/// Rows inserted per statement (23 array parameters each).
 const INSERT_CHUNK: usize = 500;
 
 /// What an insert does when the row's id (or number) exists.
@@ -48,16 +53,17 @@ pub async fn insert_rows(
         let sql = format!(
             "INSERT INTO tickets (num, id, created, modified, due, subject, subject_key, subject_rest, \
                status, type, category, dedupe_key, data, keywords, subject_tsv, body_tsv, changes_tsv, \
-               subject_raw, body_raw, changes_raw, assignee_key, tag_key) \
+               subject_raw, body_raw, changes_raw, assignee_key, tag_key, priority_rank) \
              SELECT u.num, u.id, u.created, u.modified, u.due, u.subject, u.sk, u.sr, u.status, u.type, \
                u.category, u.dk, u.data, ARRAY(SELECT json_array_elements_text(u.kw::json)), \
-               u.stsv::tsvector, u.btsv::tsvector, u.ctsv::tsvector, u.sraw, u.braw, u.craw, u.ak, u.tk \
+               u.stsv::tsvector, u.btsv::tsvector, u.ctsv::tsvector, u.sraw, u.braw, u.craw, u.ak, u.tk, \
+               {PRIORITY_RANK_OF_U} \
              FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], \
                $7::bytea[], $8::bytea[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
                $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], \
-               $21::text[], $22::text[]) \
+               $21::text[], $22::text[], $23::text[]) \
                WITH ORDINALITY AS u(num, id, created, modified, due, subject, sk, sr, status, type, \
-               category, dk, data, kw, stsv, btsv, ctsv, sraw, braw, craw, ak, tk, ord) \
+               category, dk, data, kw, stsv, btsv, ctsv, sraw, braw, craw, ak, tk, pr, ord) \
              ORDER BY u.ord \
              {conflict} RETURNING num"
         );
@@ -115,6 +121,7 @@ pub async fn insert_rows(
             )
             .bind(col(&|r| r.assignee_key.clone()))
             .bind(col(&|r| r.tag_key.clone()))
+            .bind(col(&|r| r.priority.clone()))
             .fetch_all(&mut *c)
             .await
             .map_err(db_err)?;
@@ -290,7 +297,8 @@ pub async fn rewrite_row(c: &mut PgConnection, ticket: &Ticket) -> Result<()> {
            status = $7, type = $8, category = $9, dedupe_key = $10, data = $11, \
            keywords = ARRAY(SELECT json_array_elements_text($12::json)), \
            subject_tsv = $13::tsvector, body_tsv = $14::tsvector, changes_tsv = $15::tsvector, \
-           subject_raw = $16, body_raw = $17, changes_raw = $18, assignee_key = $19, tag_key = $20 \
+           subject_raw = $16, body_raw = $17, changes_raw = $18, assignee_key = $19, tag_key = $20, \
+           priority_rank = coalesce((SELECT p.rank FROM priority_levels p WHERE p.id = $21), -1) \
          WHERE num = $1",
     )
     .bind(num)
@@ -313,6 +321,7 @@ pub async fn rewrite_row(c: &mut PgConnection, ticket: &Ticket) -> Result<()> {
     .bind(&r.changes_text.raw)
     .bind(&r.assignee_key)
     .bind(&r.tag_key)
+    .bind(&r.priority)
     .execute(&mut *c)
     .await
     .map_err(db_err)?;
@@ -363,17 +372,18 @@ pub async fn reindex_batch(
         let raw = |f: &dyn Fn(&TicketRow) -> Option<String>| {
             chunk.iter().map(f).collect::<Vec<Option<String>>>()
         };
-        sqlx::query(
+        sqlx::query(&format!(
             "UPDATE tickets t SET subject_key = u.sk, subject_rest = u.sr, dedupe_key = u.dk, \
                keywords = ARRAY(SELECT json_array_elements_text(u.kw::json)), \
                subject_tsv = u.stsv::tsvector, body_tsv = u.btsv::tsvector, changes_tsv = u.ctsv::tsvector, \
                subject_raw = u.sraw, body_raw = u.braw, changes_raw = u.craw, \
-               assignee_key = u.ak, tag_key = u.tk \
+               assignee_key = u.ak, tag_key = u.tk, priority_rank = {PRIORITY_RANK_OF_U} \
              FROM UNNEST($1::bigint[], $2::bytea[], $3::bytea[], $4::text[], $5::text[], $6::text[], \
-               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) \
-               AS u(num, sk, sr, dk, kw, stsv, btsv, ctsv, sraw, braw, craw, ak, tk) \
-             WHERE t.num = u.num",
-        )
+               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
+               $14::text[]) \
+               AS u(num, sk, sr, dk, kw, stsv, btsv, ctsv, sraw, braw, craw, ak, tk, pr) \
+             WHERE t.num = u.num"
+        ))
         .bind(chunk.iter().map(|r| r.num).collect::<Vec<_>>())
         .bind(chunk.iter().map(|r| r.subject_key.clone()).collect::<Vec<_>>())
         .bind(
@@ -392,6 +402,7 @@ pub async fn reindex_batch(
         .bind(raw(&|r| r.changes_text.raw.clone()))
         .bind(col(&|r| r.assignee_key.clone()))
         .bind(col(&|r| r.tag_key.clone()))
+        .bind(col(&|r| r.priority.clone()))
         .execute(&mut *c)
         .await
         .map_err(db_err)?;

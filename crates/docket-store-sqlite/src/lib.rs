@@ -14,6 +14,7 @@ mod keyword_index;
 mod matches;
 mod outbox;
 mod point_reads;
+mod priority;
 mod records;
 mod search;
 mod search_pool;
@@ -58,6 +59,8 @@ pub struct SqliteOptions {
     pub search_connections: u32,
     /// How long one search may run before SQLite stops it.
     pub search_timeout: Duration,
+    /// The configured priority levels (the ranks of `sort_by=priority`; see priority.rs).
+    pub priorities: docket_core::rules::PriorityLevels,
 }
 
 impl Default for SqliteOptions {
@@ -67,6 +70,7 @@ impl Default for SqliteOptions {
             read_connections: 4,
             search_connections: 3,
             search_timeout: Duration::from_secs(10),
+            priorities: Default::default(),
         }
     }
 }
@@ -125,12 +129,23 @@ impl SqliteStore {
         let (conn, index) = {
             let path = path.to_path_buf();
             let synchronous_full = options.synchronous_full;
+            let priorities = options.priorities.clone();
             tokio::task::spawn_blocking(move || -> Result<_> {
                 let conn = writer::open_connection(&path, synchronous_full)?;
                 // Rows from before the list sort keys existed get them now (a no-op afterwards).
                 let backfilled = tickets::backfill_sort_keys(&conn)?;
                 if backfilled > 0 {
                     tracing::info!(tickets = backfilled, "assignee and tag sort keys filled in");
+                }
+                // Tickets from before priorities get the default; ranks follow the configured
+                // levels.
+                let synced = priority::sync(&conn, &priorities)?;
+                if synced != priority::Synced::default() {
+                    tracing::info!(
+                        defaulted = synced.defaulted,
+                        reranked = synced.reranked,
+                        "ticket priorities brought in step with tickets.priorities"
+                    );
                 }
                 keyword_index::install_capture(&conn)?;
                 let index = keyword_index::KeywordIndex::new(keyword_index::build(&conn)?);

@@ -254,6 +254,8 @@ pub(crate) fn order_by(sort: SortField, descending: bool) -> String {
         // Keys filled by the store (tickets.rs), BINARY order; indexed with `num`.
         SortField::Assignees => "t.assignee_key",
         SortField::Tags => "t.tag_key",
+        // The configured level's position (priority.rs); indexed with `num`.
+        SortField::Priority => "t.priority_rank",
     };
     format!("{col} {dir}, t.num {dir}")
 }

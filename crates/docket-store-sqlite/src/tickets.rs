@@ -44,16 +44,17 @@ pub fn exists(c: &Connection, id: &str) -> Result<bool> {
         .map_err(sql_err)
 }
 
-const INSERT_TICKET: &str =
-    "INSERT INTO tickets (num, id, created, modified, due, subject, status, type, category, \
-       assignee_key, tag_key, data) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING";
-
 /// Inserts a ticket row (not its index); `false` when its id is taken.
 fn insert_ticket_row(c: &Connection, t: &Ticket) -> Result<bool> {
     let done = execute(
         c,
-        INSERT_TICKET,
+        &format!(
+            "INSERT INTO tickets (num, id, created, modified, due, subject, status, type, \
+               category, assignee_key, tag_key, data, priority_rank) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, {}) \
+             ON CONFLICT (id) DO NOTHING",
+            priority_rank(13)
+        ),
         params![
             t.num,
             t.id,
@@ -67,9 +68,15 @@ fn insert_ticket_row(c: &Connection, t: &Ticket) -> Result<bool> {
             list_sort_key(&t.assignees),
             list_sort_key(&t.tags),
             encode(t)?,
+            t.priority,
         ],
     )?;
     Ok(done == 1)
+}
+
+/// The priority rank of the bound priority, from the configured levels (priority.rs).
+fn priority_rank(param: usize) -> String {
+    format!("coalesce((SELECT rank FROM priority_levels WHERE id = ?{param}), -1)")
 }
 
 /// Inserts a numbered ticket and its index; `false` when its id is taken.
@@ -108,9 +115,13 @@ pub fn load_for_write(c: &Connection, id: &str) -> Result<Option<Ticket>> {
 pub fn rewrite_row(c: &Connection, t: &Ticket) -> Result<()> {
     execute(
         c,
-        "UPDATE tickets SET modified = ?1, due = ?2, subject = ?3, status = ?4, type = ?5, \
-           category = ?6, assignee_key = ?7, tag_key = ?8, data = ?9 \
-         WHERE num = ?10",
+        &format!(
+            "UPDATE tickets SET modified = ?1, due = ?2, subject = ?3, status = ?4, type = ?5, \
+               category = ?6, assignee_key = ?7, tag_key = ?8, data = ?9, \
+               priority_rank = {} \
+             WHERE num = ?10",
+            priority_rank(11)
+        ),
         params![
             t.modified,
             t.due,
@@ -122,6 +133,7 @@ pub fn rewrite_row(c: &Connection, t: &Ticket) -> Result<()> {
             list_sort_key(&t.tags),
             encode(t)?,
             t.num,
+            t.priority,
         ],
     )?;
     rewrite_index(c, t)
@@ -233,15 +245,20 @@ pub fn reindex_batch(c: &Connection, after: i64, limit: u32) -> Result<Option<(i
     Ok(last.map(|num| (num, count)))
 }
 
-/// Rewrites the list sort keys of a stored ticket from its record.
+/// Rewrites the sort keys of a stored ticket from its record.
 fn write_sort_keys(c: &Connection, ticket: &Ticket) -> Result<()> {
     execute(
         c,
-        "UPDATE tickets SET assignee_key = ?1, tag_key = ?2 WHERE num = ?3",
+        &format!(
+            "UPDATE tickets SET assignee_key = ?1, tag_key = ?2, priority_rank = {} \
+             WHERE num = ?3",
+            priority_rank(4)
+        ),
         params![
             list_sort_key(&ticket.assignees),
             list_sort_key(&ticket.tags),
-            ticket.num
+            ticket.num,
+            ticket.priority
         ],
     )?;
     Ok(())

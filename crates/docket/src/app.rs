@@ -31,6 +31,8 @@ impl App {
         let rules = TicketRules {
             types: config.tickets.types.clone(),
             statuses: config.tickets.statuses.clone(),
+            priorities: config.tickets.priorities.clone(),
+            default_priority: config.tickets.default_priority.clone(),
             template: config.tickets.new_ticket_template.clone(),
             timezone: config.time_zone()?,
             limits: Limits::default(),

@@ -410,6 +410,12 @@ impl Default for DatabaseConfig {
 pub struct TicketsConfig {
     pub types: Vec<Choice>,
     pub statuses: Vec<Choice>,
+    /// Priority levels, lowest first.
+    pub priorities: Vec<Choice>,
+    /// The level of new tickets that name none and of tickets from before priorities.
+    pub default_priority: String,
+    /// Most tickets one `bulk_update_tickets` call may change.
+    pub bulk_max_tickets: u64,
     pub new_ticket_template: NewTicketTemplate,
     /// A ticket in one of these statuses no longer absorbs creates with its `dedupe_key`.
     pub dedupe_closed_statuses: Vec<String>,
@@ -433,6 +439,9 @@ impl Default for TicketsConfig {
         TicketsConfig {
             types: docket_core::rules::default_types(),
             statuses: docket_core::rules::default_statuses(),
+            priorities: docket_core::rules::default_priorities(),
+            default_priority: docket_core::rules::DEFAULT_PRIORITY.into(),
+            bulk_max_tickets: 20_000,
             new_ticket_template: NewTicketTemplate::default(),
             dedupe_closed_statuses: docket_core::service::default_dedupe_closed_statuses(),
             email_enabled: true,
@@ -478,6 +487,7 @@ impl Config {
                 bail!("tickets.statuses must include {required:?}");
             }
         }
+        self.validate_priorities()?;
         let tpl = &self.tickets.new_ticket_template;
         if let Some(kind) = tpl
             .kind
@@ -622,6 +632,68 @@ impl Config {
     }
 
     /// The `[server]` connection limits, checked.
+    fn validate_priorities(&self) -> anyhow::Result<()> {
+        let t = &self.tickets;
+        if t.priorities.is_empty() {
+            bail!("tickets.priorities must not be empty");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in &t.priorities {
+            if !docket_core::ids::is_valid_id(&p.id) {
+                bail!(
+                    "tickets.priorities: {:?} is not a valid id (1 to 64 lowercase letters, \
+                     digits or underscores)",
+                    p.id
+                );
+            }
+            if !seen.insert(p.id.as_str()) {
+                bail!("tickets.priorities lists {:?} twice", p.id);
+            }
+        }
+        let ids = || {
+            t.priorities
+                .iter()
+                .map(|p| p.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !seen.contains(t.default_priority.as_str()) {
+            bail!(
+                "tickets.default_priority {:?} is not one of tickets.priorities ({})",
+                t.default_priority,
+                ids()
+            );
+        }
+        if let Some(p) = t
+            .new_ticket_template
+            .priority
+            .as_deref()
+            .filter(|p| !seen.contains(p))
+        {
+            bail!(
+                "tickets.new_ticket_template.priority {p:?} is not one of tickets.priorities ({})",
+                ids()
+            );
+        }
+        if t.bulk_max_tickets == 0 {
+            bail!("tickets.bulk_max_tickets must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The configured priority levels as the stores rank them.
+    pub fn priority_levels(&self) -> docket_core::rules::PriorityLevels {
+        docket_core::rules::PriorityLevels {
+            levels: self
+                .tickets
+                .priorities
+                .iter()
+                .map(|p| p.id.clone())
+                .collect(),
+            default: self.tickets.default_priority.clone(),
+        }
+    }
+
     pub fn connection_limits(&self) -> anyhow::Result<crate::server::Limits> {
         let s = &self.server;
         let secs = |name: &str, v: f64| {

@@ -32,6 +32,7 @@ impl Database {
                         // connections at once, and must not take the next search's.
                         search_connections: config.database.search_connections.max(1) * 2,
                         search_timeout: config.search_timeout()?,
+                        priorities: config.priority_levels(),
                         ..SqliteOptions::default()
                     },
                 )
@@ -45,6 +46,7 @@ impl Database {
                         max_connections: config.database.max_connections.max(1),
                         search_connections: config.database.search_connections.max(1),
                         search_timeout: config.search_timeout()?,
+                        priorities: config.priority_levels(),
                     },
                 )
                 .await

@@ -89,6 +89,24 @@ pub enum TicketCommand {
         #[command(flatten)]
         fields: Fields,
     },
+    /// Write every ticket a search matches to standard output (or --output) as NDJSON
+    /// (what `docket import` reads) or CSV, streamed as the server sends it.
+    Export {
+        #[command(flatten)]
+        remote: Remote,
+        /// The search (docs/search.md); every ticket you may see by default.
+        #[arg(default_value = "*")]
+        query: String,
+        /// ndjson or csv.
+        #[arg(long, default_value = "ndjson")]
+        format: String,
+        /// Comma-separated field names (the columns of a CSV).
+        #[arg(long, value_delimiter = ',')]
+        fields: Option<Vec<String>>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Set a ticket's status to closed (or --status), optionally with a comment.
     Close {
         #[command(flatten)]
@@ -111,6 +129,9 @@ pub struct Fields {
     kind: Option<String>,
     #[arg(long)]
     status: Option<String>,
+    /// A configured priority level (e.g. urgent).
+    #[arg(long)]
+    priority: Option<String>,
     #[arg(long)]
     category: Option<String>,
     /// Comma-separated usernames.
@@ -351,6 +372,7 @@ impl Fields {
         };
         put("type", self.kind);
         put("status", self.status);
+        put("priority", self.priority);
         put("category", self.category);
         put("due", self.due);
         if let Some(a) = self.assignees {
@@ -573,6 +595,13 @@ pub async fn ticket(command: TicketCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        TicketCommand::Export {
+            remote,
+            query,
+            format,
+            fields,
+            output,
+        } => export(&remote, &query, &format, fields, output).await,
         TicketCommand::Close {
             remote,
             ticket,
@@ -599,6 +628,66 @@ pub async fn ticket(command: TicketCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Streams `export_tickets` to a file or standard output, chunk by chunk.
+async fn export(
+    remote: &Remote,
+    query: &str,
+    format: &str,
+    fields: Option<Vec<String>>,
+    output: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let conn = Conn::new(remote)?;
+    let url = format!("{}/api/app/export_tickets/v1", conn.base);
+    let mut params = json!({"query": query, "format": format});
+    if let Some(f) = fields {
+        params["fields"] = json!(f);
+    }
+    // No overall timeout: a large export takes as long as it takes.
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let mut res = http
+        .post(&url)
+        .header("X-API-Key", &conn.key)
+        .json(&params)
+        .send()
+        .await
+        .with_context(|| format!("calling {url}"))?;
+    let kind = res
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if kind.starts_with("application/json") {
+        let v: Value = res
+            .json()
+            .await
+            .context("export_tickets: not a Docket reply")?;
+        bail!(
+            "export_tickets: {} ({})",
+            v["description"].as_str().unwrap_or("error"),
+            v["code"].as_str().unwrap_or("?")
+        );
+    }
+    let mut out: Box<dyn Write> = match &output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    while let Some(chunk) = res
+        .chunk()
+        .await
+        .context("export_tickets: the transfer broke off (the file is incomplete)")?
+    {
+        out.write_all(&chunk)?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 async fn search(remote: &Remote, query: &str, limit: u64) -> anyhow::Result<()> {

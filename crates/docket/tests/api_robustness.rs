@@ -305,9 +305,15 @@ fn bad_inputs(id: &str, cid: &str) -> Vec<(&'static str, Value, &'static str, St
         add(call, with(json!({"jobs": [5]})), "ticket", "jobs");
         add(
             call,
-            with(json!({"priority": "high"})),
+            with(json!({"priority": 3})),
             "ticket",
-            "unknown ticket field: \"priority\"",
+            "unknown ticket priority",
+        );
+        add(
+            call,
+            with(json!({"priority": "asap"})),
+            "ticket",
+            "unknown ticket priority: \"asap\"",
         );
     }
     add(

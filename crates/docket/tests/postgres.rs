@@ -53,6 +53,8 @@ mod notify_restart;
 mod notify_webhooks;
 #[path = "ops.rs"]
 mod ops;
+#[path = "priority_bulk_export.rs"]
+mod priority_bulk_export;
 #[path = "reindex_cli.rs"]
 mod reindex_cli;
 #[path = "search_diff.rs"]

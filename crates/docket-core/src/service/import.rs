@@ -60,6 +60,17 @@ impl Docket {
         if !self.rules.is_status(&t.status) {
             return Err(Error::Ticket(format!("unknown status {:?}", t.status)));
         }
+        // Records from before priorities (and xyOps records) have none: the default.
+        if t.priority.is_empty() {
+            t.priority = self.rules.default_priority.clone();
+        }
+        if !self.rules.is_priority(&t.priority) {
+            return Err(Error::Ticket(format!(
+                "unknown priority {:?}; valid priorities are: {}",
+                t.priority,
+                self.rules.priority_ids()
+            )));
+        }
         if let Some(tag) = t.tags.iter().find(|tag| !refs.tags.contains(*tag)) {
             return Err(Error::Ticket(format!("unknown tag {tag:?}")));
         }

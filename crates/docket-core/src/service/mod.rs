@@ -5,9 +5,11 @@ mod access;
 mod admin;
 mod auth_cache;
 mod automation;
+mod bulk;
 mod directory;
 mod email_in;
 mod feed;
+mod export;
 mod files;
 mod import;
 mod live;
@@ -34,9 +36,11 @@ pub use automation::{
     default_dedupe_closed_statuses, Automation, Created, RecordSource, RecordType,
     IDEMPOTENCY_TTL_SECS,
 };
+pub use bulk::{bulk_set_from_params, BulkReport, BulkSet, FieldChange, PreviewRow, Refusal};
 pub use directory::{DirectoryKind, CATEGORIES, ROLES, TAGS};
 pub use email_in::{reply_refused, InboundMail, IntakeRoute, MailAttachment, Sender};
 pub use feed::{FeedFollower, FeedPage, FeedParams, DEFAULT_PAGE, FOLLOW_POLL};
+pub use export::EXPORT_PAGE;
 pub use files::{Download, FileSettings, Files, UploadFailure, PENDING_GRACE_SECS};
 pub use import::ImportRefs;
 pub use people::{Person, MIN_PASSWORD_CHARS};

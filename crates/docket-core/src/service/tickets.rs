@@ -174,7 +174,8 @@ impl Docket {
             tz: self.rules.timezone.clone(),
             now: jiff::Timestamp::now(),
         };
-        docket_query::compile(query, &ctx).map_err(|e| {
+        let levels = self.rules.priority_levels().levels;
+        docket_query::compile_with(query, &ctx, &levels).map_err(|e| {
             let hint = e
                 .hint
                 .as_deref()
@@ -314,6 +315,9 @@ impl Docket {
             body: patch.body.unwrap_or_default(),
             kind: patch.kind.unwrap_or_else(|| self.rules.default_type()),
             status: patch.status.unwrap_or_else(|| "open".to_string()),
+            priority: patch
+                .priority
+                .unwrap_or_else(|| self.rules.default_priority.clone()),
             category: patch.category.unwrap_or_default(),
             server: patch.server.unwrap_or_default(),
             username: who.username.clone(),
@@ -357,6 +361,14 @@ impl Docket {
                     .into();
             }
         }
+        if patch.priority.is_none() {
+            if let Some(priority) = &tpl.priority {
+                patch.priority = Some(priority.clone())
+                    .filter(|p| self.rules.is_priority(p))
+                    .ok_or_else(|| bad("priority"))?
+                    .into();
+            }
+        }
         fill(&mut patch.assignees, &tpl.assignees);
         fill(&mut patch.cc, &tpl.cc);
         fill(&mut patch.notify, &tpl.notify);
@@ -367,13 +379,17 @@ impl Docket {
         Ok(())
     }
 
-    fn parse_due(&self, value: &Value) -> Result<i64> {
+    pub(super) fn parse_due(&self, value: &Value) -> Result<i64> {
         parse_due(value, jiff::Timestamp::now(), &self.rules.timezone)
             .map_err(|why| Error::Ticket(format!("Malformed ticket parameter: due ({why})")))
     }
 
     /// Tags and the category must exist, and the caller must be allowed that category.
-    async fn check_references(&self, who: &Principal, patch: &TicketPatch) -> Result<()> {
+    pub(super) async fn check_references(
+        &self,
+        who: &Principal,
+        patch: &TicketPatch,
+    ) -> Result<()> {
         for tag in patch.tags.iter().flatten() {
             if self.load::<Tag>(RecordKind::Tag, tag).await?.is_none() {
                 return Err(Error::Ticket(format!(
@@ -724,6 +740,7 @@ impl Docket {
         let missing = id.to_string();
         let ns = self.notify.clone();
         let send = super::sends(params);
+        let default_priority = self.rules.default_priority.clone();
         let edited = self
             .store
             .update_ticket_out(
@@ -731,6 +748,11 @@ impl Docket {
                 Box::new(move |t: &mut Ticket| {
                     if !who.sees(t) {
                         return Err(not_found(&missing));
+                    }
+                    // A record without a priority (the stores fill it in when they open;
+                    // this is the belt to those braces) has the default: not a change.
+                    if t.priority.is_empty() {
+                        t.priority = default_priority;
                     }
                     let before = t.clone();
                     let cause = edit(t, &who, now)?;
@@ -744,7 +766,7 @@ impl Docket {
     }
 }
 
-fn outbox_for(
+pub(super) fn outbox_for(
     send: bool,
     ns: &NotifySettings,
     before: &Ticket,
@@ -772,6 +794,7 @@ fn apply_patch(t: &mut Ticket, p: TicketPatch, due: Option<i64>) {
     set(&mut t.body, p.body);
     set(&mut t.kind, p.kind);
     set(&mut t.status, p.status);
+    set(&mut t.priority, p.priority);
     set(&mut t.category, p.category);
     set(&mut t.server, p.server);
     set(&mut t.assignees, p.assignees);

@@ -259,15 +259,32 @@ fn operation(call: &CallSpec, method: HttpMethod) -> utoipa::openapi::path::Oper
         ));
     }
     let body = method != HttpMethod::Head;
+    let export = call.reply.iter().any(|f| matches!(f.out, Out::Export));
     let mut responses = ResponsesBuilder::new().response("200", {
-        let r = ResponseBuilder::new().description("Success: `code` is 0");
-        if body {
-            r.content(
-                "application/json",
-                ContentBuilder::new().schema(Some(reply(call))).build(),
-            )
+        if export {
+            let r = ResponseBuilder::new().description("Success: the file, streamed");
+            if body {
+                r.content(
+                    "application/x-ndjson",
+                    ContentBuilder::new().schema(Some(s::string())).build(),
+                )
+                .content(
+                    "text/csv",
+                    ContentBuilder::new().schema(Some(s::string())).build(),
+                )
+            } else {
+                r
+            }
         } else {
-            r
+            let r = ResponseBuilder::new().description("Success: `code` is 0");
+            if body {
+                r.content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(reply(call))).build(),
+                )
+            } else {
+                r
+            }
         }
     });
     let gone = (call.name == "get_ticket_events").then_some(GONE);
@@ -368,6 +385,9 @@ fn reply(call: &CallSpec) -> S {
             Out::Position => s::int(0, i64::MAX),
             Out::Bool => s::boolean(),
             Out::True => s::words_bool_true(),
+            Out::Count => s::int(0, i64::MAX),
+            // Not a JSON field: `operation` describes the body instead.
+            Out::Export => continue,
             Out::ListInfo => s::reference("ListInfo"),
             Out::TicketSlots => s::array(s::one_of([
                 s::reference("TicketBrief"),

@@ -182,6 +182,7 @@ fn ticket_fields(body: bool, changes: Option<S>) -> Fields {
         ("subject", string(), true),
         ("type", string(), true),
         ("status", string(), true),
+        ("priority", string(), false),
         ("category", string(), true),
         ("server", string(), true),
         ("username", string(), true),
@@ -287,6 +288,50 @@ pub fn records() -> Vec<(&'static str, S)> {
             ]),
         ),
         ("ListInfo", record(vec![("length", int(0, i64::MAX), true)])),
+        (
+            "BulkSet",
+            record(vec![
+                ("status", string(), false),
+                ("priority", string(), false),
+                ("category", string(), false),
+                ("due", any_of([int(0, i64::MAX), string()]), false),
+                ("assignees", reference("AddRemove"), false),
+                ("tags", reference("AddRemove"), false),
+            ]),
+        ),
+        (
+            "AddRemove",
+            record(vec![
+                ("add", strings(), false),
+                ("remove", strings(), false),
+            ]),
+        ),
+        (
+            "BulkRefusal",
+            record(vec![
+                ("id", string(), true),
+                ("num", integer(), true),
+                ("code", string(), true),
+                ("description", string(), true),
+            ]),
+        ),
+        (
+            "BulkPreview",
+            record(vec![
+                ("id", string(), true),
+                ("num", integer(), true),
+                ("subject", string(), true),
+                ("changes", array(reference("BulkFieldChange")), true),
+            ]),
+        ),
+        (
+            "BulkFieldChange",
+            record(vec![
+                ("field", string(), true),
+                ("from", RefOr::T(Schema::default()), true),
+                ("to", RefOr::T(Schema::default()), true),
+            ]),
+        ),
         ("Missing", record(vec![("err", string(), true)])),
         (
             "Ticket",
@@ -476,6 +521,7 @@ mod tests {
             dedupe_key: "k".into(),
             occurrences: 2,
             relations: vec![Default::default()],
+            priority: "high".into(),
             ..Default::default()
         };
         check(

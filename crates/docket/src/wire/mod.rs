@@ -6,6 +6,7 @@ mod automation;
 pub mod client_ip;
 mod directory;
 mod feed;
+mod export;
 pub mod files;
 mod notify;
 pub mod params;

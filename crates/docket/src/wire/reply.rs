@@ -13,6 +13,8 @@ pub struct Reply {
     /// Fields whose value is JSON text already (stored tickets), written as they are.
     pub raw: Vec<(&'static str, Vec<u8>)>,
     pub set_cookie: Option<String>,
+    /// A response that is not JSON (an export's streamed body), sent as it is.
+    pub stream: Option<Response>,
 }
 
 impl Reply {
@@ -30,6 +32,14 @@ impl Reply {
     pub fn with_json(mut self, key: &'static str, json: Vec<u8>) -> Reply {
         self.raw.push((key, json));
         self
+    }
+
+    /// A reply that is this response, not a JSON object (see [`Reply::stream`]).
+    pub fn streamed(response: Response) -> Reply {
+        Reply {
+            stream: Some(response),
+            ..Reply::default()
+        }
     }
 
     /// The reply's JSON text: `code: 0`, the fields, then the raw fields.
@@ -147,6 +157,9 @@ pub fn error_body(err: &Error) -> Value {
 pub fn render(result: Result<Reply, Error>, v1: bool) -> Response {
     match result {
         Ok(mut reply) => {
+            if let Some(response) = reply.stream.take() {
+                return response;
+            }
             let cookie = reply.set_cookie.take();
             let mut res = json_bytes_response(StatusCode::OK, reply.body());
             if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {

@@ -6,7 +6,7 @@
 use docket_core::Error;
 use serde_json::{Map, Value};
 
-use super::{accounts, automation, directory, feed, notify, tickets, Call, CallFn};
+use super::{accounts, automation, directory, export, feed, notify, tickets, Call, CallFn};
 
 /// The type of a parameter: its JSON schema in the document, and the coarse check made
 /// before the handler runs (the services check the rest, with the data at hand).
@@ -155,12 +155,16 @@ pub enum Out {
     Bool,
     /// Always `true` when present.
     True,
+    /// A whole number, 0 or more.
+    Count,
     /// `{length}`: how many rows there are in all.
     ListInfo,
     /// `get_tickets`: a ticket (brief, or whole with `verbose`) or `{err}` per id.
     TicketSlots,
     /// `search_tickets`: whole tickets, or compact rows with `compact`.
     TicketRows,
+    /// `export_tickets`: not a JSON reply but a CSV or NDJSON body.
+    Export,
 }
 
 /// A reply field, and whether every success carries it.
@@ -456,7 +460,7 @@ static SERVER_CALLS: [CallSpec; 2] = [
         params: &[], reply: &[out("params", Out::Object)]),
 ];
 
-static TICKET_CALLS: [CallSpec; 13] = [
+static TICKET_CALLS: [CallSpec; 15] = [
     call!("app" "get_ticket", TICKETS, Access::Caller, read_only: true, tickets::get_ticket,
         doc: "One ticket, with its body and history, by `id` or by `num`. A ticket the \
               caller may not see is `notfound`.",
@@ -475,7 +479,7 @@ static TICKET_CALLS: [CallSpec; 13] = [
             opt("query", TEXT, "the search, default `*`"),
             opt("offset", Ty::Int { min: 0, max: i64::MAX }, "default 0"),
             opt("limit", Ty::Int { min: 1, max: 10_000 }, "default **1**"),
-            opt("sort_by", Ty::Word(&["_id", "num", "created", "modified", "due", "subject", "status", "type"]), "default `_id`"),
+            opt("sort_by", Ty::Word(&["_id", "num", "created", "modified", "due", "subject", "status", "type", "priority"]), "default `_id`; `priority` sorts by the configured level order"),
             opt("sort_dir", Ty::IntOf(&[1, -1]), "default -1"),
             opt("compact", Ty::Bool, "rows without `body`, with `changes` as a count"),
         ],
@@ -538,6 +542,38 @@ static TICKET_CALLS: [CallSpec; 13] = [
               files that remain.",
         params: &[ID, req("path", FILE_PATH, "the file's `path`")],
         reply: FILES_REPLY, error: Error::File),
+    call!("app" "bulk_update_tickets", TICKETS, Access::Privilege("edit_tickets"), read_only: false, tickets::bulk_update_tickets,
+        doc: "Applies one change to every ticket `query` matches in the caller's categories, \
+              each ticket in its own transaction with history and notifications as \
+              `update_ticket` gives them. `set` may hold `status`, `priority`, `category`, \
+              `due`, `assignees: {add, remove}` and `tags: {add, remove}`; the same call \
+              again changes nothing. `dry_run: true` changes nothing and answers how many \
+              tickets match and, for the first 20 by number, what would change. A query \
+              matching more than `tickets.bulk_max_tickets` tickets is refused.",
+        params: &[
+            req("query", Ty::Text { min: 1, max: 0 }, "the tickets to change (search language; `*` = all)"),
+            req("set", Ty::Object(Some("BulkSet")), ""),
+            opt("dry_run", Ty::Bool, "report only, change nothing"),
+            NOTIFY_FLAG,
+        ],
+        reply: &[out("dry_run", Out::Bool), out("matched", Out::Count), out("max_tickets", Out::Count),
+                 out("changed", Out::Count), out("unchanged", Out::Count), out("refused", Out::Count),
+                 out("refusals", Out::Array("BulkRefusal")), out("preview", Out::Array("BulkPreview"))],
+        error: Error::Ticket),
+    call!("app" "export_tickets", TICKETS, Access::Caller, read_only: true, export::export_tickets,
+        doc: "Every ticket `query` matches in the caller's categories, in number order, as \
+              a streamed file (not a JSON reply): `format: \"ndjson\"` (default) writes one \
+              stored record per line, which `docket import` reads back; `format: \"csv\"` \
+              writes a header row and one row per ticket. `fields` picks the fields \
+              (CSV default: id, num, subject, status, priority, type, category, assignees, \
+              tags, username, created, modified, due).",
+        params: &[
+            opt("query", TEXT, "the search, default `*`"),
+            opt("format", Ty::Word(&["ndjson", "csv"]), "default `ndjson`"),
+            opt("fields", Ty::Texts, "field names, in column order"),
+        ],
+        reply: &[out("", Out::Export)],
+        error: Error::Ticket),
     call!("app" "delete_ticket", TICKETS, Access::Privilege("delete_tickets"), read_only: false, tickets::delete_ticket,
         doc: "Deletes ticket `id` with its history and files. The tickets related to it lose \
               their relations to it (each gets a history entry).",
@@ -798,6 +834,7 @@ mod tests {
                 "get_tickets",
                 "search_tickets",
                 "get_ticket_events",
+                "export_tickets",
                 "get_job",
                 "get_alert",
                 "get_outbox",

@@ -142,3 +142,20 @@ pub async fn remove_ticket_relation(s: &AppState, c: &Call) -> Result<Reply, Err
         .with("ticket", full(&r.ticket)?)
         .with("other", full(&r.other)?))
 }
+
+// `bulk_update_tickets`: /api/app/bulk_update_tickets/v1 — the report's fields beside
+// `code` (see `docket_core::service::BulkReport`).
+pub async fn bulk_update_tickets(s: &AppState, c: &Call) -> Result<Reply, Error> {
+    let who = c.who()?;
+    let can = who.can_edit()?;
+    let report = s
+        .docket
+        .bulk_update_tickets(who, &can, &c.params, s.config.tickets.bulk_max_tickets)
+        .await?;
+    let Value::Object(fields) = serde_json::to_value(&report).map_err(Error::internal)? else {
+        return Err(Error::Internal("bulk report is not an object".into()));
+    };
+    Ok(fields
+        .into_iter()
+        .fold(Reply::ok(), |reply, (k, v)| reply.with(&k, v)))
+}

@@ -138,11 +138,12 @@ pub fn service_error(
     .render_status(state, status, "error.html")
 }
 
-/// The configured types and statuses, for pickers and labels.
+/// The configured types, statuses and priorities, for pickers and labels.
 pub fn choices(state: &AppState) -> Value {
     json!({
         "types": state.docket.rules.types,
         "statuses": state.docket.rules.statuses,
+        "priorities": state.docket.rules.priorities,
     })
 }
 

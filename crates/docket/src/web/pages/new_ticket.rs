@@ -33,6 +33,7 @@ pub async fn form(State(state): State<AppState>, viewer: Viewer, headers: Header
     let defaults = json!({
         "type": tpl.kind.clone().unwrap_or_else(|| state.docket.rules.types.first().map(|t| t.id.clone()).unwrap_or_default()),
         "status": tpl.status.clone().unwrap_or_else(|| "open".into()),
+        "priority": tpl.priority.clone().unwrap_or_else(|| state.docket.rules.default_priority.clone()),
         "assignees": tpl.assignees.clone().unwrap_or_default(),
         "cc": tpl.cc.clone().unwrap_or_default().join(", "),
         "tags": tpl.tags.clone().unwrap_or_default(),
@@ -63,6 +64,7 @@ async fn form_again(
         "body": one_of(pairs, "body").unwrap_or(""),
         "type": one_of(pairs, "type").unwrap_or(""),
         "status": one_of(pairs, "status").unwrap_or(""),
+        "priority": one_of(pairs, "priority").unwrap_or(""),
         "category": one_of(pairs, "category").unwrap_or(""),
         "assignees": all_of(pairs, "assignees"),
         "tags": all_of(pairs, "tags"),
@@ -85,7 +87,9 @@ async fn form_again(
 /// The create parameters of a submitted form (the same names the API takes).
 pub fn create_params(pairs: &[(String, String)]) -> Map<String, Value> {
     let mut params = Map::new();
-    for field in ["subject", "body", "type", "status", "category", "server"] {
+    for field in [
+        "subject", "body", "type", "status", "priority", "category", "server",
+    ] {
         if let Some(v) = one_of(pairs, field).filter(|v| !v.trim().is_empty()) {
             params.insert(field.into(), json!(v));
         }

@@ -70,6 +70,7 @@ fn describe(
     let label = |k: &str, v: &Value| match k {
         "status" => title_of(&rules.statuses, &shown(v)),
         "type" => title_of(&rules.types, &shown(v)),
+        "priority" => title_of(&rules.priorities, &shown(v)),
         "due" => match v.as_i64() {
             Some(0) | None => "(none)".to_string(),
             Some(d) => tz_day(d),
@@ -210,6 +211,7 @@ fn ticket_json(t: &Ticket, state: &AppState) -> Value {
         "id": t.id, "num": t.num, "subject": t.subject, "body": t.body,
         "type": t.kind, "type_title": title_of(&rules.types, &t.kind),
         "status": t.status, "status_title": title_of(&rules.statuses, &t.status),
+        "priority": t.priority, "priority_title": title_of(&rules.priorities, &t.priority),
         "category": t.category, "server": t.server, "username": t.username,
         "assignees": t.assignees, "cc": t.cc, "tags": t.tags,
         "due": t.due, "overdue": t.due > 0 && t.due < now && !closed,
@@ -357,7 +359,9 @@ pub async fn update(
     let here = format!("/tickets/{num}");
     let mut params = Map::new();
     params.insert("id".into(), json!(t.id));
-    for field in ["subject", "body", "type", "status", "category", "server"] {
+    for field in [
+        "subject", "body", "type", "status", "priority", "category", "server",
+    ] {
         if let Some(v) = one_of(&pairs, field) {
             params.insert(field.into(), json!(v));
         }

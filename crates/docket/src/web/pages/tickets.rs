@@ -8,7 +8,7 @@ use docket_core::model::Ticket;
 use docket_core::service::SearchParams;
 use docket_core::store::SortField;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::{all_of, choices, directory, one_of, redirect_with, service_error, Page};
 use crate::web::session::Viewer;
@@ -59,6 +59,7 @@ pub struct ListQuery {
     #[serde(rename = "type")]
     kind: Option<String>,
     status: Option<String>,
+    priority: Option<String>,
     assignee: Option<String>,
     tag: Option<String>,
     category: Option<String>,
@@ -127,7 +128,7 @@ fn list_url(q: &str, view: &str, sort: &str, dir: &str, page: u64) -> String {
 fn row(t: &Ticket) -> Value {
     json!({
         "id": t.id, "num": t.num, "subject": t.subject, "type": t.kind, "status": t.status,
-        "assignees": t.assignees, "tags": t.tags, "due": t.due, "modified": t.modified,
+        "priority": t.priority, "assignees": t.assignees, "tags": t.tags, "due": t.due, "modified": t.modified,
         "created": t.created, "category": t.category, "username": t.username,
     })
 }
@@ -172,6 +173,7 @@ pub async fn list(
     let filters = [
         ("type", &lq.kind),
         ("status", &lq.status),
+        ("priority", &lq.priority),
         ("assignees", &lq.assignee),
         ("tags", &lq.tag),
         ("category", &lq.category),
@@ -269,6 +271,7 @@ pub async fn list(
         ("subject", "Subject"),
         ("type", "Type"),
         ("status", "Status"),
+        ("priority", "Priority"),
         ("assignees", "Assignees"),
         ("tags", "Tags"),
         ("due", "Due"),
@@ -324,7 +327,8 @@ fn back_to(pairs: &[(String, String)]) -> String {
     }
 }
 
-// POST /tickets/bulk — one action on every selected ticket, each through `update_ticket`.
+// POST /tickets/bulk — one action on every selected ticket, through the same service call
+// as the API's `bulk_update_tickets` (each ticket its own transaction, history and email).
 pub async fn bulk(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -348,61 +352,55 @@ pub async fn bulk(
     if value.is_empty() {
         return redirect_with(&back, "error", "Choose a value for the bulk action");
     }
-    let mut done = 0;
-    for id in &ids {
-        let mut params = Map::new();
-        params.insert("id".into(), json!(id));
-        match action {
-            "status" => {
-                params.insert("status".into(), json!(value));
-            }
-            "assign" | "tag" => {
-                let field = if action == "assign" {
-                    "assignees"
-                } else {
-                    "tags"
-                };
-                let mut get = Map::new();
-                get.insert("id".into(), json!(id));
-                let current = match state.docket.get_ticket(&viewer.principal, &get).await {
-                    Ok(t) => {
-                        if action == "assign" {
-                            t.assignees
-                        } else {
-                            t.tags
-                        }
-                    }
-                    Err(e) => {
-                        return redirect_with(
-                            &back,
-                            "error",
-                            &format!("{done} updated; then: {}", e.description()),
-                        )
-                    }
-                };
-                let mut list = current;
-                if !list.contains(&value) {
-                    list.push(value.clone());
-                }
-                params.insert(field.into(), json!(list));
-            }
-            _ => return redirect_with(&back, "error", "Unknown bulk action"),
+    let set = match action {
+        "status" => json!({"status": value}),
+        "priority" => json!({"priority": value}),
+        "assign" => json!({"assignees": {"add": [value]}}),
+        "tag" => json!({"tags": {"add": [value]}}),
+        _ => return redirect_with(&back, "error", "Unknown bulk action"),
+    };
+    let docket = &state.docket;
+    let report = match docket_core::service::bulk_set_from_params(docket, &set) {
+        Ok(set) => {
+            docket
+                .bulk_update_ids(
+                    &viewer.principal,
+                    &can,
+                    ids,
+                    set,
+                    state.config.tickets.bulk_max_tickets,
+                )
+                .await
         }
-        if let Err(e) = state
-            .docket
-            .update_ticket(&viewer.principal, &can, &params)
-            .await
-        {
-            return redirect_with(
+        Err(e) => Err(e),
+    };
+    match report {
+        Err(e) => redirect_with(&back, "error", &e.description()),
+        Ok(r) if r.refused > 0 => {
+            let first = r
+                .refusals
+                .first()
+                .map(|f| format!(" ({})", f.description))
+                .unwrap_or_default();
+            redirect_with(
                 &back,
                 "error",
-                &format!("{done} updated; then: {}", e.description()),
-            );
+                &format!(
+                    "{} updated, {} already so, {} refused{first}",
+                    r.changed, r.unchanged, r.refused
+                ),
+            )
         }
-        done += 1;
+        Ok(r) => {
+            let noun = if r.changed == 1 { "ticket" } else { "tickets" };
+            let same = if r.unchanged > 0 {
+                format!(", {} already so", r.unchanged)
+            } else {
+                String::new()
+            };
+            redirect_with(&back, "ok", &format!("{} {noun} updated{same}", r.changed))
+        }
     }
-    let noun = if done == 1 { "ticket" } else { "tickets" };
-    redirect_with(&back, "ok", &format!("{done} {noun} updated"))
 }
 
 // POST /searches — save (or rename) a search of the viewer's.
