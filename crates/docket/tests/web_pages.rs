@@ -1037,3 +1037,53 @@ async fn internal_notes_and_relations_on_the_ticket_page() {
     assert!(ticket(&s, na).await.get("relations").is_none());
     assert!(agent.get(&here).await.body.contains("No related tickets"));
 }
+
+/// Reads SSE text from `stream` until `want` appears or `wait` passes; what arrived.
+async fn read_events(stream: &mut reqwest::Response, want: &str, wait: Duration) -> String {
+    let mut got = String::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while !got.contains(want) {
+        match tokio::time::timeout_at(deadline, stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => got.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
+        }
+    }
+    got
+}
+
+/// A ticket page carries the feed position it was built at, and its live stream starts
+/// after that position: a change committed between building the page and opening the
+/// stream still reaches it (a stream opened without it follows from "now" and misses it).
+#[tokio::test]
+async fn a_change_made_while_the_page_was_built_reaches_its_stream() {
+    let s = Server::start().await;
+    let t = s.create(json!({"subject": "Watched while loading"})).await;
+    let (id, num) = (t["id"].as_str().expect("id"), t["num"].as_i64().expect("num"));
+    let admin = Person::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let page = admin.get(&format!("/tickets/{num}")).await;
+    let at = page
+        .body
+        .split("data-feed-at=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|n| n.parse::<i64>().ok())
+        .expect("the page carries data-feed-at");
+    // Committed after the page was built, before its stream is opened.
+    s.call("update_ticket", json!({"id": id, "status": "closed"}))
+        .await;
+    let open = |after: Option<i64>| {
+        let url = match after {
+            Some(a) => format!("{}/events?ticket={id}&after={a}", s.base),
+            None => format!("{}/events?ticket={id}", s.base),
+        };
+        admin.http.get(url).header(COOKIE, &admin.cookie).send()
+    };
+    let mut late = open(None).await.expect("events");
+    let mut resumed = open(Some(at)).await.expect("events");
+    assert_eq!(resumed.status().as_u16(), 200);
+    let want = "event: ticket";
+    let got = read_events(&mut resumed, want, Duration::from_secs(5)).await;
+    assert!(got.contains("\"kind\":\"updated\""), "the stream from data-feed-at: {got}");
+    let missed = read_events(&mut late, want, Duration::from_millis(700)).await;
+    assert!(!missed.contains(want), "a stream from now: {missed}");
+}

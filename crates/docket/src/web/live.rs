@@ -31,6 +31,9 @@ pub struct Watch {
     ticket: Option<String>,
     /// A list page: its query ("" = everything).
     q: Option<String>,
+    /// The feed position the page was built at (its `data-feed-at`): a new stream starts
+    /// after it, so a change committed while the page was built is not missed.
+    after: Option<i64>,
 }
 
 enum Target {
@@ -160,11 +163,13 @@ pub async fn events(
             }
         }
     };
-    // A reconnect resumes after the last event the page got; a new page follows from now.
+    // A reconnect resumes after the last event the page got; a new page after the position
+    // it was built at, or else from now.
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok())
+        .or(watch.after)
         .filter(|n| *n >= 0);
     let cursor = match resume {
         Some(c) => c,

@@ -202,7 +202,11 @@
   // browsers keep few connections per server, and a page in the back/forward cache must not
   // hold one.
   var streams = [];
-  function stream(url) {
+  // `el`'s data-feed-at is the feed position read before the page was built: the stream
+  // starts after it, so nothing committed meanwhile is missed.
+  function stream(url, el) {
+    var at = el.getAttribute("data-feed-at");
+    if (at) url += "&after=" + encodeURIComponent(at);
     var es = new EventSource(url);
     streams.push(es);
     return es;
@@ -238,7 +242,7 @@
   }
   var ticketEl = $("#ticket[data-ticket-id]");
   if (ticketEl && window.EventSource) {
-    var es = stream("/events?ticket=" + encodeURIComponent(ticketEl.getAttribute("data-ticket-id")));
+    var es = stream("/events?ticket=" + encodeURIComponent(ticketEl.getAttribute("data-ticket-id")), ticketEl);
     es.addEventListener("ticket", function (e) {
       var d = JSON.parse(e.data);
       if (d.kind === "deleted") { banner(ticketEl, "This ticket was deleted."); es.close(); return; }
@@ -250,7 +254,7 @@
   }
   var results = $("#results[data-live-query]");
   if (results && window.EventSource) {
-    var rs = stream("/events?q=" + encodeURIComponent(results.getAttribute("data-live-query")));
+    var rs = stream("/events?q=" + encodeURIComponent(results.getAttribute("data-live-query")), results);
     var update = function () {
       if ($$("input[name=ids]:checked").length) { banner(results, "Tickets changed. Reload to see them."); return; }
       reloadParts(["results"], function () { results = $("#results"); bindRows(); banner(results, "Updated just now."); });

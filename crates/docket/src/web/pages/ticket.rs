@@ -259,6 +259,9 @@ pub async fn show(
     headers: HeaderMap,
     Path(num): Path<String>,
 ) -> Response {
+    // Read before the ticket: the page's live stream starts here, so a change committed
+    // while the page is built is still delivered to it.
+    let feed_at = state.docket.feed_head().await.ok();
     let t = match load(&state, &viewer, &num).await {
         Ok(t) => t,
         Err(e) => return service_error(&state, &viewer, &headers, &e),
@@ -281,6 +284,7 @@ pub async fn show(
         .set("dir_lists", dir)
         .set("relation_types", relation_choices())
         .set("can_internal", viewer.principal.sees_internal())
+        .set("feed_at", feed_at)
         .set("now", jiff::Timestamp::now().as_second())
         .render(&state, "ticket.html")
 }

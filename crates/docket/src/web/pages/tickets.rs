@@ -250,6 +250,8 @@ pub async fn list(
         sort_by: SortField::parse(&sort).unwrap_or(SortField::Num),
         descending: dir == "desc",
     };
+    // Read before the search: the list's live stream starts here (see `live::events`).
+    let feed_at = state.docket.feed_head().await.ok();
     let found = match state
         .docket
         .search_tickets(&viewer.principal, &search)
@@ -315,6 +317,7 @@ pub async fn list(
                 String::new()
             },
         )
+        .set("feed_at", feed_at)
         .set("now", jiff::Timestamp::now().as_second())
         .render(&state, "tickets.html")
 }
