@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use docket_core::feed::{FeedEvent, FeedKind};
 use docket_core::service::FeedFollower;
 use docket_core::Error;
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -136,7 +136,8 @@ impl Listener {
 }
 
 fn listen(listener: Listener) -> impl Stream<Item = Result<Event, Infallible>> {
-    stream::unfold(listener, Listener::next)
+    // Fused: a body may be polled again after its end (the compression layer does).
+    stream::unfold(listener, Listener::next).fuse()
 }
 
 // GET /events?ticket=ID | /events?q=QUERY (resumes after `Last-Event-ID`)

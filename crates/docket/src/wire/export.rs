@@ -148,7 +148,7 @@ pub async fn export_tickets(s: &AppState, c: &Call) -> Result<Reply, Error> {
         header_sent: false,
         done: false,
     };
-    let body = futures_util::stream::unfold(rows, |mut r| async move {
+    let body = futures_util::StreamExt::fuse(futures_util::stream::unfold(rows, |mut r| async move {
         match r.next_chunk().await {
             Ok(Some(chunk)) => Some((Ok::<Bytes, Error>(chunk), r)),
             Ok(None) => None,
@@ -160,7 +160,9 @@ pub async fn export_tickets(s: &AppState, c: &Call) -> Result<Reply, Error> {
                 Some((Err(e), r))
             }
         }
-    });
+    }));
+    // Fused (above): the body is polled again after its end (the compression layer does),
+    // which a bare `unfold` answers with a panic.
     let (kind, name) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "tickets.csv"),
         Format::Ndjson => ("application/x-ndjson", "tickets.ndjson"),

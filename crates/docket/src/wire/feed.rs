@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use docket_core::feed::FeedEvent;
 use docket_core::service::FeedFollower;
 use docket_core::{Docket, Error};
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::json;
 
 use super::reply::{self, render, Reply};
@@ -176,5 +176,6 @@ fn message(event: &FeedEvent) -> Event {
 }
 
 fn events(follow: Follow) -> impl Stream<Item = Result<Event, Infallible>> {
-    stream::unfold(follow, Follow::next)
+    // Fused: a body may be polled again after its end (the compression layer does).
+    stream::unfold(follow, Follow::next).fuse()
 }
