@@ -284,8 +284,10 @@ pub fn take_delta(conn: &Connection) -> Result<(bool, Vec<Change>)> {
     let mut rows: Vec<Row> = conn
         .prepare_cached("DELETE FROM temp.index_delta RETURNING rowid, add_row, field, value, num")
         .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-                .collect()
+            s.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect()
         })
         .map_err(sql_err)?;
     rows.sort_unstable_by_key(|r| r.0);
@@ -377,7 +379,10 @@ pub fn build(conn: &Connection) -> Result<Option<State>> {
 }
 
 /// Runs `read` in a transaction of its own, so all it reads is one snapshot.
-fn in_read_transaction<T>(conn: &Connection, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+fn in_read_transaction<T>(
+    conn: &Connection,
+    read: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
     conn.execute_batch("BEGIN").map_err(sql_err)?;
     let out = read(conn);
     let _ = conn.execute_batch("COMMIT");
@@ -405,8 +410,11 @@ fn build_in_transaction(conn: &Connection) -> Result<Option<State>> {
         .map_err(sql_err)?;
     let mut rows = terms.query([MEMORY_MIN as i64]).map_err(sql_err)?;
     while let Some(row) = rows.next().map_err(sql_err)? {
-        let (field, value, nums): (String, String, Option<String>) =
-            (row.get(0).map_err(sql_err)?, row.get(1).map_err(sql_err)?, row.get(2).map_err(sql_err)?);
+        let (field, value, nums): (String, String, Option<String>) = (
+            row.get(0).map_err(sql_err)?,
+            row.get(1).map_err(sql_err)?,
+            row.get(2).map_err(sql_err)?,
+        );
         let Some(set) = parse_set(nums.as_deref())? else {
             return Ok(None);
         };

@@ -385,10 +385,8 @@ impl Store for SqliteStore {
         .await
     }
     async fn outbox_enqueue(&self, items: Vec<OutboxItem>) -> Result<u64> {
-        self.write(move |c| {
-            outbox::insert(c, &items, kernel::now_secs())
-        })
-        .await
+        self.write(move |c| outbox::insert(c, &items, kernel::now_secs()))
+            .await
     }
     async fn outbox_claim(
         &self,
@@ -396,23 +394,18 @@ impl Store for SqliteStore {
         lease_until: i64,
         groups: u32,
     ) -> Result<Vec<OutboxRow>> {
-        self.write(move |c| {
-            outbox::claim(c, now, lease_until, groups)
-        })
-        .await
+        self.write(move |c| outbox::claim(c, now, lease_until, groups))
+            .await
     }
     async fn outbox_next_due(&self) -> Result<Option<i64>> {
         outbox::next_due(&self.reader).await
     }
     async fn outbox_sent(&self, ids: Vec<i64>, now: i64) -> Result<()> {
-        self.write(move |c| outbox::sent(c, &ids, now))
-            .await
+        self.write(move |c| outbox::sent(c, &ids, now)).await
     }
     async fn outbox_failed(&self, ids: Vec<i64>, error: String, retry_at: i64) -> Result<()> {
-        self.write(move |c| {
-            outbox::failed(c, &ids, &error, retry_at)
-        })
-        .await
+        self.write(move |c| outbox::failed(c, &ids, &error, retry_at))
+            .await
     }
     async fn outbox_list(&self, pending_only: bool, limit: u32) -> Result<Vec<OutboxRow>> {
         outbox::list(&self.reader, pending_only, limit).await
@@ -433,8 +426,7 @@ impl Store for SqliteStore {
     }
     /// Publishes no ticket events (a bulk load, not edits; see `TicketEvent`).
     async fn import_tickets(&self, tickets: Vec<Ticket>) -> Result<u64> {
-        self.write(move |c| tickets::insert_many(c, tickets))
-            .await
+        self.write(move |c| tickets::insert_many(c, tickets)).await
     }
     async fn import_numbered(&self, tickets: Vec<Ticket>) -> Result<u64> {
         self.write(move |c| tickets::insert_numbered(c, tickets))
@@ -486,8 +478,7 @@ impl Store for SqliteStore {
     }
     async fn delete_record(&self, kind: RecordKind, id: &str) -> Result<bool> {
         let id = id.to_string();
-        self.write(move |c| records::delete(c, kind, &id))
-            .await
+        self.write(move |c| records::delete(c, kind, &id)).await
     }
     async fn purge_expired(&self, kind: RecordKind, now: i64) -> Result<u64> {
         self.write(move |c| records::purge_expired(c, kind, now))

@@ -15,11 +15,7 @@ use crate::search::{fts_expr, phrase, query_one, render_filter, Bind};
 pub type Nums = Vec<i64>;
 
 /// All numbers matching `filter`, ascending.
-pub fn matching(
-    conn: &Connection,
-    filter: &Filter,
-    deadline: std::time::Instant,
-) -> Result<Nums> {
+pub fn matching(conn: &Connection, filter: &Filter, deadline: std::time::Instant) -> Result<Nums> {
     let mut all = None;
     eval(conn, filter, &mut all, deadline)
 }
@@ -61,16 +57,14 @@ fn eval(
         match filter {
             Filter::All => everything(conn, all),
             Filter::None => Ok(Vec::new()),
-            Filter::Keyword { field, value } => {
-                scan(
-                    conn,
-                    "SELECT group_concat(num) FROM ticket_keywords WHERE field = ? AND value = ?",
-                    &[
-                        Bind::Text(field.name().to_string()),
-                        Bind::Text(value.clone()),
-                    ],
-                )
-            }
+            Filter::Keyword { field, value } => scan(
+                conn,
+                "SELECT group_concat(num) FROM ticket_keywords WHERE field = ? AND value = ?",
+                &[
+                    Bind::Text(field.name().to_string()),
+                    Bind::Text(value.clone()),
+                ],
+            ),
             Filter::Range { .. } | Filter::Text { .. } => {
                 let mut cond = String::new();
                 let mut binds = Vec::new();

@@ -2,8 +2,8 @@
 
 use docket_core::store::RecordKind;
 use docket_core::{Error, Result};
-use serde_json::Value;
 use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
 use sqlx::SqlitePool;
 
 use crate::db_err;

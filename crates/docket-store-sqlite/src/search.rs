@@ -409,7 +409,9 @@ fn in_sql(tx: &Connection, request: &SearchRequest, deadline: Instant) -> Result
     let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(request.offset).unwrap_or(i64::MAX);
     let total = match count_shortcut(request) {
-        Some((count_sql, count_binds)) => query_one::<i64>(tx, &count_sql, &count_binds)?.max(0) as u64,
+        Some((count_sql, count_binds)) => {
+            query_one::<i64>(tx, &count_sql, &count_binds)?.max(0) as u64
+        }
         None => {
             // Several terms: evaluate to the list of matches once; it gives the exact total
             // and, in number order, the page itself.

@@ -86,7 +86,8 @@ impl SearchPool {
 
     /// Search threads with nothing to do right now.
     pub fn idle(&self) -> usize {
-        self.threads.saturating_sub(self.busy.load(Ordering::Relaxed))
+        self.threads
+            .saturating_sub(self.busy.load(Ordering::Relaxed))
     }
 
     /// Runs `read` in one read transaction on a search thread, stopped at `deadline`.
@@ -100,7 +101,9 @@ impl SearchPool {
         let job: Job = Box::new(move |conn| {
             let out = if Instant::now() >= deadline {
                 // Waited for a thread until the deadline: mapped to the timeout answer.
-                Err(Error::Internal("no search connection before the deadline".into()))
+                Err(Error::Internal(
+                    "no search connection before the deadline".into(),
+                ))
             } else {
                 in_read_transaction(conn, deadline, read)
             };

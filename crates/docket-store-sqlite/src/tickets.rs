@@ -209,7 +209,10 @@ pub fn open_with_dedupe_key(
         .chain(closed.iter().map(String::as_str))
         .chain(categories.into_iter().flatten().map(String::as_str));
     c.prepare_cached(&sql)
-        .and_then(|mut s| s.query_row(params_from_iter(values), |r| r.get(0)).optional())
+        .and_then(|mut s| {
+            s.query_row(params_from_iter(values), |r| r.get(0))
+                .optional()
+        })
         .map_err(sql_err)
 }
 
@@ -420,7 +423,10 @@ fn number_taken(c: &Connection, num: i64) -> Result<bool> {
 fn insert_rows(c: &Connection, fresh: &[Ticket]) -> Result<()> {
     for t in fresh {
         if !insert_ticket_row(c, t)? {
-            return Err(Error::Internal(format!("ticket {} was inserted twice", t.id)));
+            return Err(Error::Internal(format!(
+                "ticket {} was inserted twice",
+                t.id
+            )));
         }
     }
     let docs: Vec<(i64, docket_query::Doc)> =

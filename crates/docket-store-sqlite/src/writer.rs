@@ -364,7 +364,8 @@ const TIDY_PAGES: i64 = 200;
 fn tidy_text_step(conn: &Connection) -> Result<bool> {
     exec(conn, "BEGIN IMMEDIATE")?;
     let step = || -> rusqlite::Result<bool> {
-        let total = |c: &Connection| c.query_row("SELECT total_changes()", [], |r| r.get::<_, i64>(0));
+        let total =
+            |c: &Connection| c.query_row("SELECT total_changes()", [], |r| r.get::<_, i64>(0));
         let before = total(conn)?;
         conn.prepare_cached("INSERT INTO ticket_text (ticket_text, rank) VALUES ('merge', ?1)")?
             .execute([TIDY_PAGES])?;

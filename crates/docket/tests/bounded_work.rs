@@ -204,7 +204,10 @@ async fn one_caller_cannot_take_every_search_slot() {
             timed_out += 1;
         }
     }
-    assert!(timed_out >= 1, "no search of the attacker ran to its deadline");
+    assert!(
+        timed_out >= 1,
+        "no search of the attacker ran to its deadline"
+    );
 }
 
 /// A caller whose search ran to its deadline is paused (`rate`, at once, without touching

@@ -1058,7 +1058,10 @@ async fn read_events(stream: &mut reqwest::Response, want: &str, wait: Duration)
 async fn a_change_made_while_the_page_was_built_reaches_its_stream() {
     let s = Server::start().await;
     let t = s.create(json!({"subject": "Watched while loading"})).await;
-    let (id, num) = (t["id"].as_str().expect("id"), t["num"].as_i64().expect("num"));
+    let (id, num) = (
+        t["id"].as_str().expect("id"),
+        t["num"].as_i64().expect("num"),
+    );
     let admin = Person::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let page = admin.get(&format!("/tickets/{num}")).await;
     let at = page
@@ -1083,7 +1086,10 @@ async fn a_change_made_while_the_page_was_built_reaches_its_stream() {
     assert_eq!(resumed.status().as_u16(), 200);
     let want = "event: ticket";
     let got = read_events(&mut resumed, want, Duration::from_secs(5)).await;
-    assert!(got.contains("\"kind\":\"updated\""), "the stream from data-feed-at: {got}");
+    assert!(
+        got.contains("\"kind\":\"updated\""),
+        "the stream from data-feed-at: {got}"
+    );
     let missed = read_events(&mut late, want, Duration::from_millis(700)).await;
     assert!(!missed.contains(want), "a stream from now: {missed}");
 }

@@ -77,8 +77,10 @@ pub fn matching(
         let rows: Vec<(i64, Option<String>)> = conn
             .prepare_cached(&sql)
             .and_then(|mut st| {
-                st.query_map(params![all_words, after, SLICE], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect()
+                st.query_map(params![all_words, after, SLICE], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect()
             })
             .map_err(sql_err)?;
         for (num, text) in &rows {
@@ -217,8 +219,8 @@ mod tests {
                 let found = matches::matching(tx, &filter, later)?;
                 // A deadline already past stops it with the error the store turns into a
                 // timeout.
-                let err = matching(tx, TextField::Body, &tokens, Instant::now(), &mut work)
-                    .unwrap_err();
+                let err =
+                    matching(tx, TextField::Body, &tokens, Instant::now(), &mut work).unwrap_err();
                 Ok((nums, work, found, err))
             })
             .await

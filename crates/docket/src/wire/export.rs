@@ -148,19 +148,20 @@ pub async fn export_tickets(s: &AppState, c: &Call) -> Result<Reply, Error> {
         header_sent: false,
         done: false,
     };
-    let body = futures_util::StreamExt::fuse(futures_util::stream::unfold(rows, |mut r| async move {
-        match r.next_chunk().await {
-            Ok(Some(chunk)) => Some((Ok::<Bytes, Error>(chunk), r)),
-            Ok(None) => None,
-            Err(e) => {
-                if let Error::Internal(detail) = &e {
-                    tracing::error!(error = %detail, "export stopped");
+    let body =
+        futures_util::StreamExt::fuse(futures_util::stream::unfold(rows, |mut r| async move {
+            match r.next_chunk().await {
+                Ok(Some(chunk)) => Some((Ok::<Bytes, Error>(chunk), r)),
+                Ok(None) => None,
+                Err(e) => {
+                    if let Error::Internal(detail) = &e {
+                        tracing::error!(error = %detail, "export stopped");
+                    }
+                    r.done = true;
+                    Some((Err(e), r))
                 }
-                r.done = true;
-                Some((Err(e), r))
             }
-        }
-    }));
+        }));
     // Fused (above): the body is polled again after its end (the compression layer does),
     // which a bare `unfold` answers with a panic.
     let (kind, name) = match format {
