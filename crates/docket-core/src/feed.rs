@@ -99,6 +99,31 @@ pub struct FeedRead {
     pub newest: i64,
 }
 
+impl FeedRead {
+    /// A read from the stores' rows `(position, category, data)` and the horizon read after
+    /// them.
+    pub fn from_rows(
+        rows: Vec<(i64, String, String)>,
+        pruned_through: i64,
+        newest: i64,
+    ) -> crate::Result<FeedRead> {
+        let events = rows
+            .into_iter()
+            .map(|(position, category, data)| {
+                Ok(FeedEvent {
+                    position,
+                    entry: FeedEntry::from_json(&data, category)?,
+                })
+            })
+            .collect::<crate::Result<_>>()?;
+        Ok(FeedRead {
+            events,
+            pruned_through,
+            newest,
+        })
+    }
+}
+
 impl FeedEntry {
     /// The event of an inserted ticket.
     pub fn created(ticket: &Ticket) -> FeedEntry {

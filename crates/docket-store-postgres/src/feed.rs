@@ -10,7 +10,7 @@
 //! is held only for one INSERT and the COMMIT (ticket writes of all nodes serialise there,
 //! not over their whole transactions).
 
-use docket_core::feed::{FeedEntry, FeedEvent, FeedRead};
+use docket_core::feed::{FeedEntry, FeedRead};
 use docket_core::Result;
 use sqlx::{PgConnection, PgPool};
 
@@ -62,20 +62,7 @@ pub async fn read(db: &PgPool, after: i64, limit: u32) -> Result<FeedRead> {
     .fetch_one(db)
     .await
     .map_err(db_err)?;
-    let events = rows
-        .into_iter()
-        .map(|(position, category, data)| {
-            Ok(FeedEvent {
-                position,
-                entry: FeedEntry::from_json(&data, category)?,
-            })
-        })
-        .collect::<Result<_>>()?;
-    Ok(FeedRead {
-        events,
-        pruned_through,
-        newest,
-    })
+    FeedRead::from_rows(rows, pruned_through, newest)
 }
 
 /// Removes one batch of events: every position up to the highest of the oldest

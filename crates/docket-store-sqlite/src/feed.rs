@@ -2,7 +2,7 @@
 //! connection inside the write's transaction, read from the read pool, pruned by age.
 //! One writer, so positions (AUTOINCREMENT) are handed out in commit order.
 
-use docket_core::feed::{FeedEntry, FeedEvent, FeedRead};
+use docket_core::feed::{FeedEntry, FeedRead};
 use docket_core::Result;
 use rusqlite::{params, Connection, OptionalExtension};
 use sqlx::SqlitePool;
@@ -42,20 +42,7 @@ pub async fn read(db: &SqlitePool, after: i64, limit: u32) -> Result<FeedRead> {
     .fetch_one(db)
     .await
     .map_err(db_err)?;
-    let events = rows
-        .into_iter()
-        .map(|(position, category, data)| {
-            Ok(FeedEvent {
-                position,
-                entry: FeedEntry::from_json(&data, category)?,
-            })
-        })
-        .collect::<Result<_>>()?;
-    Ok(FeedRead {
-        events,
-        pruned_through,
-        newest,
-    })
+    FeedRead::from_rows(rows, pruned_through, newest)
 }
 
 /// Removes one batch of events: every position up to the highest of the oldest

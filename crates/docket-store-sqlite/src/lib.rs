@@ -224,39 +224,14 @@ impl SqliteStore {
     }
 
     /// A ticket write: `work` in the writer's next group transaction; once it committed, the
-    /// events `announce` derives from its result are published (in commit order, before the
-    /// caller is answered). With nobody subscribed the send fails, which is fine.
-    async fn ticket_write<T, F>(
-        &self,
-        work: F,
-        announce: fn(&T) -> Option<TicketEvent>,
-    ) -> Result<T>
+    /// events `announce` derives from its result (none, one, or one per ticket changed) are
+    /// published in order (in commit order, before the caller is answered). With nobody
+    /// subscribed the send fails, which is fine.
+    async fn ticket_write<T, F, E>(&self, work: F, announce: fn(&T) -> E) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
-    {
-        let events = self.events.clone();
-        self.writer
-            .write_then(work, move |out: &T| {
-                if let Some(event) = announce(out) {
-                    let _ = events.send(event);
-                }
-            })
-            .await
-    }
-}
-
-/// A ticket write that may change several tickets: like `ticket_write`, publishing every
-/// event `announce` derives from the result, in order.
-impl SqliteStore {
-    async fn ticket_write_events<T, F>(
-        &self,
-        work: F,
-        announce: fn(&T) -> Vec<TicketEvent>,
-    ) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
+        E: IntoIterator<Item = TicketEvent> + 'static,
     {
         let events = self.events.clone();
         self.writer
@@ -370,7 +345,7 @@ impl Store for SqliteStore {
     async fn delete_ticket_out(&self, id: &str, check: TicketCheckOut) -> Result<Option<Ticket>> {
         let id = id.to_string();
         let out = self
-            .ticket_write_events(
+            .ticket_write(
                 move |c| run_now(kernel::delete_unlinking(&mut SqliteTx(c), &id, check)),
                 deleted_unlinking,
             )
@@ -378,7 +353,7 @@ impl Store for SqliteStore {
         Ok(out.map(|(gone, _)| gone))
     }
     async fn update_ticket_pair(&self, edit: TicketPairEdit) -> Result<Option<(Ticket, Ticket)>> {
-        self.ticket_write_events(
+        self.ticket_write(
             move |c| run_now(kernel::update_pair(&mut SqliteTx(c), edit)),
             updated_pair,
         )
