@@ -40,7 +40,11 @@ fn schemathesis_available() -> bool {
 }
 
 /// The command, with everything that makes a run repeatable: a fixed seed, a bounded
-/// number of examples per operation, no example database.
+/// number of examples per operation, no example database, and one worker: with two,
+/// schemathesis generated coverage cases of two operations at once in threads, and
+/// Hypothesis, which is not thread-safe, once failed a generation as "flaky"
+/// (`Runtime Error` on `add_ticket_relation` in CI, no request sent) — a tool failure that
+/// said nothing about the server.
 fn command(s: &Server, work: &std::path::Path) -> Command {
     let mut cmd = Command::new("schemathesis");
     cmd.current_dir(work)
@@ -53,7 +57,7 @@ fn command(s: &Server, work: &std::path::Path) -> Command {
              allow_header_conformance",
         ])
         .args(["--phases", "examples,coverage,fuzzing"])
-        .args(["--seed", "1", "--max-examples", "20", "--workers", "2"])
+        .args(["--seed", "1", "--max-examples", "20", "--workers", "1"])
         .args(["--generation-database", "none", "--no-color"])
         .args(["--request-timeout", "30"])
         .env("SCHEMATHESIS_HOOKS", "")
