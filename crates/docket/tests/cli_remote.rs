@@ -1,5 +1,5 @@
 //! The command line over HTTP against a real server: tickets (create, list, search, show,
-//! comment, update, close, `--json`), API keys (list, revoke), users (list, disable,
+//! comment, update, close, `--json`, `--priority`, export), API keys (list, revoke), users (list, disable,
 //! enable), tags and categories, with the server and key taken from the environment.
 
 mod common;
@@ -132,6 +132,86 @@ async fn tickets_from_the_command_line() {
     let out = docket(&s, &["ticket", "show", "99"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("(notfound)"));
+}
+
+/// `--priority` on create and update, and `ticket export` as NDJSON (standard output, one
+/// JSON ticket per line) and CSV (to a file, the named columns); a bad format fails the
+/// command with the server's reason.
+#[tokio::test]
+async fn priority_and_export_from_the_command_line() {
+    let s = Server::start().await;
+    let out = ok(
+        &s,
+        &[
+            "ticket",
+            "create",
+            "--subject",
+            "Backup failed",
+            "--priority",
+            "urgent",
+        ],
+    );
+    assert!(out.starts_with("Created ticket #1 ("), "{out}");
+    ok(&s, &["ticket", "create", "--subject", "Rotate logs"]);
+    ok(&s, &["ticket", "update", "2", "--priority", "low"]);
+    let show = ok(&s, &["ticket", "show", "1", "--json"]);
+    let v: Value = serde_json::from_str(&show).expect("JSON");
+    assert_eq!(v["ticket"]["priority"], "urgent");
+    let out = docket(&s, &["ticket", "update", "2", "--priority", "whenever"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("priority"), "{err}");
+
+    let ndjson = ok(&s, &["ticket", "export", "priority:>=low"]);
+    let rows: Vec<Value> = ndjson
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("an NDJSON line"))
+        .collect();
+    let mut got: Vec<(i64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["num"].as_i64().unwrap(),
+                r["priority"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![(1, "urgent".into()), (2, "low".into())],
+        "{ndjson}"
+    );
+
+    let file = s.data.parent().unwrap_or(&s.data).join("urgent.csv");
+    let file_arg = file.to_string_lossy().into_owned();
+    ok(
+        &s,
+        &[
+            "ticket",
+            "export",
+            "priority:urgent",
+            "--format",
+            "csv",
+            "--fields",
+            "num,subject,priority",
+            "--output",
+            &file_arg,
+        ],
+    );
+    let csv = std::fs::read_to_string(&file).expect("the CSV file");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines,
+        ["num,subject,priority", "1,Backup failed,urgent"],
+        "{csv}"
+    );
+
+    let out = docket(&s, &["ticket", "export", "--format", "xlsx"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("format"), "{err}");
 }
 
 #[tokio::test]

@@ -370,3 +370,118 @@ async fn emails_only_reach_users_who_may_see_the_category() {
         .expect("general email");
     assert_eq!(rcpts(general), vec!["dana@example.com"]);
 }
+
+/// A bulk update mails as single edits do: one debounced "updated" email per changed
+/// ticket to its people (never to the one who made the change), two bulk runs on one ticket
+/// within the debounce make one email, a ticket left unchanged mails nothing, and
+/// `notify: false` mutes the whole run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_updates_mail_each_changed_ticket_once_debounced() {
+    if !aiosmtpd_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sink = SmtpSink::new(free_port(), &tmp.path().join("mail"));
+    sink.start();
+    let s = Server::start_with_config(
+        &smtp_config(sink.port),
+        &[("DOCKET_TICKETS__EMAIL_DEBOUNCE_SEC", "2")],
+    )
+    .await;
+    let ann = people(&s).await;
+    // Created muted, so that only the bulk runs mail.
+    let mut nums = Vec::new();
+    for (subject, assignee) in [("Bulk a", "bob"), ("Bulk b", "carl"), ("Bulk c", "bob")] {
+        let t = s
+            .create(json!({"subject": subject, "assignees": [assignee], "notify": false}))
+            .await;
+        nums.push(t["num"].as_i64().unwrap());
+    }
+    let quiet = s
+        .create(json!({"subject": "Bulk quiet", "assignees": ["bob"], "notify": false, "status": "closed"}))
+        .await;
+
+    // Muted run: changes all four, mails nothing.
+    let v = ok(s
+        .call_as(
+            &ann,
+            "bulk_update_tickets",
+            json!({"query": "subject:bulk", "set": {"priority": "high"}, "notify": false}),
+        )
+        .await)
+    .await;
+    assert_eq!(v["changed"], 4, "{v}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(sink.messages().is_empty(), "{:#?}", sink.messages());
+
+    // Two runs within the debounce: the open tickets change twice, the closed one is
+    // left as it is by the second run's query.
+    let v = ok(s
+        .call_as(
+            &ann,
+            "bulk_update_tickets",
+            json!({"query": "subject:bulk status:open", "set": {"status": "in_progress"}}),
+        )
+        .await)
+    .await;
+    assert_eq!(
+        (v["changed"].clone(), v["unchanged"].clone()),
+        (json!(3), json!(0)),
+        "{v}"
+    );
+    let v = ok(s
+        .call_as(
+            &ann,
+            "bulk_update_tickets",
+            json!({"query": "subject:bulk", "set": {"tags": {"add": ["flag"]}, "status": "in_progress"}}),
+        )
+        .await)
+    .await;
+    assert_eq!(v["changed"], 4, "{v}");
+    let m = sink.wait_for(4, 20).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let all = sink.messages();
+    assert_eq!(all.len(), 4, "one email per changed ticket: {all:#?}");
+    let mut seen: Vec<(i64, Vec<String>)> = m
+        .iter()
+        .map(|mail| {
+            let subject = mail["subject"].as_str().unwrap();
+            assert!(subject.starts_with("Re:"), "{subject}");
+            let num = subject
+                .split('#')
+                .nth(1)
+                .and_then(|r| r.split(':').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no number in {subject}"));
+            (num, rcpts(mail))
+        })
+        .collect();
+    seen.sort();
+    let quiet_num = quiet["num"].as_i64().unwrap();
+    let mut want = vec![
+        (nums[0], vec!["bob@example.com".to_string()]),
+        (nums[1], vec!["carl@example.com".to_string()]),
+        (nums[2], vec!["bob@example.com".to_string()]),
+        (quiet_num, vec!["bob@example.com".to_string()]),
+    ];
+    want.sort();
+    assert_eq!(seen, want);
+    // The batched email of an open ticket tells both runs' changes.
+    let first = m
+        .iter()
+        .find(|mail| {
+            mail["subject"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("#{}:", nums[0]))
+        })
+        .unwrap();
+    let text = first["text"].as_str().unwrap();
+    for needle in ["Status changed to In Progress", "Tags changed to flag"] {
+        assert!(text.contains(needle), "{needle:?} missing in:\n{text}");
+    }
+    assert!(
+        !text.contains("Priority"),
+        "the muted run is not mailed:\n{text}"
+    );
+}
