@@ -39,6 +39,7 @@ macro_rules! store_conformance {
             automation_creates_replay_deduplicate_and_refuse_taken_ids,
             staged_files_are_finalised_for_the_resulting_ticket,
             concurrent_writes_with_failures_leave_the_others_intact,
+            concurrent_edits_leave_each_ticket_its_last_text,
             bulk_imports_skip_known_and_repeated_ids_and_index_the_rest,
             numbered_imports_keep_numbers_and_move_the_counter,
             records_insert_find_update_expire_and_delete,
@@ -506,6 +507,78 @@ pub async fn concurrent_writes_with_failures_leave_the_others_intact<S: Store + 
     assert_eq!(find(&store, "grouped").await.len(), 40);
     assert!(store.outbox_list(false, 100).await.unwrap().is_empty());
     assert_eq!(store.ticket_count().await.unwrap(), 41);
+}
+
+/// Many edits of the same tickets at once (on SQLite, several in one group transaction,
+/// whose full-text rows are written together at its end): the text search finds each ticket
+/// by its last subject only, a failed edit changes nothing, and a ticket deleted among edits
+/// is found by none of its words.
+pub async fn concurrent_edits_leave_each_ticket_its_last_text<S: Store + Clone>(store: S) {
+    for id in ["kept", "gone"] {
+        store
+            .create_ticket(ticket(id, &format!("first{id} subject")))
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = if i % 2 == 0 { "kept" } else { "gone" };
+            if i == 21 {
+                return store
+                    .delete_ticket("gone", Box::new(|_| Ok(())))
+                    .await
+                    .map(drop);
+            }
+            store
+                .update_ticket(
+                    id,
+                    Box::new(move |t| {
+                        t.subject = format!("word{i} subject");
+                        t.body = format!("body{i}");
+                        if i % 5 == 0 {
+                            // Writes nothing: the edit fails after changing the ticket.
+                            return Err(Error::Ticket("refused".into()));
+                        }
+                        Ok(())
+                    }),
+                )
+                .await
+                .map(drop)
+        }));
+    }
+    for task in tasks {
+        // Edits of "gone" after its delete find no ticket; refused edits fail: both fine.
+        let _ = task.await.unwrap();
+    }
+    let kept = store.ticket_by_id("kept").await.unwrap().unwrap();
+    assert!(store.ticket_by_id("gone").await.unwrap().is_none());
+    let last = kept
+        .subject
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_ne!(last, "firstkept", "some edit of kept succeeded");
+    assert_eq!(find(&store, &last).await, vec!["kept".to_string()]);
+    assert_eq!(
+        find(&store, &last.replace("word", "body")).await,
+        vec!["kept".to_string()]
+    );
+    for i in 0..30 {
+        let word = format!("word{i}");
+        if word != last {
+            assert!(find(&store, &word).await.is_empty(), "{word} still found");
+            assert!(
+                find(&store, &format!("body{i}")).await.is_empty(),
+                "body{i} still found"
+            );
+        }
+    }
+    assert!(find(&store, "firstkept").await.is_empty());
+    assert!(find(&store, "firstgone").await.is_empty());
+    assert_eq!(find(&store, "subject").await, vec!["kept".to_string()]);
 }
 
 pub async fn bulk_imports_skip_known_and_repeated_ids_and_index_the_rest<S: Store>(store: S) {

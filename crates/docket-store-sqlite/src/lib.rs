@@ -18,6 +18,7 @@ mod priority;
 mod records;
 mod search;
 mod search_pool;
+mod text_queue;
 mod tickets;
 mod write_tx;
 mod writer;
@@ -148,6 +149,7 @@ impl SqliteStore {
                     );
                 }
                 keyword_index::install_capture(&conn)?;
+                text_queue::install(&conn)?;
                 let index = keyword_index::KeywordIndex::new(keyword_index::build(&conn)?);
                 Ok((conn, Arc::new(index)))
             })

@@ -14,6 +14,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use sqlx::SqlitePool;
 
 use crate::db_err;
+use crate::text_queue::{self, TextRow};
 use crate::writer::{execute, sql_err};
 
 pub(crate) fn parse(data: &str) -> Result<Ticket> {
@@ -142,7 +143,7 @@ pub fn rewrite_row(c: &Connection, t: &Ticket) -> Result<()> {
 /// Brings a stored ticket's index up to date: only the keyword rows that changed are
 /// deleted or inserted (an edit usually changes one or two of a ticket's dozen or more, and
 /// each row written is also a change the in-memory keyword index must apply); the text row
-/// is replaced.
+/// is queued to be replaced.
 fn rewrite_index(c: &Connection, ticket: &Ticket) -> Result<()> {
     let doc = ticket_doc(ticket);
     let stored: HashSet<(String, String)> = c
@@ -171,8 +172,7 @@ fn rewrite_index(c: &Connection, ticket: &Ticket) -> Result<()> {
     for (field, value) in wanted.difference(&stored) {
         insert_keyword(c, ticket.num, field, value)?;
     }
-    execute(c, "DELETE FROM ticket_text WHERE rowid = ?1", [ticket.num])?;
-    insert_text(c, ticket.num, &doc)
+    insert_text(c, ticket.num, &doc, true)
 }
 
 /// Removes a ticket's row and index.
@@ -313,15 +313,15 @@ pub fn backfill_sort_keys(c: &Connection) -> Result<u64> {
 
 fn clear_index(c: &Connection, num: i64) -> Result<()> {
     execute(c, "DELETE FROM ticket_keywords WHERE num = ?1", [num])?;
-    execute(c, "DELETE FROM ticket_text WHERE rowid = ?1", [num])?;
-    Ok(())
+    text_queue::queue_removal(c, num)
 }
 
-/// Writes the keyword rows and the full-text row of a ticket.
+/// Writes the keyword rows and queues the full-text row of a ticket whose index is empty
+/// (a new number, or one just cleared).
 pub fn write_index(c: &Connection, ticket: &Ticket) -> Result<()> {
     let doc = ticket_doc(ticket);
     insert_keywords(c, ticket.num, &doc)?;
-    insert_text(c, ticket.num, &doc)
+    insert_text(c, ticket.num, &doc, false)
 }
 
 /// Inserts every keyword row of a ticket's search document.
@@ -343,20 +343,16 @@ fn insert_keyword(c: &Connection, num: i64, field: &str, value: &str) -> Result<
     Ok(())
 }
 
-/// Inserts the full-text row of one ticket.
-fn insert_text(c: &Connection, num: i64, doc: &docket_query::Doc) -> Result<()> {
+/// Queues the full-text row of one ticket (`text_queue`: written at the batch's end);
+/// `replaces` when a stored row of its number may exist.
+fn insert_text(c: &Connection, num: i64, doc: &docket_query::Doc, replaces: bool) -> Result<()> {
     let text = |f: TextField| doc.text.get(&f).map(|t| t.join(" ")).unwrap_or_default();
-    execute(
-        c,
-        "INSERT INTO ticket_text (rowid, subject, body, changes) VALUES (?1, ?2, ?3, ?4)",
-        params![
-            num,
-            text(TextField::Subject),
-            text(TextField::Body),
-            text(TextField::Changes)
-        ],
-    )?;
-    Ok(())
+    let row = TextRow {
+        subject: text(TextField::Subject),
+        body: text(TextField::Body),
+        changes: text(TextField::Changes),
+    };
+    text_queue::queue(c, num, row, replaces)
 }
 
 /// Inserts many tickets in the caller's transaction. Tickets whose id exists (or repeats
@@ -435,7 +431,7 @@ fn insert_rows(c: &Connection, fresh: &[Ticket]) -> Result<()> {
         insert_keywords(c, *num, doc)?;
     }
     for (num, doc) in &docs {
-        insert_text(c, *num, doc)?;
+        insert_text(c, *num, doc, false)?;
     }
     Ok(())
 }

@@ -15,8 +15,10 @@
 //! The in-memory keyword index (`keyword_index.rs`) is kept here: the changes a batch made to
 //! the indexed tables (recorded by TEMP triggers, rolled back with a failed write) are taken
 //! before the COMMIT and applied after it succeeded, before anyone is answered; a failed
-//! COMMIT rebuilds the index from the database instead. Ticket events are published at the
-//! same point, from each committed write's result ([`Writer::write_then`]).
+//! COMMIT rebuilds the index from the database instead. The full-text rows a batch wrote are
+//! queued and handed to FTS5 just before that COMMIT, outside every savepoint
+//! (`text_queue.rs`). Ticket events are published after the COMMIT, from each committed
+//! write's result ([`Writer::write_then`]).
 
 use std::future::Future;
 use std::path::Path;
@@ -30,6 +32,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 use crate::keyword_index::{self, KeywordIndex};
+use crate::text_queue;
 
 /// Writes committed together at most.
 const MAX_BATCH: usize = 128;
@@ -312,12 +315,13 @@ fn commit_batch(conn: &mut Connection, index: &KeywordIndex, batch: Vec<Job>) ->
             }
         }
     }
-    // The committed writes' changes to the keyword index, and the epoch they make.
-    let delta = match take_index_delta(conn) {
+    // The batch's full-text rows, written outside every savepoint (`text_queue`), then the
+    // committed writes' changes to the keyword index and the epoch they make.
+    let delta = match text_queue::apply(conn).and_then(|()| take_index_delta(conn)) {
         Ok(delta) => delta,
         Err(e) => {
-            // Without the delta the index could not follow: write nothing.
-            tracing::error!(error = %e, "cannot read the keyword index changes");
+            // Without its text or the delta the index could not follow: write nothing.
+            tracing::error!(error = %e, "cannot write the batch's index changes");
             let _ = exec(conn, "ROLLBACK");
             for finish in finishes {
                 finish(Err(Error::Internal(e.to_string())));
