@@ -8,7 +8,8 @@
 //! store's writer task. What the single SQLite writer gives for free is done with locks
 //! here: ticket numbers come from a sequence, mutations read their row `FOR UPDATE`, the
 //! automation create takes advisory locks on its idempotency and dedupe keys, and the outbox
-//! claim takes advisory try-locks on the groups it claims (see the modules).
+//! claim takes advisory try-locks on the groups it claims; change-feed rows are numbered
+//! after they commit, by readers, one sequencing step at a time (see the modules).
 
 mod events;
 mod feed;
