@@ -3,11 +3,12 @@
 //!
 //! The kernel builds a [`FeedEntry`] for each ticket write (create, update, comment, file
 //! change, delete) and appends it through `WriteTx::append_feed` in the SAME transaction as
-//! the change, as the transaction's last statement; the store hands out its position. Both
-//! stores give positions in commit order (SQLite: one writer; PostgreSQL: a
-//! transaction-scoped advisory lock taken just before the position is drawn), so a reader
-//! that has seen position P has seen every event committed before it: resuming "after P"
-//! never skips one. Positions are never reused; gaps (a rolled-back write) are normal.
+//! the change, as the transaction's last statement; the store gives it a position. Both
+//! stores give positions in commit order (SQLite: one writer numbers rows as it inserts
+//! them; PostgreSQL: rows are inserted unnumbered and a sequencing step, one at a time under
+//! an advisory lock, numbers committed rows before every read), so a reader that has seen
+//! position P has seen every event committed before it: resuming "after P" never skips one.
+//! Positions are never reused; gaps (a rolled-back write) are normal.
 //!
 //! Bulk loads (`import_tickets`, `import_numbered`, `reindex_batch`, `docket migrate`'s
 //! copies) write no events. Events older than the retention are pruned; the highest pruned

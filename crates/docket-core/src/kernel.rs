@@ -68,11 +68,11 @@ pub trait WriteTx: Send {
     async fn append_outbox(&mut self, items: &[OutboxItem], now: i64) -> Result<u64>;
 
     /// Appends a ticket event to the change feed (`crate::feed`), stamped `at` (for
-    /// retention), and returns its position. The kernel calls it LAST in a transaction,
-    /// because positions must be handed out in commit order: PostgreSQL takes the feed's
-    /// transaction-scoped advisory lock here and holds it until the commit (so it is held
-    /// only for this insert and the commit); SQLite has one writer.
-    async fn append_feed(&mut self, entry: &FeedEntry, at: i64) -> Result<i64>;
+    /// retention). The kernel calls it LAST in a transaction. Positions follow commit
+    /// order, so the store may not know the event's position yet: SQLite has one writer and
+    /// numbers the row as it inserts it; PostgreSQL inserts it unnumbered and a sequencing
+    /// step numbers committed rows before the next read (docket-store-postgres/src/feed.rs).
+    async fn append_feed(&mut self, entry: &FeedEntry, at: i64) -> Result<()>;
 
     /// A record, held for writing until the transaction ends.
     async fn record_for_update(&mut self, kind: RecordKind, id: &str) -> Result<Option<Value>>;
@@ -121,7 +121,7 @@ async fn insert_new(tx: &mut dyn WriteTx, mut ticket: Ticket) -> Result<Option<T
 
 /// Appends the write's feed event: the last statement of every ticket write.
 async fn feed(tx: &mut dyn WriteTx, entry: &FeedEntry) -> Result<()> {
-    tx.append_feed(entry, now_secs()).await.map(drop)
+    tx.append_feed(entry, now_secs()).await
 }
 
 /// The automation create: an unexpired idempotency record replays its result; else an open

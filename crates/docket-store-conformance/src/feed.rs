@@ -209,9 +209,9 @@ pub async fn pruning_removes_old_events_and_raises_the_horizon<S: Store>(store: 
 }
 
 /// Readers that read in small pages while many writers commit concurrently each receive
-/// every event exactly once, in position order — on PostgreSQL this is what the feed lock
-/// is for (without it, a position drawn early and committed late would be skipped by a
-/// reader that had already moved past it).
+/// every event exactly once, in position order — on PostgreSQL this is what numbering rows
+/// only after they commit is for (a position drawn at insert, early, and committed late
+/// would be skipped by a reader that had already moved past it).
 pub async fn readers_racing_concurrent_writers_miss_and_repeat_nothing<S: Store + Clone>(store: S) {
     const WRITERS: usize = 8;
     const WRITES: usize = 25;
@@ -291,5 +291,38 @@ pub async fn readers_racing_concurrent_writers_miss_and_repeat_nothing<S: Store 
         let positions: Vec<i64> = got.iter().map(|e| e.position).collect();
         let expected: Vec<i64> = all.iter().map(|e| e.position).collect();
         assert_eq!(positions, expected, "a reader missed or repeated an event");
+    }
+}
+
+/// A read right after a write returns (the caller's ack is the commit) has the write's
+/// event: no background step stands between a commit and the feed (the desk and clients
+/// that write then read rely on it).
+pub async fn a_read_right_after_a_write_has_its_event<S: Store>(store: S) {
+    let mut cursor = 0;
+    for i in 0..10 {
+        let id = format!("t{i}");
+        store
+            .create_ticket(ticket(&id, "read back"))
+            .await
+            .unwrap()
+            .unwrap();
+        let read = store.feed_after(cursor, 10).await.unwrap();
+        assert_eq!(summary(&read.events), [(id.as_str(), FeedKind::Created)]);
+        assert_eq!(read.newest, read.events[0].position);
+        cursor = read.events[0].position;
+        store
+            .update_ticket(
+                &id,
+                Box::new(|t| {
+                    t.modified += 1;
+                    Ok(())
+                }),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let read = store.feed_after(cursor, 10).await.unwrap();
+        assert_eq!(summary(&read.events), [(id.as_str(), FeedKind::Updated)]);
+        cursor = read.events[0].position;
     }
 }

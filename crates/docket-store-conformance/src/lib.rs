@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 pub use feed::{
+    a_read_right_after_a_write_has_its_event,
     every_ticket_write_is_in_the_feed_once_in_commit_order, feed_all,
     pruning_removes_old_events_and_raises_the_horizon,
     readers_racing_concurrent_writers_miss_and_repeat_nothing,
@@ -47,6 +48,7 @@ macro_rules! store_conformance {
             every_ticket_write_is_in_the_feed_once_in_commit_order,
             pruning_removes_old_events_and_raises_the_horizon,
             readers_racing_concurrent_writers_miss_and_repeat_nothing,
+            a_read_right_after_a_write_has_its_event,
         );
     };
     (@each $fresh:path; $($name:ident,)*) => {

@@ -8,7 +8,8 @@
 //! store's writer task. What the single SQLite writer gives for free is done with locks
 //! here: ticket numbers come from a sequence, mutations read their row `FOR UPDATE`, the
 //! automation create takes advisory locks on its idempotency and dedupe keys, and the outbox
-//! claim takes advisory try-locks on the groups it claims (see the modules).
+//! claim takes advisory try-locks on the groups it claims; change-feed rows are numbered
+//! after they commit, by readers, one sequencing step at a time (see the modules).
 
 mod events;
 mod feed;
@@ -87,6 +88,9 @@ pub struct PgStore {
     search_timeout: Duration,
     /// Ticket events of every node, heard through LISTEN (see `events.rs`).
     events: Arc<events::Events>,
+    /// This node's turn at sequencing the feed (feed.rs): readers of one node queue here,
+    /// holding no connection, instead of each holding one while waiting for the feed lock.
+    sequencer: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
@@ -140,6 +144,7 @@ impl PgStore {
             searcher,
             search_timeout: options.search_timeout,
             events: Arc::new(events),
+            sequencer: Arc::new(tokio::sync::Mutex::new(())),
         };
         // After an analyzer change the stored tokens are stale: rebuild them now.
         docket_core::index_version::upgrade_index(&store).await?;
@@ -170,6 +175,21 @@ impl PgStore {
         })
         .await
         .map_err(|e| Error::Internal(format!("postgres: the write task failed: {e}")))?
+    }
+
+    /// Positions every feed row committed before the call (feed.rs), in steps of one
+    /// transaction each; nothing at all when no row waits.
+    async fn sequence_feed(&self) -> Result<()> {
+        if !feed::has_unpositioned(&self.pool).await? {
+            return Ok(());
+        }
+        let _turn = self.sequencer.lock().await;
+        // Whoever had the turn before may have positioned ours already.
+        if !feed::has_unpositioned(&self.pool).await? {
+            return Ok(());
+        }
+        while self.write(|c| Box::pin(feed::sequence_batch(c))).await? >= feed::SEQUENCE_BATCH {}
+        Ok(())
     }
 
     /// Exact copies of tickets (for `docket migrate`): each keeps its `num`; a ticket whose
@@ -417,6 +437,7 @@ impl Store for PgStore {
         self.events.sender.subscribe()
     }
     async fn feed_after(&self, after: i64, limit: u32) -> Result<FeedRead> {
+        self.sequence_feed().await?;
         feed::read(&self.pool, after, limit).await
     }
     async fn feed_prune(&self, before: i64) -> Result<u64> {

@@ -62,8 +62,8 @@ impl WriteTx for PgTx<'_> {
     async fn append_outbox(&mut self, items: &[OutboxItem], now: i64) -> Result<u64> {
         outbox::insert(self.0, items, now).await
     }
-    /// Under the feed's advisory lock, held to the commit (see `feed.rs`).
-    async fn append_feed(&mut self, entry: &FeedEntry, at: i64) -> Result<i64> {
+    /// Without a position: a reader's sequencing step numbers it after the commit (`feed.rs`).
+    async fn append_feed(&mut self, entry: &FeedEntry, at: i64) -> Result<()> {
         feed::append(self.0, entry, at).await
     }
     async fn record_for_update(&mut self, kind: RecordKind, id: &str) -> Result<Option<Value>> {

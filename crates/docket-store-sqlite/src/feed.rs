@@ -13,14 +13,14 @@ use crate::writer::{execute, sql_err};
 /// Rows one prune transaction removes at most (the writer is held for one batch).
 const PRUNE_BATCH: i64 = 5000;
 
-/// Appends one event inside the caller's transaction; its position.
-pub fn append(c: &Connection, entry: &FeedEntry, at: i64) -> Result<i64> {
+/// Appends one event inside the caller's transaction (its position: the next rowid).
+pub fn append(c: &Connection, entry: &FeedEntry, at: i64) -> Result<()> {
     execute(
         c,
         "INSERT INTO ticket_feed (at, category, data) VALUES (?1, ?2, ?3)",
         params![at, entry.category, entry.to_json()?],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(())
 }
 
 /// Events above `after`, then the horizon and the newest position — read after the rows, so

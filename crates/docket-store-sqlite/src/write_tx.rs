@@ -56,7 +56,7 @@ impl WriteTx for SqliteTx<'_> {
         outbox::insert(self.0, items, now)
     }
     /// One writer: positions are in commit order without a lock.
-    async fn append_feed(&mut self, entry: &FeedEntry, at: i64) -> Result<i64> {
+    async fn append_feed(&mut self, entry: &FeedEntry, at: i64) -> Result<()> {
         feed::append(self.0, entry, at)
     }
     async fn record_for_update(&mut self, kind: RecordKind, id: &str) -> Result<Option<Value>> {

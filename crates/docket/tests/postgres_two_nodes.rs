@@ -593,7 +593,8 @@ async fn credentials_changed_on_one_node_are_refused_on_the_other() {
 /// Both nodes write (creates, updates, comments) while a reader follows the event stream,
 /// hanging up after a random few events and resuming with `Last-Event-ID` on the other
 /// node: it receives every event of both nodes exactly once, in position order — no event
-/// committed late on one node is skipped (the feed lock, docket-store-postgres/src/feed.rs).
+/// committed late on one node is skipped (rows are numbered only after they commit,
+/// docket-store-postgres/src/feed.rs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_reader_resuming_on_either_node_gets_every_event_of_both_once_in_order() {
     let a = Arc::new(Server::start().await);

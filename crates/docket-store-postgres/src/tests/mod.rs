@@ -5,6 +5,7 @@
 mod concurrency;
 mod differential;
 mod events;
+mod feed;
 mod records_and_copy;
 mod reindex;
 mod saved_searches;
