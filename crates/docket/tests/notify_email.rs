@@ -15,6 +15,20 @@ async fn ok(r: (u16, Value)) -> Value {
     r.1
 }
 
+/// A server that mails through a fresh SMTP sink, debouncing "updated" emails for
+/// `debounce` seconds (keep the directory: the sink writes there).
+async fn mailing_server(debounce: &str) -> (tempfile::TempDir, SmtpSink, Server) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sink = SmtpSink::new(free_port(), &tmp.path().join("mail"));
+    sink.start();
+    let s = Server::start_with_config(
+        &smtp_config(sink.port),
+        &[("DOCKET_TICKETS__EMAIL_DEBOUNCE_SEC", debounce)],
+    )
+    .await;
+    (tmp, sink, s)
+}
+
 /// Users ann, bob, carl (with emails) and an API key acting as ann.
 async fn people(s: &Server) -> String {
     for name in ["ann", "bob", "carl"] {
@@ -41,14 +55,7 @@ async fn new_updated_drafts_and_muted_emails() {
     if !aiosmtpd_available() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let mut sink = SmtpSink::new(free_port(), &tmp.path().join("mail"));
-    sink.start();
-    let s = Server::start_with_config(
-        &smtp_config(sink.port),
-        &[("DOCKET_TICKETS__EMAIL_DEBOUNCE_SEC", "2")],
-    )
-    .await;
+    let (_tmp, sink, s) = mailing_server("2").await;
     let ann = people(&s).await;
 
     // A new ticket emails at once: assignees, cc users and addresses, notify; never ann (the author).
@@ -317,14 +324,7 @@ async fn emails_only_reach_users_who_may_see_the_category() {
     if !aiosmtpd_available() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let mut sink = SmtpSink::new(free_port(), &tmp.path().join("mail"));
-    sink.start();
-    let s = Server::start_with_config(
-        &smtp_config(sink.port),
-        &[("DOCKET_TICKETS__EMAIL_DEBOUNCE_SEC", "1")],
-    )
-    .await;
+    let (_tmp, sink, s) = mailing_server("1").await;
     ok(s.call(
         "create_category",
         json!({"id": "secret", "title": "Secret"}),
@@ -380,14 +380,7 @@ async fn bulk_updates_mail_each_changed_ticket_once_debounced() {
     if !aiosmtpd_available() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let mut sink = SmtpSink::new(free_port(), &tmp.path().join("mail"));
-    sink.start();
-    let s = Server::start_with_config(
-        &smtp_config(sink.port),
-        &[("DOCKET_TICKETS__EMAIL_DEBOUNCE_SEC", "2")],
-    )
-    .await;
+    let (_tmp, sink, s) = mailing_server("2").await;
     let ann = people(&s).await;
     // Created muted, so that only the bulk runs mail.
     let mut nums = Vec::new();
