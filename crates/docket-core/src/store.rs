@@ -353,9 +353,15 @@ pub trait Store: Send + Sync + 'static {
     async fn tickets_by_ids(&self, ids: &[String]) -> Result<Vec<Option<Ticket>>>;
     /// Reads, mutates and writes back one ticket (and its index) atomically.
     /// `Ok(None)` when no such ticket exists.
-    async fn update_ticket(&self, id: &str, mutate: TicketMutation) -> Result<Option<Ticket>>;
+    async fn update_ticket(&self, id: &str, mutate: TicketMutation) -> Result<Option<Ticket>> {
+        self.update_ticket_out(id, crate::kernel::without_outbox(mutate))
+            .await
+    }
     /// Deletes a ticket and its history and index entries once `check` passes.
-    async fn delete_ticket(&self, id: &str, check: TicketCheck) -> Result<Option<Ticket>>;
+    async fn delete_ticket(&self, id: &str, check: TicketCheck) -> Result<Option<Ticket>> {
+        self.delete_ticket_out(id, crate::kernel::check_without_outbox(check))
+            .await
+    }
     /// [`Store::update_ticket`] whose mutation also returns outbox entries, inserted in the
     /// same transaction.
     async fn update_ticket_out(

@@ -82,7 +82,7 @@ async fn assert_index_exact(store: &SqliteStore) {
         state.epoch,
         store
             .searcher
-            .run(later, |tx| keyword_index::epoch_of(tx))
+            .run(later, keyword_index::epoch_of)
             .await
             .unwrap()
     );

@@ -33,8 +33,8 @@ use docket_core::model::Ticket;
 use docket_core::notify::{OutboxItem, OutboxRow};
 use docket_core::store::{
     CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store,
-    StoredPage, StoredTicket, TicketCheck, TicketCheckOut, TicketEvent, TicketEventKind,
-    TicketMutation, TicketMutationOut, TicketPairEdit, TicketRef, TICKET_EVENT_CAPACITY,
+    StoredPage, StoredTicket, TicketCheckOut, TicketEvent, TicketEventKind, TicketMutationOut,
+    TicketPairEdit, TicketRef, TICKET_EVENT_CAPACITY,
 };
 use docket_core::{kernel, Error, Result};
 use serde_json::Value;
@@ -323,14 +323,6 @@ impl Store for SqliteStore {
     }
     async fn tickets_by_ids(&self, ids: &[String]) -> Result<Vec<Option<Ticket>>> {
         tickets::by_ids(&self.reader, ids).await
-    }
-    async fn update_ticket(&self, id: &str, mutate: TicketMutation) -> Result<Option<Ticket>> {
-        self.update_ticket_out(id, kernel::without_outbox(mutate))
-            .await
-    }
-    async fn delete_ticket(&self, id: &str, check: TicketCheck) -> Result<Option<Ticket>> {
-        self.delete_ticket_out(id, kernel::check_without_outbox(check))
-            .await
     }
     async fn update_ticket_out(
         &self,
