@@ -7,6 +7,7 @@
 //! its own task, a client that hangs up cannot cancel a transaction half way.
 
 mod bitmap_search;
+mod checkpointer;
 mod feed;
 #[cfg(test)]
 mod index_tests;
@@ -509,6 +510,37 @@ mod tests {
     }
 
     docket_store_conformance::store_conformance!(fresh_store);
+
+    /// The checkpoint thread copies committed writes into the database file while the
+    /// server runs: a copy of `t.db` alone (without its WAL) holds them a moment later.
+    #[tokio::test]
+    async fn committed_writes_reach_the_database_file_without_closing() {
+        let (dir, store) = fresh_store().await;
+        for i in 0..50 {
+            store
+                .create_ticket(ticket(&format!("t{i}"), "checkpointed"))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let copy = dir.path().join("copy.db");
+        let mut found = 0;
+        for _ in 0..40 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            std::fs::copy(dir.path().join("t.db"), &copy).unwrap();
+            let c = rusqlite::Connection::open(&copy).unwrap();
+            found = c
+                .query_row("SELECT count(*) FROM tickets", [], |r| r.get::<_, i64>(0))
+                .unwrap();
+            drop(c);
+            let _ = std::fs::remove_file(dir.path().join("copy.db-wal"));
+            if found == 50 {
+                break;
+            }
+        }
+        assert_eq!(found, 50, "the database file lacks committed tickets");
+        store.close().await;
+    }
 
     #[tokio::test]
     async fn numbers_are_never_reused_and_reindex_restores_search() {

@@ -21,7 +21,8 @@
 //! write's result ([`Writer::write_then`]).
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -31,6 +32,7 @@ use docket_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
+use crate::checkpointer::Checkpointer;
 use crate::keyword_index::{self, KeywordIndex};
 use crate::text_queue;
 
@@ -124,9 +126,19 @@ pub(crate) fn run_now<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
 impl Writer {
     pub fn start(conn: Connection, index: Arc<KeywordIndex>) -> Result<Writer> {
         let (tx, rx) = mpsc::channel();
+        // Checkpoints move to their own thread (`checkpointer.rs`) for a database on disk.
+        let commits = Arc::new(AtomicU64::new(0));
+        let checkpointer = match conn.path().filter(|p| !p.is_empty()).map(PathBuf::from) {
+            Some(path) => {
+                conn.pragma_update(None, "wal_autocheckpoint", 0)
+                    .map_err(sql_err)?;
+                Some(Checkpointer::start(&path, commits.clone())?)
+            }
+            None => None,
+        };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, index, rx))
+            .spawn(move || run(conn, index, rx, &commits, checkpointer))
             .map_err(|e| Error::Internal(format!("cannot start the SQLite writer thread: {e}")))?;
         Ok(Writer { tx })
     }
@@ -194,7 +206,13 @@ fn exec(conn: &Connection, sql: &str) -> Result<()> {
 }
 
 /// The writer thread: batches until every handle is gone or `close` is called.
-fn run(mut conn: Connection, index: Arc<KeywordIndex>, rx: mpsc::Receiver<Msg>) {
+fn run(
+    mut conn: Connection,
+    index: Arc<KeywordIndex>,
+    rx: mpsc::Receiver<Msg>,
+    commits: &AtomicU64,
+    checkpointer: Option<Checkpointer>,
+) {
     let mut closing = None;
     // A message taken while merging full-text segments, handled first.
     let mut carried = None;
@@ -209,6 +227,7 @@ fn run(mut conn: Connection, index: Arc<KeywordIndex>, rx: mpsc::Receiver<Msg>) 
                 Err(RecvTimeoutError::Timeout) => {
                     // Idle: merge full-text segments step by step while nothing else comes.
                     (tidy, carried) = tidy_while_idle(&conn, &rx);
+                    commits.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
             },
@@ -235,8 +254,11 @@ fn run(mut conn: Connection, index: Arc<KeywordIndex>, rx: mpsc::Receiver<Msg>) 
                 Err(_) => break,
             }
         }
-        if !batch.is_empty() && commit_batch(&mut conn, &index, batch) {
-            tidy = true;
+        if !batch.is_empty() {
+            if commit_batch(&mut conn, &index, batch) {
+                tidy = true;
+            }
+            commits.fetch_add(1, Ordering::Relaxed);
         }
         for c in control {
             match c {
@@ -252,6 +274,7 @@ fn run(mut conn: Connection, index: Arc<KeywordIndex>, rx: mpsc::Receiver<Msg>) 
             }
         }
     }
+    drop(checkpointer);
     let _ = exec(&conn, "PRAGMA wal_checkpoint(TRUNCATE)");
     drop(conn);
     if let Some(done) = closing {
