@@ -1,5 +1,5 @@
-//! The web desk over plain HTTP, on both backends (this file is also a module of the
-//! `postgres` target): sessions and CSRF, what a page shows to whom, escaping of user
+//! The web desk over plain HTTP, on both backends (`scripts/test` runs it again on
+//! PostgreSQL): sessions and CSRF, what a page shows to whom, escaping of user
 //! content, forms that work without JavaScript, assets and compression, and live events.
 
 mod common;

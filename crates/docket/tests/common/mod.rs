@@ -35,8 +35,9 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_docket")
 }
 
-/// The database a suite runs against. Every suite file is also compiled into the `postgres`
-/// test target (tests/postgres.rs), which runs it unchanged on PostgreSQL.
+/// The database a suite runs against: SQLite, or PostgreSQL when `DOCKET_TEST_BACKEND` is
+/// `postgres` (`scripts/test` runs the suites a second time so, without compiling them
+/// again) and in the PostgreSQL-only suites (`postgres_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -44,15 +45,16 @@ pub enum Backend {
 }
 
 pub fn backend() -> Backend {
-    // `postgres` (every suite) and `postgres_*` (PostgreSQL-only suites such as two nodes).
-    if env!("CARGO_CRATE_NAME").starts_with("postgres") {
+    if env!("CARGO_CRATE_NAME").starts_with("postgres")
+        || std::env::var("DOCKET_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+    {
         Backend::Postgres
     } else {
         Backend::Sqlite
     }
 }
 
-/// The PostgreSQL server the `postgres` suite uses (`DOCKET_TEST_PG_HOST`, default 127.0.0.1;
+/// The PostgreSQL server the suites use on PostgreSQL (`DOCKET_TEST_PG_HOST`, default 127.0.0.1;
 /// user postgres, trust auth, maintenance database `test`).
 pub fn pg_host() -> String {
     std::env::var("DOCKET_TEST_PG_HOST").unwrap_or_else(|_| "127.0.0.1".into())
