@@ -362,12 +362,7 @@ async fn export(s: &Server, key: &str, params: Value) -> (u16, String, String) {
         .await
         .expect("request");
     let status = res.status().as_u16();
-    let kind = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let kind = common::content_type_of(&res);
     (status, kind, res.text().await.expect("body"))
 }
 

@@ -85,15 +85,7 @@ fn parse(s: &str) -> Vec<Node> {
                 continue;
             }
             if stack.len() > 1 && stack.last().is_some_and(|(n, _, _)| n == name.trim()) {
-                if let Some((name, href, children)) = stack.pop() {
-                    if let Some(parent) = stack.last_mut() {
-                        parent.2.push(Node::Element {
-                            name,
-                            href,
-                            children,
-                        });
-                    }
-                }
+                close_top(&mut stack);
             }
             continue;
         }
@@ -122,17 +114,22 @@ fn parse(s: &str) -> Vec<Node> {
     }
     // Anything left open (not expected from ammonia) is closed here.
     while stack.len() > 1 {
-        if let Some((name, href, children)) = stack.pop() {
-            if let Some(parent) = stack.last_mut() {
-                parent.2.push(Node::Element {
-                    name,
-                    href,
-                    children,
-                });
-            }
-        }
+        close_top(&mut stack);
     }
     stack.pop().map(|(_, _, c)| c).unwrap_or_default()
+}
+
+/// Pops the innermost open element and appends it, finished, to its parent.
+fn close_top(stack: &mut Vec<(String, Option<String>, Vec<Node>)>) {
+    if let Some((name, href, children)) = stack.pop() {
+        if let Some(parent) = stack.last_mut() {
+            parent.2.push(Node::Element {
+                name,
+                href,
+                children,
+            });
+        }
+    }
 }
 
 fn push_text(stack: &mut [(String, Option<String>, Vec<Node>)], text: &str) {

@@ -577,6 +577,15 @@ impl Multipart {
     }
 }
 
+/// The Content-Type of a response ("" when absent).
+pub fn content_type_of(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
 /// Every regular file under `dir`, recursively (relative paths, sorted).
 pub fn files_under(dir: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {

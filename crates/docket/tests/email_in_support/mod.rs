@@ -83,17 +83,9 @@ pub fn email_in_config(port: u16, extra: &str) -> String {
 
 /// Whether python3 can run the sender (smtplib is in the standard library).
 pub fn python_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import smtplib, email"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("python3 is missing; CI must run the email-in tests");
-        }
-        eprintln!("SKIPPED: python3 is not available");
-    }
-    ok
+    crate::notify_support::python_can_import(
+        "smtplib, email",
+        "python3 is missing; CI must run the email-in tests",
+        "python3 is not available",
+    )
 }

@@ -44,12 +44,7 @@ pub async fn open(
     if res.status() != 200 {
         return Err(super::common::decode(res).await);
     }
-    let kind = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let kind = super::common::content_type_of(&res);
     assert!(kind.starts_with("text/event-stream"), "{kind}");
     Ok(Stream {
         res,

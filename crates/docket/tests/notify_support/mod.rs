@@ -12,17 +12,27 @@ use serde_json::Value;
 /// Whether Python's aiosmtpd is available. Under `CI=true` a missing aiosmtpd fails the
 /// test (CI installs it, see `.ci/run`); elsewhere the test is skipped with a note.
 pub fn aiosmtpd_available() -> bool {
+    python_can_import(
+        "aiosmtpd",
+        "aiosmtpd is missing (python3 -m pip install aiosmtpd); CI must run the notification tests",
+        "python3 with aiosmtpd is not available (pip install aiosmtpd)",
+    )
+}
+
+/// Whether `python3 -c "import MODULES"` succeeds. Under `CI=true` a failure panics with
+/// `in_ci`; elsewhere it prints `SKIPPED: skipped` and the caller skips its test.
+pub fn python_can_import(modules: &str, in_ci: &str, skipped: &str) -> bool {
     let ok = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
+        .args(["-c", &format!("import {modules}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("aiosmtpd is missing (python3 -m pip install aiosmtpd); CI must run the notification tests");
+            panic!("{in_ci}");
         }
-        eprintln!("SKIPPED: python3 with aiosmtpd is not available (pip install aiosmtpd)");
+        eprintln!("SKIPPED: {skipped}");
     }
     ok
 }
