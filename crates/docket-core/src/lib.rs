@@ -5,6 +5,7 @@
 //! store crates implement [`store::Store`].
 
 pub mod auth;
+pub mod compact_json;
 pub mod due;
 pub mod email_in;
 pub mod error;

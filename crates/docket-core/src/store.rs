@@ -281,6 +281,34 @@ pub struct StoredPage {
     pub total: u64,
 }
 
+/// How [`Store::search_rows`] hands over each row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowShape {
+    /// The stored JSON (see [`StoredTicket`]).
+    Full,
+    /// The `compact` form where the store keeps it ready (see [`StoredRow::Compact`]).
+    Compact,
+}
+
+/// A row of [`Store::search_rows`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredRow {
+    /// The ticket's stored JSON, still to be presented to its reader (and compacted if asked).
+    Full(String),
+    /// Its `compact` form ([`crate::compact_json`]), which a store keeps only for a ticket
+    /// that reads the same to every reader (nothing
+    /// [`needs_presenting`](crate::service::needs_presenting) for anyone): given to
+    /// the caller as it is.
+    Compact(String),
+}
+
+/// [`StoredPage`] of [`StoredRow`]s.
+#[derive(Debug, Clone)]
+pub struct RowPage {
+    pub rows: Vec<StoredRow>,
+    pub total: u64,
+}
+
 /// The JSON text of a ticket, as a store writes it.
 pub fn ticket_json(ticket: &Ticket) -> Result<String> {
     serde_json::to_string(ticket).map_err(crate::error::Error::internal)
@@ -471,6 +499,17 @@ pub trait Store: Send + Sync + 'static {
         let page = self.search_tickets(request).await?;
         Ok(StoredPage {
             rows: page.rows.iter().map(ticket_json).collect::<Result<_>>()?,
+            total: page.total,
+        })
+    }
+
+    /// [`Store::search_stored`] with the rows in `shape`. The default gives every row as
+    /// stored ([`StoredRow::Full`]), whatever the shape.
+    async fn search_rows(&self, request: &SearchRequest, shape: RowShape) -> Result<RowPage> {
+        let _ = shape;
+        let page = self.search_stored(request).await?;
+        Ok(RowPage {
+            rows: page.rows.into_iter().map(StoredRow::Full).collect(),
             total: page.total,
         })
     }

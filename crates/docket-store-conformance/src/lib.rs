@@ -12,9 +12,12 @@ use std::time::Duration;
 
 use docket_core::model::Ticket;
 use docket_core::notify::{OutboxItem, OUTBOX_MAX_HOLD_SECS};
+use docket_core::compact_json;
+use docket_core::model::{Change, Relation};
+use docket_core::service::needs_presenting;
 use docket_core::store::{
-    CreateOutcome, CreateTicket, Dedupe, IdempotencyClaim, RecordKind, SearchRequest, SortField,
-    Store, TicketEvent, TicketEventKind,
+    CreateOutcome, CreateTicket, Dedupe, IdempotencyClaim, RecordKind, RowShape, SearchRequest,
+    SortField, Store, StoredRow, TicketEvent, TicketEventKind, TicketRef,
 };
 use docket_core::Error;
 use serde_json::{json, Value};
@@ -49,6 +52,7 @@ macro_rules! store_conformance {
             pruning_removes_old_events_and_raises_the_horizon,
             readers_racing_concurrent_writers_miss_and_repeat_nothing,
             a_read_right_after_a_write_has_its_event,
+            compact_rows_are_the_stored_tickets_compacted_through_every_write,
         );
     };
     (@each $fresh:path; $($name:ident,)*) => {
@@ -105,6 +109,139 @@ pub async fn find(store: &dyn Store, query: &str) -> Vec<String> {
         .await
         .unwrap();
     page.rows.into_iter().map(|t| t.id).collect()
+}
+
+/// Every ticket's row of a compact search, checked against its stored JSON: a row the store
+/// hands over compact must be exactly `compact_json::compact` of it, and only for a ticket
+/// that reads the same to every reader; any other row is the stored JSON itself. Returns
+/// the ids (by number) of the tickets given compact.
+pub async fn check_compact_rows(store: &dyn Store) -> Vec<String> {
+    let request = SearchRequest {
+        filter: docket_query::Filter::All,
+        categories: None,
+        sort_by: SortField::Num,
+        descending: false,
+        offset: 0,
+        limit: 2000,
+    };
+    let page = store.search_rows(&request, RowShape::Compact).await.unwrap();
+    let full = store.search_stored(&request).await.unwrap();
+    assert_eq!(page.rows.len(), full.rows.len());
+    assert_eq!(page.total, full.total);
+    let mut compact_ids = Vec::new();
+    for (row, stored) in page.rows.iter().zip(&full.rows) {
+        match row {
+            StoredRow::Compact(text) => {
+                assert!(
+                    !needs_presenting(stored, false, true),
+                    "given compact, but it reads differently to some reader: {stored}"
+                );
+                assert_eq!(text, &compact_json::compact(stored).unwrap(), "for {stored}");
+                let t: Ticket = serde_json::from_str(stored).unwrap();
+                compact_ids.push(t.id);
+            }
+            StoredRow::Full(text) => assert_eq!(text, stored),
+        }
+    }
+    compact_ids
+}
+
+/// The compact rows a store keeps ready stay exactly the compact form of each ticket as it
+/// is written, edited (also into and out of needing presentation) and deleted.
+pub async fn compact_rows_are_the_stored_tickets_compacted_through_every_write<S: Store>(
+    store: S,
+) {
+    let comment = |body: &str, internal: bool| Change {
+        id: format!("c-{body}"),
+        kind: "comment".into(),
+        username: "ann".into(),
+        date: 1_700_000_000,
+        body: Some(body.into()),
+        internal,
+        ..Default::default()
+    };
+    let mut plain = ticket("plain", "Disk full on db1");
+    plain.body = "A body with \"quotes\", a \\ backslash,\ttab and\nlines".into();
+    let mut unicode = ticket("unicode", "Ünïcode ✓ — 日本語 \u{1F525} \u{7f}\u{1}");
+    unicode.body = "é".repeat(3000);
+    unicode.tags = vec!["flag".into(), "important".into()];
+    unicode.changes = vec![
+        comment("first", false),
+        Change {
+            id: "c-status".into(),
+            kind: "change".into(),
+            username: "bob".into(),
+            date: 1_700_000_001,
+            key: Some("status".into()),
+            value: Some(json!({"from": "open", "to": 2.5e-3, "n": [1, -0.0, 1e300]})),
+            ..Default::default()
+        },
+    ];
+    let mut noted = ticket("noted", "Has an internal note");
+    noted.changes = vec![comment("secret", true)];
+    let mut related = ticket("related", "Has a relation");
+    related.relations = vec![Relation {
+        kind: "relates".into(),
+        num: 1,
+        id: "plain".into(),
+        ..Default::default()
+    }];
+    let empty = Ticket {
+        id: "empty".into(),
+        ..Default::default()
+    };
+    for t in [plain, unicode, noted, related, empty] {
+        store.create_ticket(t).await.unwrap().unwrap();
+    }
+    let given = check_compact_rows(&store).await;
+    assert!(!given.contains(&"noted".to_string()) && !given.contains(&"related".to_string()));
+
+    // Edits: a comment and a new subject; an internal note added; the note and the relation
+    // taken away again; a deletion.
+    let edits: [(&str, fn(&mut Ticket)); 4] = [
+        ("plain", |t| {
+            t.subject = "Disk full on db2".into();
+            t.changes.push(Change {
+                id: "c-more".into(),
+                kind: "comment".into(),
+                body: Some("more".into()),
+                ..Default::default()
+            });
+        }),
+        ("unicode", |t| {
+            t.changes.push(Change {
+                id: "c-hidden".into(),
+                kind: "comment".into(),
+                body: Some("hidden".into()),
+                internal: true,
+                ..Default::default()
+            })
+        }),
+        ("noted", |t| t.changes.clear()),
+        ("related", |t| t.relations.clear()),
+    ];
+    for (id, edit) in edits {
+        store
+            .update_ticket(
+                id,
+                Box::new(move |t| {
+                    edit(t);
+                    Ok(())
+                }),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    store
+        .delete_ticket("empty", Box::new(|_| Ok(())))
+        .await
+        .unwrap()
+        .unwrap();
+    let given = check_compact_rows(&store).await;
+    assert!(!given.contains(&"unicode".to_string()));
+    let stored = store.stored_ticket(TicketRef::Id("plain")).await.unwrap().unwrap();
+    assert!(stored.json.contains("db2"));
 }
 
 /// A plain automation create of `t` (no dedupe, no idempotency).

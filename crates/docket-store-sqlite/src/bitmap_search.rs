@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use docket_core::store::{SearchRequest, SortField, StoredPage};
+use docket_core::store::{RowPage, RowShape, SearchRequest, SortField};
 use docket_core::Result;
 use docket_query::{normalize_keyword, Filter, KeywordField, RangeField, TextField};
 use roaring::RoaringBitmap;
@@ -209,7 +209,7 @@ fn nums_to_set(nums: &[i64]) -> Option<RoaringBitmap> {
 
 /// What one attempt at a search on one snapshot gave.
 enum Attempt {
-    Page(StoredPage),
+    Page(RowPage),
     /// The snapshot is at an epoch the index has not applied yet.
     Behind(i64),
     /// The index moved past the snapshot meanwhile: take a new one.
@@ -224,8 +224,9 @@ pub async fn search(
     index: &Arc<KeywordIndex>,
     writer: &Writer,
     request: &SearchRequest,
+    shape: RowShape,
     deadline: Instant,
-) -> Result<Option<StoredPage>> {
+) -> Result<Option<RowPage>> {
     let filter = match &request.categories {
         None => request.filter.clone(),
         Some(categories) => Filter::And(vec![
@@ -247,7 +248,7 @@ pub async fn search(
         let attempt = pool
             .run(deadline, move |tx| {
                 let (filter, request) = &*job;
-                attempt(tx, &job_index, &job_writer, filter, request, deadline)
+                attempt(tx, &job_index, &job_writer, filter, request, shape, deadline)
             })
             .await?;
         match attempt {
@@ -275,6 +276,7 @@ fn attempt(
     writer: &Writer,
     filter: &Filter,
     request: &SearchRequest,
+    shape: RowShape,
     deadline: Instant,
 ) -> Result<Attempt> {
     let mut leaves = Vec::new();
@@ -327,8 +329,8 @@ fn attempt(
         }
         sort => page_sorted(tx, &result, all.len(), sort, request)?,
     };
-    let rows = fetch_in_order(tx, &nums)?;
-    Ok(Attempt::Page(StoredPage {
+    let rows = fetch_in_order(tx, &nums, shape)?;
+    Ok(Attempt::Page(RowPage {
         rows,
         total: result.len(),
     }))

@@ -8,6 +8,7 @@
 
 mod bitmap_search;
 mod checkpointer;
+mod compact_rows;
 mod feed;
 #[cfg(test)]
 mod index_tests;
@@ -34,7 +35,7 @@ use docket_core::model::Ticket;
 use docket_core::notify::{OutboxItem, OutboxRow};
 use docket_core::store::{
     CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store,
-    StoredPage, StoredTicket, TicketCheckOut, TicketEvent, TicketEventKind, TicketMutationOut,
+    RowPage, RowShape, StoredPage, StoredRow, StoredTicket, TicketCheckOut, TicketEvent, TicketEventKind, TicketMutationOut,
     TicketPairEdit, TicketRef, TICKET_EVENT_CAPACITY,
 };
 use docket_core::{kernel, Error, Result};
@@ -481,9 +482,31 @@ impl Store for SqliteStore {
         self.points.ticket(which)
     }
     async fn search_stored(&self, request: &SearchRequest) -> Result<StoredPage> {
+        let page = self.search_rows(request, RowShape::Full).await?;
+        Ok(StoredPage {
+            rows: page
+                .rows
+                .into_iter()
+                .map(|row| match row {
+                    StoredRow::Full(text) | StoredRow::Compact(text) => text,
+                })
+                .collect(),
+            total: page.total,
+        })
+    }
+    async fn search_rows(&self, request: &SearchRequest, shape: RowShape) -> Result<RowPage> {
         let started = std::time::Instant::now();
         let deadline = started + self.search_timeout;
-        match search::search(&self.searcher, &self.index, &self.writer, request, deadline).await {
+        let found = search::search(
+            &self.searcher,
+            &self.index,
+            &self.writer,
+            request,
+            shape,
+            deadline,
+        )
+        .await;
+        match found {
             // SQLITE_INTERRUPT from the progress handler (or a pool wait past the deadline).
             Err(Error::Internal(detail)) if std::time::Instant::now() >= deadline => {
                 tracing::info!(%detail, elapsed = ?started.elapsed(), "search stopped at its deadline");
@@ -510,6 +533,49 @@ mod tests {
     }
 
     docket_store_conformance::store_conformance!(fresh_store);
+
+    /// SQLite keeps the compact row ready (migration 0012) for every ticket that reads the
+    /// same to all readers, also for tickets written before that migration.
+    #[tokio::test]
+    async fn compact_rows_are_kept_for_tickets_every_reader_sees_alike() {
+        let (dir, store) = fresh_store().await;
+        for id in ["a", "b", "c"] {
+            store.create_ticket(ticket(id, "compact me")).await.unwrap().unwrap();
+        }
+        let mut noted = ticket("noted", "hidden note");
+        noted.changes.push(docket_core::model::Change {
+            kind: "comment".into(),
+            internal: true,
+            ..Default::default()
+        });
+        store.create_ticket(noted).await.unwrap().unwrap();
+        let given = docket_store_conformance::check_compact_rows(&store).await;
+        assert_eq!(given, ["a", "b", "c"]);
+        store.close().await;
+
+        // As if written before migration 0012: no compact rows. Opening the store migrates
+        // again and fills them (in SQL).
+        let path = dir.path().join("t.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE ticket_compact; DELETE FROM _sqlx_migrations WHERE version = 12;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
+        let given = docket_store_conformance::check_compact_rows(&store).await;
+        assert_eq!(given, ["a", "b", "c"]);
+        store.close().await;
+
+        // And the refill that follows a rewrite of the stored JSON in SQL.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("UPDATE ticket_compact SET row = '{}'").unwrap();
+        compact_rows::refill_all(&conn).unwrap();
+        drop(conn);
+        let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
+        let given = docket_store_conformance::check_compact_rows(&store).await;
+        assert_eq!(given, ["a", "b", "c"]);
+    }
 
     /// The checkpoint thread copies committed writes into the database file while the
     /// server runs: a copy of `t.db` alone (without its WAL) holds them a moment later.

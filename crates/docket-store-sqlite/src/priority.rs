@@ -81,6 +81,10 @@ fn sync_in_transaction(c: &Connection, levels: &PriorityLevels) -> Result<Synced
         ),
         [&levels.default],
     )? as u64;
+    if synced.defaulted > 0 {
+        // The stored JSON changed in SQL: its compact rows too (once, at an upgrade).
+        crate::compact_rows::refill_all(c)?;
+    }
     let stored: Vec<(String, i64)> = c
         .prepare("SELECT id, rank FROM priority_levels ORDER BY id")
         .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())

@@ -2,7 +2,7 @@
 //! every value from the query travels as a bound parameter.
 
 use docket_core::model::Ticket;
-use docket_core::store::{SearchRequest, SortField, StoredPage};
+use docket_core::store::{RowPage, RowShape, SearchRequest, SortField, StoredRow};
 use docket_core::{Error, Result};
 use docket_query::{Filter, RangeField};
 use std::time::Instant;
@@ -374,8 +374,9 @@ pub async fn search(
     index: &std::sync::Arc<KeywordIndex>,
     writer: &Writer,
     request: &SearchRequest,
+    shape: RowShape,
     deadline: Instant,
-) -> Result<StoredPage> {
+) -> Result<RowPage> {
     let terms = count_terms(&request.filter);
     if terms > MAX_TERMS {
         return Err(Error::Ticket(format!(
@@ -389,22 +390,27 @@ pub async fn search(
     // `bitmap_search::search`).
     let text_only = request.categories.is_none() && fts_expr(&request.filter).is_some();
     if !text_only {
-        if let Some(page) = bitmap_search::search(pool, index, writer, request, deadline).await? {
+        if let Some(page) = bitmap_search::search(pool, index, writer, request, shape, deadline).await? {
             return Ok(page);
         }
     } else if pool.idle() >= 2 {
-        if let Some(page) = text_page_in_parallel(pool, request, deadline).await? {
+        if let Some(page) = text_page_in_parallel(pool, request, shape, deadline).await? {
             return Ok(page);
         }
     }
     // One read transaction: the count and the page see the same snapshot.
     let request = request.clone();
-    pool.run(deadline, move |tx| in_sql(tx, &request, deadline))
+    pool.run(deadline, move |tx| in_sql(tx, &request, shape, deadline))
         .await
 }
 
 /// The search in SQL alone, in the caller's read transaction.
-fn in_sql(tx: &Connection, request: &SearchRequest, deadline: Instant) -> Result<StoredPage> {
+fn in_sql(
+    tx: &Connection,
+    request: &SearchRequest,
+    shape: RowShape,
+    deadline: Instant,
+) -> Result<RowPage> {
     let (cond, binds) = where_clause(request);
     let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(request.offset).unwrap_or(i64::MAX);
@@ -435,16 +441,17 @@ fn in_sql(tx: &Connection, request: &SearchRequest, deadline: Instant) -> Result
                         .copied()
                         .collect()
                 };
-                let rows = fetch_in_order(tx, &page)?;
-                return Ok(StoredPage {
+                let rows = fetch_in_order(tx, &page, shape)?;
+                return Ok(RowPage {
                     rows,
                     total: nums.len() as u64,
                 });
             }
             if contains_long_phrase(&request.filter) {
                 // SQL cannot say a long phrase (see `phrase`): page the numbers found.
-                let rows = page_of(tx, &nums, request, limit, offset)?;
-                return Ok(StoredPage {
+                let page = page_of(tx, &nums, request, limit, offset)?;
+                let rows = fetch_in_order(tx, &page, shape)?;
+                return Ok(RowPage {
                     rows,
                     total: nums.len() as u64,
                 });
@@ -454,25 +461,16 @@ fn in_sql(tx: &Connection, request: &SearchRequest, deadline: Instant) -> Result
     };
     if let Some((page_sql, page_binds)) = direct_page(request) {
         let nums = query_nums(tx, &page_sql, &with_page(&page_binds, limit, offset))?;
-        let rows = fetch_in_order(tx, &nums)?;
-        return Ok(StoredPage { rows, total });
+        let rows = fetch_in_order(tx, &nums, shape)?;
+        return Ok(RowPage { rows, total });
     }
     let page_sql = format!(
-        "SELECT t.data FROM tickets t WHERE {cond} ORDER BY {} LIMIT ? OFFSET ?",
+        "SELECT t.num FROM tickets t WHERE {cond} ORDER BY {} LIMIT ? OFFSET ?",
         order_by(request.sort_by, request.descending)
     );
-    let rows = query_strings(tx, &page_sql, &with_page(&binds, limit, offset))?;
-    Ok(StoredPage { rows, total })
-}
-
-/// The first column of every row, as text.
-fn query_strings(c: &Connection, sql: &str, binds: &[Bind]) -> Result<Vec<String>> {
-    c.prepare_cached(sql)
-        .and_then(|mut st| {
-            st.query_map(params_from_iter(binds), |r| r.get(0))?
-                .collect()
-        })
-        .map_err(sql_err)
+    let nums = query_nums(tx, &page_sql, &with_page(&binds, limit, offset))?;
+    let rows = fetch_in_order(tx, &nums, shape)?;
+    Ok(RowPage { rows, total })
 }
 
 /// Whether `filter` has a phrase that only `phrase::matching` answers.
@@ -484,21 +482,21 @@ fn contains_long_phrase(filter: &Filter) -> bool {
     }
 }
 
-/// The page of the tickets `nums` in the request's order.
+/// The numbers of the page of the tickets `nums` in the request's order.
 fn page_of(
     conn: &Connection,
     nums: &[i64],
     request: &SearchRequest,
     limit: i64,
     offset: i64,
-) -> Result<Vec<String>> {
+) -> Result<Vec<i64>> {
     let list = serde_json::to_string(nums).map_err(|e| Error::Internal(e.to_string()))?;
     let sql = format!(
-        "SELECT t.data FROM tickets t WHERE t.num IN (SELECT value FROM json_each(?)) \
+        "SELECT t.num FROM tickets t WHERE t.num IN (SELECT value FROM json_each(?)) \
          ORDER BY {} LIMIT ? OFFSET ?",
         order_by(request.sort_by, request.descending)
     );
-    query_strings(
+    query_nums(
         conn,
         &sql,
         &[Bind::Text(list), Bind::Int(limit), Bind::Int(offset)],
@@ -513,8 +511,9 @@ fn page_of(
 async fn text_page_in_parallel(
     pool: &SearchPool,
     request: &SearchRequest,
+    shape: RowShape,
     deadline: Instant,
-) -> Result<Option<StoredPage>> {
+) -> Result<Option<RowPage>> {
     let (Some((count_sql, count_binds)), Some((page_sql, page_binds))) =
         (count_shortcut(request), direct_page(request))
     else {
@@ -530,11 +529,11 @@ async fn text_page_in_parallel(
     let page = pool.run(deadline, move |tx| {
         let epoch = keyword_index::epoch_of(tx)?;
         let nums = query_nums(tx, &page_sql, &with_page(&page_binds, limit, offset))?;
-        Ok((epoch, fetch_in_order(tx, &nums)?))
+        Ok((epoch, fetch_in_order(tx, &nums, shape)?))
     });
     let (count, page) = tokio::join!(count, page);
     let ((counted_at, total), (paged_at, rows)) = (count?, page?);
-    Ok((counted_at == paged_at).then_some(StoredPage { rows, total }))
+    Ok((counted_at == paged_at).then_some(RowPage { rows, total }))
 }
 
 /// A row as [`Store::search_tickets`](docket_core::store::Store::search_tickets) returns it.
@@ -543,16 +542,35 @@ pub(crate) fn parse_ticket(data: &str) -> Result<Ticket> {
         .map_err(|e| Error::Internal(format!("corrupt ticket record: {e}")))
 }
 
-/// The stored JSON of the tickets with these numbers, in this order.
-pub(crate) fn fetch_in_order(conn: &Connection, nums: &[i64]) -> Result<Vec<String>> {
-    let mut st = conn
+/// The rows of the tickets with these numbers, in this order: in `shape`, where the
+/// `ticket_compact` table (migration 0012) holds the ticket's compact row, else as stored.
+pub(crate) fn fetch_in_order(
+    conn: &Connection,
+    nums: &[i64],
+    shape: RowShape,
+) -> Result<Vec<StoredRow>> {
+    let mut stored = conn
         .prepare_cached("SELECT data FROM tickets WHERE num = ?1")
         .map_err(sql_err)?;
+    let mut ready = match shape {
+        RowShape::Compact => Some(
+            conn.prepare_cached("SELECT row FROM ticket_compact WHERE num = ?1")
+                .map_err(sql_err)?,
+        ),
+        RowShape::Full => None,
+    };
     let mut out = Vec::with_capacity(nums.len());
     for num in nums {
-        let mut rows = st.query([num]).map_err(sql_err)?;
+        if let Some(st) = ready.as_mut() {
+            let mut rows = st.query([num]).map_err(sql_err)?;
+            if let Some(row) = rows.next().map_err(sql_err)? {
+                out.push(StoredRow::Compact(row.get(0).map_err(sql_err)?));
+                continue;
+            }
+        }
+        let mut rows = stored.query([num]).map_err(sql_err)?;
         if let Some(row) = rows.next().map_err(sql_err)? {
-            out.push(row.get(0).map_err(sql_err)?);
+            out.push(StoredRow::Full(row.get(0).map_err(sql_err)?));
         }
     }
     Ok(out)

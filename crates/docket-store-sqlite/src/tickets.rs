@@ -13,6 +13,7 @@ use docket_query::TextField;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use sqlx::SqlitePool;
 
+use crate::compact_rows;
 use crate::db_err;
 use crate::text_queue::{self, TextRow};
 use crate::writer::{execute, sql_err};
@@ -47,6 +48,7 @@ pub fn exists(c: &Connection, id: &str) -> Result<bool> {
 
 /// Inserts a ticket row (not its index); `false` when its id is taken.
 fn insert_ticket_row(c: &Connection, t: &Ticket) -> Result<bool> {
+    let data = encode(t)?;
     let done = execute(
         c,
         &format!(
@@ -68,10 +70,13 @@ fn insert_ticket_row(c: &Connection, t: &Ticket) -> Result<bool> {
             t.category,
             list_sort_key(&t.assignees),
             list_sort_key(&t.tags),
-            encode(t)?,
+            data,
             t.priority,
         ],
     )?;
+    if done == 1 {
+        compact_rows::write(c, t.num, &data)?;
+    }
     Ok(done == 1)
 }
 
@@ -114,6 +119,7 @@ pub fn load_for_write(c: &Connection, id: &str) -> Result<Option<Ticket>> {
 /// Rewrites a stored ticket's row and index (its number and id unchanged; `created` is
 /// not rewritten).
 pub fn rewrite_row(c: &Connection, t: &Ticket) -> Result<()> {
+    let data = encode(t)?;
     execute(
         c,
         &format!(
@@ -132,11 +138,12 @@ pub fn rewrite_row(c: &Connection, t: &Ticket) -> Result<()> {
             t.category,
             list_sort_key(&t.assignees),
             list_sort_key(&t.tags),
-            encode(t)?,
+            data,
             t.num,
             t.priority,
         ],
     )?;
+    compact_rows::write(c, t.num, &data)?;
     rewrite_index(c, t)
 }
 
@@ -179,7 +186,7 @@ fn rewrite_index(c: &Connection, ticket: &Ticket) -> Result<()> {
 pub fn remove_row(c: &Connection, num: i64) -> Result<()> {
     clear_index(c, num)?;
     execute(c, "DELETE FROM tickets WHERE num = ?1", [num])?;
-    Ok(())
+    compact_rows::remove(c, num)
 }
 
 /// The newest ticket with this dedupe key that is not closed-like (and, for a caller

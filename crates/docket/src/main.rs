@@ -1,6 +1,11 @@
 //! The `docket` binary: `docket serve` runs the HTTP server; the other subcommands
 //! administer a data directory (also while a server runs on it).
 
+/// mimalloc instead of glibc malloc: the request path frees buffers on other threads than
+/// the ones that allocated them, which glibc serves slowly (BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod app;
 mod automation;
 mod bench;

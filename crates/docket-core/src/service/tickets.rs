@@ -16,7 +16,10 @@ use crate::model::{Category, Change, FileRef, Tag, Ticket};
 use crate::notify::{self, Cause, NotifySettings, OutboxItem};
 use crate::rules::DRAFT;
 use crate::sanitize::clean_markdown;
-use crate::store::{RecordKind, SearchPage, SearchRequest, SortField, StoredPage, TicketRef};
+use crate::compact_json;
+use crate::store::{
+    RecordKind, RowShape, SearchPage, SearchRequest, SortField, StoredPage, StoredRow, TicketRef,
+};
 use crate::ticket_input::TicketPatch;
 
 fn not_found(id: &str) -> Error {
@@ -199,20 +202,39 @@ impl Docket {
         Ok(page)
     }
 
-    /// `search_tickets` with each row as its stored JSON text (see
-    /// [`Docket::get_ticket_json`]); scoped to the caller's categories in the store.
+    /// `search_tickets` with each row as JSON text, as the caller may see it (see
+    /// [`Docket::get_ticket_json`]) and, with `compact`, in the compact form
+    /// ([`crate::compact_json`]); scoped to the caller's categories in the store. Rows the
+    /// store hands over compact already are the same for every reader and go out as they are.
     pub async fn search_tickets_json(
         &self,
         who: &Principal,
         search: &SearchParams,
+        compact: bool,
     ) -> Result<StoredPage> {
         let request = self.search_request(who, search)?;
+        let shape = if compact { RowShape::Compact } else { RowShape::Full };
         let page = self
             .searches
-            .run(Some(&who.username), self.store.search_stored(&request))
+            .run(Some(&who.username), self.store.search_rows(&request, shape))
             .await?;
+        let mut rows = Vec::with_capacity(page.rows.len());
+        let mut full = Vec::new();
+        for (i, row) in page.rows.into_iter().enumerate() {
+            match row {
+                StoredRow::Compact(text) => rows.push(text),
+                StoredRow::Full(text) => {
+                    rows.push(String::new());
+                    full.push((i, text));
+                }
+            }
+        }
+        let (slots, texts): (Vec<usize>, Vec<String>) = full.into_iter().unzip();
+        for (i, text) in slots.into_iter().zip(self.present_json(who, texts).await?) {
+            rows[i] = if compact { compact_json::compact(&text)? } else { text };
+        }
         Ok(StoredPage {
-            rows: self.present_json(who, page.rows).await?,
+            rows,
             total: page.total,
         })
     }

@@ -48,15 +48,15 @@ pub async fn get_tickets(s: &AppState, c: &Call) -> Result<Reply, Error> {
 }
 
 // `search_tickets`: /api/app/search_tickets/v1 — rows written from the stored JSON; with
-// `compact`, without `body` and with `changes` as its length (see stored_json.rs).
+// `compact`, without `body` and with `changes` as its length (docket_core::compact_json).
 pub async fn search_tickets(s: &AppState, c: &Call) -> Result<Reply, Error> {
     let who = c.who()?;
     let search = SearchParams::from_params(&c.params)?;
     let compact = flag(&c.params, "compact")?;
-    let page = s.docket.search_tickets_json(who, &search).await?;
+    let page = s.docket.search_tickets_json(who, &search, compact).await?;
     Ok(Reply::ok()
         .with("list", json!({"length": page.total}))
-        .with_json("rows", super::stored_json::rows(&page.rows, compact)?))
+        .with_json("rows", super::stored_json::rows(&page.rows)))
 }
 
 // `create_ticket`: /api/app/create_ticket/v1
