@@ -122,7 +122,6 @@ impl<'de> de::Deserialize<'de> for Count {
     }
 }
 
-
 /// [`compact_row`] as a new string.
 pub fn compact(stored: &str) -> Result<String, Error> {
     let mut out = Vec::with_capacity(stored.len() / 4);

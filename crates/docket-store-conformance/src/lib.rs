@@ -10,10 +10,10 @@ mod feed;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use docket_core::model::Ticket;
-use docket_core::notify::{OutboxItem, OUTBOX_MAX_HOLD_SECS};
 use docket_core::compact_json;
+use docket_core::model::Ticket;
 use docket_core::model::{Change, Relation};
+use docket_core::notify::{OutboxItem, OUTBOX_MAX_HOLD_SECS};
 use docket_core::service::needs_presenting;
 use docket_core::store::{
     CreateOutcome, CreateTicket, Dedupe, IdempotencyClaim, RecordKind, RowShape, SearchRequest,
@@ -124,7 +124,10 @@ pub async fn check_compact_rows(store: &dyn Store) -> Vec<String> {
         offset: 0,
         limit: 2000,
     };
-    let page = store.search_rows(&request, RowShape::Compact).await.unwrap();
+    let page = store
+        .search_rows(&request, RowShape::Compact)
+        .await
+        .unwrap();
     let full = store.search_stored(&request).await.unwrap();
     assert_eq!(page.rows.len(), full.rows.len());
     assert_eq!(page.total, full.total);
@@ -136,7 +139,11 @@ pub async fn check_compact_rows(store: &dyn Store) -> Vec<String> {
                     !needs_presenting(stored, false, true),
                     "given compact, but it reads differently to some reader: {stored}"
                 );
-                assert_eq!(text, &compact_json::compact(stored).unwrap(), "for {stored}");
+                assert_eq!(
+                    text,
+                    &compact_json::compact(stored).unwrap(),
+                    "for {stored}"
+                );
                 let t: Ticket = serde_json::from_str(stored).unwrap();
                 compact_ids.push(t.id);
             }
@@ -148,9 +155,7 @@ pub async fn check_compact_rows(store: &dyn Store) -> Vec<String> {
 
 /// The compact rows a store keeps ready stay exactly the compact form of each ticket as it
 /// is written, edited (also into and out of needing presentation) and deleted.
-pub async fn compact_rows_are_the_stored_tickets_compacted_through_every_write<S: Store>(
-    store: S,
-) {
+pub async fn compact_rows_are_the_stored_tickets_compacted_through_every_write<S: Store>(store: S) {
     let comment = |body: &str, internal: bool| Change {
         id: format!("c-{body}"),
         kind: "comment".into(),
@@ -240,7 +245,11 @@ pub async fn compact_rows_are_the_stored_tickets_compacted_through_every_write<S
         .unwrap();
     let given = check_compact_rows(&store).await;
     assert!(!given.contains(&"unicode".to_string()));
-    let stored = store.stored_ticket(TicketRef::Id("plain")).await.unwrap().unwrap();
+    let stored = store
+        .stored_ticket(TicketRef::Id("plain"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(stored.json.contains("db2"));
 }
 

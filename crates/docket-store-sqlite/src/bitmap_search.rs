@@ -248,7 +248,15 @@ pub async fn search(
         let attempt = pool
             .run(deadline, move |tx| {
                 let (filter, request) = &*job;
-                attempt(tx, &job_index, &job_writer, filter, request, shape, deadline)
+                attempt(
+                    tx,
+                    &job_index,
+                    &job_writer,
+                    filter,
+                    request,
+                    shape,
+                    deadline,
+                )
             })
             .await?;
         match attempt {

@@ -20,6 +20,7 @@ mod priority;
 mod records;
 mod search;
 mod search_pool;
+mod syncer;
 mod text_queue;
 mod tickets;
 mod write_tx;
@@ -34,9 +35,9 @@ use docket_core::feed::FeedRead;
 use docket_core::model::Ticket;
 use docket_core::notify::{OutboxItem, OutboxRow};
 use docket_core::store::{
-    CreateOutcome, CreateTicket, RecordKind, RecordMutation, SearchPage, SearchRequest, Store,
-    RowPage, RowShape, StoredPage, StoredRow, StoredTicket, TicketCheckOut, TicketEvent, TicketEventKind, TicketMutationOut,
-    TicketPairEdit, TicketRef, TICKET_EVENT_CAPACITY,
+    CreateOutcome, CreateTicket, RecordKind, RecordMutation, RowPage, RowShape, SearchPage,
+    SearchRequest, Store, StoredPage, StoredRow, StoredTicket, TicketCheckOut, TicketEvent,
+    TicketEventKind, TicketMutationOut, TicketPairEdit, TicketRef, TICKET_EVENT_CAPACITY,
 };
 use docket_core::{kernel, Error, Result};
 use serde_json::Value;
@@ -534,13 +535,61 @@ mod tests {
 
     docket_store_conformance::store_conformance!(fresh_store);
 
+    /// Durable writes are answered by the sync thread, only after the WAL is synced
+    /// (`syncer.rs`): the commit itself no longer syncs, and when the WAL cannot be synced
+    /// the answer says so instead of acknowledging the write.
+    #[tokio::test]
+    async fn a_durable_write_is_answered_only_after_its_wal_sync() {
+        let (dir, store) = fresh_store().await;
+        store
+            .create_ticket(ticket("a", "synced"))
+            .await
+            .unwrap()
+            .unwrap();
+        let synced_by_thread = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+            .any(|name| name.trim() == "sqlite-sync");
+        assert!(synced_by_thread, "no WAL sync thread");
+        // A WAL that is gone cannot be synced (SQLite writes on to the unlinked file).
+        std::fs::remove_file(dir.path().join("t.db-wal")).unwrap();
+        let refused = store.create_ticket(ticket("b", "not synced")).await;
+        let err = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            err.contains("could not be made durable"),
+            "answered: {err:?}"
+        );
+    }
+
+    /// The bundled SQLite is built with memory statistics off (`.cargo/config.toml`): with
+    /// them on, every allocation SQLite makes takes one global mutex.
+    #[test]
+    fn sqlite_is_built_without_memory_statistics() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let used: bool = conn
+            .query_row(
+                "SELECT sqlite_compileoption_used('DEFAULT_MEMSTATUS=0')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            used,
+            "LIBSQLITE3_FLAGS from .cargo/config.toml did not reach the build"
+        );
+    }
+
     /// SQLite keeps the compact row ready (migration 0012) for every ticket that reads the
     /// same to all readers, also for tickets written before that migration.
     #[tokio::test]
     async fn compact_rows_are_kept_for_tickets_every_reader_sees_alike() {
         let (dir, store) = fresh_store().await;
         for id in ["a", "b", "c"] {
-            store.create_ticket(ticket(id, "compact me")).await.unwrap().unwrap();
+            store
+                .create_ticket(ticket(id, "compact me"))
+                .await
+                .unwrap()
+                .unwrap();
         }
         let mut noted = ticket("noted", "hidden note");
         noted.changes.push(docket_core::model::Change {
@@ -562,17 +611,22 @@ mod tests {
         )
         .unwrap();
         drop(conn);
-        let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
+        let store = SqliteStore::open(&path, &SqliteOptions::default())
+            .await
+            .unwrap();
         let given = docket_store_conformance::check_compact_rows(&store).await;
         assert_eq!(given, ["a", "b", "c"]);
         store.close().await;
 
         // And the refill that follows a rewrite of the stored JSON in SQL.
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("UPDATE ticket_compact SET row = '{}'").unwrap();
+        conn.execute_batch("UPDATE ticket_compact SET row = '{}'")
+            .unwrap();
         compact_rows::refill_all(&conn).unwrap();
         drop(conn);
-        let store = SqliteStore::open(&path, &SqliteOptions::default()).await.unwrap();
+        let store = SqliteStore::open(&path, &SqliteOptions::default())
+            .await
+            .unwrap();
         let given = docket_store_conformance::check_compact_rows(&store).await;
         assert_eq!(given, ["a", "b", "c"]);
     }

@@ -390,7 +390,9 @@ pub async fn search(
     // `bitmap_search::search`).
     let text_only = request.categories.is_none() && fts_expr(&request.filter).is_some();
     if !text_only {
-        if let Some(page) = bitmap_search::search(pool, index, writer, request, shape, deadline).await? {
+        if let Some(page) =
+            bitmap_search::search(pool, index, writer, request, shape, deadline).await?
+        {
             return Ok(page);
         }
     } else if pool.idle() >= 2 {

@@ -1,10 +1,11 @@
 //! The single writer with group commit, on a thread of its own.
 //!
-//! SQLite allows one writer at a time, and with `synchronous=FULL` every commit waits for an
-//! fsync. So one thread owns the write connection and takes whatever writes are queued (up to
+//! SQLite allows one writer at a time, and every durable commit waits for an fsync. So one
+//! thread owns the write connection and takes whatever writes are queued (up to
 //! [`MAX_BATCH`]) into one transaction: each write runs inside its own SAVEPOINT (a failed
-//! write is rolled back alone), then one COMMIT — one fsync — makes the whole batch durable.
-//! Nobody is answered before that commit, so an acknowledged write is always on disk.
+//! write is rolled back alone), then one COMMIT makes the whole batch durable once the WAL is
+//! synced — by the sync thread (`syncer.rs`), while this thread goes on with the next batch.
+//! Nobody is answered before that sync, so an acknowledged write is always on disk.
 //!
 //! The connection is a synchronous rusqlite one with its prepared statements cached: every
 //! statement runs on this thread. (Through sqlx each statement was a hand-off to the
@@ -34,13 +35,14 @@ use tokio::sync::oneshot;
 
 use crate::checkpointer::Checkpointer;
 use crate::keyword_index::{self, KeywordIndex};
+use crate::syncer::Syncer;
 use crate::text_queue;
 
 /// Writes committed together at most.
 const MAX_BATCH: usize = 128;
 
 /// Called once the batch is committed (or failed), to answer the waiting caller.
-type Finish = Box<dyn FnOnce(Result<()>) + Send>;
+pub(crate) type Finish = Box<dyn FnOnce(Result<()>) + Send>;
 /// One write: runs on the connection and reports whether it succeeded.
 type Job = Box<dyn FnOnce(&mut Connection) -> (bool, Finish) + Send>;
 
@@ -126,19 +128,32 @@ pub(crate) fn run_now<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
 impl Writer {
     pub fn start(conn: Connection, index: Arc<KeywordIndex>) -> Result<Writer> {
         let (tx, rx) = mpsc::channel();
-        // Checkpoints move to their own thread (`checkpointer.rs`) for a database on disk.
+        // Checkpoints move to their own thread (`checkpointer.rs`) for a database on disk,
+        // and so does the WAL's sync when commits are to be durable (`syncer.rs`).
         let commits = Arc::new(AtomicU64::new(0));
-        let checkpointer = match conn.path().filter(|p| !p.is_empty()).map(PathBuf::from) {
+        let path = conn.path().filter(|p| !p.is_empty()).map(PathBuf::from);
+        let (checkpointer, syncer) = match path {
             Some(path) => {
                 conn.pragma_update(None, "wal_autocheckpoint", 0)
                     .map_err(sql_err)?;
-                Some(Checkpointer::start(&path, commits.clone())?)
+                let level: i64 = conn
+                    .pragma_query_value(None, "synchronous", |r| r.get(0))
+                    .map_err(sql_err)?;
+                // FULL (2) or EXTRA (3): durable commits, synced by the sync thread.
+                let syncer = if level >= 2 {
+                    conn.pragma_update(None, "synchronous", "NORMAL")
+                        .map_err(sql_err)?;
+                    Some(Syncer::start(&path)?)
+                } else {
+                    None
+                };
+                (Some(Checkpointer::start(&path, commits.clone())?), syncer)
             }
-            None => None,
+            None => (None, None),
         };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, index, rx, &commits, checkpointer))
+            .spawn(move || run(conn, index, rx, &commits, checkpointer, syncer))
             .map_err(|e| Error::Internal(format!("cannot start the SQLite writer thread: {e}")))?;
         Ok(Writer { tx })
     }
@@ -165,9 +180,9 @@ impl Writer {
     }
 
     /// [`Writer::write`], calling `committed` with the result once the group's COMMIT
-    /// succeeded — on the writer thread, in commit order, before any caller of the group is
-    /// answered (where ticket events are published). Never called for a write that failed,
-    /// was rolled back to its savepoint, or whose group did not commit.
+    /// succeeded (and, for durable commits, the WAL is synced) — in commit order, before any
+    /// caller of the group is answered (where ticket events are published). Never called for
+    /// a write that failed, was rolled back to its savepoint, or whose group did not commit.
     pub async fn write_then<T, F, C>(&self, work: F, committed: C) -> Result<T>
     where
         T: Send + 'static,
@@ -212,7 +227,9 @@ fn run(
     rx: mpsc::Receiver<Msg>,
     commits: &AtomicU64,
     checkpointer: Option<Checkpointer>,
+    syncer: Option<Syncer>,
 ) {
+    let answers = Answers(syncer);
     let mut closing = None;
     // A message taken while merging full-text segments, handled first.
     let mut carried = None;
@@ -255,7 +272,7 @@ fn run(
             }
         }
         if !batch.is_empty() {
-            if commit_batch(&mut conn, &index, batch) {
+            if commit_batch(&mut conn, &index, batch, &answers) {
                 tidy = true;
             }
             commits.fetch_add(1, Ordering::Relaxed);
@@ -274,6 +291,8 @@ fn run(
             }
         }
     }
+    // Every caller answered (after the last sync) before the connection closes.
+    drop(answers);
     drop(checkpointer);
     let _ = exec(&conn, "PRAGMA wal_checkpoint(TRUNCATE)");
     drop(conn);
@@ -310,7 +329,12 @@ fn tidy_while_idle(conn: &Connection, rx: &mpsc::Receiver<Msg>) -> (bool, Option
 }
 
 /// Commits a batch; true if it changed tickets (and so the search indexes).
-fn commit_batch(conn: &mut Connection, index: &KeywordIndex, batch: Vec<Job>) -> bool {
+fn commit_batch(
+    conn: &mut Connection,
+    index: &KeywordIndex,
+    batch: Vec<Job>,
+    answers: &Answers,
+) -> bool {
     let mut finishes = Vec::with_capacity(batch.len());
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         // Dropping the jobs answers their callers with an error; nothing was written.
@@ -326,7 +350,7 @@ fn commit_batch(conn: &mut Connection, index: &KeywordIndex, batch: Vec<Job>) ->
             if !ok {
                 let _ = exec(conn, "ROLLBACK");
                 // The job's own error is its answer.
-                finish(Ok(()));
+                answers.give(vec![finish], None);
                 return false;
             }
             finishes.push(finish);
@@ -346,9 +370,7 @@ fn commit_batch(conn: &mut Connection, index: &KeywordIndex, batch: Vec<Job>) ->
             // Without its text or the delta the index could not follow: write nothing.
             tracing::error!(error = %e, "cannot write the batch's index changes");
             let _ = exec(conn, "ROLLBACK");
-            for finish in finishes {
-                finish(Err(Error::Internal(e.to_string())));
-            }
+            answers.give(finishes, Some(e.to_string()));
             return false;
         }
     };
@@ -364,14 +386,37 @@ fn commit_batch(conn: &mut Connection, index: &KeywordIndex, batch: Vec<Job>) ->
         }
     }
     let changed = committed.is_ok() && delta.is_some();
-    let failure = committed.err().map(|e| e.to_string());
-    for finish in finishes {
-        finish(match &failure {
-            None => Ok(()),
-            Some(msg) => Err(Error::Internal(msg.clone())),
-        });
-    }
+    answers.give(finishes, committed.err().map(|e| e.to_string()));
     changed
+}
+
+/// How a batch's callers are answered: once the WAL is synced, when commits are durable
+/// (`syncer.rs`), else at once. Every answer goes through the sync, also a refusal or a
+/// failure: an answer may rest on what earlier batches committed.
+struct Answers(Option<Syncer>);
+
+impl Answers {
+    /// Answers `finishes` with the batch's outcome: `failure`, or committed.
+    fn give(&self, finishes: Vec<Finish>, failure: Option<String>) {
+        let finishes: Vec<Finish> = match failure {
+            None => finishes,
+            Some(msg) => finishes
+                .into_iter()
+                .map(|finish| -> Finish {
+                    let msg = msg.clone();
+                    Box::new(move |_| finish(Err(Error::Internal(msg))))
+                })
+                .collect(),
+        };
+        match &self.0 {
+            Some(syncer) => syncer.answer_when_durable(finishes),
+            None => {
+                for finish in finishes {
+                    finish(Ok(()));
+                }
+            }
+        }
+    }
 }
 
 /// Idle time after which the writer merges full-text index segments.

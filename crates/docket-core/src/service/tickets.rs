@@ -6,6 +6,7 @@ use tracing::instrument;
 
 use super::{flag, int_param, required_str, string_list, Created, Docket};
 use crate::auth::{CanCreate, CanDelete, CanEdit, Principal};
+use crate::compact_json;
 use crate::due::parse_due;
 use crate::error::{Error, Result};
 use crate::history::{
@@ -16,7 +17,6 @@ use crate::model::{Category, Change, FileRef, Tag, Ticket};
 use crate::notify::{self, Cause, NotifySettings, OutboxItem};
 use crate::rules::DRAFT;
 use crate::sanitize::clean_markdown;
-use crate::compact_json;
 use crate::store::{
     RecordKind, RowShape, SearchPage, SearchRequest, SortField, StoredPage, StoredRow, TicketRef,
 };
@@ -213,7 +213,11 @@ impl Docket {
         compact: bool,
     ) -> Result<StoredPage> {
         let request = self.search_request(who, search)?;
-        let shape = if compact { RowShape::Compact } else { RowShape::Full };
+        let shape = if compact {
+            RowShape::Compact
+        } else {
+            RowShape::Full
+        };
         let page = self
             .searches
             .run(Some(&who.username), self.store.search_rows(&request, shape))
@@ -231,7 +235,11 @@ impl Docket {
         }
         let (slots, texts): (Vec<usize>, Vec<String>) = full.into_iter().unzip();
         for (i, text) in slots.into_iter().zip(self.present_json(who, texts).await?) {
-            rows[i] = if compact { compact_json::compact(&text)? } else { text };
+            rows[i] = if compact {
+                compact_json::compact(&text)?
+            } else {
+                text
+            };
         }
         Ok(StoredPage {
             rows,
