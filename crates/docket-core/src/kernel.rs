@@ -47,8 +47,17 @@ pub trait WriteTx: Send {
     async fn ticket_exists(&mut self, id: &str) -> Result<bool>;
     /// Draws the next ticket number (never handed out again, even if this rolls back).
     async fn next_ticket_num(&mut self) -> Result<i64>;
+    /// `None` when a ticket with `id` exists, else the next ticket number: the id is checked
+    /// before the number is drawn, so an ordinary create leaves no gap. A store may do both
+    /// in one statement (PostgreSQL: one round trip fewer per create).
+    async fn claim_ticket_num(&mut self, id: &str) -> Result<Option<i64>> {
+        if self.ticket_exists(id).await? {
+            return Ok(None);
+        }
+        Ok(Some(self.next_ticket_num().await?))
+    }
     /// Inserts a numbered ticket with its search index; `false` (and nothing written) when
-    /// another writer took its id since [`WriteTx::ticket_exists`].
+    /// another writer took its id since [`WriteTx::claim_ticket_num`].
     async fn insert_ticket(&mut self, ticket: &Ticket) -> Result<bool>;
     /// Rewrites a stored ticket (same id and number) and its search index.
     async fn rewrite_ticket(&mut self, ticket: &Ticket) -> Result<()>;
@@ -112,10 +121,10 @@ pub async fn create(tx: &mut dyn WriteTx, ticket: Ticket) -> Result<Option<Ticke
 /// Inserts a new ticket with the next number (no feed event). The id is checked before the
 /// number is drawn, so an ordinary create leaves no gap.
 async fn insert_new(tx: &mut dyn WriteTx, mut ticket: Ticket) -> Result<Option<Ticket>> {
-    if tx.ticket_exists(&ticket.id).await? {
+    let Some(num) = tx.claim_ticket_num(&ticket.id).await? else {
         return Ok(None);
-    }
-    ticket.num = tx.next_ticket_num().await?;
+    };
+    ticket.num = num;
     Ok(tx.insert_ticket(&ticket).await?.then_some(ticket))
 }
 

@@ -42,6 +42,9 @@ impl WriteTx for PgTx<'_> {
     async fn next_ticket_num(&mut self) -> Result<i64> {
         tickets::next_num(self.0).await
     }
+    async fn claim_ticket_num(&mut self, id: &str) -> Result<Option<i64>> {
+        tickets::claim_num(self.0, id).await
+    }
     async fn insert_ticket(&mut self, ticket: &Ticket) -> Result<bool> {
         tickets::insert_row(self.0, ticket).await
     }
