@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use docket_core::feed::FeedEntry;
 use docket_core::model::Ticket;
 use docket_core::search_doc::list_sort_key;
 use docket_core::{Error, Result};
@@ -171,47 +172,71 @@ pub async fn claim_num(c: &mut PgConnection, id: &str) -> Result<Option<i64>> {
 
 /// Inserts a numbered ticket with its index; `false` when another node inserted the same
 /// id since the check (that one number then stays unused).
+pub async fn insert_row(c: &mut PgConnection, ticket: &Ticket) -> Result<bool> {
+    insert_row_with_event(c, ticket, None).await
+}
+
+/// The ticket columns of a single-row insert (`$1`..`$23`).
+const INSERT_ONE: &str = "INSERT INTO tickets (num, id, created, modified, due, subject, \
+       subject_key, subject_rest, status, type, category, dedupe_key, data, keywords, \
+       subject_tsv, body_tsv, changes_tsv, subject_raw, body_raw, changes_raw, assignee_key, \
+       tag_key, priority_rank) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text[], \
+       $15::tsvector, $16::tsvector, $17::tsvector, $18, $19, $20, $21, $22, \
+       coalesce((SELECT p.rank FROM priority_levels p WHERE p.id = $23), -1)) \
+     ON CONFLICT (id) DO NOTHING RETURNING num";
+
+/// [`insert_row`], and with `event` its feed row (`feed::append`'s, without a position)
+/// in the same statement, written only when the ticket was.
 ///
 /// A single-row `VALUES` statement rather than [`insert_rows`]' `UNNEST`: PostgreSQL plans
 /// an `UNNEST` of array parameters anew on every execution (its generic plan is costed
 /// for more rows), which was ~15 % of its CPU per create; this one keeps a generic plan.
-pub async fn insert_row(c: &mut PgConnection, ticket: &Ticket) -> Result<bool> {
+pub async fn insert_row_with_event(
+    c: &mut PgConnection,
+    ticket: &Ticket,
+    event: Option<(&FeedEntry, i64)>,
+) -> Result<bool> {
     let r = TicketRow::new(ticket)?;
-    let done: Option<(i64,)> = sqlx::query_as(
-        "INSERT INTO tickets (num, id, created, modified, due, subject, subject_key, subject_rest, \
-           status, type, category, dedupe_key, data, keywords, subject_tsv, body_tsv, changes_tsv, \
-           subject_raw, body_raw, changes_raw, assignee_key, tag_key, priority_rank) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text[], \
-           $15::tsvector, $16::tsvector, $17::tsvector, $18, $19, $20, $21, $22, \
-           coalesce((SELECT p.rank FROM priority_levels p WHERE p.id = $23), -1)) \
-         ON CONFLICT (id) DO NOTHING RETURNING num",
-    )
-    .bind(r.num)
-    .bind(&r.id)
-    .bind(r.created)
-    .bind(r.modified)
-    .bind(r.due)
-    .bind(&r.subject)
-    .bind(&r.subject_key)
-    .bind(&r.subject_rest)
-    .bind(&r.status)
-    .bind(&r.kind)
-    .bind(&r.category)
-    .bind(&r.dedupe_key)
-    .bind(&r.data)
-    .bind(&r.keywords)
-    .bind(&r.subject_text.tsv)
-    .bind(&r.body_text.tsv)
-    .bind(&r.changes_text.tsv)
-    .bind(&r.subject_text.raw)
-    .bind(&r.body_text.raw)
-    .bind(&r.changes_text.raw)
-    .bind(&r.assignee_key)
-    .bind(&r.tag_key)
-    .bind(&r.priority)
-    .fetch_optional(&mut *c)
-    .await
-    .map_err(db_err)?;
+    let sql = match event {
+        None => INSERT_ONE.to_string(),
+        Some(_) => format!(
+            "WITH t AS ({INSERT_ONE}), \
+               f AS (INSERT INTO ticket_feed (at, category, data) SELECT $24, $25, $26 FROM t) \
+             SELECT num FROM t"
+        ),
+    };
+    let mut q = sqlx::query_as(&sql)
+        .bind(r.num)
+        .bind(&r.id)
+        .bind(r.created)
+        .bind(r.modified)
+        .bind(r.due)
+        .bind(&r.subject)
+        .bind(&r.subject_key)
+        .bind(&r.subject_rest)
+        .bind(&r.status)
+        .bind(&r.kind)
+        .bind(&r.category)
+        .bind(&r.dedupe_key)
+        .bind(&r.data)
+        .bind(&r.keywords)
+        .bind(&r.subject_text.tsv)
+        .bind(&r.body_text.tsv)
+        .bind(&r.changes_text.tsv)
+        .bind(&r.subject_text.raw)
+        .bind(&r.body_text.raw)
+        .bind(&r.changes_text.raw)
+        .bind(&r.assignee_key)
+        .bind(&r.tag_key)
+        .bind(&r.priority);
+    if let Some((entry, at)) = event {
+        q = q
+            .bind(at)
+            .bind(entry.category.replace('\0', ""))
+            .bind(entry.to_json()?);
+    }
+    let done: Option<(i64,)> = q.fetch_optional(&mut *c).await.map_err(db_err)?;
     Ok(done.is_some())
 }
 
