@@ -3,7 +3,8 @@
 //!
 //! The kernel builds a [`FeedEntry`] for each ticket write (create, update, comment, file
 //! change, delete) and appends it through `WriteTx::append_feed` in the SAME transaction as
-//! the change, as the transaction's last statement; the store gives it a position. Both
+//! the change, as the transaction's last statement (a create's goes in with the ticket,
+//! `WriteTx::insert_ticket_with_event`); the store gives it a position. Both
 //! stores give positions in commit order (SQLite: one writer numbers rows as it inserts
 //! them; PostgreSQL: rows are inserted unnumbered and a sequencing step, one at a time under
 //! an advisory lock, numbers committed rows before every read), so a reader that has seen

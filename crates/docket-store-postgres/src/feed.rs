@@ -1,7 +1,7 @@
 //! The change feed's rows (`docket_core::feed`) on PostgreSQL, where several nodes write.
 //!
 //! A ticket write inserts its feed row as its last statement WITHOUT a position
-//! ([`append`]); the row's `seq` (an identity) records insertion order. Positions are given
+//! ([`append`]; a create, in its ticket `INSERT`: `tickets::insert_row_with_event`); the row's `seq` (an identity) records insertion order. Positions are given
 //! later by a sequencing step ([`sequence_batch`]) in its own short transaction: under the
 //! transaction-scoped advisory lock [`FEED_LOCK`] (only sequencers take it), it numbers the
 //! committed unpositioned rows, lowest `seq` first, with the next values of the sequence

@@ -56,9 +56,8 @@ pub struct TicketRow {
     /// The priority level, whose rank the statement looks up in `priority_levels`.
     pub priority: String,
     pub data: String,
-    /// JSON array text of the keyword entries (passed through `json_array_elements_text`, so
-    /// rows of different keyword counts travel in one array parameter).
-    pub keywords: String,
+    /// The keyword entries (sorted, distinct).
+    pub keywords: Vec<String>,
     pub subject_text: TextIndex,
     pub body_text: TextIndex,
     pub changes_text: TextIndex,
@@ -98,11 +97,20 @@ impl TicketRow {
             tag_key: list_sort_key(&ticket.tags),
             priority: no_nul(&ticket.priority),
             data,
-            keywords: serde_json::Value::from(keyword_entries(&doc)).to_string(),
+            keywords: keyword_entries(&doc),
             subject_text: text(TextField::Subject),
             body_text: text(TextField::Body),
             changes_text: text(TextField::Changes),
         })
+    }
+}
+
+impl TicketRow {
+    /// The keyword entries as JSON array text: multi-row statements pass each row's entries
+    /// through `json_array_elements_text`, so rows of different keyword counts travel in one
+    /// array parameter.
+    pub fn keywords_json(&self) -> String {
+        serde_json::Value::from(self.keywords.clone()).to_string()
     }
 }
 

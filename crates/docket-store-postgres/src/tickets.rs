@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use docket_core::feed::FeedEntry;
 use docket_core::model::Ticket;
 use docket_core::search_doc::list_sort_key;
 use docket_core::{Error, Result};
@@ -97,7 +98,7 @@ pub async fn insert_rows(
                     .collect::<Vec<_>>(),
             )
             .bind(col(&|r| r.data.clone()))
-            .bind(col(&|r| r.keywords.clone()))
+            .bind(col(&|r| r.keywords_json()))
             .bind(col(&|r| r.subject_text.tsv.clone()))
             .bind(col(&|r| r.body_text.tsv.clone()))
             .bind(col(&|r| r.changes_text.tsv.clone()))
@@ -151,12 +152,92 @@ pub async fn next_num(c: &mut PgConnection) -> Result<i64> {
     Ok(num)
 }
 
+/// `None` when a ticket with `id` exists, else the next number of the sequence: the check
+/// and the draw in one statement (`nextval` is volatile, so the CASE runs it only when no
+/// row matched).
+pub async fn claim_num(c: &mut PgConnection, id: &str) -> Result<Option<i64>> {
+    if impossible_key(id) {
+        return Err(Error::Ticket("a ticket id cannot contain NUL".into()));
+    }
+    let (num,): (Option<i64>,) = sqlx::query_as(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM tickets WHERE id = $1) THEN NULL \
+           ELSE nextval('ticket_num_seq') END",
+    )
+    .bind(id)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(db_err)?;
+    Ok(num)
+}
+
 /// Inserts a numbered ticket with its index; `false` when another node inserted the same
 /// id since the check (that one number then stays unused).
 pub async fn insert_row(c: &mut PgConnection, ticket: &Ticket) -> Result<bool> {
-    let row = TicketRow::new(ticket)?;
-    let done = insert_rows(c, std::slice::from_ref(&row), OnConflict::Id).await?;
-    Ok(!done.is_empty())
+    insert_row_with_event(c, ticket, None).await
+}
+
+/// The ticket columns of a single-row insert (`$1`..`$23`).
+const INSERT_ONE: &str = "INSERT INTO tickets (num, id, created, modified, due, subject, \
+       subject_key, subject_rest, status, type, category, dedupe_key, data, keywords, \
+       subject_tsv, body_tsv, changes_tsv, subject_raw, body_raw, changes_raw, assignee_key, \
+       tag_key, priority_rank) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text[], \
+       $15::tsvector, $16::tsvector, $17::tsvector, $18, $19, $20, $21, $22, \
+       coalesce((SELECT p.rank FROM priority_levels p WHERE p.id = $23), -1)) \
+     ON CONFLICT (id) DO NOTHING RETURNING num";
+
+/// [`insert_row`], and with `event` its feed row (`feed::append`'s, without a position)
+/// in the same statement, written only when the ticket was.
+///
+/// A single-row `VALUES` statement rather than [`insert_rows`]' `UNNEST`: PostgreSQL plans
+/// an `UNNEST` of array parameters anew on every execution (its generic plan is costed
+/// for more rows), which was ~15 % of its CPU per create; this one keeps a generic plan.
+pub async fn insert_row_with_event(
+    c: &mut PgConnection,
+    ticket: &Ticket,
+    event: Option<(&FeedEntry, i64)>,
+) -> Result<bool> {
+    let r = TicketRow::new(ticket)?;
+    let sql = match event {
+        None => INSERT_ONE.to_string(),
+        Some(_) => format!(
+            "WITH t AS ({INSERT_ONE}), \
+               f AS (INSERT INTO ticket_feed (at, category, data) SELECT $24, $25, $26 FROM t) \
+             SELECT num FROM t"
+        ),
+    };
+    let mut q = sqlx::query_as(&sql)
+        .bind(r.num)
+        .bind(&r.id)
+        .bind(r.created)
+        .bind(r.modified)
+        .bind(r.due)
+        .bind(&r.subject)
+        .bind(&r.subject_key)
+        .bind(&r.subject_rest)
+        .bind(&r.status)
+        .bind(&r.kind)
+        .bind(&r.category)
+        .bind(&r.dedupe_key)
+        .bind(&r.data)
+        .bind(&r.keywords)
+        .bind(&r.subject_text.tsv)
+        .bind(&r.body_text.tsv)
+        .bind(&r.changes_text.tsv)
+        .bind(&r.subject_text.raw)
+        .bind(&r.body_text.raw)
+        .bind(&r.changes_text.raw)
+        .bind(&r.assignee_key)
+        .bind(&r.tag_key)
+        .bind(&r.priority);
+    if let Some((entry, at)) = event {
+        q = q
+            .bind(at)
+            .bind(entry.category.replace('\0', ""))
+            .bind(entry.to_json()?);
+    }
+    let done: Option<(i64,)> = q.fetch_optional(&mut *c).await.map_err(db_err)?;
+    Ok(done.is_some())
 }
 
 /// Makes the current transaction's ticket writes announce nothing (bulk loads are not
@@ -295,7 +376,7 @@ pub async fn rewrite_row(c: &mut PgConnection, ticket: &Ticket) -> Result<()> {
     sqlx::query(
         "UPDATE tickets SET modified = $2, due = $3, subject = $4, subject_key = $5, subject_rest = $6, \
            status = $7, type = $8, category = $9, dedupe_key = $10, data = $11, \
-           keywords = ARRAY(SELECT json_array_elements_text($12::json)), \
+           keywords = $12::text[], \
            subject_tsv = $13::tsvector, body_tsv = $14::tsvector, changes_tsv = $15::tsvector, \
            subject_raw = $16, body_raw = $17, changes_raw = $18, assignee_key = $19, tag_key = $20, \
            priority_rank = coalesce((SELECT p.rank FROM priority_levels p WHERE p.id = $21), -1) \
@@ -393,7 +474,7 @@ pub async fn reindex_batch(
                 .collect::<Vec<_>>(),
         )
         .bind(raw(&|r| r.dedupe_key.clone()))
-        .bind(col(&|r| r.keywords.clone()))
+        .bind(col(&|r| r.keywords_json()))
         .bind(col(&|r| r.subject_text.tsv.clone()))
         .bind(col(&|r| r.body_text.tsv.clone()))
         .bind(col(&|r| r.changes_text.tsv.clone()))

@@ -42,8 +42,20 @@ impl WriteTx for PgTx<'_> {
     async fn next_ticket_num(&mut self) -> Result<i64> {
         tickets::next_num(self.0).await
     }
+    async fn claim_ticket_num(&mut self, id: &str) -> Result<Option<i64>> {
+        tickets::claim_num(self.0, id).await
+    }
     async fn insert_ticket(&mut self, ticket: &Ticket) -> Result<bool> {
         tickets::insert_row(self.0, ticket).await
+    }
+    /// One statement: the feed row is inserted by the ticket INSERT's CTE.
+    async fn insert_ticket_with_event(
+        &mut self,
+        ticket: &Ticket,
+        event: &FeedEntry,
+        at: i64,
+    ) -> Result<bool> {
+        tickets::insert_row_with_event(self.0, ticket, Some((event, at))).await
     }
     async fn rewrite_ticket(&mut self, ticket: &Ticket) -> Result<()> {
         tickets::rewrite_row(self.0, ticket).await
