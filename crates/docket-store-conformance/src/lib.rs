@@ -203,7 +203,8 @@ pub async fn compact_rows_are_the_stored_tickets_compacted_through_every_write<S
 
     // Edits: a comment and a new subject; an internal note added; the note and the relation
     // taken away again; a deletion.
-    let edits: [(&str, fn(&mut Ticket)); 4] = [
+    type Edit = (&'static str, fn(&mut Ticket));
+    let edits: [Edit; 4] = [
         ("plain", |t| {
             t.subject = "Disk full on db2".into();
             t.changes.push(Change {
