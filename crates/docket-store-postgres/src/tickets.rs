@@ -177,6 +177,34 @@ pub async fn insert_row(c: &mut PgConnection, ticket: &Ticket) -> Result<bool> {
 }
 
 /// The ticket columns of a single-row insert (`$1`..`$23`).
+/// Binds a [`TicketRow`]'s columns from `modified` to `priority`, in the order both
+/// [`INSERT_ONE`] and [`rewrite_row`] number them (after their leading parameters).
+macro_rules! bind_row_columns {
+    ($query:expr, $r:expr) => {
+        $query
+            .bind($r.modified)
+            .bind($r.due)
+            .bind(&$r.subject)
+            .bind(&$r.subject_key)
+            .bind(&$r.subject_rest)
+            .bind(&$r.status)
+            .bind(&$r.kind)
+            .bind(&$r.category)
+            .bind(&$r.dedupe_key)
+            .bind(&$r.data)
+            .bind(&$r.keywords)
+            .bind(&$r.subject_text.tsv)
+            .bind(&$r.body_text.tsv)
+            .bind(&$r.changes_text.tsv)
+            .bind(&$r.subject_text.raw)
+            .bind(&$r.body_text.raw)
+            .bind(&$r.changes_text.raw)
+            .bind(&$r.assignee_key)
+            .bind(&$r.tag_key)
+            .bind(&$r.priority)
+    };
+}
+
 const INSERT_ONE: &str = "INSERT INTO tickets (num, id, created, modified, due, subject, \
        subject_key, subject_rest, status, type, category, dedupe_key, data, keywords, \
        subject_tsv, body_tsv, changes_tsv, subject_raw, body_raw, changes_raw, assignee_key, \
@@ -206,30 +234,10 @@ pub async fn insert_row_with_event(
              SELECT num FROM t"
         ),
     };
-    let mut q = sqlx::query_as(&sql)
-        .bind(r.num)
-        .bind(&r.id)
-        .bind(r.created)
-        .bind(r.modified)
-        .bind(r.due)
-        .bind(&r.subject)
-        .bind(&r.subject_key)
-        .bind(&r.subject_rest)
-        .bind(&r.status)
-        .bind(&r.kind)
-        .bind(&r.category)
-        .bind(&r.dedupe_key)
-        .bind(&r.data)
-        .bind(&r.keywords)
-        .bind(&r.subject_text.tsv)
-        .bind(&r.body_text.tsv)
-        .bind(&r.changes_text.tsv)
-        .bind(&r.subject_text.raw)
-        .bind(&r.body_text.raw)
-        .bind(&r.changes_text.raw)
-        .bind(&r.assignee_key)
-        .bind(&r.tag_key)
-        .bind(&r.priority);
+    let mut q = bind_row_columns!(
+        sqlx::query_as(&sql).bind(r.num).bind(&r.id).bind(r.created),
+        r
+    );
     if let Some((entry, at)) = event {
         q = q
             .bind(at)
@@ -373,7 +381,7 @@ pub async fn load_for_write(c: &mut PgConnection, id: &str) -> Result<Option<Tic
 pub async fn rewrite_row(c: &mut PgConnection, ticket: &Ticket) -> Result<()> {
     let num = ticket.num;
     let r = TicketRow::new(ticket)?;
-    sqlx::query(
+    let query = sqlx::query(
         "UPDATE tickets SET modified = $2, due = $3, subject = $4, subject_key = $5, subject_rest = $6, \
            status = $7, type = $8, category = $9, dedupe_key = $10, data = $11, \
            keywords = $12::text[], \
@@ -381,31 +389,11 @@ pub async fn rewrite_row(c: &mut PgConnection, ticket: &Ticket) -> Result<()> {
            subject_raw = $16, body_raw = $17, changes_raw = $18, assignee_key = $19, tag_key = $20, \
            priority_rank = coalesce((SELECT p.rank FROM priority_levels p WHERE p.id = $21), -1) \
          WHERE num = $1",
-    )
-    .bind(num)
-    .bind(r.modified)
-    .bind(r.due)
-    .bind(&r.subject)
-    .bind(&r.subject_key)
-    .bind(&r.subject_rest)
-    .bind(&r.status)
-    .bind(&r.kind)
-    .bind(&r.category)
-    .bind(&r.dedupe_key)
-    .bind(&r.data)
-    .bind(&r.keywords)
-    .bind(&r.subject_text.tsv)
-    .bind(&r.body_text.tsv)
-    .bind(&r.changes_text.tsv)
-    .bind(&r.subject_text.raw)
-    .bind(&r.body_text.raw)
-    .bind(&r.changes_text.raw)
-    .bind(&r.assignee_key)
-    .bind(&r.tag_key)
-    .bind(&r.priority)
-    .execute(&mut *c)
-    .await
-    .map_err(db_err)?;
+    );
+    bind_row_columns!(query.bind(num), r)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
     Ok(())
 }
 

@@ -602,33 +602,41 @@ mod tests {
         assert_eq!(given, ["a", "b", "c"]);
         store.close().await;
 
+        // The database changed behind the store's back by `change`, then opened again: the
+        // compact rows are complete and exact.
+        let path = dir.path().join("t.db");
+        let after = |change: &dyn Fn(&rusqlite::Connection)| {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            change(&conn);
+            drop(conn);
+            let path = path.clone();
+            async move {
+                let store = SqliteStore::open(&path, &SqliteOptions::default())
+                    .await
+                    .unwrap();
+                let given = docket_store_conformance::check_compact_rows(&store).await;
+                store.close().await;
+                given
+            }
+        };
         // As if written before migration 0012: no compact rows. Opening the store migrates
         // again and fills them (in SQL).
-        let path = dir.path().join("t.db");
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "DROP TABLE ticket_compact; DELETE FROM _sqlx_migrations WHERE version = 12;",
-        )
-        .unwrap();
-        drop(conn);
-        let store = SqliteStore::open(&path, &SqliteOptions::default())
-            .await
-            .unwrap();
-        let given = docket_store_conformance::check_compact_rows(&store).await;
-        assert_eq!(given, ["a", "b", "c"]);
-        store.close().await;
-
+        let migrated = after(&|conn| {
+            conn.execute_batch(
+                "DROP TABLE ticket_compact; DELETE FROM _sqlx_migrations WHERE version = 12;",
+            )
+            .unwrap()
+        })
+        .await;
+        assert_eq!(migrated, ["a", "b", "c"]);
         // And the refill that follows a rewrite of the stored JSON in SQL.
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("UPDATE ticket_compact SET row = '{}'")
-            .unwrap();
-        compact_rows::refill_all(&conn).unwrap();
-        drop(conn);
-        let store = SqliteStore::open(&path, &SqliteOptions::default())
-            .await
-            .unwrap();
-        let given = docket_store_conformance::check_compact_rows(&store).await;
-        assert_eq!(given, ["a", "b", "c"]);
+        let refilled = after(&|conn| {
+            conn.execute_batch("UPDATE ticket_compact SET row = '{}'")
+                .unwrap();
+            compact_rows::refill_all(conn).unwrap();
+        })
+        .await;
+        assert_eq!(refilled, ["a", "b", "c"]);
     }
 
     /// The checkpoint thread copies committed writes into the database file while the
