@@ -159,7 +159,7 @@ impl SqliteStore {
             .await
             .map_err(Error::internal)??
         };
-        let writer = writer::Writer::start(conn, index.clone())?;
+        let writer = writer::Writer::start(conn, index.clone(), options.synchronous_full)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             // All open from the start: a text search uses two at once when two are idle.

@@ -100,14 +100,15 @@ fn run(wal: &Path, taken: &mpsc::Receiver<Vec<Finish>>) {
 /// its directory is synced then too, so that a new WAL file's name is on disk as well.
 fn sync(file: &mut Option<(File, u64)>, wal: &Path) -> std::io::Result<()> {
     let inode = std::fs::metadata(wal)?.ino();
-    if file.as_ref().map(|(_, ino)| *ino) != Some(inode) {
-        *file = Some((File::open(wal)?, inode));
-        if let Some(dir) = wal.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
+    let (open, _) = match file.take() {
+        Some((f, ino)) if ino == inode => file.insert((f, ino)),
+        _ => {
+            let opened = File::open(wal)?;
+            if let Some(dir) = wal.parent().filter(|d| !d.as_os_str().is_empty()) {
+                File::open(dir)?.sync_all()?;
+            }
+            file.insert((opened, inode))
         }
-    }
-    match file {
-        Some((f, _)) => f.sync_data(),
-        None => Ok(()),
-    }
+    };
+    open.sync_data()
 }

@@ -126,7 +126,9 @@ pub(crate) fn run_now<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
 }
 
 impl Writer {
-    pub fn start(conn: Connection, index: Arc<KeywordIndex>) -> Result<Writer> {
+    /// Starts the writer thread on `conn`; `durable`: every commit is synced before its
+    /// callers are answered (by the sync thread, `syncer.rs`).
+    pub fn start(conn: Connection, index: Arc<KeywordIndex>, durable: bool) -> Result<Writer> {
         let (tx, rx) = mpsc::channel();
         // Checkpoints move to their own thread (`checkpointer.rs`) for a database on disk,
         // and so does the WAL's sync when commits are to be durable (`syncer.rs`).
@@ -136,11 +138,8 @@ impl Writer {
             Some(path) => {
                 conn.pragma_update(None, "wal_autocheckpoint", 0)
                     .map_err(sql_err)?;
-                let level: i64 = conn
-                    .pragma_query_value(None, "synchronous", |r| r.get(0))
-                    .map_err(sql_err)?;
-                // FULL (2) or EXTRA (3): durable commits, synced by the sync thread.
-                let syncer = if level >= 2 {
+                // Durable commits: COMMIT no longer syncs, the sync thread does.
+                let syncer = if durable {
                     conn.pragma_update(None, "synchronous", "NORMAL")
                         .map_err(sql_err)?;
                     Some(Syncer::start(&path)?)
